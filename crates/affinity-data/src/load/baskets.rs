@@ -1,0 +1,138 @@
+//! Basket files without users: the arules basket CSV and FIMI `.dat`.
+
+use super::{read_file, LoadOptions, LoadReport, RowGuard};
+use crate::error::{DataError, Result, RowFault};
+use crate::ids::IdMap;
+use crate::model::{Dataset, EventKind, Interaction};
+use std::path::Path;
+
+/// Which basket file layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionFile {
+    /// FIMI `.dat`: items separated by spaces or tabs.
+    Fimi,
+    /// One basket per line, item names separated by commas (CSV quoting allowed), no header.
+    Baskets,
+}
+
+/// Transactions as read: one item list per line, in file order, with items in line order
+/// (duplicates kept: the miner's setting decides). Blank lines are empty transactions: they
+/// count towards the number of transactions, as in the FIMI tools.
+#[derive(Debug, Clone, Default)]
+pub struct Transactions {
+    /// Item names.
+    pub items: IdMap,
+    /// Item ids per transaction.
+    pub baskets: Vec<Vec<u32>>,
+}
+
+/// Reads a basket file into transactions.
+///
+/// ```
+/// use affinity_data::{read_transactions, LoadOptions, TransactionFile};
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("t.dat");
+/// std::fs::write(&path, "1 2 3\n\n2 3").unwrap();
+/// let (tx, _) = read_transactions(&path, TransactionFile::Fimi, &LoadOptions::default()).unwrap();
+/// assert_eq!(tx.baskets.len(), 3);
+/// assert_eq!(tx.items.len(), 3);
+/// ```
+pub fn read_transactions(
+    path: &Path,
+    layout: TransactionFile,
+    options: &LoadOptions,
+) -> Result<(Transactions, LoadReport)> {
+    let bytes = read_file(path)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut guard = RowGuard::new(path, options);
+    let mut tx = Transactions::default();
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line = index as u64 + 1;
+        guard.report.rows_read += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = match std::str::from_utf8(raw) {
+            Ok(text) => text,
+            Err(e) => {
+                guard.fault(line, RowFault::InvalidUtf8, e.to_string())?;
+                continue;
+            }
+        };
+        let basket = match layout {
+            TransactionFile::Fimi => text
+                .split_ascii_whitespace()
+                .map(|token| tx.items.intern(token))
+                .collect(),
+            TransactionFile::Baskets => match split_csv_line(text) {
+                Ok(names) => names
+                    .iter()
+                    .map(|n| n.trim())
+                    .filter(|n| !n.is_empty())
+                    .map(|n| tx.items.intern(n))
+                    .collect(),
+                Err(detail) => {
+                    guard.fault(line, RowFault::WrongFieldCount, detail)?;
+                    continue;
+                }
+            },
+        };
+        tx.baskets.push(basket);
+    }
+    Ok((tx, guard.report))
+}
+
+/// Splits one CSV line, honouring double quotes.
+fn split_csv_line(text: &str) -> std::result::Result<Vec<String>, String> {
+    if !text.contains('"') {
+        return Ok(text.split(',').map(str::to_owned).collect());
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(_) => Ok(record.iter().map(str::to_owned).collect()),
+        Err(e) => Err(format!("unbalanced quotes: {e}")),
+    }
+}
+
+fn dataset_from(tx: Transactions) -> Dataset {
+    let mut dataset = Dataset {
+        items: tx.items,
+        has_users: false,
+        ..Dataset::default()
+    };
+    for (i, basket) in tx.baskets.iter().enumerate() {
+        let user = dataset.users.intern(&format!("basket-{}", i + 1));
+        for &item in basket {
+            dataset.interactions.push(Interaction {
+                user,
+                item,
+                timestamp: i as i64,
+                kind: EventKind::Purchase,
+                weight: 1.0,
+                order: Some(i as u32),
+            });
+        }
+    }
+    dataset.catalog.resize(dataset.items.len());
+    dataset
+}
+
+/// Loads a basket CSV (one basket per line, comma-separated item names, no header) as a
+/// dataset whose users are the baskets.
+pub fn load_basket_csv(path: &Path, options: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+    let (tx, report) = read_transactions(path, TransactionFile::Baskets, options)?;
+    Ok((dataset_from(tx), report))
+}
+
+/// Loads a FIMI `.dat` file as a dataset whose users are the transactions.
+pub fn load_fimi(path: &Path, options: &LoadOptions) -> Result<(Dataset, LoadReport)> {
+    let (tx, report) = read_transactions(path, TransactionFile::Fimi, options)?;
+    Ok((dataset_from(tx), report))
+}

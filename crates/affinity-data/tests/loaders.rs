@@ -1,0 +1,275 @@
+//! Loaders on small generated files: happy paths, every kind of bad row, lenient mode.
+
+use affinity_data::{
+    load, read_transactions, BasketRule, DataError, EventKind, Format, LoadOptions, LongCsv,
+    RowFault, TimeFormat, TransactionFile,
+};
+use std::path::PathBuf;
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn long() -> Format {
+    Format::Long(LongCsv::default())
+}
+
+const GROCERIES_LIKE: &str = "Member_number,Date,itemDescription\n\
+1808,21-07-2015,tropical fruit\n\
+2552,05-01-2015,whole milk\n\
+1808,21-07-2015,whole milk\n\
+1808,21-07-2015,tropical fruit\n\
+1808,22-07-2015,yogurt\n";
+
+#[test]
+fn long_csv_finds_groceries_columns_and_drops_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "g.csv", GROCERIES_LIKE.as_bytes());
+    let (ds, report) = load(&path, &long(), &LoadOptions::default()).unwrap();
+    assert_eq!(report.rows_read, 5);
+    assert_eq!(report.duplicates_dropped, 1);
+    assert_eq!(ds.interactions.len(), 4);
+    assert_eq!((ds.users.len(), ds.items.len()), (2, 3));
+    assert_eq!(ds.users.name(0), "1808");
+    assert_eq!(ds.baskets(BasketRule::default()).len(), 3);
+    let first = ds.interactions[0];
+    assert_eq!(first.timestamp, 1_437_436_800);
+    assert_eq!(first.kind, EventKind::Purchase);
+}
+
+#[test]
+fn long_csv_with_explicit_columns_events_weights_and_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "visitor;ts;what;sku;n;oid;name\n\
+                a;1437436800;view;p1;1;;Milk\n\
+                a;1437436900;purchase;p1;2;o1;Milk\n\
+                a;1437437000;cart;p2;1;o1;Bread\n";
+    let path = write(&dir, "e.csv", text.as_bytes());
+    let spec = LongCsv {
+        delimiter: b';',
+        user: Some("visitor".into()),
+        item: Some("sku".into()),
+        time: Some("ts".into()),
+        event: Some("what".into()),
+        weight: Some("n".into()),
+        order: Some("oid".into()),
+        title: Some("name".into()),
+        time_format: TimeFormat::UnixSeconds,
+        ..LongCsv::default()
+    };
+    let (ds, _) = load(&path, &Format::Long(spec), &LoadOptions::default()).unwrap();
+    let kinds: Vec<EventKind> = ds.interactions.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::View, EventKind::Purchase, EventKind::Cart]
+    );
+    assert_eq!(ds.interactions[1].weight, 2.0);
+    assert_eq!(ds.interactions[0].order, None);
+    assert_eq!(ds.interactions[2].order, Some(0));
+    assert_eq!(ds.catalog.get(1).title.as_deref(), Some("Bread"));
+    // The order groups two events; the view stands alone on its day.
+    assert_eq!(ds.baskets(BasketRule::OrderOrUserDay).len(), 2);
+}
+
+fn strict_error(text: &[u8]) -> DataError {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "bad.csv", text);
+    load(&path, &long(), &LoadOptions::default()).unwrap_err()
+}
+
+#[test]
+fn bad_rows_name_file_line_and_kind() {
+    let cases: [(&[u8], u64, RowFault); 5] = [
+        (
+            b"user,item,date\nu,i,2015-01-01\nu,i\n",
+            3,
+            RowFault::WrongFieldCount,
+        ),
+        (
+            b"user,item,date\nu,i,2015-01-01\nu,i,2015-02-30\n",
+            3,
+            RowFault::BadTimestamp,
+        ),
+        (b"user,item,date\n,i,2015-01-01\n", 2, RowFault::EmptyField),
+        (
+            b"user,item,date\nu,\xff\xfe,2015-01-01\n",
+            2,
+            RowFault::InvalidUtf8,
+        ),
+        (
+            b"user,item,event\nu,i,teleport\n",
+            2,
+            RowFault::BadEventKind,
+        ),
+    ];
+    for (text, want_line, want_kind) in cases {
+        match strict_error(text) {
+            DataError::Malformed {
+                path, line, kind, ..
+            } => {
+                assert!(path.ends_with("bad.csv"));
+                assert_eq!((line, kind), (want_line, want_kind));
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+    }
+    let message = strict_error(b"user,item,date\nu,i,yesterday\n").to_string();
+    assert!(message.contains("bad.csv:2"), "{message}");
+}
+
+#[test]
+fn empty_files_and_unknown_columns_are_clear_errors() {
+    assert!(matches!(strict_error(b""), DataError::Empty { .. }));
+    assert!(matches!(
+        strict_error(b"user,item\n"),
+        DataError::Empty { .. }
+    ));
+    match strict_error(b"who,what\na,b\n") {
+        DataError::MissingColumn { available, .. } => assert_eq!(available, "who, what"),
+        other => panic!("{other:?}"),
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "e.csv", b"user,item\na,b\n");
+    let spec = LongCsv {
+        time: Some("when".into()),
+        ..LongCsv::default()
+    };
+    let err = load(&path, &Format::Long(spec), &LoadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("\"when\""), "{err}");
+    let missing = load(
+        dir.path().join("nope.csv"),
+        &long(),
+        &LoadOptions::default(),
+    );
+    assert!(matches!(missing, Err(DataError::Io { .. })));
+}
+
+#[test]
+fn lenient_mode_skips_and_counts_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        b"user,item,date\nu,a,2015-01-01\nu,b\nu,c,nope\nv,\xff,2015-01-01\nv,d,2015-01-02\n";
+    let path = write(&dir, "l.csv", text);
+    let options = LoadOptions {
+        lenient: true,
+        ..LoadOptions::default()
+    };
+    let (ds, report) = load(&path, &long(), &options).unwrap();
+    assert_eq!(ds.interactions.len(), 2);
+    assert_eq!(report.rows_read, 5);
+    assert_eq!(report.skipped_total(), 3);
+    assert_eq!(report.skipped[&RowFault::WrongFieldCount], 1);
+    assert_eq!(report.skipped[&RowFault::BadTimestamp], 1);
+    assert_eq!(report.skipped[&RowFault::InvalidUtf8], 1);
+    assert_eq!(report.skipped_examples[0], (3, RowFault::WrongFieldCount));
+}
+
+#[test]
+fn pseudonymised_users_are_stable_and_hide_raw_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "g.csv", GROCERIES_LIKE.as_bytes());
+    let options = LoadOptions {
+        pseudonymize_key: Some([7; 32]),
+        ..LoadOptions::default()
+    };
+    let (a, _) = load(&path, &long(), &options).unwrap();
+    let (b, _) = load(&path, &long(), &options).unwrap();
+    assert_eq!(a.users.names(), b.users.names());
+    assert!(a.users.get("1808").is_none());
+    assert_eq!(a.users.len(), 2);
+    let other_key = LoadOptions {
+        pseudonymize_key: Some([8; 32]),
+        ..LoadOptions::default()
+    };
+    let (c, _) = load(&path, &long(), &other_key).unwrap();
+    assert_ne!(a.users.names(), c.users.names());
+}
+
+#[test]
+fn fimi_and_basket_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fimi = write(&dir, "t.dat", b"1 2 3\n\n3 2 2\r\n7");
+    let (tx, report) =
+        read_transactions(&fimi, TransactionFile::Fimi, &LoadOptions::default()).unwrap();
+    assert_eq!(report.rows_read, 4);
+    assert_eq!(
+        tx.baskets,
+        vec![vec![0, 1, 2], vec![], vec![2, 1, 1], vec![3]]
+    );
+    let baskets = write(&dir, "b.csv", b"milk,bread\n\"eggs, large\",milk\nsoda,\n");
+    let (ds, _) = load(&baskets, &Format::Baskets, &LoadOptions::default()).unwrap();
+    assert!(!ds.has_users);
+    assert_eq!(ds.items.names(), ["milk", "bread", "eggs, large", "soda"]);
+    assert_eq!(ds.transactions(BasketRule::default()).len(), 3);
+    let empty = write(&dir, "e.dat", b"\n\n");
+    assert!(matches!(
+        load(&empty, &Format::Fimi, &LoadOptions::default()),
+        Err(DataError::Empty { .. })
+    ));
+    let bad = write(&dir, "bad.dat", b"1 2\n3 \xff\n");
+    match load(&bad, &Format::Fimi, &LoadOptions::default()) {
+        Err(DataError::Malformed { line: 2, kind, .. }) => assert_eq!(kind, RowFault::InvalidUtf8),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unisrec_atomic_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "Toy.item2index", b"A\t0\nB\t1\nC\t2\n");
+    write(&dir, "Toy.user2index", b"alice\t0\n");
+    write(
+        &dir,
+        "Toy.text",
+        b"item_id:token\ttext:token_seq\nA\tAlpha. Tools.\nC\tGamma. \n",
+    );
+    write(
+        &dir,
+        "Toy.test.inter",
+        b"user_id:token\titem_id_list:token_seq\titem_id:token\n0\t0 1\t2\n",
+    );
+    let (ds, _) = load(
+        dir.path().join("Toy"),
+        &Format::UniSRec,
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(ds.users.name(0), "alice");
+    let items: Vec<u32> = ds.interactions.iter().map(|e| e.item).collect();
+    assert_eq!(items, [0, 1, 2]);
+    assert_eq!(ds.catalog.text_or(0, "?"), "Alpha. Tools.");
+    assert_eq!(ds.catalog.text_or(1, "B"), "B");
+    write(&dir, "Bad.item2index", b"A\t0\n");
+    write(
+        &dir,
+        "Bad.test.inter",
+        b"user_id:token\titem_id_list:token_seq\titem_id:token\n0\t0 5\t0\n",
+    );
+    match load(
+        dir.path().join("Bad"),
+        &Format::UniSRec,
+        &LoadOptions::default(),
+    ) {
+        Err(DataError::Malformed { line: 2, kind, .. }) => {
+            assert_eq!(kind, RowFault::UnknownReference)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The shipped Groceries file gives the counts the README promises.
+#[test]
+fn shipped_groceries_counts() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/groceries.csv");
+    let (ds, report) = load(&path, &long(), &LoadOptions::default()).unwrap();
+    let stats = affinity_data::dataset_stats(&ds, &report, 3);
+    assert_eq!(stats.rows_read, 38_765);
+    assert_eq!(stats.duplicates_dropped, 759);
+    assert_eq!(
+        (stats.users, stats.items, stats.baskets),
+        (3_898, 167, 14_963)
+    );
+    assert_eq!(stats.top_items[0].0, "whole milk");
+}

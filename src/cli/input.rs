@@ -1,0 +1,91 @@
+//! Input options shared by every subcommand that reads a dataset.
+
+use affinity_data::{Format, LoadOptions, LongCsv, TimeFormat};
+use anyhow::bail;
+use std::path::PathBuf;
+
+/// File formats on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// One event per row with a header (the Kaggle Groceries file is one).
+    Long,
+    /// One basket per line, comma-separated item names (the arules Groceries form).
+    Baskets,
+    /// FIMI .dat: one transaction per line, space-separated item ids.
+    Fimi,
+    /// UniSRec/RecBole atomic files; --input is DIR/NAME.
+    Unisrec,
+}
+
+/// Where the data comes from and how to read it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// The data file (for unisrec: the prefix DIR/NAME of the atomic files).
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// How the file is laid out.
+    #[arg(long, short, value_enum, default_value = "long")]
+    pub format: FormatArg,
+    /// Long CSV: the user column (default: found by common names).
+    #[arg(long)]
+    pub user_col: Option<String>,
+    /// Long CSV: the item column (default: found by common names).
+    #[arg(long)]
+    pub item_col: Option<String>,
+    /// Long CSV: the timestamp column (default: found by common names).
+    #[arg(long)]
+    pub time_col: Option<String>,
+    /// Long CSV: the event kind column.
+    #[arg(long)]
+    pub event_col: Option<String>,
+    /// Long CSV: the order (basket) id column.
+    #[arg(long)]
+    pub order_col: Option<String>,
+    /// Long CSV: how timestamps are written: auto, iso, dmy, mdy, unix, unix-ms.
+    #[arg(long, default_value = "auto")]
+    pub time_format: TimeFormat,
+    /// Long CSV: the field delimiter (one ASCII character; "tab" for tabs).
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
+    /// Skip malformed rows (reported by kind) instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+impl InputArgs {
+    /// The loader's format and options.
+    pub fn to_format(&self) -> anyhow::Result<(Format, LoadOptions)> {
+        let delimiter = match self.delimiter.as_str() {
+            "tab" | "\\t" => b'\t',
+            d if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
+            d => bail!("--delimiter must be one ASCII character or \"tab\", got {d:?}"),
+        };
+        let format = match self.format {
+            FormatArg::Long => Format::Long(LongCsv {
+                delimiter,
+                user: self.user_col.clone(),
+                item: self.item_col.clone(),
+                time: self.time_col.clone(),
+                event: self.event_col.clone(),
+                order: self.order_col.clone(),
+                time_format: self.time_format,
+                ..LongCsv::default()
+            }),
+            FormatArg::Baskets => Format::Baskets,
+            FormatArg::Fimi => Format::Fimi,
+            FormatArg::Unisrec => Format::UniSRec,
+        };
+        let options = LoadOptions {
+            lenient: self.lenient,
+            pseudonymize_key: None,
+        };
+        Ok((format, options))
+    }
+
+    /// Loads the dataset.
+    pub fn load(&self) -> anyhow::Result<(affinity_data::Dataset, affinity_data::LoadReport)> {
+        let (format, options) = self.to_format()?;
+        // The loader's errors already name the file and line.
+        Ok(affinity_data::load(&self.input, &format, &options)?)
+    }
+}

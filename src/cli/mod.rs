@@ -1,0 +1,38 @@
+//! The `affinity` command line.
+
+pub mod data;
+pub mod input;
+
+/// Product association analysis on e-commerce data.
+#[derive(Debug, clap::Parser)]
+#[command(name = "affinity", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Inspect a dataset.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Data(command) => data::run(command),
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
