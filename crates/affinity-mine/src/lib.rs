@@ -1,1 +1,39 @@
-//! Frequent itemsets and association rules.
+//! Exact frequent-itemset and association-rule mining.
+//!
+//! - [`mine_itemsets`]: frequent, closed or maximal itemsets by FP-growth (default) or
+//!   Apriori, streamed into an [`ItemsetSink`] (count only, collect, or write as text), on one
+//!   thread or several with the same output.
+//! - [`MinSupport::fraction`] turns a decimal fraction into a count exactly
+//!   (`ceil(n * p / q)` in integers), so no itemset on the threshold is lost to rounding.
+//! - [`generate_rules`]: rules with support, confidence, lift, leverage, conviction, Zhang's
+//!   metric, Jaccard, certainty factor and Kulczynski; [`RuleIndex`] finds the rules a basket
+//!   fires.
+//!
+//! ```
+//! use affinity_mine::{mine_itemsets, Algorithm, MinSupport, MiningParams};
+//! let baskets = vec![vec![0, 1], vec![0, 1, 2], vec![1, 2]];
+//! let mut found = Vec::new();
+//! let summary = mine_itemsets(&baskets, None, &MiningParams::new(MinSupport::fraction("0.6")?),
+//!                             Algorithm::FpGrowth, &mut found)?;
+//! assert_eq!(summary.min_count, 2);
+//! assert_eq!(found.len(), 5); // {0} {1} {2} {0 1} {1 2}
+//! # Ok::<(), affinity_mine::MineError>(())
+//! ```
+
+mod apriori;
+mod database;
+mod error;
+mod fpgrowth;
+mod mine;
+mod params;
+mod rules;
+mod sink;
+
+pub use error::{MineError, Result};
+pub use mine::{mine_itemsets, Algorithm, MiningSummary};
+pub use params::{Duplicates, MinSupport, MiningParams, Target};
+pub use rules::{
+    generate_rules, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex, RuleParams,
+    RULE_COLUMNS,
+};
+pub use sink::{CountSink, Itemset, ItemsetSink, ItemsetWriter, TextChunk};

@@ -1,0 +1,37 @@
+//! The one error type of this crate.
+
+/// What can go wrong while mining.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MineError {
+    /// A setting is invalid; nothing was mined.
+    #[error("invalid setting {name}: {reason}")]
+    InvalidSetting {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A transaction lists an item twice and duplicates are rejected.
+    #[error("transaction {transaction} lists item {item} more than once")]
+    DuplicateItem {
+        /// 0-based index of the transaction.
+        transaction: usize,
+        /// The item.
+        item: u32,
+    },
+    /// More itemsets than the configured cap.
+    #[error(
+        "more than {limit} itemsets: raise the minimum support, set a max length, or raise the cap"
+    )]
+    TooManyItemsets {
+        /// The cap.
+        limit: u64,
+    },
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = MineError> = std::result::Result<T, E>;

@@ -1,0 +1,377 @@
+//! FP-growth: a prefix tree of the transactions, mined by recursive conditional trees.
+
+use crate::database::Prepared;
+use crate::error::{MineError, Result};
+use crate::sink::ItemsetSink;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+const NONE: u32 = u32::MAX;
+const ROOT: u32 = 0;
+
+/// An FP-tree over local items `0..labels.len()`; a smaller id is a more frequent item, and
+/// every path from the root has ascending ids.
+#[derive(Default)]
+struct FpTree {
+    item: Vec<u32>,
+    count: Vec<u64>,
+    parent: Vec<u32>,
+    first_child: Vec<u32>,
+    next_sibling: Vec<u32>,
+    /// Per item: first node of the chain of its nodes, and the chain links.
+    head: Vec<u32>,
+    next_same: Vec<u32>,
+    /// Per item: support in this tree, and the original item id.
+    support: Vec<u64>,
+    labels: Vec<u32>,
+}
+
+impl FpTree {
+    fn reset(&mut self, labels: &[u32]) {
+        for v in [
+            &mut self.item,
+            &mut self.parent,
+            &mut self.first_child,
+            &mut self.next_sibling,
+            &mut self.next_same,
+        ] {
+            v.clear();
+            v.push(NONE);
+        }
+        self.count.clear();
+        self.count.push(0);
+        self.head.clear();
+        self.head.resize(labels.len(), NONE);
+        self.support.clear();
+        self.support.resize(labels.len(), 0);
+        self.labels.clear();
+        self.labels.extend_from_slice(labels);
+    }
+
+    fn new_node(&mut self, item: u32, parent: u32) -> u32 {
+        let id = self.item.len() as u32;
+        self.item.push(item);
+        self.count.push(0);
+        self.parent.push(parent);
+        self.first_child.push(NONE);
+        self.next_sibling.push(self.first_child[parent as usize]);
+        self.first_child[parent as usize] = id;
+        self.next_same.push(self.head[item as usize]);
+        self.head[item as usize] = id;
+        id
+    }
+
+    /// Adds a path of ascending items with `count`.
+    fn insert(&mut self, path: impl Iterator<Item = u32>, count: u64) {
+        let mut node = ROOT;
+        for item in path {
+            let mut child = self.first_child[node as usize];
+            while child != NONE && self.item[child as usize] != item {
+                child = self.next_sibling[child as usize];
+            }
+            if child == NONE {
+                child = self.new_node(item, node);
+            }
+            self.count[child as usize] += count;
+            self.support[item as usize] += count;
+            node = child;
+        }
+    }
+
+    /// Builds from transactions sorted lexicographically: each shares its prefix with the
+    /// previous one, so no child search is needed.
+    fn build_sorted(&mut self, transactions: &[(Vec<u32>, u64)], labels: &[u32]) {
+        self.reset(labels);
+        let mut path: Vec<u32> = Vec::new(); // nodes of the previous transaction
+        let mut previous: &[u32] = &[];
+        for (items, weight) in transactions {
+            let shared = items
+                .iter()
+                .zip(previous)
+                .take_while(|(a, b)| a == b)
+                .count();
+            path.truncate(shared);
+            for &item in &items[shared..] {
+                let parent = path.last().copied().unwrap_or(ROOT);
+                path.push(self.new_node(item, parent));
+            }
+            for &node in &path {
+                self.count[node as usize] += weight;
+            }
+            for &item in items.iter() {
+                self.support[item as usize] += weight;
+            }
+            previous = items;
+        }
+    }
+
+    /// The single path from the root, if the tree is one.
+    fn single_path(&self) -> Option<Vec<u32>> {
+        let mut path = Vec::new();
+        let mut node = self.first_child[ROOT as usize];
+        while node != NONE {
+            if self.next_sibling[node as usize] != NONE {
+                return None;
+            }
+            path.push(node);
+            node = self.first_child[node as usize];
+        }
+        Some(path)
+    }
+}
+
+/// Per-depth scratch reused across the recursion.
+#[derive(Default)]
+struct Scratch {
+    trees: Vec<FpTree>,
+    counts: Vec<u64>,
+    local: Vec<u32>,
+    path: Vec<u32>,
+    prefix: Vec<u32>,
+    sorted: Vec<u32>,
+}
+
+struct Miner<'a> {
+    min_count: u64,
+    max_len: usize,
+    limit: Option<u64>,
+    emitted: &'a AtomicU64,
+}
+
+impl Miner<'_> {
+    fn emit<S: ItemsetSink>(
+        &self,
+        scratch: &mut Scratch,
+        support: u64,
+        sink: &mut S,
+    ) -> Result<()> {
+        self.count(1)?;
+        if sink.needs_itemsets() {
+            scratch.sorted.clear();
+            scratch.sorted.extend_from_slice(&scratch.prefix);
+            scratch.sorted.sort_unstable();
+            sink.push(&scratch.sorted, support)?;
+        } else {
+            sink.push_count(1)?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, n: u64) -> Result<()> {
+        let total = self.emitted.fetch_add(n, Ordering::Relaxed) + n;
+        match self.limit {
+            Some(limit) if total > limit => Err(MineError::TooManyItemsets { limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Mines item `i` of `tree` (at recursion `depth`) with the current prefix.
+    fn mine_item<S: ItemsetSink>(
+        &self,
+        tree: &FpTree,
+        i: u32,
+        depth: usize,
+        scratch: &mut Scratch,
+        sink: &mut S,
+    ) -> Result<()> {
+        scratch.prefix.push(tree.labels[i as usize]);
+        self.emit(scratch, tree.support[i as usize], sink)?;
+        if scratch.prefix.len() < self.max_len && i > 0 {
+            if scratch.trees.len() <= depth {
+                scratch.trees.resize_with(depth + 1, FpTree::default);
+            }
+            let mut child = std::mem::take(&mut scratch.trees[depth]);
+            if self.conditional_tree(tree, i, scratch, &mut child) {
+                match child.single_path() {
+                    Some(path) => self.mine_path(&child, &path, scratch, sink)?,
+                    None => {
+                        for j in (0..child.labels.len() as u32).rev() {
+                            self.mine_item(&child, j, depth + 1, scratch, sink)?;
+                        }
+                    }
+                }
+            }
+            scratch.trees[depth] = child;
+        }
+        scratch.prefix.pop();
+        Ok(())
+    }
+
+    /// Builds the conditional tree of item `i` into `out`; false when it is empty.
+    fn conditional_tree(
+        &self,
+        tree: &FpTree,
+        i: u32,
+        scratch: &mut Scratch,
+        out: &mut FpTree,
+    ) -> bool {
+        let counts = &mut scratch.counts;
+        counts.clear();
+        counts.resize(i as usize, 0);
+        let mut node = tree.head[i as usize];
+        while node != NONE {
+            let c = tree.count[node as usize];
+            let mut up = tree.parent[node as usize];
+            while up != ROOT {
+                counts[tree.item[up as usize] as usize] += c;
+                up = tree.parent[up as usize];
+            }
+            node = tree.next_same[node as usize];
+        }
+        // Local ids for the frequent items, in the same order.
+        let local = &mut scratch.local;
+        local.clear();
+        local.resize(i as usize, NONE);
+        let mut labels = Vec::new();
+        for (item, &c) in counts.iter().enumerate() {
+            if c >= self.min_count {
+                local[item] = labels.len() as u32;
+                labels.push(tree.labels[item]);
+            }
+        }
+        if labels.is_empty() {
+            return false;
+        }
+        out.reset(&labels);
+        let mut node = tree.head[i as usize];
+        while node != NONE {
+            let path = &mut scratch.path;
+            path.clear();
+            let mut up = tree.parent[node as usize];
+            while up != ROOT {
+                let l = local[tree.item[up as usize] as usize];
+                if l != NONE {
+                    path.push(l);
+                }
+                up = tree.parent[up as usize];
+            }
+            if !path.is_empty() {
+                out.insert(path.iter().rev().copied(), tree.count[node as usize]);
+            }
+            node = tree.next_same[node as usize];
+        }
+        true
+    }
+
+    /// Every non-empty subset of a single path, each with the count of its deepest node.
+    fn mine_path<S: ItemsetSink>(
+        &self,
+        tree: &FpTree,
+        path: &[u32],
+        scratch: &mut Scratch,
+        sink: &mut S,
+    ) -> Result<()> {
+        let room = self.max_len - scratch.prefix.len();
+        if !sink.needs_itemsets() {
+            let n = subsets_up_to(path.len(), room);
+            self.count(n)?;
+            return sink.push_count(n);
+        }
+        self.subsets(tree, path, 0, room, scratch, sink)
+    }
+
+    fn subsets<S: ItemsetSink>(
+        &self,
+        tree: &FpTree,
+        path: &[u32],
+        from: usize,
+        room: usize,
+        scratch: &mut Scratch,
+        sink: &mut S,
+    ) -> Result<()> {
+        if room == 0 {
+            return Ok(());
+        }
+        for k in from..path.len() {
+            let node = path[k] as usize;
+            scratch.prefix.push(tree.labels[tree.item[node] as usize]);
+            self.emit(scratch, tree.count[node], sink)?;
+            self.subsets(tree, path, k + 1, room - 1, scratch, sink)?;
+            scratch.prefix.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Non-empty subsets of an `n`-set with at most `room` elements.
+fn subsets_up_to(n: usize, room: usize) -> u64 {
+    let mut total = 0u64;
+    let mut binomial = 1u64; // C(n, k)
+    for k in 1..=n.min(room) {
+        binomial = binomial * (n - k + 1) as u64 / k as u64;
+        total = total.saturating_add(binomial);
+    }
+    total
+}
+
+/// Mines every frequent itemset of the prepared transactions into `sink`; returns the count.
+pub(crate) fn mine<S: ItemsetSink>(
+    prepared: &mut Prepared,
+    max_len: usize,
+    threads: usize,
+    limit: Option<u64>,
+    sink: &mut S,
+) -> Result<u64> {
+    prepared.transactions.sort_unstable();
+    let mut tree = FpTree::default();
+    build_global(&mut tree, prepared);
+    let emitted = AtomicU64::new(0);
+    let miner = Miner {
+        min_count: prepared.min_count,
+        max_len,
+        limit,
+        emitted: &emitted,
+    };
+    let n = tree.labels.len() as u32;
+    if threads <= 1 || n < 2 {
+        let mut scratch = Scratch::default();
+        for i in (0..n).rev() {
+            miner.mine_item(&tree, i, 0, &mut scratch, sink)?;
+        }
+    } else {
+        // Work items are top-level items, handed out dynamically; parts are absorbed in item
+        // order so that the output is the same for every thread count.
+        let next = AtomicUsize::new(0);
+        let parts: Vec<std::sync::Mutex<Option<Result<S::Part>>>> =
+            (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+        let tree = &tree;
+        let template = sink.part();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(n as usize) {
+                let (next, parts, miner) = (&next, &parts, &miner);
+                let empty = template.part();
+                scope.spawn(move || {
+                    let mut scratch = Scratch::default();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= n as usize {
+                            break;
+                        }
+                        let i = n - 1 - k as u32;
+                        let mut part = empty.part();
+                        let result = miner.mine_item(tree, i, 0, &mut scratch, &mut part);
+                        let failed = result.is_err();
+                        *parts[k].lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(result.map(|()| part));
+                        if failed {
+                            next.store(n as usize, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        for slot in parts {
+            match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Some(Ok(part)) => sink.absorb(part)?,
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+        }
+    }
+    let total = emitted.load(Ordering::Relaxed);
+    Ok(total)
+}
+
+fn build_global(tree: &mut FpTree, prepared: &Prepared) {
+    tree.build_sorted(&prepared.transactions, &prepared.rank_to_item);
+    debug_assert_eq!(tree.support, prepared.rank_support);
+}

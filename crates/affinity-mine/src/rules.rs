@@ -1,0 +1,393 @@
+//! Association rules from frequent itemsets, their interest measures, filters, export, and an
+//! index that finds the rules a basket fires.
+
+use crate::error::{MineError, Result};
+use crate::sink::Itemset;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+
+/// A rule `antecedent -> consequent` with its counts and measures.
+///
+/// `support` is the support of the whole rule (antecedent and consequent together), as arules,
+/// mlxtend and Spark define it. Probabilities are over the (weighted) transactions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rule {
+    /// Items on the left, ascending.
+    pub antecedent: Vec<u32>,
+    /// Items on the right, ascending.
+    pub consequent: Vec<u32>,
+    /// P(antecedent)
+    pub antecedent_support: f64,
+    /// P(consequent)
+    pub consequent_support: f64,
+    /// P(antecedent and consequent)
+    pub support: f64,
+    /// P(consequent | antecedent)
+    pub confidence: f64,
+    /// confidence / P(consequent)
+    pub lift: f64,
+    /// P(A and C) - P(A) P(C)
+    pub leverage: f64,
+    /// (1 - P(C)) / (1 - confidence); infinite when confidence is 1.
+    pub conviction: f64,
+    /// Zhang's metric in [-1, 1].
+    pub zhangs_metric: f64,
+    /// P(A and C) / P(A or C)
+    pub jaccard: f64,
+    /// Certainty factor: (confidence - P(C)) / (1 - P(C)) when positive, else / P(C).
+    pub certainty: f64,
+    /// Mean of P(C | A) and P(A | C).
+    pub kulczynski: f64,
+    /// Transactions (weighted) holding the whole rule.
+    pub count: u64,
+}
+
+impl Rule {
+    fn new(antecedent: Vec<u32>, consequent: Vec<u32>, counts: [u64; 3], total: u64) -> Self {
+        let n = total as f64;
+        let (pa, pc, pac) = (
+            counts[0] as f64 / n,
+            counts[1] as f64 / n,
+            counts[2] as f64 / n,
+        );
+        let confidence = pac / pa;
+        let leverage = pac - pa * pc;
+        let zhang_denominator = (pac * (1.0 - pa)).max(pa * (pc - pac));
+        Rule {
+            antecedent,
+            consequent,
+            antecedent_support: pa,
+            consequent_support: pc,
+            support: pac,
+            confidence,
+            lift: confidence / pc,
+            leverage,
+            conviction: if confidence >= 1.0 {
+                f64::INFINITY
+            } else {
+                (1.0 - pc) / (1.0 - confidence)
+            },
+            zhangs_metric: if zhang_denominator > 0.0 {
+                leverage / zhang_denominator
+            } else {
+                0.0
+            },
+            jaccard: pac / (pa + pc - pac),
+            certainty: if confidence > pc {
+                (confidence - pc) / (1.0 - pc)
+            } else if confidence < pc {
+                (confidence - pc) / pc
+            } else {
+                0.0
+            },
+            kulczynski: 0.5 * (pac / pa + pac / pc),
+            count: counts[2],
+        }
+    }
+}
+
+/// Which consequents to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Consequents {
+    /// One item (Spark, arules' default).
+    #[default]
+    Single,
+    /// Any non-empty proper subset (mlxtend).
+    Any,
+}
+
+/// Rule settings; checked before any rule is made.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleParams {
+    /// Keep rules with at least this confidence, in [0, 1].
+    pub min_confidence: f64,
+    /// Keep rules with at least this lift (when set, > 0).
+    pub min_lift: Option<f64>,
+    /// Consequent size.
+    pub consequents: Consequents,
+    /// Items that may only appear in antecedents.
+    pub antecedent_only: Vec<u32>,
+    /// Items that may only appear in consequents.
+    pub consequent_only: Vec<u32>,
+    /// Drop rules with any item whose support is above this fraction (the shopping bag).
+    pub max_item_support: Option<f64>,
+}
+
+impl RuleParams {
+    /// Fails on settings that cannot work.
+    pub fn check(&self) -> Result<()> {
+        let invalid = |name, reason: String| Err(MineError::InvalidSetting { name, reason });
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return invalid(
+                "min_confidence",
+                format!("{} is outside [0, 1]", self.min_confidence),
+            );
+        }
+        if let Some(lift) = self.min_lift {
+            if !(lift.is_finite() && lift >= 0.0) {
+                return invalid("min_lift", format!("{lift} must be a finite number >= 0"));
+            }
+        }
+        if let Some(s) = self.max_item_support {
+            if !(s > 0.0 && s <= 1.0) {
+                return invalid("max_item_support", format!("{s} is outside (0, 1]"));
+            }
+        }
+        if let Some(both) = self
+            .antecedent_only
+            .iter()
+            .find(|i| self.consequent_only.contains(i))
+        {
+            return invalid(
+                "antecedent_only",
+                format!("item {both} is also in consequent_only"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Generates rules from `itemsets` (all frequent itemsets, as mined with target `Frequent`)
+/// over `total` (weighted) transactions, sorted by confidence, then lift, descending.
+///
+/// ```
+/// use affinity_mine::{generate_rules, mine_itemsets, Algorithm, MinSupport, MiningParams, RuleParams};
+/// let tx = vec![vec![0, 1], vec![0, 1], vec![0], vec![2]];
+/// let mut sets = Vec::new();
+/// mine_itemsets(&tx, None, &MiningParams::new(MinSupport::Count(2)), Algorithm::FpGrowth, &mut sets).unwrap();
+/// let rules = generate_rules(&sets, 4, &RuleParams { min_confidence: 0.9, ..Default::default() }).unwrap();
+/// assert_eq!((rules[0].antecedent.clone(), rules[0].consequent.clone()), (vec![1], vec![0]));
+/// assert_eq!(rules[0].confidence, 1.0);
+/// ```
+pub fn generate_rules(itemsets: &[Itemset], total: u64, params: &RuleParams) -> Result<Vec<Rule>> {
+    params.check()?;
+    if total == 0 {
+        return Ok(Vec::new());
+    }
+    let support: HashMap<&[u32], u64> = itemsets
+        .iter()
+        .map(|s| (s.items.as_slice(), s.support))
+        .collect();
+    let ubiquitous: HashSet<u32> = match params.max_item_support {
+        None => HashSet::new(),
+        Some(limit) => itemsets
+            .iter()
+            .filter(|s| s.items.len() == 1 && s.support as f64 / total as f64 > limit)
+            .map(|s| s.items[0])
+            .collect(),
+    };
+    let antecedent_only: HashSet<u32> = params.antecedent_only.iter().copied().collect();
+    let consequent_only: HashSet<u32> = params.consequent_only.iter().copied().collect();
+    let lookup = |items: &[u32]| -> Result<u64> {
+        support
+            .get(items)
+            .copied()
+            .ok_or_else(|| MineError::InvalidSetting {
+                name: "itemsets",
+                reason: format!("subset {items:?} is missing: pass all frequent itemsets"),
+            })
+    };
+    let mut rules = Vec::new();
+    for set in itemsets.iter().filter(|s| s.items.len() >= 2) {
+        if set.items.iter().any(|i| ubiquitous.contains(i)) {
+            continue;
+        }
+        let n = set.items.len();
+        let splits: Box<dyn Iterator<Item = u64>> = match params.consequents {
+            Consequents::Single => Box::new((0..n).map(|k| 1u64 << k)),
+            Consequents::Any => Box::new(1..(1u64 << n) - 1),
+        };
+        for mask in splits {
+            let (mut antecedent, mut consequent) = (Vec::new(), Vec::new());
+            for (k, &item) in set.items.iter().enumerate() {
+                if mask >> k & 1 == 1 {
+                    consequent.push(item);
+                } else {
+                    antecedent.push(item);
+                }
+            }
+            if antecedent.iter().any(|i| consequent_only.contains(i))
+                || consequent.iter().any(|i| antecedent_only.contains(i))
+            {
+                continue;
+            }
+            let counts = [lookup(&antecedent)?, lookup(&consequent)?, set.support];
+            let rule = Rule::new(antecedent, consequent, counts, total);
+            if rule.confidence >= params.min_confidence
+                && params.min_lift.is_none_or(|l| rule.lift >= l)
+            {
+                rules.push(rule);
+            }
+        }
+    }
+    rules.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(b.lift.total_cmp(&a.lift))
+            .then_with(|| a.antecedent.cmp(&b.antecedent))
+            .then_with(|| a.consequent.cmp(&b.consequent))
+    });
+    Ok(rules)
+}
+
+/// The mlxtend column names, in mlxtend's order (less `representativity`).
+pub const RULE_COLUMNS: [&str; 13] = [
+    "antecedents",
+    "consequents",
+    "antecedent support",
+    "consequent support",
+    "support",
+    "confidence",
+    "lift",
+    "leverage",
+    "conviction",
+    "zhangs_metric",
+    "jaccard",
+    "certainty",
+    "kulczynski",
+];
+
+fn item_names(items: &[u32], names: Option<&[String]>) -> Vec<String> {
+    items
+        .iter()
+        .map(|&i| names.map_or_else(|| i.to_string(), |n| n[i as usize].clone()))
+        .collect()
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Writes rules as CSV with mlxtend's columns; item lists are written as `{a, b}`.
+pub fn write_rules_csv(
+    out: &mut impl Write,
+    rules: &[Rule],
+    names: Option<&[String]>,
+) -> Result<()> {
+    writeln!(out, "{}", RULE_COLUMNS.join(","))?;
+    for r in rules {
+        let set =
+            |items: &[u32]| csv_field(&format!("{{{}}}", item_names(items, names).join(", ")));
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            set(&r.antecedent),
+            set(&r.consequent),
+            r.antecedent_support,
+            r.consequent_support,
+            r.support,
+            r.confidence,
+            r.lift,
+            r.leverage,
+            if r.conviction.is_infinite() {
+                "inf".to_owned()
+            } else {
+                r.conviction.to_string()
+            },
+            r.zhangs_metric,
+            r.jaccard,
+            r.certainty,
+            r.kulczynski
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes rules as a JSON array of objects with mlxtend's keys; item lists are arrays of
+/// names (or ids), an infinite conviction is `null`.
+pub fn write_rules_json(
+    out: &mut impl Write,
+    rules: &[Rule],
+    names: Option<&[String]>,
+) -> Result<()> {
+    let finite = |x: f64| {
+        if x.is_finite() {
+            serde_json::json!(x)
+        } else {
+            serde_json::Value::Null
+        }
+    };
+    let rows: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|r| {
+            let values = [
+                serde_json::json!(item_names(&r.antecedent, names)),
+                serde_json::json!(item_names(&r.consequent, names)),
+                finite(r.antecedent_support),
+                finite(r.consequent_support),
+                finite(r.support),
+                finite(r.confidence),
+                finite(r.lift),
+                finite(r.leverage),
+                finite(r.conviction),
+                finite(r.zhangs_metric),
+                finite(r.jaccard),
+                finite(r.certainty),
+                finite(r.kulczynski),
+            ];
+            let map: serde_json::Map<String, serde_json::Value> = RULE_COLUMNS
+                .iter()
+                .map(|c| c.to_string())
+                .zip(values)
+                .collect();
+            serde_json::Value::Object(map)
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &rows).map_err(std::io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Finds the rules whose antecedent a basket contains.
+///
+/// ```
+/// use affinity_mine::{generate_rules, mine_itemsets, Algorithm, MinSupport, MiningParams, RuleIndex, RuleParams};
+/// let tx = vec![vec![0, 1, 2], vec![0, 1, 2], vec![0, 1], vec![3]];
+/// let mut sets = Vec::new();
+/// mine_itemsets(&tx, None, &MiningParams::new(MinSupport::Count(2)), Algorithm::FpGrowth, &mut sets).unwrap();
+/// let rules = generate_rules(&sets, 4, &RuleParams::default()).unwrap();
+/// let index = RuleIndex::new(&rules);
+/// let fired = index.fired(&[2]);
+/// assert!(fired.iter().all(|&r| rules[r].antecedent == vec![2]));
+/// assert_eq!(fired.len(), 2); // 2 -> 0 and 2 -> 1
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    /// Rule ids by the first (smallest) item of their antecedent.
+    by_first_item: HashMap<u32, Vec<usize>>,
+    antecedents: Vec<Vec<u32>>,
+}
+
+impl RuleIndex {
+    /// Indexes `rules` by antecedent.
+    pub fn new(rules: &[Rule]) -> Self {
+        let mut by_first_item: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (id, rule) in rules.iter().enumerate() {
+            if let Some(&first) = rule.antecedent.first() {
+                by_first_item.entry(first).or_default().push(id);
+            }
+        }
+        RuleIndex {
+            by_first_item,
+            antecedents: rules.iter().map(|r| r.antecedent.clone()).collect(),
+        }
+    }
+
+    /// Ids of the rules whose antecedent is contained in `basket`, ascending.
+    pub fn fired(&self, basket: &[u32]) -> Vec<usize> {
+        let items: HashSet<u32> = basket.iter().copied().collect();
+        let mut fired: Vec<usize> = items
+            .iter()
+            .filter_map(|i| self.by_first_item.get(i))
+            .flatten()
+            .copied()
+            .filter(|&r| self.antecedents[r].iter().all(|i| items.contains(i)))
+            .collect();
+        fired.sort_unstable();
+        fired
+    }
+}
