@@ -1,0 +1,131 @@
+//! FP-growth, Apriori and brute force agree on random databases; closed and maximal sets match
+//! their definitions; support is anti-monotone; thread count changes nothing.
+
+use affinity_mine::{
+    generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport, MiningParams,
+    RuleParams, Target,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn support_of(tx: &[Vec<u32>], weights: &[u64], items: &[u32]) -> u64 {
+    tx.iter()
+        .zip(weights)
+        .filter(|(t, _)| items.iter().all(|i| t.contains(i)))
+        .map(|(_, w)| w)
+        .sum()
+}
+
+/// Every non-empty subset of the items present, with its support.
+fn brute_force(
+    tx: &[Vec<u32>],
+    weights: &[u64],
+    min: u64,
+    max_len: usize,
+) -> BTreeMap<Vec<u32>, u64> {
+    let mut items: Vec<u32> = tx.iter().flatten().copied().collect();
+    items.sort_unstable();
+    items.dedup();
+    let mut out = BTreeMap::new();
+    for mask in 1u32..(1 << items.len()) {
+        let set: Vec<u32> = (0..items.len())
+            .filter(|k| mask >> k & 1 == 1)
+            .map(|k| items[k])
+            .collect();
+        if set.len() > max_len {
+            continue;
+        }
+        let s = support_of(tx, weights, &set);
+        if s >= min {
+            out.insert(set, s);
+        }
+    }
+    out
+}
+
+fn mine(
+    tx: &[Vec<u32>],
+    weights: &[u64],
+    params: &MiningParams,
+    algorithm: Algorithm,
+) -> BTreeMap<Vec<u32>, u64> {
+    let mut found: Vec<Itemset> = Vec::new();
+    let summary = mine_itemsets(tx, Some(weights), params, algorithm, &mut found).unwrap();
+    assert_eq!(summary.itemsets, found.len() as u64);
+    let map: BTreeMap<Vec<u32>, u64> = found.iter().map(|s| (s.items.clone(), s.support)).collect();
+    assert_eq!(map.len(), found.len(), "an itemset was reported twice");
+    map
+}
+
+fn database() -> impl Strategy<Value = (Vec<Vec<u32>>, Vec<u64>)> {
+    prop::collection::vec((prop::collection::vec(0u32..9, 0..7), 1u64..3), 1..25)
+        .prop_map(|rows| rows.into_iter().unzip())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn fpgrowth_apriori_and_brute_force_agree((tx, w) in database(), min in 1u64..6, max_len in 1usize..6, threads in 1usize..4) {
+        let expected = brute_force(&tx, &w, min, max_len);
+        let params = MiningParams::new(MinSupport::Count(min)).max_len(max_len);
+        prop_assert_eq!(&mine(&tx, &w, &params, Algorithm::Apriori), &expected);
+        prop_assert_eq!(&mine(&tx, &w, &params.clone().threads(threads), Algorithm::FpGrowth), &expected);
+    }
+
+    #[test]
+    fn output_order_does_not_depend_on_threads((tx, w) in database(), min in 1u64..4) {
+        let params = MiningParams::new(MinSupport::Count(min));
+        let mut one: Vec<Itemset> = Vec::new();
+        let mut three: Vec<Itemset> = Vec::new();
+        mine_itemsets(&tx, Some(&w), &params, Algorithm::FpGrowth, &mut one).unwrap();
+        mine_itemsets(&tx, Some(&w), &params.threads(3), Algorithm::FpGrowth, &mut three).unwrap();
+        prop_assert_eq!(one, three);
+    }
+
+    #[test]
+    fn closed_and_maximal_match_their_definitions((tx, w) in database(), min in 1u64..5, threads in 1usize..3) {
+        let all = brute_force(&tx, &w, min, usize::MAX);
+        let extensions = |set: &Vec<u32>| -> Vec<u64> {
+            all.iter()
+                .filter(|(s, _)| s.len() == set.len() + 1 && set.iter().all(|i| s.contains(i)))
+                .map(|(_, &x)| x)
+                .collect()
+        };
+        let closed: BTreeMap<Vec<u32>, u64> = all.iter()
+            .filter(|(s, sup)| extensions(s).iter().all(|x| x < *sup))
+            .map(|(s, sup)| (s.clone(), *sup)).collect();
+        let maximal: BTreeMap<Vec<u32>, u64> = all.iter()
+            .filter(|(s, _)| extensions(s).is_empty())
+            .map(|(s, sup)| (s.clone(), *sup)).collect();
+        for algorithm in [Algorithm::FpGrowth, Algorithm::Apriori] {
+            let params = MiningParams::new(MinSupport::Count(min)).threads(threads);
+            prop_assert_eq!(&mine(&tx, &w, &params.clone().target(Target::Closed), algorithm), &closed);
+            prop_assert_eq!(&mine(&tx, &w, &params.target(Target::Maximal), algorithm), &maximal);
+        }
+    }
+
+    #[test]
+    fn support_is_anti_monotone_and_rules_are_sane((tx, w) in database(), min in 1u64..4) {
+        let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(min)), Algorithm::FpGrowth);
+        for (set, support) in &found {
+            for skip in 0..set.len() {
+                let mut sub = set.clone();
+                sub.remove(skip);
+                if !sub.is_empty() {
+                    prop_assert!(found[&sub] >= *support);
+                }
+            }
+        }
+        let sets: Vec<Itemset> = found.iter().map(|(s, &support)| Itemset { items: s.clone(), support }).collect();
+        let total: u64 = w.iter().sum();
+        let rules = generate_rules(&sets, total, &RuleParams { consequents: Consequents::Any, ..RuleParams::default() }).unwrap();
+        for r in &rules {
+            prop_assert!((0.0..=1.0 + 1e-12).contains(&r.confidence));
+            prop_assert!(r.support <= r.antecedent_support.min(r.consequent_support) + 1e-12);
+            prop_assert!((-1.0 - 1e-12..=1.0 + 1e-12).contains(&r.zhangs_metric));
+            let expected = support_of(&tx, &w, &[r.antecedent.clone(), r.consequent.clone()].concat());
+            prop_assert_eq!(r.count, expected);
+        }
+    }
+}
