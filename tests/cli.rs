@@ -55,3 +55,111 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         .unwrap()
         .contains("rows skipped       1 (1 unparsable timestamp)"));
 }
+
+#[test]
+fn mine_groceries_and_fimi_like_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("sets.txt");
+    let rules_path = dir.path().join("rules.json");
+    let out = affinity(&[
+        "mine",
+        "-i",
+        "data/groceries.csv",
+        "--min-count",
+        "100",
+        "--rules",
+        "--min-confidence",
+        "0.1",
+        "--output",
+        out_path.to_str().unwrap(),
+        "--rules-output",
+        rules_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["transactions"], 14_963);
+    assert_eq!(summary["min_count"], 100);
+    let lines = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(
+        lines.lines().count() as u64,
+        summary["itemsets"].as_u64().unwrap()
+    );
+    assert!(lines.lines().any(|l| l == "whole milk (2363)"), "{lines}");
+    let rules: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rules_path).unwrap()).unwrap();
+    assert_eq!(
+        rules.as_array().unwrap().len() as u64,
+        summary["rules"].as_u64().unwrap()
+    );
+    assert!(rules[0]["confidence"].as_f64().unwrap() >= 0.1);
+    assert!(rules[0]["antecedents"].is_array());
+
+    // FIMI with a blank line (an empty transaction) and no newline at the end.
+    let dat = dir.path().join("t.dat");
+    std::fs::write(&dat, "1 2 3\n\n1 2\n1 3").unwrap();
+    let out = affinity(&[
+        "mine",
+        "-i",
+        dat.to_str().unwrap(),
+        "-f",
+        "fimi",
+        "--min-support",
+        "0.5",
+    ]);
+    assert!(out.status.success());
+    let mut lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["1 (3)", "1 2 (2)", "1 3 (2)", "2 (2)", "3 (2)"]);
+}
+
+#[test]
+fn mine_rejects_bad_settings_and_keeps_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let dat = dir.path().join("t.dat");
+    std::fs::write(&dat, "1 2\n").unwrap();
+    for bad in [
+        ["--min-support", "1.5"],
+        ["--min-support", "abc"],
+        ["--min-count", "0"],
+    ] {
+        let out = affinity(&[
+            "mine",
+            "-i",
+            dat.to_str().unwrap(),
+            "-f",
+            "fimi",
+            bad[0],
+            bad[1],
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("min_support"));
+    }
+    // A failing run (bad line) leaves the earlier output in place.
+    let output = dir.path().join("out.txt");
+    std::fs::write(&output, "earlier").unwrap();
+    let bad = dir.path().join("bad.dat");
+    std::fs::write(&bad, b"1 2\n\xff\n").unwrap();
+    let out = affinity(&[
+        "mine",
+        "-i",
+        bad.to_str().unwrap(),
+        "-f",
+        "fimi",
+        "--min-count",
+        "1",
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.dat:2"));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "earlier");
+}

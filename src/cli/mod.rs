@@ -2,6 +2,8 @@
 
 pub mod data;
 pub mod input;
+pub mod mine;
+pub mod output;
 
 /// Product association analysis on e-commerce data.
 #[derive(Debug, clap::Parser)]
@@ -16,11 +18,14 @@ pub enum Command {
     /// Inspect a dataset.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Mine frequent, closed or maximal itemsets and association rules.
+    Mine(mine::MineArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(command) => data::run(command),
+        Command::Mine(args) => mine::run(args),
     }
 }
 

@@ -1,0 +1,241 @@
+//! `affinity mine`: frequent, closed or maximal itemsets, and association rules.
+
+use super::input::{FormatArg, InputArgs};
+use super::output::write_atomically;
+use affinity_data::{read_transactions, BasketRule, LoadOptions, TransactionFile};
+use affinity_mine::{
+    generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
+    CountSink, Itemset, ItemsetWriter, MinSupport, MiningParams, RuleParams, Target,
+};
+use anyhow::bail;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TargetArg {
+    Frequent,
+    Closed,
+    Maximal,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    Fpgrowth,
+    Apriori,
+}
+
+/// Mine itemsets (and rules) from baskets.
+#[derive(Debug, clap::Args)]
+pub struct MineArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Minimum support as a fraction of the transactions in (0, 1], read exactly.
+    #[arg(long, conflicts_with = "min_count")]
+    min_support: Option<String>,
+    /// Minimum support as a count of transactions.
+    #[arg(long)]
+    min_count: Option<u64>,
+    /// Which itemsets to report.
+    #[arg(long, value_enum, default_value = "frequent")]
+    target: TargetArg,
+    /// Longest itemset.
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Count the itemsets without writing them.
+    #[arg(long)]
+    count_only: bool,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Stop with an error after this many itemsets.
+    #[arg(long)]
+    max_itemsets: Option<u64>,
+    /// The algorithm.
+    #[arg(long, value_enum, default_value = "fpgrowth")]
+    algorithm: AlgorithmArg,
+    /// Also generate association rules.
+    #[arg(long)]
+    rules: bool,
+    /// Rules: minimum confidence.
+    #[arg(long, default_value_t = 0.5)]
+    min_confidence: f64,
+    /// Rules: minimum lift.
+    #[arg(long)]
+    min_lift: Option<f64>,
+    /// Rules: consequents of any size (mlxtend) instead of one item (arules, Spark).
+    #[arg(long)]
+    any_consequent: bool,
+    /// Rules: drop items whose support is above this fraction (e.g. the shopping bag).
+    #[arg(long)]
+    max_item_support: Option<f64>,
+    /// Write itemsets here (`items (support)` per line) instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Write rules here: JSON if the name ends in .json, else CSV (mlxtend's columns).
+    #[arg(long)]
+    rules_output: Option<PathBuf>,
+    /// Print one JSON summary object (itemsets go to --output only).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: MineArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let min_support = match (&args.min_support, args.min_count) {
+        (Some(f), None) => MinSupport::fraction(f)?,
+        (None, Some(c)) => MinSupport::Count(c),
+        _ => bail!("give --min-support FRACTION or --min-count N"),
+    };
+    let params = MiningParams {
+        min_support,
+        target: match args.target {
+            TargetArg::Frequent => Target::Frequent,
+            TargetArg::Closed => Target::Closed,
+            TargetArg::Maximal => Target::Maximal,
+        },
+        max_len: args.max_len,
+        threads: args.threads,
+        max_itemsets: args.max_itemsets,
+        ..MiningParams::new(min_support)
+    };
+    params.check()?;
+    let rule_params = RuleParams {
+        min_confidence: args.min_confidence,
+        min_lift: args.min_lift,
+        consequents: if args.any_consequent {
+            Consequents::Any
+        } else {
+            Consequents::Single
+        },
+        max_item_support: args.max_item_support,
+        ..RuleParams::default()
+    };
+    if args.rules {
+        rule_params.check()?;
+    }
+    let algorithm = match args.algorithm {
+        AlgorithmArg::Fpgrowth => Algorithm::FpGrowth,
+        AlgorithmArg::Apriori => Algorithm::Apriori,
+    };
+
+    let (names, transactions) = load_transactions(&args.input)?;
+    let names = names.as_slice();
+    let summary = if args.count_only || (args.json && args.output.is_none()) {
+        mine_itemsets(
+            &transactions,
+            None,
+            &params,
+            algorithm,
+            &mut CountSink::default(),
+        )?
+    } else if let Some(path) = &args.output {
+        let mut summary = None;
+        write_atomically(path, |out| {
+            let mut writer = ItemsetWriter::new(out, Some(names));
+            summary = Some(mine_itemsets(
+                &transactions,
+                None,
+                &params,
+                algorithm,
+                &mut writer,
+            )?);
+            writer.finish()?;
+            Ok(())
+        })?;
+        summary.expect("set by the writer")
+    } else {
+        let stdout = std::io::stdout().lock();
+        let mut writer = ItemsetWriter::new(std::io::BufWriter::new(stdout), Some(names));
+        let summary = mine_itemsets(&transactions, None, &params, algorithm, &mut writer)?;
+        writer.finish()?;
+        summary
+    };
+
+    let mut rule_count = None;
+    if args.rules {
+        let mut frequent: Vec<Itemset> = Vec::new();
+        let all = MiningParams {
+            target: Target::Frequent,
+            ..params.clone()
+        };
+        mine_itemsets(&transactions, None, &all, algorithm, &mut frequent)?;
+        let rules = generate_rules(&frequent, summary.transactions, &rule_params)?;
+        rule_count = Some(rules.len());
+        match &args.rules_output {
+            Some(path) => write_atomically(path, |out| {
+                let json = path.extension().is_some_and(|e| e == "json");
+                if json {
+                    write_rules_json(out, &rules, Some(names))?
+                } else {
+                    write_rules_csv(out, &rules, Some(names))?
+                }
+                Ok(())
+            })?,
+            None if !args.json => {
+                eprintln!("top rules by confidence (of {}):", rules.len());
+                for r in rules.iter().take(10) {
+                    let show = |items: &[u32]| {
+                        items
+                            .iter()
+                            .map(|&i| names[i as usize].as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    eprintln!(
+                        "  {{{}}} -> {{{}}}  support {:.4}  confidence {:.3}  lift {:.2}",
+                        show(&r.antecedent),
+                        show(&r.consequent),
+                        r.support,
+                        r.confidence,
+                        r.lift
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let object = serde_json::json!({
+            "transactions": summary.transactions,
+            "items": summary.items,
+            "frequent_items": summary.frequent_items,
+            "min_count": summary.min_count,
+            "itemsets": summary.itemsets,
+            "rules": rule_count,
+            "seconds": seconds,
+        });
+        println!("{object}");
+    } else {
+        eprintln!(
+            "{} transactions, {} items, min count {}: {} itemsets in {:.3} s",
+            summary.transactions, summary.items, summary.min_count, summary.itemsets, seconds
+        );
+    }
+    Ok(())
+}
+
+/// Item names and transactions: basket files keep their blank lines as empty transactions;
+/// event files are grouped into baskets (order, else user and day).
+fn load_transactions(input: &InputArgs) -> anyhow::Result<(Vec<String>, Vec<Vec<u32>>)> {
+    let options = LoadOptions {
+        lenient: input.lenient,
+        pseudonymize_key: None,
+    };
+    let layout = match input.format {
+        FormatArg::Fimi => Some(TransactionFile::Fimi),
+        FormatArg::Baskets => Some(TransactionFile::Baskets),
+        _ => None,
+    };
+    match layout {
+        Some(layout) => {
+            let (tx, _) = read_transactions(&input.input, layout, &options)?;
+            Ok((tx.items.names().to_vec(), tx.baskets))
+        }
+        None => {
+            let (dataset, _) = input.load()?;
+            let baskets = dataset.transactions(BasketRule::default());
+            Ok((dataset.items.names().to_vec(), baskets))
+        }
+    }
+}
