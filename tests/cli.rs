@@ -163,3 +163,26 @@ fn mine_rejects_bad_settings_and_keeps_old_output() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.dat:2"));
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "earlier");
 }
+
+#[test]
+fn output_to_a_device_is_written_in_place_not_replaced() {
+    let out = affinity(&[
+        "mine",
+        "-i",
+        "data/groceries.csv",
+        "--min-count",
+        "500",
+        "-o",
+        "/dev/null",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}

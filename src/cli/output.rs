@@ -5,11 +5,22 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes through `write` into a temporary file beside `path`, then renames it over `path`:
-/// an interrupted or failed run leaves any earlier file intact.
+/// an interrupted or failed run leaves any earlier file intact. A path that exists and is not
+/// a regular file (`/dev/null`, a pipe) is written in place: renaming over it would replace it.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        write(&mut out)?;
+        out.flush()?;
+        return Ok(());
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
