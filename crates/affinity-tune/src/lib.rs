@@ -1,5 +1,24 @@
 //! Pretrained BERT encoders on libtorch, fine-tuned on shoppers and products.
+//!
+//! - [`SentenceEncoder`] loads any Hugging Face BERT directory (all-MiniLM-L6-v2 by default)
+//!   and embeds texts as sentence-transformers does (mean pooling, L2 normalisation).
+//! - [`Trainer`] fine-tunes it: contrastive two-tower training on (history, next product) pairs,
+//!   or a classification head over products or categories; LoRA optional.
 
+mod bert;
+mod config;
 mod device;
+mod encoder;
+mod error;
+mod layers;
+mod tokenizer;
+mod weights;
 
+pub use bert::BertModel;
+pub use config::{BertConfig, Pooling};
 pub use device::{cuda_available, DeviceChoice};
+pub use encoder::{EncoderOptions, SentenceEncoder};
+pub use error::{Result, TuneError};
+pub use layers::{LoraConfig, Precision};
+pub use tokenizer::{random_batch, TokenBatch, WordPiece};
+pub use weights::LoadReport;

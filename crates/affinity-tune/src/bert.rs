@@ -1,0 +1,223 @@
+//! The BERT encoder, with parameter names that match Hugging Face's `BertModel` one to one.
+
+use tch::{nn, Kind, Tensor};
+
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::layers::{cast, LayerNorm, Linear, LoraConfig, Precision};
+
+#[derive(Debug)]
+struct Embeddings {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    norm: LayerNorm,
+}
+
+#[derive(Debug)]
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// A BERT encoder whose variables live in a `VarStore` under Hugging Face's names
+/// (`embeddings.word_embeddings.weight`, `encoder.layer.0.attention.self.query.weight`, ...).
+#[derive(Debug)]
+pub struct BertModel {
+    config: BertConfig,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+}
+
+impl BertModel {
+    /// Creates the variables under `p` (randomly initialised as BERT does); LoRA adapters, when
+    /// configured, under `lora` with the same module paths.
+    pub fn new(p: &nn::Path, config: &BertConfig, lora: Option<(&nn::Path, &LoraConfig)>) -> Self {
+        let h = config.hidden_size;
+        let init = nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        let e = p / "embeddings";
+        let embeddings = Embeddings {
+            word: (&e / "word_embeddings").var("weight", &[config.vocab_size, h], init),
+            position: (&e / "position_embeddings").var(
+                "weight",
+                &[config.max_position_embeddings, h],
+                init,
+            ),
+            token_type: (&e / "token_type_embeddings").var(
+                "weight",
+                &[config.type_vocab_size, h],
+                init,
+            ),
+            norm: LayerNorm::new(&e, h, config.layer_norm_eps),
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let name = format!("encoder.layer.{i}");
+                let l = p / "encoder" / "layer" / i;
+                let lora_at = |module: &str| -> Option<(nn::Path, &LoraConfig)> {
+                    let (lp, cfg) = lora?;
+                    let full = format!("{name}.{module}");
+                    cfg.targets(&full).then(|| {
+                        let mut q = lp / "encoder" / "layer" / i;
+                        for part in module.split('.').take(module.split('.').count() - 1) {
+                            q = &q / part;
+                        }
+                        (q, cfg)
+                    })
+                };
+                let leaf = |module: &str| module.rsplit('.').next().unwrap_or(module).to_string();
+                let mk = |module: &str, parent: &nn::Path, i_dim: i64, o_dim: i64| {
+                    let l = lora_at(module);
+                    Linear::new(
+                        parent,
+                        &leaf(module),
+                        i_dim,
+                        o_dim,
+                        l.as_ref().map(|(q, c)| (q, *c)),
+                    )
+                };
+                let att_self = &l / "attention" / "self";
+                let att_out = &l / "attention" / "output";
+                let inter = &l / "intermediate";
+                let out = &l / "output";
+                Layer {
+                    query: mk("attention.self.query", &att_self, h, h),
+                    key: mk("attention.self.key", &att_self, h, h),
+                    value: mk("attention.self.value", &att_self, h, h),
+                    attention_out: mk("attention.output.dense", &att_out, h, h),
+                    attention_norm: LayerNorm::new(&att_out, h, config.layer_norm_eps),
+                    intermediate: mk("intermediate.dense", &inter, h, config.intermediate_size),
+                    output: mk("output.dense", &out, config.intermediate_size, h),
+                    output_norm: LayerNorm::new(&out, h, config.layer_norm_eps),
+                }
+            })
+            .collect();
+        BertModel {
+            config: config.clone(),
+            embeddings,
+            layers,
+        }
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Token states `[batch, len, hidden]` in fp32. `mask` is 1 for real tokens, 0 for padding.
+    /// Dropout is active only when `train` is true.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        precision: Precision,
+        train: bool,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let kind = precision.kind();
+        let (b, len) = (ids.size()[0], ids.size()[1]);
+        let e = &self.embeddings;
+        let positions = Tensor::f_arange(len, (Kind::Int64, ids.device()))?;
+        let x = Tensor::f_embedding(
+            &cast(&e.word, Kind::Float)?,
+            ids,
+            cfg.pad_token_id,
+            false,
+            false,
+        )?
+        .f_add(&cast(&e.position, Kind::Float)?.f_index_select(0, &positions)?)?
+        .f_add(&cast(&e.token_type, Kind::Float)?.f_get(0)?)?;
+        let mut x = e
+            .norm
+            .forward(&x)?
+            .f_dropout(cfg.hidden_dropout_prob, train)?;
+        // Boolean key mask [b, 1, 1, len]: true where attention may look.
+        let attend = mask.f_ne(0)?.f_view([b, 1, 1, len])?;
+        let heads = cfg.num_attention_heads;
+        let head_dim = cfg.hidden_size / heads;
+        let attn_dropout = if train {
+            cfg.attention_probs_dropout_prob
+        } else {
+            0.0
+        };
+        for layer in &self.layers {
+            let split = |t: Tensor| -> Result<Tensor> {
+                Ok(t.f_view([b, len, heads, head_dim])?.f_transpose(1, 2)?)
+            };
+            let q = split(layer.query.forward(&x, kind, train)?)?;
+            let k = split(layer.key.forward(&x, kind, train)?)?;
+            let v = split(layer.value.forward(&x, kind, train)?)?;
+            let a = Tensor::f_scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(&attend),
+                attn_dropout,
+                false,
+                None,
+                false,
+            )?
+            .f_transpose(1, 2)?
+            .f_reshape([b, len, cfg.hidden_size])?;
+            let a = layer
+                .attention_out
+                .forward(&a, kind, train)?
+                .f_dropout(cfg.hidden_dropout_prob, train)?;
+            let h = layer.attention_norm.forward(&a.f_add(&x)?)?;
+            let f = layer.intermediate.forward(&h, kind, train)?;
+            let f = match cfg.hidden_act.as_str() {
+                "relu" => f.f_relu()?,
+                "gelu_new" => f.f_gelu("tanh")?,
+                _ => f.f_gelu("none")?,
+            };
+            let o = layer
+                .output
+                .forward(&f, kind, train)?
+                .f_dropout(cfg.hidden_dropout_prob, train)?;
+            x = layer.output_norm.forward(&o.f_add(&h)?)?;
+        }
+        Ok(x)
+    }
+
+    /// Folds every LoRA adapter into its base weight.
+    pub fn merge_lora(&mut self) -> Result<()> {
+        for l in &mut self.layers {
+            for lin in [
+                &mut l.query,
+                &mut l.key,
+                &mut l.value,
+                &mut l.attention_out,
+                &mut l.intermediate,
+                &mut l.output,
+            ] {
+                lin.merge()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any LoRA adapter is attached.
+    pub fn has_lora(&self) -> bool {
+        self.layers.iter().any(|l| {
+            [
+                &l.query,
+                &l.key,
+                &l.value,
+                &l.attention_out,
+                &l.intermediate,
+                &l.output,
+            ]
+            .iter()
+            .any(|lin| lin.lora.is_some())
+        })
+    }
+}

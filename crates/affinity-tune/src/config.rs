@@ -1,0 +1,163 @@
+//! `config.json` of a Hugging Face BERT and the sentence-transformers pooling files.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TuneError};
+
+/// The architecture settings of a BERT encoder, as Hugging Face writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Vocabulary size.
+    pub vocab_size: i64,
+    /// Width of the hidden states.
+    pub hidden_size: i64,
+    /// Transformer layers.
+    pub num_hidden_layers: i64,
+    /// Attention heads per layer.
+    pub num_attention_heads: i64,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: i64,
+    /// Longest sequence the position table covers.
+    pub max_position_embeddings: i64,
+    /// Segment types.
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: i64,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Dropout on hidden states.
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Activation of the feed-forward layer (`gelu`, `gelu_new`, `relu`).
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// Padding token id.
+    #[serde(default)]
+    pub pad_token_id: i64,
+    /// Everything else in the file, written back unchanged on export.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_type_vocab() -> i64 {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+
+impl BertConfig {
+    /// Reads `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TuneError::io(path, e))?;
+        let config: BertConfig = serde_json::from_str(&text).map_err(|e| TuneError::BadConfig {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        config.validate().map_err(|detail| TuneError::BadConfig {
+            path: path.to_path_buf(),
+            detail,
+        })?;
+        Ok(config)
+    }
+
+    /// A small random-weight configuration for tests and benchmarks.
+    pub fn tiny(vocab_size: i64) -> Self {
+        BertConfig {
+            vocab_size,
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 64,
+            max_position_embeddings: 128,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+            hidden_dropout_prob: 0.1,
+            attention_probs_dropout_prob: 0.1,
+            hidden_act: "gelu".into(),
+            pad_token_id: 0,
+            extra: Default::default(),
+        }
+    }
+
+    /// The MiniLM-L6-H384 shape (all-MiniLM-L6-v2) with the BERT vocabulary.
+    pub fn minilm_l6() -> Self {
+        BertConfig {
+            hidden_size: 384,
+            num_hidden_layers: 6,
+            num_attention_heads: 12,
+            intermediate_size: 1536,
+            max_position_embeddings: 512,
+            ..BertConfig::tiny(30522)
+        }
+    }
+
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        if self.hidden_size <= 0 || self.num_attention_heads <= 0 {
+            return Err("hidden_size and num_attention_heads must be positive".into());
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
+            return Err(format!("hidden_act {:?} is not supported", self.hidden_act));
+        }
+        if self.vocab_size <= 0 || self.max_position_embeddings <= 0 {
+            return Err("vocab_size and max_position_embeddings must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// How token states become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Average over the attended tokens (sentence-transformers' default).
+    #[default]
+    Mean,
+    /// The state of the first (`[CLS]`) token.
+    Cls,
+}
+
+/// Reads the sentence-transformers files of a model directory where present:
+/// pooling mode, maximum sequence length, and whether vectors are L2-normalised.
+pub(crate) fn sentence_settings(dir: &Path) -> (Option<Pooling>, Option<usize>, bool) {
+    let read = |name: &str| -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join(name)).ok()?;
+        serde_json::from_str(&text).ok()
+    };
+    let pooling = read("1_Pooling/config.json").map(|v| {
+        if v["pooling_mode_cls_token"].as_bool() == Some(true) {
+            Pooling::Cls
+        } else {
+            Pooling::Mean
+        }
+    });
+    let max_len = read("sentence_bert_config.json")
+        .and_then(|v| v["max_seq_length"].as_u64())
+        .map(|n| n as usize);
+    let normalize = read("modules.json")
+        .and_then(|v| {
+            v.as_array().map(|mods| {
+                mods.iter()
+                    .any(|m| m["type"].as_str().is_some_and(|t| t.ends_with("Normalize")))
+            })
+        })
+        .unwrap_or(true);
+    (pooling, max_len, normalize)
+}

@@ -1,0 +1,443 @@
+//! A sentence encoder: tokenizer, BERT, pooling and normalisation, as sentence-transformers does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::bert::BertModel;
+use crate::config::{sentence_settings, BertConfig, Pooling};
+use crate::device::DeviceChoice;
+use crate::error::{Result, TuneError};
+use crate::layers::{LoraConfig, Precision};
+use crate::tokenizer::{TokenBatch, WordPiece};
+use crate::weights::{self, LoadReport};
+
+/// How to load and run an encoder. Unset fields follow the model directory's own files.
+#[derive(Debug, Clone)]
+pub struct EncoderOptions {
+    /// Where to run.
+    pub device: DeviceChoice,
+    /// Matrix-product precision.
+    pub precision: Precision,
+    /// Pooling; `None` reads `1_Pooling/config.json` (mean when absent).
+    pub pooling: Option<Pooling>,
+    /// Longest token sequence; `None` reads `sentence_bert_config.json` (else 256).
+    pub max_len: Option<usize>,
+    /// Texts per forward pass when embedding in bulk.
+    pub batch_size: usize,
+    /// Attach fresh LoRA adapters over a frozen base.
+    pub lora: Option<LoraConfig>,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        EncoderOptions {
+            device: DeviceChoice::Auto,
+            precision: Precision::F32,
+            pooling: None,
+            max_len: None,
+            batch_size: 64,
+            lora: None,
+        }
+    }
+}
+
+/// Written next to LoRA adapters: their settings and the base they adapt.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct AdapterFile {
+    #[serde(flatten)]
+    lora: LoraConfig,
+    base_model: PathBuf,
+}
+
+/// Texts in, unit vectors out.
+///
+/// ```no_run
+/// use affinity_tune::{EncoderOptions, SentenceEncoder};
+/// let encoder = SentenceEncoder::from_dir("models/all-MiniLM-L6-v2".as_ref(), &EncoderOptions::default())?;
+/// let vectors = encoder.embed(&["whole milk", "yogurt"])?; // [2, 384], rows of norm 1
+/// assert_eq!(vectors.size(), [2, 384]);
+/// # Ok::<(), affinity_tune::TuneError>(())
+/// ```
+pub struct SentenceEncoder {
+    source: PathBuf,
+    vs: nn::VarStore,
+    lora_vs: Option<nn::VarStore>,
+    lora: Option<LoraConfig>,
+    model: BertModel,
+    tokenizer: WordPiece,
+    pooling: Pooling,
+    normalize: bool,
+    precision: Precision,
+    batch_size: usize,
+    report: LoadReport,
+}
+
+impl std::fmt::Debug for SentenceEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentenceEncoder")
+            .field("source", &self.source)
+            .field("pooling", &self.pooling)
+            .field("precision", &self.precision)
+            .field("device", &self.vs.device())
+            .field("lora", &self.lora)
+            .finish()
+    }
+}
+
+impl SentenceEncoder {
+    /// Loads a Hugging Face BERT directory (`config.json`, `vocab.txt`, `model.safetensors`),
+    /// or a LoRA checkpoint written by [`SentenceEncoder::save_adapter`].
+    pub fn from_dir(dir: &Path, options: &EncoderOptions) -> Result<Self> {
+        if options.batch_size == 0 {
+            return Err(TuneError::setting("batch_size", "must be positive"));
+        }
+        let adapter_path = dir.join("adapter_config.json");
+        if adapter_path.is_file() && !dir.join("model.safetensors").is_file() {
+            let text = std::fs::read_to_string(&adapter_path)
+                .map_err(|e| TuneError::io(&adapter_path, e))?;
+            let adapter: AdapterFile =
+                serde_json::from_str(&text).map_err(|e| TuneError::BadConfig {
+                    path: adapter_path.clone(),
+                    detail: e.to_string(),
+                })?;
+            let opts = EncoderOptions {
+                lora: Some(adapter.lora),
+                ..options.clone()
+            };
+            let mut encoder = Self::from_dir(&adapter.base_model, &opts)?;
+            let lora_vars = encoder
+                .lora_vs
+                .as_ref()
+                .map(|v| v.variables())
+                .unwrap_or_default();
+            weights::load_into(&lora_vars, &dir.join("adapter.safetensors"))?;
+            encoder.source = dir.to_path_buf();
+            return Ok(encoder);
+        }
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let (pooling, max_len, normalize) = sentence_settings(dir);
+        let max_len = options.max_len.or(max_len).unwrap_or(256);
+        let tokenizer =
+            WordPiece::from_dir(dir, max_len.min(config.max_position_embeddings as usize))?;
+        let mut encoder = Self::build(config, tokenizer, options, pooling, normalize)?;
+        encoder.report =
+            weights::load_into(&encoder.vs.variables(), &dir.join("model.safetensors"))?;
+        encoder.source = dir.to_path_buf();
+        Ok(encoder)
+    }
+
+    /// A randomly initialised encoder of any shape with the vocabulary in `vocab_dir`
+    /// (for tests and `--random-init` benchmarks). Seeded by `tch::manual_seed` beforehand.
+    pub fn random(config: &BertConfig, vocab_dir: &Path, options: &EncoderOptions) -> Result<Self> {
+        if options.batch_size == 0 {
+            return Err(TuneError::setting("batch_size", "must be positive"));
+        }
+        config
+            .validate()
+            .map_err(|detail| TuneError::setting("config", detail))?;
+        let max_len = options
+            .max_len
+            .unwrap_or(256)
+            .min(config.max_position_embeddings as usize);
+        let tokenizer = WordPiece::from_dir(vocab_dir, max_len)?;
+        let mut encoder = Self::build(config.clone(), tokenizer, options, None, true)?;
+        encoder.source = vocab_dir.to_path_buf();
+        Ok(encoder)
+    }
+
+    fn build(
+        config: BertConfig,
+        tokenizer: WordPiece,
+        options: &EncoderOptions,
+        pooling: Option<Pooling>,
+        normalize: bool,
+    ) -> Result<Self> {
+        if let Some(l) = &options.lora {
+            l.validate()?;
+        }
+        let device = options.device.resolve();
+        let mut vs = nn::VarStore::new(device);
+        let lora_vs = options.lora.as_ref().map(|_| nn::VarStore::new(device));
+        let lora_root = lora_vs.as_ref().map(|v| v.root());
+        let model = BertModel::new(
+            &vs.root(),
+            &config,
+            lora_root.as_ref().zip(options.lora.as_ref()),
+        );
+        if lora_vs.is_some() {
+            vs.freeze();
+        }
+        Ok(SentenceEncoder {
+            source: PathBuf::new(),
+            vs,
+            lora_vs,
+            lora: options.lora.clone(),
+            model,
+            tokenizer,
+            pooling: options.pooling.or(pooling).unwrap_or_default(),
+            normalize,
+            precision: options.precision,
+            batch_size: options.batch_size,
+            report: LoadReport::default(),
+        })
+    }
+
+    /// What loading the weights found (unexpected and ignored tensors).
+    pub fn load_report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &BertConfig {
+        self.model.config()
+    }
+
+    /// Width of the vectors.
+    pub fn dim(&self) -> usize {
+        self.model.config().hidden_size as usize
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &WordPiece {
+        &self.tokenizer
+    }
+
+    /// Matrix-product precision in use.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Changes the matrix-product precision.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// The LoRA settings when adapters are attached.
+    pub fn lora(&self) -> Option<&LoraConfig> {
+        self.lora.as_ref()
+    }
+
+    /// Variables that training updates: the adapters when LoRA is on, else every weight.
+    pub(crate) fn trainable(&self) -> BTreeMap<String, Tensor> {
+        let vars = match &self.lora_vs {
+            Some(l) => l.variables(),
+            None => self.vs.variables(),
+        };
+        vars.into_iter().collect()
+    }
+
+    /// Pooled (and, as configured, normalised) sentence vectors `[batch, hidden]` in fp32, with
+    /// gradients when called outside `no_grad`; dropout only when `train`.
+    pub fn forward(&self, batch: &TokenBatch, train: bool) -> Result<Tensor> {
+        let device = self.device();
+        let ids = batch.ids.f_to_device(device)?;
+        let mask = batch.mask.f_to_device(device)?;
+        let states = self.model.forward(&ids, &mask, self.precision, train)?;
+        let pooled = match self.pooling {
+            Pooling::Cls => states.f_select(1, 0)?,
+            Pooling::Mean => {
+                let m = mask.f_unsqueeze(-1)?.f_to_kind(Kind::Float)?;
+                let sum = states.f_mul(&m)?.f_sum_dim_intlist(1, false, Kind::Float)?;
+                let count = m
+                    .f_sum_dim_intlist(1, false, Kind::Float)?
+                    .f_clamp_min(1e-9)?;
+                sum.f_div(&count)?
+            }
+        };
+        if self.normalize {
+            let norm = pooled
+                .f_norm_scalaropt_dim(2, [-1], true)?
+                .f_clamp_min(1e-12)?;
+            Ok(pooled.f_div(&norm)?)
+        } else {
+            Ok(pooled)
+        }
+    }
+
+    /// Embeds texts in batches without gradients; rows in input order, fp32 on the CPU.
+    /// Texts are grouped by token length so that padding stays short.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor> {
+        let ids: Vec<Vec<i64>> = texts
+            .iter()
+            .map(|t| self.tokenizer.ids(t.as_ref()))
+            .collect();
+        self.embed_ids(&ids)
+    }
+
+    /// [`SentenceEncoder::embed`] for texts already tokenized.
+    pub fn embed_ids(&self, ids: &[Vec<i64>]) -> Result<Tensor> {
+        let dim = self.dim() as i64;
+        if ids.is_empty() {
+            return Ok(Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)));
+        }
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let _guard = tch::no_grad_guard();
+        let mut parts = Vec::new();
+        for chunk in order.chunks(self.batch_size) {
+            let rows: Vec<Vec<i64>> = chunk.iter().map(|&i| ids[i].clone()).collect();
+            let batch = crate::tokenizer::pad(&rows, self.model.config().pad_token_id);
+            parts.push(self.forward(&batch, false)?.f_to_device(Device::Cpu)?);
+        }
+        let sorted = Tensor::f_cat(&parts, 0)?;
+        // Row j of `sorted` is text order[j]; scatter back.
+        let mut inverse = vec![0i64; order.len()];
+        for (j, &i) in order.iter().enumerate() {
+            inverse[i] = j as i64;
+        }
+        Ok(sorted.f_index_select(0, &Tensor::from_slice(&inverse))?)
+    }
+
+    /// Tokenizes a batch (padded to its longest text).
+    pub fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> TokenBatch {
+        self.tokenizer.batch(texts)
+    }
+
+    /// Folds LoRA adapters into the base weights; afterwards the encoder is a plain BERT.
+    pub fn merge_lora(&mut self) -> Result<()> {
+        self.model.merge_lora()?;
+        self.lora_vs = None;
+        self.lora = None;
+        Ok(())
+    }
+
+    /// The model's weights under Hugging Face's names, LoRA updates folded in.
+    pub fn hf_weights(&self) -> Result<BTreeMap<String, Tensor>> {
+        let mut out: BTreeMap<String, Tensor> = self.vs.variables().into_iter().collect();
+        if let (Some(lvs), Some(cfg)) = (&self.lora_vs, &self.lora) {
+            let lvars = lvs.variables();
+            let scale = cfg.alpha / cfg.rank as f64;
+            let _guard = tch::no_grad_guard();
+            for (name, a) in &lvars {
+                let Some(module) = name.strip_suffix(".lora_A.weight") else {
+                    continue;
+                };
+                let b = &lvars[&format!("{module}.lora_B.weight")];
+                let key = format!("{module}.weight");
+                let w = &out[&key];
+                let merged = w.f_add(&b.f_matmul(a)?.f_mul_scalar(scale)?.f_to_kind(w.kind())?)?;
+                out.insert(key, merged);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a Hugging Face / sentence-transformers directory: `config.json`, `vocab.txt`,
+    /// tokenizer settings, `model.safetensors` (original names, LoRA merged) and the pooling
+    /// modules, so that Python's `SentenceTransformer(dir)` loads it. Each file is written
+    /// through a temporary file.
+    pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| TuneError::io(dir, e))?;
+        let weights: BTreeMap<String, Tensor> = self
+            .hf_weights()?
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.f_to_kind(Kind::Float)?)))
+            .collect::<Result<_>>()?;
+        weights::write_atomic(&weights, &dir.join("model.safetensors"))?;
+        self.write_sidecar_files(dir)
+    }
+
+    /// Writes only the LoRA adapters (`adapter.safetensors`, `adapter_config.json` naming the
+    /// base) plus the tokenizer files; [`SentenceEncoder::from_dir`] loads such a directory.
+    pub fn save_adapter(&self, dir: &Path, base_model: &Path) -> Result<()> {
+        let (Some(lvs), Some(cfg)) = (&self.lora_vs, &self.lora) else {
+            return Err(TuneError::setting(
+                "lora",
+                "this encoder has no adapters to save",
+            ));
+        };
+        std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| TuneError::io(dir, e))?;
+        weights::write_atomic(
+            &lvs.variables().into_iter().collect(),
+            &dir.join("adapter.safetensors"),
+        )?;
+        let base = std::fs::canonicalize(base_model).map_err(|e| TuneError::io(base_model, e))?;
+        let file = AdapterFile {
+            lora: cfg.clone(),
+            base_model: base,
+        };
+        weights::write_bytes_atomic(
+            &dir.join("adapter_config.json"),
+            serde_json::to_string_pretty(&file)
+                .expect("serializable")
+                .as_bytes(),
+        )?;
+        self.write_sidecar_files(dir)
+    }
+
+    fn write_sidecar_files(&self, dir: &Path) -> Result<()> {
+        let json = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("serializable");
+        let mut config = serde_json::to_value(self.model.config()).expect("serializable");
+        config["architectures"] = serde_json::json!(["BertModel"]);
+        config["model_type"] = serde_json::json!("bert");
+        weights::write_bytes_atomic(&dir.join("config.json"), json(&config).as_bytes())?;
+        let vocab = std::fs::read(self.tokenizer.vocab_path())
+            .map_err(|e| TuneError::io(self.tokenizer.vocab_path(), e))?;
+        if std::fs::canonicalize(self.tokenizer.vocab_path()).ok()
+            != std::fs::canonicalize(dir.join("vocab.txt")).ok()
+        {
+            weights::write_bytes_atomic(&dir.join("vocab.txt"), &vocab)?;
+        }
+        let (lower, strip) = crate::tokenizer::lower_casing(
+            self.tokenizer
+                .vocab_path()
+                .parent()
+                .unwrap_or(Path::new(".")),
+        );
+        let files: Vec<(&str, serde_json::Value)> = vec![
+            (
+                "tokenizer_config.json",
+                serde_json::json!({"tokenizer_class": "BertTokenizer", "do_lower_case": lower,
+                    "strip_accents": if strip == lower { serde_json::Value::Null } else { strip.into() },
+                    "model_max_length": 512, "unk_token": "[UNK]", "sep_token": "[SEP]",
+                    "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}),
+            ),
+            (
+                "special_tokens_map.json",
+                serde_json::json!({"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+                    "cls_token": "[CLS]", "mask_token": "[MASK]"}),
+            ),
+            (
+                "sentence_bert_config.json",
+                serde_json::json!({"max_seq_length": self.tokenizer.max_len(), "do_lower_case": false}),
+            ),
+            (
+                "1_Pooling/config.json",
+                serde_json::json!({"word_embedding_dimension": self.dim(),
+                    "pooling_mode_cls_token": self.pooling == Pooling::Cls,
+                    "pooling_mode_mean_tokens": self.pooling == Pooling::Mean,
+                    "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}),
+            ),
+            ("modules.json", {
+                let mut mods = vec![
+                    serde_json::json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}),
+                    serde_json::json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
+                ];
+                if self.normalize {
+                    mods.push(serde_json::json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}));
+                }
+                serde_json::Value::Array(mods)
+            }),
+        ];
+        for (name, value) in files {
+            weights::write_bytes_atomic(&dir.join(name), json(&value).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Every variable (base and adapters) by name, for checkpoints.
+    pub(crate) fn all_variables(&self) -> HashMap<String, Tensor> {
+        let mut vars = self.vs.variables();
+        if let Some(l) = &self.lora_vs {
+            vars.extend(l.variables());
+        }
+        vars
+    }
+}

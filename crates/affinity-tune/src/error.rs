@@ -1,0 +1,93 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// What went wrong while loading, encoding or training.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TuneError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `config.json` (or another JSON file) is not what we expect.
+    #[error("{}: {detail}", path.display())]
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The vocabulary could not be read.
+    #[error("{}: tokenizer: {detail}", path.display())]
+    Tokenizer {
+        /// The vocabulary file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Tensors the model needs are absent from the checkpoint.
+    #[error("{}: missing tensors: {}", path.display(), names.join(", "))]
+    MissingTensors {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Model names of the absent tensors.
+        names: Vec<String>,
+    },
+    /// A checkpoint tensor has another shape than the model's.
+    #[error("{}: tensor {name} has shape {found:?}, the model expects {expected:?}", path.display())]
+    ShapeMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The tensor's name in the checkpoint.
+        name: String,
+        /// The model's shape.
+        expected: Vec<i64>,
+        /// The checkpoint's shape.
+        found: Vec<i64>,
+    },
+    /// A setting is out of range; nothing was computed.
+    #[error("invalid setting {name}: {detail}")]
+    InvalidSetting {
+        /// The setting.
+        name: &'static str,
+        /// Why it is invalid.
+        detail: String,
+    },
+    /// The loss became NaN or infinite; the last checkpoint on disk is intact.
+    #[error("loss is {value} at epoch {epoch}, step {step}; training stopped (checkpoints on disk are untouched)")]
+    NonFiniteLoss {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Optimizer step within the run, from 1.
+        step: usize,
+        /// The loss.
+        value: f64,
+    },
+    /// libtorch reported an error.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl TuneError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TuneError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn setting(name: &'static str, detail: impl Into<String>) -> Self {
+        TuneError::InvalidSetting {
+            name,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, TuneError>;

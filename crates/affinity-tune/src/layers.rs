@@ -1,0 +1,220 @@
+//! The building blocks: linear layers (with optional LoRA), LayerNorm, precision.
+
+use tch::{nn, Kind, Tensor};
+
+use crate::error::Result;
+
+/// Arithmetic used in the matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Everything in fp32.
+    #[default]
+    F32,
+    /// Matrix products and attention in bf16, weights, LayerNorm, residuals and the loss in
+    /// fp32 (what autocast does; libtorch's autocast is CUDA-only through tch, so by hand).
+    Bf16,
+}
+
+impl Precision {
+    pub(crate) fn kind(self) -> Kind {
+        match self {
+            Precision::F32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+        }
+    }
+}
+
+pub(crate) fn cast(t: &Tensor, kind: Kind) -> Result<Tensor> {
+    Ok(if t.kind() == kind {
+        t.shallow_clone()
+    } else {
+        t.f_to_kind(kind)?
+    })
+}
+
+/// LoRA settings: a rank-`rank` update `B A` scaled by `alpha / rank` on the named modules.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoraConfig {
+    /// Rank of the update.
+    pub rank: i64,
+    /// Scale numerator.
+    pub alpha: f64,
+    /// Dropout on the adapter's input.
+    pub dropout: f64,
+    /// Module names the adapters attach to, matched against the end of the module path:
+    /// `query`, `key`, `value`, `attention.output.dense`, `intermediate.dense`, `output.dense`.
+    pub target_modules: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            dropout: 0.05,
+            target_modules: vec!["query".into(), "value".into()],
+        }
+    }
+}
+
+impl LoraConfig {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.rank <= 0 {
+            return Err(crate::TuneError::setting("lora.rank", "must be positive"));
+        }
+        if !(self.alpha > 0.0) {
+            return Err(crate::TuneError::setting("lora.alpha", "must be positive"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(crate::TuneError::setting(
+                "lora.dropout",
+                "must lie in [0, 1)",
+            ));
+        }
+        const KNOWN: [&str; 6] = [
+            "query",
+            "key",
+            "value",
+            "attention.output.dense",
+            "intermediate.dense",
+            "output.dense",
+        ];
+        if self.target_modules.is_empty() {
+            return Err(crate::TuneError::setting(
+                "lora.target_modules",
+                "name at least one module",
+            ));
+        }
+        for m in &self.target_modules {
+            if !KNOWN.contains(&m.as_str()) {
+                return Err(crate::TuneError::setting(
+                    "lora.target_modules",
+                    format!("unknown module {m:?}; known: {}", KNOWN.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn targets(&self, module_path: &str) -> bool {
+        self.target_modules.iter().any(|m| {
+            let hit = module_path == m || module_path.ends_with(&format!(".{m}"));
+            // `output.dense` names the feed-forward output, not `attention.output.dense`.
+            let other = m == "output.dense" && module_path.ends_with("attention.output.dense");
+            hit && !other
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Lora {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub scale: f64,
+    pub dropout: f64,
+}
+
+/// `y = x W^T + b`, plus a LoRA update where configured.
+#[derive(Debug)]
+pub(crate) struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub lora: Option<Lora>,
+}
+
+impl Linear {
+    pub fn new(
+        p: &nn::Path,
+        name: &str,
+        in_dim: i64,
+        out_dim: i64,
+        lora: Option<(&nn::Path, &LoraConfig)>,
+    ) -> Self {
+        let p = p / name;
+        let weight = p.var(
+            "weight",
+            &[out_dim, in_dim],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        );
+        let bias = p.var("bias", &[out_dim], nn::Init::Const(0.0));
+        let lora = lora.map(|(lp, cfg)| {
+            let lp = lp / name;
+            // A small random, B zero: the adapter starts as the identity update (PEFT's init).
+            let a = (&lp / "lora_A").var(
+                "weight",
+                &[cfg.rank, in_dim],
+                nn::Init::Uniform {
+                    lo: -1.0 / (in_dim as f64).sqrt(),
+                    up: 1.0 / (in_dim as f64).sqrt(),
+                },
+            );
+            let b = (&lp / "lora_B").var("weight", &[out_dim, cfg.rank], nn::Init::Const(0.0));
+            Lora {
+                a,
+                b,
+                scale: cfg.alpha / cfg.rank as f64,
+                dropout: cfg.dropout,
+            }
+        });
+        Linear { weight, bias, lora }
+    }
+
+    pub fn forward(&self, x: &Tensor, kind: Kind, train: bool) -> Result<Tensor> {
+        let xk = cast(x, kind)?;
+        let mut y = xk.f_linear(&cast(&self.weight, kind)?, Some(&cast(&self.bias, kind)?))?;
+        if let Some(l) = &self.lora {
+            let xd = xk.f_dropout(l.dropout, train)?;
+            let u = xd.f_linear::<&Tensor>(&cast(&l.a, kind)?, None)?;
+            let u = u.f_linear::<&Tensor>(&cast(&l.b, kind)?, None)?;
+            y = y.f_add(&u.f_mul_scalar(l.scale)?)?;
+        }
+        Ok(y)
+    }
+
+    /// Folds the LoRA update into the weight (in place) and drops the adapter.
+    pub fn merge(&mut self) -> Result<()> {
+        if let Some(l) = self.lora.take() {
+            tch::no_grad(|| -> Result<()> {
+                let delta = l.b.f_matmul(&l.a)?.f_mul_scalar(l.scale)?;
+                let _ = self.weight.f_add_(&delta.f_to_kind(self.weight.kind())?)?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// LayerNorm computed in fp32 whatever the input's kind.
+#[derive(Debug)]
+pub(crate) struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub eps: f64,
+    pub dim: i64,
+}
+
+impl LayerNorm {
+    pub fn new(p: &nn::Path, dim: i64, eps: f64) -> Self {
+        let p = p / "LayerNorm";
+        LayerNorm {
+            weight: p.var("weight", &[dim], nn::Init::Const(1.0)),
+            bias: p.var("bias", &[dim], nn::Init::Const(0.0)),
+            eps,
+            dim,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = cast(x, Kind::Float)?;
+        Ok(x.f_layer_norm(
+            [self.dim],
+            Some(&cast(&self.weight, Kind::Float)?),
+            Some(&cast(&self.bias, Kind::Float)?),
+            self.eps,
+            true,
+        )?)
+    }
+}
