@@ -1,6 +1,6 @@
 //! A sentence encoder: tokenizer, BERT, pooling and normalisation, as sentence-transformers does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use tch::{nn, Device, Kind, Tensor};
@@ -62,6 +62,7 @@ struct AdapterFile {
 /// ```
 pub struct SentenceEncoder {
     source: PathBuf,
+    base: PathBuf,
     vs: nn::VarStore,
     lora_vs: Option<nn::VarStore>,
     lora: Option<LoraConfig>,
@@ -144,6 +145,7 @@ impl SentenceEncoder {
         let tokenizer = WordPiece::from_dir(vocab_dir, max_len)?;
         let mut encoder = Self::build(config.clone(), tokenizer, options, None, true)?;
         encoder.source = vocab_dir.to_path_buf();
+        encoder.base = vocab_dir.to_path_buf();
         Ok(encoder)
     }
 
@@ -171,6 +173,7 @@ impl SentenceEncoder {
         }
         Ok(SentenceEncoder {
             source: PathBuf::new(),
+            base: PathBuf::new(),
             vs,
             lora_vs,
             lora: options.lora.clone(),
@@ -182,6 +185,16 @@ impl SentenceEncoder {
             batch_size: options.batch_size,
             report: LoadReport::default(),
         })
+    }
+
+    /// The directory the weights came from.
+    pub fn source_dir(&self) -> &Path {
+        &self.source
+    }
+
+    /// The directory of the base weights (differs from the source for LoRA checkpoints).
+    pub fn base_dir(&self) -> &Path {
+        &self.base
     }
 
     /// What loading the weights found (unexpected and ignored tensors).
@@ -430,14 +443,5 @@ impl SentenceEncoder {
             weights::write_bytes_atomic(&dir.join(name), json(&value).as_bytes())?;
         }
         Ok(())
-    }
-
-    /// Every variable (base and adapters) by name, for checkpoints.
-    pub(crate) fn all_variables(&self) -> HashMap<String, Tensor> {
-        let mut vars = self.vs.variables();
-        if let Some(l) = &self.lora_vs {
-            vars.extend(l.variables());
-        }
-        vars
     }
 }

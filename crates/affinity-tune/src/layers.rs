@@ -62,7 +62,7 @@ impl LoraConfig {
         if self.rank <= 0 {
             return Err(crate::TuneError::setting("lora.rank", "must be positive"));
         }
-        if !(self.alpha > 0.0) {
+        if self.alpha.is_nan() || self.alpha <= 0.0 {
             return Err(crate::TuneError::setting("lora.alpha", "must be positive"));
         }
         if !(0.0..1.0).contains(&self.dropout) {

@@ -10,8 +10,12 @@ mod config;
 mod device;
 mod encoder;
 mod error;
+mod head;
 mod layers;
+mod optim;
+mod task;
 mod tokenizer;
+mod train;
 mod weights;
 
 pub use bert::BertModel;
@@ -19,6 +23,12 @@ pub use config::{BertConfig, Pooling};
 pub use device::{cuda_available, DeviceChoice};
 pub use encoder::{EncoderOptions, SentenceEncoder};
 pub use error::{Result, TuneError};
+pub use head::ClassifierHead;
 pub use layers::{LoraConfig, Precision};
+pub use optim::LinearSchedule;
+pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};
 pub use tokenizer::{random_batch, TokenBatch, WordPiece};
+pub use train::{
+    EpochRecord, Monitor, StopReason, TrainOutcome, TrainParams, TrainReport, Trainer,
+};
 pub use weights::LoadReport;

@@ -1,0 +1,145 @@
+//! What to train on: examples, validation queries, and how histories become text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TuneError};
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Objective {
+    /// Two towers sharing one encoder: InfoNCE over (query, target text) with in-batch negatives,
+    /// logits = `scale` x cosine (sentence-transformers' MultipleNegativesRankingLoss; default
+    /// scale 20, i.e. temperature 0.05). Targets repeated within a batch are scored once, so a
+    /// popular product is never its own negative.
+    Contrastive {
+        /// Multiplier on the cosine similarities.
+        scale: f64,
+    },
+    /// A linear head over `num_classes` classes on the pooled vector, cross-entropy
+    /// (BertForSequenceClassification's recipe): next product by id, or product category.
+    Classification {
+        /// Number of classes.
+        num_classes: usize,
+    },
+}
+
+impl Default for Objective {
+    fn default() -> Self {
+        Objective::Contrastive { scale: 20.0 }
+    }
+}
+
+/// One training example: a text (a shopper's history, or a product) and its target (a
+/// product id for contrastive and next-product training, a class for classification).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The query text.
+    pub text: String,
+    /// Index into [`TrainingTask::targets`].
+    pub target: u32,
+    /// An optional hard negative (contrastive only), also an index into the targets.
+    pub negative: Option<u32>,
+}
+
+/// One validation query: ranked against all targets, with `exclude` (already bought) left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidationQuery {
+    /// The query text.
+    pub text: String,
+    /// The relevant target.
+    pub target: u32,
+    /// Targets never ranked for this query.
+    pub exclude: Vec<u32>,
+}
+
+/// Everything a training run needs besides the encoder and the settings.
+#[derive(Debug, Clone)]
+pub struct TrainingTask {
+    /// The objective.
+    pub objective: Objective,
+    /// Training examples.
+    pub examples: Vec<Example>,
+    /// Validation queries, scored after every epoch (and once before training).
+    pub validation: Vec<ValidationQuery>,
+    /// Text of each target (product texts; class names for classification, unused there).
+    pub targets: Vec<String>,
+}
+
+impl TrainingTask {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.examples.is_empty() {
+            return Err(TuneError::setting("examples", "no training examples"));
+        }
+        let n = match self.objective {
+            Objective::Contrastive { scale } => {
+                if !(scale > 0.0 && scale.is_finite()) {
+                    return Err(TuneError::setting(
+                        "objective.scale",
+                        format!("{scale} is not a positive number"),
+                    ));
+                }
+                self.targets.len()
+            }
+            Objective::Classification { num_classes } => {
+                if num_classes < 2 {
+                    return Err(TuneError::setting(
+                        "objective.num_classes",
+                        "at least two classes",
+                    ));
+                }
+                num_classes
+            }
+        };
+        let bad = self
+            .examples
+            .iter()
+            .flat_map(|e| std::iter::once(e.target).chain(e.negative))
+            .chain(self.validation.iter().map(|q| q.target))
+            .find(|&t| t as usize >= n);
+        if let Some(t) = bad {
+            return Err(TuneError::setting(
+                "targets",
+                format!("target {t} is out of range (there are {n})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Turns a purchase history into one text: the last `max_items` distinct product titles, newest
+/// first (so that truncation drops the oldest), joined by `separator`.
+///
+/// ```
+/// use affinity_tune::HistoryText;
+/// let h = HistoryText { max_items: 2, separator: "; ".into() };
+/// assert_eq!(h.build(["milk", "bread", "milk", "eggs"].iter().copied()), "milk; bread");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryText {
+    /// Products kept.
+    pub max_items: usize,
+    /// Between titles.
+    pub separator: String,
+}
+
+impl Default for HistoryText {
+    fn default() -> Self {
+        HistoryText {
+            max_items: 10,
+            separator: "; ".into(),
+        }
+    }
+}
+
+impl HistoryText {
+    /// Builds the text from titles given newest first; repeats keep their newest position.
+    pub fn build<'a>(&self, newest_first: impl IntoIterator<Item = &'a str>) -> String {
+        let mut seen = std::collections::HashSet::new();
+        let kept: Vec<&str> = newest_first
+            .into_iter()
+            .filter(|t| seen.insert(*t))
+            .take(self.max_items)
+            .collect();
+        kept.join(&self.separator)
+    }
+}

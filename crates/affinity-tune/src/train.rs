@@ -1,0 +1,717 @@
+//! The training loop: batches, loss, AdamW, validation, early stopping, checkpoints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::encoder::SentenceEncoder;
+use crate::error::{Result, TuneError};
+use crate::head::ClassifierHead;
+use crate::optim::{AdamW, LinearSchedule};
+use crate::task::{Objective, TrainingTask};
+use crate::weights;
+
+/// The validation metric that picks the best epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Monitor {
+    /// NDCG@10.
+    #[default]
+    Ndcg10,
+    /// Recall@10.
+    Recall10,
+}
+
+/// Training settings; [`Trainer::new`] checks them before any work starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    /// Passes over the examples.
+    pub epochs: usize,
+    /// Examples per forward pass.
+    pub batch_size: usize,
+    /// Forward passes per optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Decoupled weight decay (not on biases and LayerNorm).
+    pub weight_decay: f64,
+    /// Share of the steps spent warming up.
+    pub warmup_ratio: f64,
+    /// Global gradient-norm ceiling.
+    pub max_grad_norm: f64,
+    /// Seed for shuffling, dropout and new weights; CPU runs repeat exactly.
+    pub seed: u64,
+    /// Epochs without improvement before stopping; `None` never stops early.
+    pub patience: Option<usize>,
+    /// The metric for early stopping and the best checkpoint.
+    pub monitor: Monitor,
+    /// Dropout of a classification head.
+    pub head_dropout: f64,
+    /// Where checkpoints go; `None` keeps the best weights in memory only.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from the latest checkpoint in `checkpoint_dir` when there is one.
+    pub resume: bool,
+    /// End this run after that epoch as if interrupted (a later run resumes).
+    pub stop_after: Option<usize>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        TrainParams {
+            epochs: 3,
+            batch_size: 32,
+            grad_accum: 1,
+            learning_rate: 5e-5,
+            weight_decay: 0.01,
+            warmup_ratio: 0.1,
+            max_grad_norm: 1.0,
+            seed: 42,
+            patience: Some(2),
+            monitor: Monitor::Ndcg10,
+            head_dropout: 0.1,
+            checkpoint_dir: None,
+            resume: false,
+            stop_after: None,
+            progress: true,
+        }
+    }
+}
+
+impl TrainParams {
+    fn check(&self) -> Result<()> {
+        let positive = |name, v: usize| {
+            if v == 0 {
+                Err(TuneError::setting(name, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("epochs", self.epochs)?;
+        positive("batch_size", self.batch_size)?;
+        positive("grad_accum", self.grad_accum)?;
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(TuneError::setting(
+                "learning_rate",
+                format!("{} is not positive", self.learning_rate),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            return Err(TuneError::setting("weight_decay", "must lie in [0, 1)"));
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return Err(TuneError::setting("warmup_ratio", "must lie in [0, 1]"));
+        }
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
+            return Err(TuneError::setting("max_grad_norm", "must be positive"));
+        }
+        if !(0.0..1.0).contains(&self.head_dropout) {
+            return Err(TuneError::setting("head_dropout", "must lie in [0, 1)"));
+        }
+        if self.patience == Some(0) {
+            return Err(TuneError::setting(
+                "patience",
+                "use None to never stop early, or at least 1",
+            ));
+        }
+        if (self.resume || self.stop_after.is_some()) && self.checkpoint_dir.is_none() {
+            return Err(TuneError::setting(
+                "checkpoint_dir",
+                "resume and stop_after need a checkpoint directory",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Validation figures after one epoch (epoch 0: before training).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch, 0 for the model before training.
+    pub epoch: usize,
+    /// Mean training loss (NaN for epoch 0).
+    #[serde(deserialize_with = "nan_from_null")]
+    pub train_loss: f64,
+    /// Validation NDCG@10.
+    #[serde(deserialize_with = "nan_from_null")]
+    pub ndcg10: f64,
+    /// Validation Recall@10.
+    #[serde(deserialize_with = "nan_from_null")]
+    pub recall10: f64,
+    /// Seconds of training in this epoch.
+    pub seconds: f64,
+    /// Training examples per second.
+    pub examples_per_second: f64,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopReason {
+    /// All epochs ran.
+    Completed,
+    /// Validation stopped improving for `patience` epochs.
+    EarlyStopped,
+    /// `stop_after` was reached; resume to continue.
+    Interrupted,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Validation after each epoch; the first entry is the model before training.
+    pub epochs: Vec<EpochRecord>,
+    /// Training loss of every optimizer step.
+    pub step_losses: Vec<f32>,
+    /// The epoch whose weights the encoder holds now (0: none beat the untrained model).
+    pub best_epoch: usize,
+    /// Why the run ended.
+    pub stop: StopReason,
+}
+
+impl TrainReport {
+    /// The record of the best epoch.
+    pub fn best(&self) -> &EpochRecord {
+        self.epochs
+            .iter()
+            .find(|e| e.epoch == self.best_epoch)
+            .unwrap_or(&self.epochs[0])
+    }
+}
+
+/// What the run leaves besides the trained encoder.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// Figures.
+    pub report: TrainReport,
+    /// The classification head, for that objective.
+    pub head: Option<ClassifierHead>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    epoch: usize,
+    optimizer_step: usize,
+    best_epoch: usize,
+    #[serde(deserialize_with = "nan_from_null")]
+    best_metric: f64,
+    bad_epochs: usize,
+    report: TrainReport,
+    params: TrainParams,
+}
+
+/// Runs fine-tuning with checked settings.
+///
+/// ```no_run
+/// use affinity_tune::*;
+/// let mut encoder = SentenceEncoder::from_dir("models/all-MiniLM-L6-v2".as_ref(), &EncoderOptions::default())?;
+/// let task = TrainingTask {
+///     objective: Objective::default(),
+///     examples: vec![Example { text: "whole milk; butter".into(), target: 1, negative: None }],
+///     validation: vec![],
+///     targets: vec!["yogurt".into(), "cream cheese".into()],
+/// };
+/// let outcome = Trainer::new(TrainParams { epochs: 1, ..TrainParams::default() })?.fit(&mut encoder, &task)?;
+/// println!("best NDCG@10 {}", outcome.report.best().ndcg10);
+/// # Ok::<(), TuneError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    params: TrainParams,
+}
+
+const STATE_FILE: &str = "trainer_state.json";
+
+impl Trainer {
+    /// Checks the settings.
+    pub fn new(params: TrainParams) -> Result<Self> {
+        params.check()?;
+        Ok(Trainer { params })
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &TrainParams {
+        &self.params
+    }
+
+    /// Fine-tunes `encoder` on `task`. On return the encoder holds the best epoch's weights.
+    /// A NaN or infinite loss ends the run with [`TuneError::NonFiniteLoss`]; checkpoints
+    /// already written stay as they were.
+    pub fn fit(&self, encoder: &mut SentenceEncoder, task: &TrainingTask) -> Result<TrainOutcome> {
+        task.validate()?;
+        let p = &self.params;
+        let device = encoder.device();
+        tch::manual_seed(p.seed as i64);
+        let head = match task.objective {
+            Objective::Classification { num_classes } => Some(ClassifierHead::new(
+                encoder.dim(),
+                num_classes,
+                p.head_dropout,
+                device,
+            )),
+            Objective::Contrastive { .. } => None,
+        };
+        let mut params = encoder.trainable();
+        if let Some(h) = &head {
+            params.extend(h.variables());
+        }
+        let mut optimizer = AdamW::new(
+            params
+                .iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect(),
+            p.weight_decay,
+        )?;
+        let batches = task.examples.len().div_ceil(p.batch_size);
+        let steps_per_epoch = batches.div_ceil(p.grad_accum);
+        let total = steps_per_epoch * p.epochs;
+        let schedule = LinearSchedule {
+            peak: p.learning_rate,
+            warmup: (p.warmup_ratio * total as f64).ceil() as usize,
+            total,
+        };
+
+        let mut state = match self.resume_state(&params, &mut optimizer)? {
+            Some(s) => s,
+            None => {
+                let (ndcg10, recall10) = validate(encoder, head.as_ref(), task)?;
+                let zero = EpochRecord {
+                    epoch: 0,
+                    train_loss: f64::NAN,
+                    ndcg10,
+                    recall10,
+                    seconds: 0.0,
+                    examples_per_second: 0.0,
+                };
+                Progress {
+                    epoch: 0,
+                    optimizer_step: 0,
+                    best_epoch: 0,
+                    best_metric: self.metric(&zero),
+                    bad_epochs: 0,
+                    report: TrainReport {
+                        epochs: vec![zero],
+                        step_losses: vec![],
+                        best_epoch: 0,
+                        stop: StopReason::Completed,
+                    },
+                    params: p.clone(),
+                }
+            }
+        };
+        let mut best_weights: Option<BTreeMap<String, Tensor>> = Some(snapshot(&params)?);
+        let bar = progress_bar(p.progress, (total * p.grad_accum) as u64);
+        bar.set_position((state.optimizer_step * p.grad_accum) as u64);
+        let mut stop = StopReason::Completed;
+        for epoch in state.epoch + 1..=p.epochs {
+            let started = Instant::now();
+            // Seeds derived from (seed, epoch): a resumed run replays the same epochs.
+            tch::manual_seed((p.seed.wrapping_mul(1_000_003) ^ epoch as u64) as i64);
+            let order = shuffled(task.examples.len(), p.seed, epoch);
+            let mut loss_sum = 0.0;
+            let mut loss_count = 0usize;
+            let mut step_loss = 0.0;
+            for (i, chunk) in order.chunks(p.batch_size).enumerate() {
+                let loss = batch_loss(encoder, head.as_ref(), task, chunk)?;
+                let value = f64::try_from(&loss)?;
+                if !value.is_finite() {
+                    bar.abandon();
+                    return Err(TuneError::NonFiniteLoss {
+                        epoch,
+                        step: state.optimizer_step + 1,
+                        value,
+                    });
+                }
+                loss.f_div_scalar(p.grad_accum as f64)?.backward();
+                loss_sum += value;
+                loss_count += 1;
+                step_loss += value / p.grad_accum as f64;
+                let last = i + 1 == batches;
+                if (i + 1) % p.grad_accum == 0 || last {
+                    optimizer.clip_grad_norm(p.max_grad_norm)?;
+                    state.optimizer_step += 1;
+                    optimizer.step(schedule.rate(state.optimizer_step))?;
+                    state.report.step_losses.push(step_loss as f32);
+                    step_loss = 0.0;
+                }
+                bar.inc(1);
+                let rate = (loss_count * p.batch_size) as f64 / started.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "epoch {epoch} loss {:.4} {rate:.1} ex/s",
+                    loss_sum / loss_count as f64
+                ));
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let (ndcg10, recall10) = validate(encoder, head.as_ref(), task)?;
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / loss_count.max(1) as f64,
+                ndcg10,
+                recall10,
+                seconds,
+                examples_per_second: task.examples.len() as f64 / seconds,
+            };
+            bar.println(format!(
+                "epoch {epoch}: loss {:.4}, validation NDCG@10 {ndcg10:.4}, Recall@10 {recall10:.4} ({seconds:.0} s)",
+                record.train_loss
+            ));
+            let metric = self.metric(&record);
+            state.report.epochs.push(record);
+            state.epoch = epoch;
+            if metric > state.best_metric {
+                state.best_metric = metric;
+                state.best_epoch = epoch;
+                state.bad_epochs = 0;
+                best_weights = Some(snapshot(&params)?);
+                if let Some(dir) = &p.checkpoint_dir {
+                    save_best(encoder, head.as_ref(), dir)?;
+                }
+            } else {
+                state.bad_epochs += 1;
+            }
+            state.report.best_epoch = state.best_epoch;
+            if let Some(dir) = &p.checkpoint_dir {
+                save_checkpoint(dir, &state, &params, &optimizer)?;
+            }
+            if p.stop_after == Some(epoch) && epoch < p.epochs {
+                stop = StopReason::Interrupted;
+                break;
+            }
+            if p.patience.is_some_and(|n| state.bad_epochs >= n) {
+                stop = StopReason::EarlyStopped;
+                break;
+            }
+        }
+        bar.finish_and_clear();
+        // Leave the best weights in the encoder.
+        if let Some(best) = best_weights {
+            if state.best_epoch != state.epoch && stop != StopReason::Interrupted {
+                restore(&params, &best)?;
+            }
+        }
+        state.report.stop = stop;
+        state.report.best_epoch = state.best_epoch;
+        Ok(TrainOutcome {
+            report: state.report,
+            head,
+        })
+    }
+
+    fn metric(&self, r: &EpochRecord) -> f64 {
+        match self.params.monitor {
+            Monitor::Ndcg10 => r.ndcg10,
+            Monitor::Recall10 => r.recall10,
+        }
+    }
+
+    fn resume_state(
+        &self,
+        params: &BTreeMap<String, Tensor>,
+        optimizer: &mut AdamW,
+    ) -> Result<Option<Progress>> {
+        let p = &self.params;
+        let Some(dir) = p.checkpoint_dir.as_ref().filter(|_| p.resume) else {
+            return Ok(None);
+        };
+        let state_path = dir.join(STATE_FILE);
+        if !state_path.is_file() {
+            return Ok(None);
+        }
+        let text =
+            std::fs::read_to_string(&state_path).map_err(|e| TuneError::io(&state_path, e))?;
+        let state: Progress = serde_json::from_str(&text).map_err(|e| TuneError::BadConfig {
+            path: state_path.clone(),
+            detail: e.to_string(),
+        })?;
+        let comparable = |t: &TrainParams| TrainParams {
+            stop_after: None,
+            resume: false,
+            progress: false,
+            ..t.clone()
+        };
+        if comparable(&state.params) != comparable(p) {
+            return Err(TuneError::BadConfig {
+                path: state_path,
+                detail: "the checkpoint was written with other training settings; resuming would not continue the same run".into(),
+            });
+        }
+        let ckpt = dir.join(checkpoint_name(state.epoch));
+        let vars: HashMap<String, Tensor> = params
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect();
+        weights::load_into(&vars, &ckpt.join("weights.safetensors"))?;
+        optimizer.load_state(
+            &weights::read(&ckpt.join("optimizer.safetensors"))?,
+            state.optimizer_step,
+        )?;
+        Ok(Some(state))
+    }
+}
+
+/// serde_json writes NaN as `null`; read it back as NaN.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn checkpoint_name(epoch: usize) -> String {
+    format!("checkpoint-epoch-{epoch}")
+}
+
+fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} batches [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// A permutation of `0..n` from (seed, epoch), with SplitMix64 and Fisher-Yates.
+fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut state = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+fn batch_loss(
+    encoder: &SentenceEncoder,
+    head: Option<&ClassifierHead>,
+    task: &TrainingTask,
+    chunk: &[usize],
+) -> Result<Tensor> {
+    let texts: Vec<&str> = chunk
+        .iter()
+        .map(|&i| task.examples[i].text.as_str())
+        .collect();
+    let queries = encoder.forward(&encoder.tokenize(&texts), true)?;
+    match (task.objective, head) {
+        (Objective::Contrastive { scale }, _) => {
+            // Each distinct target (and hard negative) is encoded once.
+            let mut slot: HashMap<u32, i64> = HashMap::new();
+            let mut distinct: Vec<u32> = Vec::new();
+            let mut labels = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let e = &task.examples[i];
+                for (t, is_label) in
+                    std::iter::once((e.target, true)).chain(e.negative.map(|n| (n, false)))
+                {
+                    let s = *slot.entry(t).or_insert_with(|| {
+                        distinct.push(t);
+                        distinct.len() as i64 - 1
+                    });
+                    if is_label {
+                        labels.push(s);
+                    }
+                }
+            }
+            let target_texts: Vec<&str> = distinct
+                .iter()
+                .map(|&t| task.targets[t as usize].as_str())
+                .collect();
+            let targets = encoder.forward(&encoder.tokenize(&target_texts), true)?;
+            let logits = queries
+                .f_matmul(&targets.f_transpose(0, 1)?)?
+                .f_mul_scalar(scale)?;
+            let labels = Tensor::from_slice(&labels).f_to_device(encoder.device())?;
+            Ok(logits.f_cross_entropy_loss::<Tensor>(
+                &labels,
+                None,
+                tch::Reduction::Mean,
+                -100,
+                0.0,
+            )?)
+        }
+        (Objective::Classification { .. }, Some(head)) => {
+            let logits = head.forward(&queries, true)?;
+            let labels: Vec<i64> = chunk
+                .iter()
+                .map(|&i| task.examples[i].target as i64)
+                .collect();
+            let labels = Tensor::from_slice(&labels).f_to_device(encoder.device())?;
+            Ok(logits.f_cross_entropy_loss::<Tensor>(
+                &labels,
+                None,
+                tch::Reduction::Mean,
+                -100,
+                0.0,
+            )?)
+        }
+        (Objective::Classification { .. }, None) => {
+            unreachable!("a head exists for classification")
+        }
+    }
+}
+
+/// NDCG@10 and Recall@10 of the validation queries, ranked against all targets.
+pub(crate) fn validate(
+    encoder: &SentenceEncoder,
+    head: Option<&ClassifierHead>,
+    task: &TrainingTask,
+) -> Result<(f64, f64)> {
+    if task.validation.is_empty() {
+        return Ok((f64::NAN, f64::NAN));
+    }
+    let _guard = tch::no_grad_guard();
+    let texts: Vec<&str> = task.validation.iter().map(|q| q.text.as_str()).collect();
+    let queries = encoder.embed(&texts)?;
+    let scores = match head {
+        Some(h) => h
+            .forward(&queries.f_to_device(encoder.device())?, false)?
+            .f_to_device(Device::Cpu)?,
+        None => {
+            let targets = encoder.embed(&task.targets)?;
+            queries.f_matmul(&targets.f_transpose(0, 1)?)?
+        }
+    };
+    let n_targets = scores.size()[1];
+    let mut ndcg = 0.0;
+    let mut recall = 0.0;
+    for (qi, q) in task.validation.iter().enumerate() {
+        let row = scores.f_get(qi as i64)?.f_to_kind(Kind::Float)?;
+        let mut row = Vec::<f32>::try_from(&row)?;
+        for &x in &q.exclude {
+            if (x as i64) < n_targets && x != q.target {
+                row[x as usize] = f32::NEG_INFINITY;
+            }
+        }
+        let ranked = top_indices(&row, 10);
+        ndcg += affinity_data::metrics::ndcg_at(&ranked, &[q.target], 10);
+        recall += affinity_data::metrics::recall_at(&ranked, &[q.target], 10);
+    }
+    let n = task.validation.len() as f64;
+    Ok((ndcg / n, recall / n))
+}
+
+/// Indices of the `k` largest values, ties broken by lower index.
+fn top_indices(row: &[f32], k: usize) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..row.len() as u32)
+        .filter(|&i| row[i as usize] > f32::NEG_INFINITY)
+        .collect();
+    let cmp = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
+    if idx.len() > k {
+        idx.select_nth_unstable_by(k, cmp);
+        idx.truncate(k);
+    }
+    idx.sort_by(cmp);
+    idx
+}
+
+fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
+    let _guard = tch::no_grad_guard();
+    params
+        .iter()
+        .map(|(n, t)| {
+            let mut copy = t.f_zeros_like()?;
+            copy.f_copy_(t)?;
+            Ok((n.clone(), copy))
+        })
+        .collect()
+}
+
+fn restore(params: &BTreeMap<String, Tensor>, saved: &BTreeMap<String, Tensor>) -> Result<()> {
+    let _guard = tch::no_grad_guard();
+    for (n, t) in params {
+        t.shallow_clone().f_copy_(&saved[n])?;
+    }
+    Ok(())
+}
+
+/// Writes `checkpoint-epoch-N/` (weights, optimizer moments, progress) into a temporary folder,
+/// renames it into place, then points `trainer_state.json` at it and removes older ones.
+fn save_checkpoint(
+    dir: &Path,
+    state: &Progress,
+    params: &BTreeMap<String, Tensor>,
+    optimizer: &AdamW,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| TuneError::io(dir, e))?;
+    let name = checkpoint_name(state.epoch);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| TuneError::io(&tmp, e))?;
+    weights::write_atomic(params, &tmp.join("weights.safetensors"))?;
+    weights::write_atomic(&optimizer.state(), &tmp.join("optimizer.safetensors"))?;
+    let json = serde_json::to_string_pretty(state).expect("serializable");
+    weights::write_bytes_atomic(&tmp.join(STATE_FILE), json.as_bytes())?;
+    let final_dir = dir.join(&name);
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(|e| TuneError::io(&final_dir, e))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(|e| TuneError::io(&final_dir, e))?;
+    weights::write_bytes_atomic(&dir.join(STATE_FILE), json.as_bytes())?;
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| TuneError::io(dir, e))?
+        .flatten()
+    {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n.starts_with("checkpoint-epoch-") && n != name {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Exports the current weights to `best/` as a Hugging Face directory (or LoRA adapters),
+/// swapping it in only once complete.
+fn save_best(encoder: &SentenceEncoder, head: Option<&ClassifierHead>, dir: &Path) -> Result<()> {
+    let tmp = dir.join(".best.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| TuneError::io(&tmp, e))?;
+    match encoder.lora() {
+        Some(_) => encoder.save_adapter(&tmp, encoder.base_dir())?,
+        None => encoder.save_pretrained(&tmp)?,
+    }
+    if let Some(h) = head {
+        h.save(&tmp)?;
+    }
+    let best = dir.join("best");
+    let old = dir.join(".best.old");
+    let _ = std::fs::remove_dir_all(&old);
+    if best.exists() {
+        std::fs::rename(&best, &old).map_err(|e| TuneError::io(&best, e))?;
+    }
+    std::fs::rename(&tmp, &best).map_err(|e| TuneError::io(&best, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffles_are_permutations_and_repeat() {
+        let a = shuffled(100, 7, 1);
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+        assert_eq!(a, shuffled(100, 7, 1));
+        assert_ne!(a, shuffled(100, 7, 2));
+    }
+
+    #[test]
+    fn top_indices_skip_excluded_and_break_ties_low() {
+        let row = [0.5, f32::NEG_INFINITY, 0.9, 0.5, 0.1];
+        assert_eq!(top_indices(&row, 3), vec![2, 0, 3]);
+        assert_eq!(top_indices(&row, 10), vec![2, 0, 3, 4]);
+    }
+}

@@ -1,0 +1,256 @@
+//! Loading checkpoints (prefixes, missing, unexpected, wrong shapes), export, LoRA.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use affinity_tune::*;
+use common::*;
+use tch::Tensor;
+
+fn cpu() -> EncoderOptions {
+    EncoderOptions {
+        device: DeviceChoice::Cpu,
+        max_len: Some(32),
+        ..Default::default()
+    }
+}
+
+fn saved_model(dir: &std::path::Path, seed: i64) -> SentenceEncoder {
+    let encoder = tiny_encoder(dir, seed, None);
+    encoder.save_pretrained(dir).unwrap();
+    encoder
+}
+
+fn rewrite(dir: &std::path::Path, edit: impl FnOnce(&mut BTreeMap<String, Tensor>)) {
+    let path = dir.join("model.safetensors");
+    let mut t: BTreeMap<String, Tensor> = Tensor::read_safetensors(&path)
+        .unwrap()
+        .into_iter()
+        .collect();
+    edit(&mut t);
+    let v: Vec<(String, Tensor)> = t.into_iter().collect();
+    Tensor::write_safetensors(&v, &path).unwrap();
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    f64::try_from((a - b).abs().max()).unwrap()
+}
+
+#[test]
+fn export_round_trips() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let original = saved_model(dir.path(), 1);
+    for f in [
+        "config.json",
+        "vocab.txt",
+        "modules.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+        "tokenizer_config.json",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    let loaded = SentenceEncoder::from_dir(dir.path(), &cpu()).unwrap();
+    assert_eq!(
+        loaded.load_report().loaded,
+        original.hf_weights().unwrap().len()
+    );
+    let texts = ["apple; milk", "bread", "tea; sugar; salt"];
+    assert!(
+        max_diff(
+            &original.embed(&texts).unwrap(),
+            &loaded.embed(&texts).unwrap()
+        ) < 1e-6
+    );
+}
+
+#[test]
+fn bert_prefix_pooler_and_extras_are_handled() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let original = saved_model(dir.path(), 2);
+    rewrite(dir.path(), |t| {
+        let old = std::mem::take(t);
+        for (n, v) in old {
+            t.insert(format!("bert.{n}"), v);
+        }
+        t.insert(
+            "bert.pooler.dense.weight".into(),
+            Tensor::zeros([32, 32], tch::kind::FLOAT_CPU),
+        );
+        t.insert(
+            "bert.embeddings.position_ids".into(),
+            Tensor::arange(128, tch::kind::INT64_CPU),
+        );
+        t.insert(
+            "cls.predictions.bias".into(),
+            Tensor::zeros([83], tch::kind::FLOAT_CPU),
+        );
+    });
+    let loaded = SentenceEncoder::from_dir(dir.path(), &cpu()).unwrap();
+    let r = loaded.load_report();
+    assert!(r.had_prefix);
+    assert_eq!(r.unexpected, vec!["cls.predictions.bias".to_string()]);
+    assert_eq!(r.ignored.len(), 2, "{r:?}");
+    assert!(
+        max_diff(
+            &original.embed(&["plum"]).unwrap(),
+            &loaded.embed(&["plum"]).unwrap()
+        ) < 1e-6
+    );
+}
+
+#[test]
+fn missing_and_misshapen_tensors_are_named() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    saved_model(dir.path(), 3);
+    rewrite(dir.path(), |t| {
+        t.remove("encoder.layer.1.output.dense.bias");
+    });
+    match SentenceEncoder::from_dir(dir.path(), &cpu()).unwrap_err() {
+        TuneError::MissingTensors { names, .. } => {
+            assert_eq!(names, vec!["encoder.layer.1.output.dense.bias".to_string()])
+        }
+        e => panic!("{e}"),
+    }
+    saved_model(dir.path(), 3);
+    rewrite(dir.path(), |t| {
+        t.insert(
+            "encoder.layer.0.attention.self.key.weight".into(),
+            Tensor::zeros([32, 31], tch::kind::FLOAT_CPU),
+        );
+    });
+    let err = SentenceEncoder::from_dir(dir.path(), &cpu()).unwrap_err();
+    assert!(
+        matches!(&err, TuneError::ShapeMismatch { name, found, .. } if name == "encoder.layer.0.attention.self.key.weight" && found == &[32, 31]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").unwrap();
+    let err = SentenceEncoder::from_dir(dir.path(), &cpu()).unwrap_err();
+    assert!(err.to_string().contains("model.safetensors"), "{err}");
+    std::fs::write(dir.path().join("config.json"), b"{\"hidden_size\": 30}").unwrap();
+    let err = SentenceEncoder::from_dir(dir.path(), &cpu()).unwrap_err();
+    assert!(
+        matches!(err, TuneError::BadConfig { .. }) && err.to_string().contains("config.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lora_trains_adapters_only_and_merges_exactly() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = dir.path().join("base");
+    std::fs::create_dir_all(&base_dir).unwrap();
+    saved_model(&base_dir, 4);
+    let lora = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        target_modules: vec!["query".into(), "value".into(), "output.dense".into()],
+    };
+    let mut encoder = SentenceEncoder::from_dir(
+        &base_dir,
+        &EncoderOptions {
+            lora: Some(lora),
+            ..cpu()
+        },
+    )
+    .unwrap();
+    let base_before = SentenceEncoder::from_dir(&base_dir, &cpu()).unwrap();
+    let texts = ["apple; milk", "pear", "coffee; tea"];
+    // B starts at zero: the adapted model equals the base.
+    assert!(
+        max_diff(
+            &encoder.embed(&texts).unwrap(),
+            &base_before.embed(&texts).unwrap()
+        ) < 1e-6
+    );
+
+    let params = TrainParams {
+        epochs: 2,
+        learning_rate: 1e-2,
+        ..quick_params()
+    };
+    Trainer::new(params)
+        .unwrap()
+        .fit(&mut encoder, &matching_task())
+        .unwrap();
+    let adapted = encoder.embed(&texts).unwrap();
+    assert!(
+        max_diff(&adapted, &base_before.embed(&texts).unwrap()) > 1e-3,
+        "the adapters changed nothing"
+    );
+
+    // Adapters saved on their own reload onto the base.
+    let adapter_dir = dir.path().join("adapter");
+    encoder.save_adapter(&adapter_dir, &base_dir).unwrap();
+    assert!(!adapter_dir.join("model.safetensors").exists());
+    let reloaded = SentenceEncoder::from_dir(&adapter_dir, &cpu()).unwrap();
+    assert!(max_diff(&adapted, &reloaded.embed(&texts).unwrap()) < 1e-6);
+    // The base file itself is untouched: the base is frozen.
+    let base_after = SentenceEncoder::from_dir(&base_dir, &cpu()).unwrap();
+    assert!(
+        max_diff(
+            &base_before.embed(&texts).unwrap(),
+            &base_after.embed(&texts).unwrap()
+        ) == 0.0
+    );
+    // Merging gives the same function as a plain BERT.
+    encoder.merge_lora().unwrap();
+    assert!(encoder.lora().is_none());
+    assert!(max_diff(&adapted, &encoder.embed(&texts).unwrap()) < 1e-5);
+    let merged_dir = dir.path().join("merged");
+    encoder.save_pretrained(&merged_dir).unwrap();
+    let merged = SentenceEncoder::from_dir(&merged_dir, &cpu()).unwrap();
+    assert!(max_diff(&adapted, &merged.embed(&texts).unwrap()) < 1e-5);
+}
+
+#[test]
+fn invalid_lora_settings_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    write_vocab(dir.path());
+    let bad = LoraConfig {
+        target_modules: vec!["attention.nonsense".into()],
+        ..LoraConfig::default()
+    };
+    let err = SentenceEncoder::random(
+        &BertConfig::tiny(83),
+        dir.path(),
+        &EncoderOptions {
+            lora: Some(bad),
+            ..cpu()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TuneError::InvalidSetting {
+                name: "lora.target_modules",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn embeddings_are_unit_vectors_in_input_order() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = tiny_encoder(dir.path(), 5, None);
+    let texts = ["a", "apple; banana; cherry; grape; lemon", "milk", ""];
+    let all = encoder.embed(&texts).unwrap();
+    let norms = Vec::<f32>::try_from(all.norm_scalaropt_dim(2, [1], false)).unwrap();
+    assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-5), "{norms:?}");
+    for (i, t) in texts.iter().enumerate() {
+        let one = encoder.embed(&[t]).unwrap();
+        assert!(max_diff(&one.get(0), &all.get(i as i64)) < 1e-5, "row {i}");
+    }
+    assert_eq!(encoder.embed::<&str>(&[]).unwrap().size(), [0, 32]);
+}

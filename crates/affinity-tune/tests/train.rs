@@ -1,0 +1,302 @@
+//! Training on tiny random-weight models: it learns, resumes exactly, fails cleanly.
+
+mod common;
+
+use affinity_tune::*;
+use common::*;
+
+#[test]
+fn contrastive_training_beats_the_untrained_model() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 1, None);
+    let params = TrainParams {
+        epochs: 10,
+        ..quick_params()
+    };
+    let outcome = Trainer::new(params)
+        .unwrap()
+        .fit(&mut encoder, &matching_task())
+        .unwrap();
+    let r = &outcome.report;
+    assert_eq!(r.epochs.len(), 11, "{r:?}");
+    assert!(r.epochs[0].train_loss.is_nan());
+    let first = r.step_losses[0];
+    let last = *r.step_losses.last().unwrap();
+    assert!(last < first * 0.5, "loss {first} -> {last}");
+    assert!(r.best().ndcg10 > r.epochs[0].ndcg10 + 0.3, "{r:?}");
+    assert!(r.best().recall10 > 0.9, "{r:?}");
+    assert_eq!(r.stop, StopReason::Completed);
+}
+
+#[test]
+fn classification_head_learns_categories() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 2, None);
+    // Fruit (0) versus the rest (1), from the product name.
+    let label = |w: &str| u32::from(!WORDS[..10].contains(&w));
+    let examples = WORDS
+        .iter()
+        .map(|w| Example {
+            text: w.to_string(),
+            target: label(w),
+            negative: None,
+        })
+        .collect::<Vec<_>>();
+    let validation = WORDS
+        .iter()
+        .map(|w| ValidationQuery {
+            text: w.to_string(),
+            target: label(w),
+            exclude: vec![],
+        })
+        .collect();
+    let task = TrainingTask {
+        objective: Objective::Classification { num_classes: 2 },
+        examples: examples
+            .iter()
+            .cycle()
+            .take(examples.len() * 4)
+            .cloned()
+            .collect(),
+        validation,
+        targets: vec![],
+    };
+    let params = TrainParams {
+        epochs: 6,
+        learning_rate: 5e-3,
+        monitor: Monitor::Ndcg10,
+        ..quick_params()
+    };
+    let outcome = Trainer::new(params)
+        .unwrap()
+        .fit(&mut encoder, &task)
+        .unwrap();
+    let head = outcome.head.expect("a head");
+    assert_eq!(head.num_classes(), 2);
+    let logits = head
+        .forward(&encoder.embed(&WORDS).unwrap(), false)
+        .unwrap();
+    let predicted = Vec::<i64>::try_from(logits.argmax(1, false)).unwrap();
+    let correct = WORDS
+        .iter()
+        .zip(&predicted)
+        .filter(|(w, &p)| p == label(w) as i64)
+        .count();
+    assert!(correct >= 20, "{correct}/24 correct");
+}
+
+#[test]
+fn resumed_run_matches_uninterrupted_run() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let full_dir = dir.path().join("full");
+    let part_dir = dir.path().join("part");
+    let params = |ckpt: &std::path::Path| TrainParams {
+        checkpoint_dir: Some(ckpt.to_path_buf()),
+        ..quick_params()
+    };
+
+    let mut a = tiny_encoder(dir.path(), 3, None);
+    let ra = Trainer::new(params(&full_dir))
+        .unwrap()
+        .fit(&mut a, &matching_task())
+        .unwrap()
+        .report;
+
+    let mut b = tiny_encoder(dir.path(), 3, None);
+    let stopped = Trainer::new(TrainParams {
+        stop_after: Some(1),
+        ..params(&part_dir)
+    })
+    .unwrap()
+    .fit(&mut b, &matching_task())
+    .unwrap();
+    assert_eq!(stopped.report.stop, StopReason::Interrupted);
+    assert!(part_dir
+        .join("checkpoint-epoch-1/weights.safetensors")
+        .is_file());
+
+    // A fresh process would start from other random weights: the checkpoint must win.
+    let mut c = tiny_encoder(dir.path(), 99, None);
+    let rc = Trainer::new(TrainParams {
+        resume: true,
+        ..params(&part_dir)
+    })
+    .unwrap()
+    .fit(&mut c, &matching_task())
+    .unwrap()
+    .report;
+    assert_eq!(ra.step_losses, rc.step_losses);
+    assert_eq!(ra.epochs.len(), rc.epochs.len());
+    assert_eq!(weights_of(&a), weights_of(&c));
+    assert!(part_dir.join("best/model.safetensors").is_file());
+    assert!(
+        !part_dir.join("checkpoint-epoch-1").exists(),
+        "older checkpoints are pruned"
+    );
+}
+
+#[test]
+fn resume_refuses_other_settings() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let mut a = tiny_encoder(dir.path(), 3, None);
+    let p = TrainParams {
+        checkpoint_dir: Some(ckpt.clone()),
+        stop_after: Some(1),
+        ..quick_params()
+    };
+    Trainer::new(p.clone())
+        .unwrap()
+        .fit(&mut a, &matching_task())
+        .unwrap();
+    let other = TrainParams {
+        learning_rate: 1e-4,
+        resume: true,
+        stop_after: None,
+        ..p
+    };
+    let err = Trainer::new(other)
+        .unwrap()
+        .fit(&mut a, &matching_task())
+        .unwrap_err();
+    assert!(matches!(err, TuneError::BadConfig { .. }), "{err}");
+}
+
+#[test]
+fn non_finite_loss_stops_with_a_typed_error_and_keeps_checkpoints() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let mut encoder = tiny_encoder(dir.path(), 4, None);
+    let p = TrainParams {
+        epochs: 1,
+        checkpoint_dir: Some(ckpt.clone()),
+        ..quick_params()
+    };
+    Trainer::new(p.clone())
+        .unwrap()
+        .fit(&mut encoder, &matching_task())
+        .unwrap();
+    let before_state = std::fs::read(ckpt.join("trainer_state.json")).unwrap();
+    let before_best = std::fs::read(ckpt.join("best/model.safetensors")).unwrap();
+
+    // A scale that overflows fp32 logits makes the loss infinite or NaN at the first step.
+    let mut task = matching_task();
+    task.objective = Objective::Contrastive { scale: 1e39 };
+    let err = Trainer::new(p)
+        .unwrap()
+        .fit(&mut encoder, &task)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TuneError::NonFiniteLoss {
+                epoch: 1,
+                step: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(ckpt.join("trainer_state.json")).unwrap(),
+        before_state
+    );
+    assert_eq!(
+        std::fs::read(ckpt.join("best/model.safetensors")).unwrap(),
+        before_best
+    );
+}
+
+#[test]
+fn invalid_settings_fail_before_any_work() {
+    for (p, name) in [
+        (
+            TrainParams {
+                batch_size: 0,
+                ..TrainParams::default()
+            },
+            "batch_size",
+        ),
+        (
+            TrainParams {
+                learning_rate: f64::NAN,
+                ..TrainParams::default()
+            },
+            "learning_rate",
+        ),
+        (
+            TrainParams {
+                warmup_ratio: 1.5,
+                ..TrainParams::default()
+            },
+            "warmup_ratio",
+        ),
+        (
+            TrainParams {
+                resume: true,
+                ..TrainParams::default()
+            },
+            "checkpoint_dir",
+        ),
+    ] {
+        match Trainer::new(p) {
+            Err(TuneError::InvalidSetting { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("expected an invalid {name}, got {other:?}"),
+        }
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 1, None);
+    let mut task = matching_task();
+    task.examples[3].target = 1000;
+    let err = Trainer::new(quick_params())
+        .unwrap()
+        .fit(&mut encoder, &task)
+        .unwrap_err();
+    assert!(err.to_string().contains("target 1000"), "{err}");
+}
+
+#[test]
+fn early_stopping_restores_the_best_epoch() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 6, None);
+    // A learning rate this high wrecks the model after a good first epoch or two.
+    let p = TrainParams {
+        epochs: 8,
+        learning_rate: 0.05,
+        patience: Some(1),
+        ..quick_params()
+    };
+    let task = matching_task();
+    let r = Trainer::new(p)
+        .unwrap()
+        .fit(&mut encoder, &task)
+        .unwrap()
+        .report;
+    let best = r.epochs.iter().map(|e| e.ndcg10).fold(f64::MIN, f64::max);
+    assert_eq!(r.best().ndcg10, best);
+    if r.stop == StopReason::EarlyStopped {
+        assert!(r.epochs.len() < 9);
+    }
+    // The encoder holds the best weights: validating again gives the best figure.
+    let again = Trainer::new(TrainParams {
+        epochs: 1,
+        learning_rate: 1e-12,
+        ..quick_params()
+    })
+    .unwrap()
+    .fit(&mut encoder, &task)
+    .unwrap()
+    .report;
+    assert!(
+        (again.epochs[0].ndcg10 - best).abs() < 1e-9,
+        "{} vs {best}",
+        again.epochs[0].ndcg10
+    );
+}
