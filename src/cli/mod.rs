@@ -4,6 +4,7 @@ pub mod data;
 pub mod input;
 pub mod mine;
 pub mod output;
+pub mod tune;
 
 /// Product association analysis on e-commerce data.
 #[derive(Debug, clap::Parser)]
@@ -20,12 +21,31 @@ pub enum Command {
     Data(data::DataCommand),
     /// Mine frequent, closed or maximal itemsets and association rules.
     Mine(mine::MineArgs),
+    /// Embed texts (one per line) as unit vectors, one per line.
+    Embed(tune::EmbedArgs),
+    /// Fine-tune the language model on a dataset; writes a checkpoint directory.
+    Train(tune::TrainArgs),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Contrastive training steps on random tokens: pairs/s.
+    Train(tune::ModelBenchArgs),
+    /// Encoding without gradients on random tokens: items/s.
+    Encode(tune::ModelBenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(command) => data::run(command),
         Command::Mine(args) => mine::run(args),
+        Command::Embed(args) => tune::embed(args),
+        Command::Train(args) => tune::train(args),
+        Command::Bench(BenchCommand::Train(args)) => tune::bench_model(args, true),
+        Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),
     }
 }
 

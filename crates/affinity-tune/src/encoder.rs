@@ -73,6 +73,8 @@ pub struct SentenceEncoder {
     precision: Precision,
     batch_size: usize,
     report: LoadReport,
+    /// The checkpoint's pooler, unused here but written back on export.
+    pooler: BTreeMap<String, Tensor>,
 }
 
 impl std::fmt::Debug for SentenceEncoder {
@@ -123,9 +125,12 @@ impl SentenceEncoder {
         let tokenizer =
             WordPiece::from_dir(dir, max_len.min(config.max_position_embeddings as usize))?;
         let mut encoder = Self::build(config, tokenizer, options, pooling, normalize)?;
-        encoder.report =
+        let (report, pooler) =
             weights::load_into(&encoder.vs.variables(), &dir.join("model.safetensors"))?;
+        encoder.report = report;
+        encoder.pooler = pooler;
         encoder.source = dir.to_path_buf();
+        encoder.base = dir.to_path_buf();
         Ok(encoder)
     }
 
@@ -184,6 +189,7 @@ impl SentenceEncoder {
             precision: options.precision,
             batch_size: options.batch_size,
             report: LoadReport::default(),
+            pooler: BTreeMap::new(),
         })
     }
 
@@ -351,6 +357,11 @@ impl SentenceEncoder {
         let weights: BTreeMap<String, Tensor> = self
             .hf_weights()?
             .into_iter()
+            .chain(
+                self.pooler
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.shallow_clone())),
+            )
             .map(|(n, t)| Ok((n, t.f_to_kind(Kind::Float)?)))
             .collect::<Result<_>>()?;
         weights::write_atomic(&weights, &dir.join("model.safetensors"))?;

@@ -5,6 +5,7 @@
 //! - [`Trainer`] fine-tunes it: contrastive two-tower training on (history, next product) pairs,
 //!   or a classification head over products or categories; LoRA optional.
 
+pub mod bench;
 mod bert;
 mod config;
 mod device;
@@ -13,6 +14,7 @@ mod error;
 mod head;
 mod layers;
 mod optim;
+mod sequences;
 mod task;
 mod tokenizer;
 mod train;
@@ -26,7 +28,10 @@ pub use error::{Result, TuneError};
 pub use head::ClassifierHead;
 pub use layers::{LoraConfig, Precision};
 pub use optim::LinearSchedule;
+pub use sequences::{next_item_examples, next_item_queries, steps_by_user, SequenceParams, Steps};
 pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};
+/// The `tch` crate this one is built on, for callers that need tensors directly.
+pub use tch;
 pub use tokenizer::{random_batch, TokenBatch, WordPiece};
 pub use train::{
     EpochRecord, Monitor, StopReason, TrainOutcome, TrainParams, TrainReport, Trainer,

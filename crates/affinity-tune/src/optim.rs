@@ -114,19 +114,18 @@ impl AdamW {
             }
             let (m, v) = (self.m.get_mut(name).unwrap(), self.v.get_mut(name).unwrap());
             let g32 = g.f_to_kind(m.kind())?;
-            let _ = m
-                .f_mul_scalar_(self.beta1)?
-                .f_add_(&g32.f_mul_scalar(1.0 - self.beta1)?)?;
-            let _ = v
-                .f_mul_scalar_(self.beta2)?
-                .f_add_(&g32.f_square()?.f_mul_scalar(1.0 - self.beta2)?)?;
+            // Nine passes over each tensor, in place where libtorch allows.
+            let _ = m.f_lerp_(&g32, 1.0 - self.beta1)?;
+            let _ = v.f_lerp_(&g32.f_square()?, 1.0 - self.beta2)?;
+            let mut denom = v.f_sqrt()?;
+            let _ = denom.f_div_scalar_(bc2.sqrt())?.f_add_scalar_(self.eps)?;
+            // p += m / (denom * -(bc1 / lr)) is p -= lr / bc1 * m / denom.
+            let _ = denom.f_mul_scalar_(-bc1 / lr)?;
             let mut p = p.shallow_clone();
             if self.weight_decay > 0.0 && decays(name) {
                 let _ = p.f_mul_scalar_(1.0 - lr * self.weight_decay)?;
             }
-            let denom = v.f_div_scalar(bc2)?.f_sqrt()?.f_add_scalar(self.eps)?;
-            let update = m.f_div(&denom)?.f_mul_scalar(lr / bc1)?;
-            let _ = p.f_sub_(&update)?;
+            let _ = p.f_addcdiv_(m, &denom)?;
             let _ = g.f_zero_()?;
         }
         Ok(())

@@ -26,7 +26,11 @@ fn is_ignorable(name: &str) -> bool {
 
 /// Copies the tensors of `path` into `vars` (model names), accepting a `bert.` prefix.
 /// Every model tensor must be present with its shape; extra ones are reported.
-pub(crate) fn load_into(vars: &HashMap<String, Tensor>, path: &Path) -> Result<LoadReport> {
+/// Pooler tensors are returned so that an export can carry them through unchanged.
+pub(crate) fn load_into(
+    vars: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(LoadReport, BTreeMap<String, Tensor>)> {
     let tensors = read(path)?;
     let had_prefix = tensors.iter().any(|(n, _)| n.starts_with("bert."))
         && !tensors.iter().any(|(n, _)| n.starts_with("embeddings."));
@@ -35,6 +39,7 @@ pub(crate) fn load_into(vars: &HashMap<String, Tensor>, path: &Path) -> Result<L
         ..LoadReport::default()
     };
     let mut seen = std::collections::HashSet::new();
+    let mut pooler = BTreeMap::new();
     tch::no_grad(|| -> Result<()> {
         for (name, tensor) in &tensors {
             let key = if had_prefix {
@@ -57,7 +62,12 @@ pub(crate) fn load_into(vars: &HashMap<String, Tensor>, path: &Path) -> Result<L
                     seen.insert(key.to_string());
                     report.loaded += 1;
                 }
-                None if is_ignorable(key) => report.ignored.push(name.clone()),
+                None if is_ignorable(key) => {
+                    report.ignored.push(name.clone());
+                    if key.starts_with("pooler.") {
+                        pooler.insert(key.to_string(), tensor.shallow_clone());
+                    }
+                }
                 None => report.unexpected.push(name.clone()),
             }
         }
@@ -77,7 +87,7 @@ pub(crate) fn load_into(vars: &HashMap<String, Tensor>, path: &Path) -> Result<L
     }
     report.unexpected.sort();
     report.ignored.sort();
-    Ok(report)
+    Ok((report, pooler))
 }
 
 pub(crate) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {

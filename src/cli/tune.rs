@@ -1,0 +1,420 @@
+//! `affinity embed`, `affinity train` and `affinity bench train|encode`.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+use affinity_data::{items_by_user, leave_one_out, HoldOut};
+use affinity_tune::{
+    next_item_examples, next_item_queries, steps_by_user, BertConfig, DeviceChoice, EncoderOptions,
+    Example, HistoryText, LoraConfig, Monitor, Objective, Precision, SentenceEncoder,
+    SequenceParams, TrainParams, Trainer, TrainingTask, ValidationQuery,
+};
+
+use super::input::InputArgs;
+use super::output::write_atomically;
+
+/// The model directory: `--model`, else `$AFFINITY_MODEL_DIR`, else `models/all-MiniLM-L6-v2`.
+pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("AFFINITY_MODEL_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"))
+}
+
+/// Device and precision options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// A Hugging Face BERT directory or a checkpoint written by `affinity train`
+    /// [default: $AFFINITY_MODEL_DIR, else models/all-MiniLM-L6-v2].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// auto (CUDA when present), cpu, or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32).
+    #[arg(long)]
+    pub bf16: bool,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Longest token sequence [default: the model's, 256 for MiniLM].
+    #[arg(long)]
+    pub max_len: Option<usize>,
+}
+
+impl RunArgs {
+    pub fn options(&self) -> anyhow::Result<EncoderOptions> {
+        Ok(EncoderOptions {
+            device: parse_device(&self.device)?,
+            precision: if self.bf16 {
+                Precision::Bf16
+            } else {
+                Precision::F32
+            },
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            ..EncoderOptions::default()
+        })
+    }
+
+    pub fn load(&self) -> anyhow::Result<SentenceEncoder> {
+        let dir = model_dir(self.model.clone());
+        let encoder = SentenceEncoder::from_dir(&dir, &self.options()?)
+            .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+        Ok(encoder)
+    }
+}
+
+pub fn parse_device(s: &str) -> anyhow::Result<DeviceChoice> {
+    Ok(match s {
+        "auto" => DeviceChoice::Auto,
+        "cpu" => DeviceChoice::Cpu,
+        "cuda" => DeviceChoice::Cuda(0),
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => DeviceChoice::Cuda(n),
+            None => bail!("--device must be auto, cpu, cuda or cuda:N, got {other:?}"),
+        },
+    })
+}
+
+/// `affinity embed`.
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// One text per line [default: stdin].
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// Where the vectors go [default: stdout]; written atomically.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn embed(args: EmbedArgs) -> anyhow::Result<()> {
+    let texts: Vec<String> = match &args.input {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        None => std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<Result<_, _>>()
+            .context("cannot read stdin")?,
+    };
+    let encoder = args.run.load()?;
+    let vectors = encoder.embed(&texts)?;
+    let rows = Vec::<Vec<f32>>::try_from(&vectors).context("vectors")?;
+    let write = |out: &mut dyn Write| -> anyhow::Result<()> {
+        for row in &rows {
+            let line: Vec<String> = row.iter().map(|x| format!("{x}")).collect();
+            writeln!(out, "{}", line.join(" "))?;
+        }
+        Ok(())
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, |w| write(w)),
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            write(&mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectiveArg {
+    /// Two towers, (history, next product) pairs, in-batch negatives.
+    Contrastive,
+    /// A head over product ids on the history vector.
+    NextItem,
+    /// A head over product categories on the product's text.
+    Category,
+}
+
+/// `affinity train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Checkpoint directory (best model in OUT/best).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What to learn.
+    #[arg(long, value_enum, default_value = "contrastive")]
+    pub objective: ObjectiveArg,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup_ratio: f64,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Forward passes per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// InfoNCE scale (1 / temperature).
+    #[arg(long, default_value_t = 20.0)]
+    pub scale: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Epochs without improvement before stopping (0: never).
+    #[arg(long, default_value_t = 2)]
+    pub patience: usize,
+    /// Early-stopping metric: ndcg or recall (at 10).
+    #[arg(long, default_value = "ndcg")]
+    pub monitor: String,
+    /// Products per history text, newest first.
+    #[arg(long, default_value_t = 10)]
+    pub history_items: usize,
+    /// Keep at most this many training examples (seeded sample).
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    /// Keep at most this many validation queries.
+    #[arg(long, default_value_t = 2000)]
+    pub max_validation: usize,
+    /// LoRA rank (0: full fine-tuning).
+    #[arg(long, default_value_t = 0)]
+    pub lora_rank: i64,
+    #[arg(long, default_value_t = 16.0)]
+    pub lora_alpha: f64,
+    /// Comma-separated modules for LoRA.
+    #[arg(long, default_value = "query,value")]
+    pub lora_targets: String,
+    /// Continue from the latest checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this epoch (resume later with --resume).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let params = TrainParams {
+        epochs: args.epochs,
+        batch_size: args.run.batch_size,
+        grad_accum: args.grad_accum,
+        learning_rate: args.lr,
+        weight_decay: args.weight_decay,
+        warmup_ratio: args.warmup_ratio,
+        seed: args.seed,
+        patience: (args.patience > 0).then_some(args.patience),
+        monitor: match args.monitor.as_str() {
+            "ndcg" => Monitor::Ndcg10,
+            "recall" => Monitor::Recall10,
+            m => bail!("--monitor must be ndcg or recall, got {m:?}"),
+        },
+        checkpoint_dir: Some(args.out.clone()),
+        resume: args.resume,
+        stop_after: args.stop_after,
+        progress: !args.no_progress,
+        ..TrainParams::default()
+    };
+    let trainer = Trainer::new(params)?;
+    let mut options = args.run.options()?;
+    if args.lora_rank > 0 {
+        options.lora = Some(LoraConfig {
+            rank: args.lora_rank,
+            alpha: args.lora_alpha,
+            target_modules: args
+                .lora_targets
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect(),
+            ..LoraConfig::default()
+        });
+    }
+    let (dataset, _) = args.input.load()?;
+    let dir = model_dir(args.run.model.clone());
+    let mut encoder = SentenceEncoder::from_dir(&dir, &options)
+        .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+    let texts: Vec<String> = (0..dataset.items.len() as u32)
+        .map(|i| dataset.catalog.text_or(i, dataset.items.name(i)))
+        .collect();
+    let seq = SequenceParams {
+        history: HistoryText {
+            max_items: args.history_items,
+            ..HistoryText::default()
+        },
+        max_examples: args.max_examples,
+        seed: args.seed,
+        ..SequenceParams::default()
+    };
+    let task = match args.objective {
+        ObjectiveArg::Category => category_task(&dataset, &texts)?,
+        objective => {
+            let split = leave_one_out(&dataset, HoldOut::LastTimestamp);
+            let n_users = dataset.users.len();
+            let steps = steps_by_user(&split.train, n_users);
+            let examples = next_item_examples(&steps, &texts, &seq);
+            let history = items_by_user(&split.train, n_users);
+            let valid = items_by_user(&split.valid, n_users);
+            let validation =
+                next_item_queries(&history, &valid, &texts, &seq, Some(args.max_validation));
+            let objective = match objective {
+                ObjectiveArg::NextItem => Objective::Classification {
+                    num_classes: texts.len(),
+                },
+                _ => Objective::Contrastive { scale: args.scale },
+            };
+            TrainingTask {
+                objective,
+                examples,
+                validation,
+                targets: texts.clone(),
+            }
+        }
+    };
+    eprintln!(
+        "training on {} examples, validating on {} queries, {} targets; checkpoints in {}",
+        task.examples.len(),
+        task.validation.len(),
+        task.targets.len(),
+        args.out.display()
+    );
+    let outcome = trainer.fit(&mut encoder, &task)?;
+    let report = &outcome.report;
+    let json = serde_json::to_string_pretty(report)?;
+    write_atomically(&args.out.join("train_report.json"), |w| {
+        Ok(w.write_all(json.as_bytes())?)
+    })?;
+    println!("epoch  train loss  NDCG@10  Recall@10  seconds");
+    for e in &report.epochs {
+        println!(
+            "{:>5}  {:>10.4}  {:>7.4}  {:>9.4}  {:>7.1}",
+            e.epoch, e.train_loss, e.ndcg10, e.recall10, e.seconds
+        );
+    }
+    println!(
+        "best epoch {} ({:?}); model in {}",
+        report.best_epoch,
+        report.stop,
+        args.out.join("best").display()
+    );
+    Ok(())
+}
+
+/// Product classification: each product's title against its category; every fifth product
+/// validates.
+fn category_task(
+    dataset: &affinity_data::Dataset,
+    texts: &[String],
+) -> anyhow::Result<TrainingTask> {
+    let mut classes: Vec<String> = Vec::new();
+    let mut examples = Vec::new();
+    let mut validation = Vec::new();
+    for item in 0..dataset.items.len() as u32 {
+        let entry = dataset.catalog.get(item);
+        let Some(category) = entry.category.filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let class = match classes.iter().position(|c| *c == category) {
+            Some(c) => c,
+            None => {
+                classes.push(category);
+                classes.len() - 1
+            }
+        } as u32;
+        let text = entry.title.unwrap_or_else(|| texts[item as usize].clone());
+        if item % 5 == 4 {
+            validation.push(ValidationQuery {
+                text,
+                target: class,
+                exclude: vec![],
+            });
+        } else {
+            examples.push(Example {
+                text,
+                target: class,
+                negative: None,
+            });
+        }
+    }
+    if classes.len() < 2 {
+        bail!("--objective category needs products with at least two categories in the data");
+    }
+    Ok(TrainingTask {
+        objective: Objective::Classification {
+            num_classes: classes.len(),
+        },
+        examples,
+        validation,
+        targets: classes,
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ModelBenchArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Sequence length of the random token batches.
+    #[arg(long, default_value_t = 32)]
+    pub seq_len: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Random weights in the model's shape (no weights needed; vocab.txt still read from --model).
+    #[arg(long)]
+    pub random_init: bool,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
+    let encoder = if args.random_init {
+        let dir = model_dir(args.run.model.clone());
+        let config_path = dir.join("config.json");
+        let config = if config_path.is_file() {
+            BertConfig::from_file(&config_path)?
+        } else {
+            BertConfig::minilm_l6()
+        };
+        affinity_tune::tch::manual_seed(0);
+        SentenceEncoder::random(&config, &dir, &args.run.options()?)?
+    } else {
+        args.run.load()?
+    };
+    let b = args.run.batch_size;
+    let t = if train {
+        affinity_tune::bench::train_throughput(&encoder, b, args.seq_len, args.steps, args.warmup)?
+    } else {
+        affinity_tune::bench::encode_throughput(&encoder, b, args.seq_len, args.steps, args.warmup)?
+    };
+    let unit = if train { "pairs/s" } else { "items/s" };
+    let device = format!("{:?}", encoder.device());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"what": if train {"train"} else {"encode"}, "per_second": t.per_second,
+                "seconds": t.seconds, "steps": t.steps, "batch": b, "seq_len": args.seq_len,
+                "bf16": args.run.bf16, "device": device, "peak_rss_mib": t.peak_rss_mib,
+                "threads": affinity_tune::tch::get_num_threads()})
+        );
+    } else {
+        println!(
+            "{} B={b} L={} {} on {device}: {:.1} {unit} ({} steps in {:.2} s, peak RSS {:.0} MiB)",
+            if train { "train" } else { "encode" },
+            args.seq_len,
+            if args.run.bf16 { "bf16" } else { "fp32" },
+            t.per_second,
+            t.steps,
+            t.seconds,
+            t.peak_rss_mib
+        );
+    }
+    Ok(())
+}

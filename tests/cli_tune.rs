@@ -1,0 +1,248 @@
+//! `affinity embed`, `affinity train` and `affinity bench`, run as a user would.
+
+use std::path::Path;
+use std::process::Command;
+
+use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
+
+fn affinity(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_affinity"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A tiny random BERT saved as a Hugging Face directory, with the real MiniLM vocabulary.
+fn tiny_model(dir: &Path) {
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
+        .expect("run scripts/bootstrap.sh first");
+    affinity::tune::tch::manual_seed(0);
+    let options = EncoderOptions {
+        device: DeviceChoice::Cpu,
+        max_len: Some(64),
+        ..Default::default()
+    };
+    let encoder = SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap();
+    encoder.save_pretrained(dir).unwrap();
+}
+
+/// Events of 60 shoppers over four days: fruit lovers and dairy lovers.
+fn events(path: &Path) {
+    let fruit = ["apple", "banana", "cherry", "grape", "pear"];
+    let dairy = ["milk", "butter", "cheese", "yogurt", "cream"];
+    let mut csv = String::from("user,item,timestamp\n");
+    for u in 0..60 {
+        let items = if u % 2 == 0 { fruit } else { dairy };
+        for day in 0..4 {
+            for k in 0..2 {
+                csv += &format!(
+                    "u{u},{},{}\n",
+                    items[(u + day * 2 + k) % 5],
+                    86_400 * (day + 1)
+                );
+            }
+        }
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+#[test]
+fn embed_writes_one_unit_vector_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.txt");
+    std::fs::write(&input, "whole milk\nyogurt\nglass beaker 1000 ml\n").unwrap();
+    let output = dir.path().join("vectors.txt");
+    ok(&affinity(&[
+        "embed",
+        "--device",
+        "cpu",
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&output).unwrap();
+    let rows: Vec<Vec<f32>> = text
+        .lines()
+        .map(|l| l.split(' ').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_eq!(r.len(), 384);
+        let norm: f32 = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+    }
+    let out = affinity(&[
+        "embed",
+        "--model",
+        "/nonexistent/model",
+        "-i",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model/config.json"));
+}
+
+#[test]
+fn train_writes_a_loadable_checkpoint_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let data = dir.path().join("events.csv");
+    events(&data);
+    let out_dir = dir.path().join("run");
+    let common = [
+        "train",
+        "-i",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--no-progress",
+    ];
+    let mut first = common.to_vec();
+    first.extend(["--stop-after", "1"]);
+    ok(&affinity(&first));
+    assert!(out_dir.join("checkpoint-epoch-1").is_dir());
+    let mut second = common.to_vec();
+    second.push("--resume");
+    let text = ok(&affinity(&second));
+    assert!(text.contains("best epoch"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 3, "{report}");
+    // The best model is a Hugging Face directory that `embed` reads.
+    let texts = dir.path().join("t.txt");
+    std::fs::write(&texts, "milk; butter\n").unwrap();
+    let v = ok(&affinity(&[
+        "embed",
+        "--device",
+        "cpu",
+        "--model",
+        out_dir.join("best").to_str().unwrap(),
+        "-i",
+        texts.to_str().unwrap(),
+    ]));
+    assert_eq!(v.trim().split(' ').count(), 32);
+}
+
+#[test]
+fn lora_training_saves_adapters_that_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let data = dir.path().join("events.csv");
+    events(&data);
+    let out_dir = dir.path().join("lora");
+    ok(&affinity(&[
+        "train",
+        "-i",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-2",
+        "--lora-rank",
+        "4",
+        "--lora-targets",
+        "query,value,output.dense",
+        "--patience",
+        "0",
+        "--no-progress",
+    ]));
+    let best = out_dir.join("best");
+    assert!(
+        best.join("adapter.safetensors").is_file() && best.join("adapter_config.json").is_file()
+    );
+    assert!(
+        !best.join("model.safetensors").exists(),
+        "adapters are saved on their own"
+    );
+    let texts = dir.path().join("t.txt");
+    std::fs::write(&texts, "milk\n").unwrap();
+    let v = ok(&affinity(&[
+        "embed",
+        "--device",
+        "cpu",
+        "--model",
+        best.to_str().unwrap(),
+        "-i",
+        texts.to_str().unwrap(),
+    ]));
+    assert_eq!(v.trim().split(' ').count(), 32);
+}
+
+#[test]
+fn invalid_training_settings_fail_before_loading_anything() {
+    let out = affinity(&[
+        "train",
+        "-i",
+        "/nonexistent.csv",
+        "--out",
+        "/tmp/never",
+        "--epochs",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("epochs"), "{err}");
+    assert!(!Path::new("/tmp/never").exists());
+}
+
+#[test]
+fn bench_prints_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    for what in ["train", "encode"] {
+        let text = ok(&affinity(&[
+            "bench",
+            what,
+            "--model",
+            model.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "4",
+            "--seq-len",
+            "8",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--json",
+        ]));
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert!(v["per_second"].as_f64().unwrap() > 0.0, "{v}");
+    }
+}
