@@ -4,6 +4,7 @@ pub mod data;
 pub mod input;
 pub mod mine;
 pub mod output;
+pub mod rank;
 pub mod tune;
 
 /// Product association analysis on e-commerce data.
@@ -36,6 +37,8 @@ pub enum BenchCommand {
     Train(tune::ModelBenchArgs),
     /// Encoding without gradients on random tokens: items/s.
     Encode(tune::ModelBenchArgs),
+    /// Exact top-k over random vectors: queries/s, batched and one at a time.
+    Rank(rank::RankBenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => tune::train(args),
         Command::Bench(BenchCommand::Train(args)) => tune::bench_model(args, true),
         Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),
+        Command::Bench(BenchCommand::Rank(args)) => rank::run(args),
     }
 }
 

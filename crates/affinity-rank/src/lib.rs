@@ -1,1 +1,19 @@
-//! Similarity ranking.
+//! Exact top-k similarity ranking with exclusions, score blending and MMR. No libtorch.
+//!
+//! - [`ItemIndex`]: exact top-k by inner product or cosine over an `ndarray` item matrix, one
+//!   query or blocked batches, with per-query exclusions applied during selection, and item to
+//!   item similarity.
+//! - [`blend`]: a weighted sum of normalised score sources (embedding, rules, popularity).
+//! - [`mmr`]: maximal marginal relevance re-ranking for diversity.
+//!
+//! Ties are broken by the lower item id everywhere, so results are deterministic.
+
+mod error;
+mod index;
+mod rerank;
+mod topk;
+
+pub use error::{RankError, Result};
+pub use index::{ItemIndex, Metric};
+pub use rerank::{blend, mmr, Normalization, Source};
+pub use topk::{top_k, Scored};

@@ -1,0 +1,376 @@
+//! Exact top-k over an item matrix: one query at a time or in blocked batches.
+
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::error::{RankError, Result};
+use crate::topk::{Scored, TopK};
+
+/// How a query and an item are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metric {
+    /// Dot product of the vectors as given.
+    InnerProduct,
+    /// Cosine: vectors are L2-normalised when the index is built and queries when they arrive
+    /// (a zero vector scores 0 with everything).
+    #[default]
+    Cosine,
+}
+
+/// Queries per block in batch search and items per block: 512 x 2048 f32 scores (4 MiB) keep
+/// the matrix product efficient and the selection pass in cache.
+const QUERY_BLOCK: usize = 512;
+const ITEM_BLOCK: usize = 2048;
+/// Scores checked against the threshold at once (a vectorised compare before any branch).
+const LANES: usize = 32;
+
+/// An item matrix ready for exact search.
+///
+/// ```
+/// use affinity_rank::{ItemIndex, Metric};
+/// use ndarray::array;
+/// let index = ItemIndex::new(array![[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]], Metric::Cosine)?;
+/// let top = index.search(array![1.0, 0.1].view(), 2, &[0])?; // item 0 already bought
+/// assert_eq!(top[0].item, 2);
+/// assert_eq!(top[1].item, 1);
+/// # Ok::<(), affinity_rank::RankError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ItemIndex {
+    vectors: Array2<f32>,
+    metric: Metric,
+    threads: usize,
+}
+
+impl ItemIndex {
+    /// Builds the index; every value must be finite.
+    pub fn new(mut vectors: Array2<f32>, metric: Metric) -> Result<Self> {
+        check_finite(vectors.view(), "item vector")?;
+        if metric == Metric::Cosine {
+            for mut row in vectors.rows_mut() {
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    row.mapv_inplace(|x| x / norm);
+                }
+            }
+        }
+        if !vectors.is_standard_layout() {
+            vectors = vectors.as_standard_layout().into_owned();
+        }
+        Ok(ItemIndex {
+            vectors,
+            metric,
+            threads: 0,
+        })
+    }
+
+    /// Threads for batch search (0: all cores).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Items in the index.
+    pub fn len(&self) -> usize {
+        self.vectors.nrows()
+    }
+
+    /// Whether the index holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Width of the vectors.
+    pub fn dim(&self) -> usize {
+        self.vectors.ncols()
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The stored (for cosine: normalised) vector of `item`.
+    pub fn vector(&self, item: u32) -> Result<ArrayView1<'_, f32>> {
+        self.check_item(item)?;
+        Ok(self.vectors.row(item as usize))
+    }
+
+    /// The stored vectors.
+    pub fn vectors(&self) -> ArrayView2<'_, f32> {
+        self.vectors.view()
+    }
+
+    fn check_item(&self, item: u32) -> Result<()> {
+        if item as usize >= self.len() {
+            return Err(RankError::ItemOutOfRange {
+                item,
+                len: self.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn prepare_query(&self, query: ArrayView1<f32>, row: usize) -> Result<Vec<f32>> {
+        if query.len() != self.dim() {
+            return Err(RankError::DimensionMismatch {
+                what: "query",
+                expected: self.dim(),
+                found: query.len(),
+            });
+        }
+        let mut q: Vec<f32> = query.iter().copied().collect();
+        if q.iter().any(|x| !x.is_finite()) {
+            return Err(RankError::NonFinite { what: "query", row });
+        }
+        if self.metric == Metric::Cosine {
+            let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                q.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        Ok(q)
+    }
+
+    /// The score of every item for one query (for blending with other sources).
+    pub fn scores(&self, query: ArrayView1<f32>) -> Result<Vec<f32>> {
+        let q = self.prepare_query(query, 0)?;
+        Ok(self
+            .vectors
+            .rows()
+            .into_iter()
+            .map(|r| dot(r.as_slice().expect("standard layout"), &q))
+            .collect())
+    }
+
+    /// The best `k` items for one query, leaving out `exclude`. Returns fewer than `k` only
+    /// when fewer items remain.
+    pub fn search(&self, query: ArrayView1<f32>, k: usize, exclude: &[u32]) -> Result<Vec<Scored>> {
+        let q = self.prepare_query(query, 0)?;
+        let mut excluded = exclude.to_vec();
+        excluded.sort_unstable();
+        let n = self.len();
+        let scan = |start: usize, end: usize| {
+            let mut top = TopK::new(k);
+            for i in start..end {
+                let s = dot(self.vectors.row(i).as_slice().expect("standard layout"), &q);
+                if (!top.full() || s >= top.threshold())
+                    && excluded.binary_search(&(i as u32)).is_err()
+                {
+                    top.offer(s, i as u32);
+                }
+            }
+            top
+        };
+        // Large catalogues: split the scan over threads and merge.
+        let parts = if n >= 65_536 { self.pool_threads() } else { 1 };
+        let tops: Vec<TopK> = if parts > 1 {
+            let chunk = n.div_ceil(parts);
+            self.install(|| {
+                (0..parts)
+                    .into_par_iter()
+                    .map(|p| scan(p * chunk, ((p + 1) * chunk).min(n)))
+                    .collect()
+            })
+        } else {
+            vec![scan(0, n)]
+        };
+        let mut merged = TopK::new(k);
+        for t in tops {
+            for s in t.into_sorted() {
+                merged.offer(s.score, s.item);
+            }
+        }
+        Ok(merged.into_sorted())
+    }
+
+    /// The best `k` items for each row of `queries`, leaving out `exclude[row]` (pass an empty
+    /// slice for no exclusions). Scores come from blocked matrix products; the top `k` are
+    /// selected block by block, so no queries-by-items matrix is ever held.
+    pub fn search_batch(
+        &self,
+        queries: ArrayView2<f32>,
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        if queries.ncols() != self.dim() {
+            return Err(RankError::DimensionMismatch {
+                what: "queries",
+                expected: self.dim(),
+                found: queries.ncols(),
+            });
+        }
+        if !exclude.is_empty() && exclude.len() != queries.nrows() {
+            return Err(RankError::InvalidSetting {
+                name: "exclude",
+                detail: format!(
+                    "{} exclusion lists for {} queries",
+                    exclude.len(),
+                    queries.nrows()
+                ),
+            });
+        }
+        let mut prepared = Array2::<f32>::zeros((queries.nrows(), self.dim()));
+        for (i, (row, mut out)) in queries
+            .rows()
+            .into_iter()
+            .zip(prepared.rows_mut())
+            .enumerate()
+        {
+            let q = self.prepare_query(row, i)?;
+            out.assign(&ArrayView1::from(&q[..]));
+        }
+        let nq = queries.nrows();
+        let excl: Vec<Vec<u32>> = (0..nq)
+            .map(|i| {
+                let mut e = exclude.get(i).cloned().unwrap_or_default();
+                e.sort_unstable();
+                e
+            })
+            .collect();
+        // Tasks: query blocks, each split over item ranges when there are fewer blocks than
+        // threads; partial top-k lists are merged per query afterwards.
+        let blocks: Vec<usize> = (0..nq).step_by(QUERY_BLOCK).collect();
+        let threads = self.pool_threads().max(1);
+        let item_blocks = self.len().div_ceil(ITEM_BLOCK).max(1);
+        let parts = if blocks.len() >= threads {
+            1
+        } else {
+            threads.div_ceil(blocks.len().max(1)).min(item_blocks)
+        };
+        let span = item_blocks.div_ceil(parts) * ITEM_BLOCK;
+        let tasks: Vec<(usize, usize)> = blocks
+            .iter()
+            .flat_map(|&b| (0..parts).map(move |p| (b, p)))
+            .collect();
+        let partial: Vec<Vec<TopK>> = self.install(|| {
+            tasks
+                .par_iter()
+                .map(|&(start, part)| {
+                    let end = (start + QUERY_BLOCK).min(nq);
+                    let items = (part * span).min(self.len())..((part + 1) * span).min(self.len());
+                    self.search_block(
+                        prepared.slice(s![start..end, ..]),
+                        k,
+                        &excl[start..end],
+                        items,
+                    )
+                })
+                .collect()
+        });
+        let mut out: Vec<Vec<Scored>> = Vec::with_capacity(nq);
+        for chunk in partial.chunks(parts) {
+            let mut merged: Vec<TopK> = chunk[0].clone();
+            for other in &chunk[1..] {
+                for (m, o) in merged.iter_mut().zip(other) {
+                    m.absorb(o);
+                }
+            }
+            out.extend(merged.into_iter().map(TopK::into_sorted));
+        }
+        Ok(out)
+    }
+
+    fn search_block(
+        &self,
+        queries: ArrayView2<f32>,
+        k: usize,
+        exclude: &[Vec<u32>],
+        items: std::ops::Range<usize>,
+    ) -> Vec<TopK> {
+        let nq = queries.nrows();
+        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+        let mut scores = Array2::<f32>::zeros((nq, ITEM_BLOCK));
+        for start in items.clone().step_by(ITEM_BLOCK) {
+            let end = (start + ITEM_BLOCK).min(items.end);
+            let block = self.vectors.slice(s![start..end, ..]);
+            let mut out = scores.slice_mut(s![.., ..end - start]);
+            ndarray::linalg::general_mat_mul(1.0, &queries, &block.t(), 0.0, &mut out);
+            for (qi, row) in out.axis_iter(Axis(0)).enumerate() {
+                let row = row
+                    .as_slice()
+                    .expect("rows of the score block are contiguous");
+                select_into(&mut tops[qi], row, start, &exclude[qi]);
+            }
+        }
+        tops
+    }
+
+    /// The `k` items most similar to `item` (itself left out).
+    pub fn similar(&self, item: u32, k: usize) -> Result<Vec<Scored>> {
+        self.check_item(item)?;
+        let q = self.vectors.row(item as usize).to_owned();
+        self.search(q.view(), k, &[item])
+    }
+
+    fn pool_threads(&self) -> usize {
+        if self.threads == 0 {
+            rayon::current_num_threads()
+        } else {
+            self.threads
+        }
+    }
+
+    fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        if self.threads == 0 {
+            return f();
+        }
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .build()
+        {
+            Ok(pool) => pool.install(f),
+            Err(_) => f(),
+        }
+    }
+}
+
+/// Offers the scores of items `start..start + row.len()` to `top`. Items arrive in id order,
+/// so a tie never displaces an earlier item: once `top` is full only strictly better scores
+/// need a look, and whole runs of `LANES` scores are skipped with one vectorised compare.
+fn select_into(top: &mut TopK, row: &[f32], start: usize, exclude: &[u32]) {
+    let mut threshold = top.threshold();
+    for (c, chunk) in row.chunks(LANES).enumerate() {
+        if top.full() && !chunk.iter().fold(false, |any, &x| any | (x > threshold)) {
+            continue;
+        }
+        for (j, &score) in chunk.iter().enumerate() {
+            if score > threshold || !top.full() {
+                let item = (start + c * LANES + j) as u32;
+                if exclude.binary_search(&item).is_err() {
+                    top.offer(score, item);
+                    threshold = top.threshold();
+                }
+            }
+        }
+    }
+}
+
+fn check_finite(m: ArrayView2<f32>, what: &'static str) -> Result<()> {
+    for (row, r) in m.rows().into_iter().enumerate() {
+        if r.iter().any(|x| !x.is_finite()) {
+            return Err(RankError::NonFinite { what, row });
+        }
+    }
+    Ok(())
+}
+
+/// Dot product with eight independent accumulators so that the compiler vectorises it.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}

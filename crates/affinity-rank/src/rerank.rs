@@ -1,0 +1,149 @@
+//! Combining score sources, and re-ranking for diversity.
+
+use crate::error::{RankError, Result};
+use crate::topk::Scored;
+
+/// How a source's scores are brought to a common scale before weighting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Normalization {
+    /// `(s - min) / (max - min)` over the items scored: 0 for the weakest, 1 for the strongest
+    /// (all 0 when the source is constant). Weights then say how much each source can move
+    /// an item.
+    #[default]
+    MinMax,
+    /// `(s - mean) / std`.
+    ZScore,
+    /// As given.
+    None,
+}
+
+/// One score source in a blend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Source<'a> {
+    /// Scores indexed by item id (all sources the same length).
+    pub scores: &'a [f32],
+    /// Its weight.
+    pub weight: f32,
+}
+
+/// The weighted sum of normalised sources: `sum_s w_s * norm(scores_s)[i]` for every item.
+/// Non-finite scores count as the source's minimum.
+///
+/// ```
+/// use affinity_rank::{blend, Normalization, Source};
+/// let embedding = [0.2, 0.9, 0.5];
+/// let rules = [0.0, 0.0, 4.0]; // lift of a fired rule, say
+/// let mixed = blend(&[Source { scores: &embedding, weight: 0.6 }, Source { scores: &rules, weight: 0.4 }], Normalization::MinMax)?;
+/// assert!(mixed[2] > mixed[1]); // 0.6 * 3/7 + 0.4 = 0.657 beats 0.6 * 1
+/// # Ok::<(), affinity_rank::RankError>(())
+/// ```
+pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32>> {
+    let Some(first) = sources.first() else {
+        return Ok(Vec::new());
+    };
+    let n = first.scores.len();
+    let mut out = vec![0f32; n];
+    for s in sources {
+        if s.scores.len() != n {
+            return Err(RankError::DimensionMismatch {
+                what: "blend source",
+                expected: n,
+                found: s.scores.len(),
+            });
+        }
+        if !s.weight.is_finite() {
+            return Err(RankError::InvalidSetting {
+                name: "weight",
+                detail: format!("{} is not finite", s.weight),
+            });
+        }
+        let finite = s.scores.iter().copied().filter(|x| x.is_finite());
+        let (min, max) = finite
+            .clone()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| {
+                (a.min(x), b.max(x))
+            });
+        let count = finite.clone().count().max(1) as f32;
+        let mean = finite.clone().sum::<f32>() / count;
+        let std = (finite.map(|x| (x - mean) * (x - mean)).sum::<f32>() / count).sqrt();
+        for (o, &x) in out.iter_mut().zip(s.scores) {
+            let x = if x.is_finite() { x } else { min };
+            let v = match normalization {
+                Normalization::MinMax if max > min => (x - min) / (max - min),
+                Normalization::MinMax => 0.0,
+                Normalization::ZScore if std > 0.0 => (x - mean) / std,
+                Normalization::ZScore => 0.0,
+                Normalization::None => x,
+            };
+            *o += s.weight * if v.is_finite() { v } else { 0.0 };
+        }
+    }
+    Ok(out)
+}
+
+/// Maximal marginal relevance: picks `k` of `candidates` greedily by
+/// `lambda * relevance - (1 - lambda) * max similarity to the items already picked`.
+/// `lambda = 1` keeps the relevance order; `lambda = 0` only spreads the list out; 0.7 is a
+/// common start. Relevance is min-max normalised over the candidates first so that it shares
+/// the similarity's [0, 1]-ish scale. Returned scores are the candidates' own.
+///
+/// ```
+/// use affinity_rank::{mmr, Scored};
+/// let c = [Scored { item: 0, score: 1.0 }, Scored { item: 1, score: 0.99 }, Scored { item: 2, score: 0.5 }];
+/// // Items 0 and 1 are near duplicates.
+/// let sim = |a: u32, b: u32| if a + b == 1 { 0.99 } else { 0.0 };
+/// let picked = mmr(&c, 2, 0.5, sim)?;
+/// assert_eq!(picked.iter().map(|s| s.item).collect::<Vec<_>>(), vec![0, 2]);
+/// # Ok::<(), affinity_rank::RankError>(())
+/// ```
+pub fn mmr(
+    candidates: &[Scored],
+    k: usize,
+    lambda: f32,
+    similarity: impl Fn(u32, u32) -> f32,
+) -> Result<Vec<Scored>> {
+    if !(0.0..=1.0).contains(&lambda) {
+        return Err(RankError::InvalidSetting {
+            name: "lambda",
+            detail: format!("{lambda} is outside [0, 1]"),
+        });
+    }
+    let (min, max) = candidates
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), c| {
+            (a.min(c.score), b.max(c.score))
+        });
+    let relevance = |s: f32| {
+        if max > min {
+            (s - min) / (max - min)
+        } else {
+            1.0
+        }
+    };
+    let mut left: Vec<Scored> = candidates.to_vec();
+    let mut picked: Vec<Scored> = Vec::with_capacity(k.min(left.len()));
+    // Highest similarity of each remaining candidate to the picked set.
+    let mut max_sim = vec![f32::NEG_INFINITY; left.len()];
+    while picked.len() < k && !left.is_empty() {
+        let mut best = 0;
+        let mut best_value = f32::NEG_INFINITY;
+        for (i, c) in left.iter().enumerate() {
+            let penalty = if picked.is_empty() { 0.0 } else { max_sim[i] };
+            let value = lambda * relevance(c.score) - (1.0 - lambda) * penalty;
+            if value > best_value
+                || (value == best_value
+                    && crate::topk::better((c.score, c.item), (left[best].score, left[best].item)))
+            {
+                best = i;
+                best_value = value;
+            }
+        }
+        let chosen = left.swap_remove(best);
+        max_sim.swap_remove(best);
+        for (i, c) in left.iter().enumerate() {
+            max_sim[i] = max_sim[i].max(similarity(c.item, chosen.item));
+        }
+        picked.push(chosen);
+    }
+    Ok(picked)
+}
