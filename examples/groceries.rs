@@ -1,33 +1,73 @@
-//! The main job, end to end on the shipped Groceries data.
+//! The main job, end to end on the shipped Groceries data: baselines, rules, zero-shot and
+//! fine-tuned MiniLM (full and LoRA), and the hybrid, evaluated on each member's last
+//! shopping day; then the strongest rules, a few members' recommendations with reasons, and a
+//! Markdown report with charts.
 //!
-//! Run it with `bash scripts/main.sh` (or `cargo run --release --example groceries` once the
-//! clone is bootstrapped). It grows with each piece of the library; today: the data, a
-//! leakage-free split, and the baselines every later method must beat.
+//! `bash scripts/main.sh` runs it from a fresh clone. Options (after `--`):
+//! `[DATA.csv] [--out DIR] [--quick]`.
 
-use affinity_data::metrics::Evaluator;
-use affinity_data::{
-    dataset_stats, items_by_user, leave_one_out, load, BasketRule, CooccurrenceWeight, Format,
-    HoldOut, ItemCooccurrence, LoadOptions, LongCsv, MostPopular, TimeFormat,
-};
-use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Instant;
+
+use affinity::data::{
+    dataset_stats, load, CooccurrenceWeight, Format, ItemCooccurrence, LoadOptions, LongCsv,
+    MostPopular, TimeFormat,
+};
+use affinity::pipeline::{
+    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
+};
+use affinity::report::{Report, RuleRow};
+use affinity::tune::{
+    DeviceChoice, EncoderOptions, LoraConfig, Precision, SentenceEncoder, TrainParams, TrainReport,
+    Trainer,
+};
 
 const K: usize = 10;
 
-fn main() -> anyhow::Result<()> {
-    let path = std::env::args_os()
-        .nth(1)
+struct Args {
+    data: PathBuf,
+    out: PathBuf,
+    quick: bool,
+}
+
+fn args() -> Args {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut a = Args {
+        data: root.join("data/groceries.csv"),
+        out: root.join("out/groceries"),
+        quick: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => a.out = it.next().map(PathBuf::from).unwrap_or(a.out),
+            "--quick" => a.quick = true,
+            other => a.data = PathBuf::from(other),
+        }
+    }
+    a
+}
+
+fn model_dir() -> PathBuf {
+    std::env::var_os("AFFINITY_MODEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/groceries.csv"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+        })
+}
+
+fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let args = args();
     let format = Format::Long(LongCsv {
         time_format: TimeFormat::DayMonthYear,
         ..LongCsv::default()
     });
-    let (dataset, report) = load(&path, &format, &LoadOptions::default())?;
-    let stats = dataset_stats(&dataset, &report, 5);
+    let (dataset, load_report) = load(&args.data, &format, &LoadOptions::default())?;
+    let stats = dataset_stats(&dataset, &load_report, 5);
     println!(
-        "{}: {} rows, {} duplicates dropped, {} users, {} items, {} baskets",
-        path.display(),
+        "{}: {} rows, {} duplicates dropped, {} members, {} products, {} baskets",
+        args.data.display(),
         stats.rows_read,
         stats.duplicates_dropped,
         stats.users,
@@ -35,66 +75,301 @@ fn main() -> anyhow::Result<()> {
         stats.baskets
     );
 
-    // Each member's last shopping day is the test basket, the one before it validation.
-    let split = leave_one_out(&dataset, HoldOut::LastTimestamp);
-    let n_users = dataset.users.len();
-    let n_items = dataset.items.len();
-    let history = items_by_user(&split.train, n_users);
-    let test = items_by_user(&split.test, n_users);
-    let train_set = affinity_data::Dataset {
-        interactions: split.train.clone(),
-        ..dataset.clone()
-    };
-    let baskets = train_set.transactions(BasketRule::default());
+    // Each member's last shopping day is the test basket, the day before it validation.
+    let pipeline = Pipeline::new(
+        PipelineConfig::builder()
+            .k(K)
+            .min_support(0.001)
+            .min_confidence(0.05)
+            .build()?,
+    )?;
+    let prepared = pipeline.prepare(dataset);
+    let n_items = prepared.names.len();
     println!(
-        "split: {} train events, {} validation, {} test; {} training baskets",
-        split.train.len(),
-        split.valid.len(),
-        split.test.len(),
-        baskets.len()
+        "split: {} train events, {} validation, {} test; {} fitting baskets",
+        prepared.split.train.len(),
+        prepared.split.valid.len(),
+        prepared.split.test.len(),
+        prepared.baskets.len()
     );
 
-    let popular = MostPopular::fit(&baskets, n_items);
-    let cooccurrence = ItemCooccurrence::fit(&baskets, n_items, CooccurrenceWeight::Cosine);
-    let mut evaluators = [Evaluator::new(K, n_items), Evaluator::new(K, n_items)];
-    for (user, bought) in test.iter().enumerate() {
-        // Relevant: items of the test basket the member had not bought before (already-bought
-        // items are excluded from every list, so repeats cannot be recommended).
-        let seen: HashSet<u32> = history[user].iter().copied().collect();
-        let relevant: Vec<u32> = bought
-            .iter()
-            .copied()
-            .filter(|i| !seen.contains(i))
-            .collect();
-        if relevant.is_empty() {
-            continue;
-        }
-        let lists = [
-            popular.recommend(&history[user], K),
-            cooccurrence.recommend(&history[user], K),
-        ];
-        for (eval, list) in evaluators.iter_mut().zip(lists) {
-            let ranked: Vec<u32> = list.into_iter().map(|(item, _)| item).collect();
-            eval.add(&ranked, &relevant);
-        }
-    }
+    let rules = pipeline.mine_rules(&prepared)?;
     println!(
-        "\n{:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "method", "Recall@10", "NDCG@10", "HR@10", "MRR", "coverage"
+        "{} rules (support >= 0.1 %, confidence >= 5 %, lift >= 1)",
+        rules.len()
     );
-    for (name, eval) in ["most popular", "item co-occurrence"]
-        .iter()
-        .zip(&evaluators)
-    {
-        let s = eval.summary();
+
+    let options = EncoderOptions {
+        device: DeviceChoice::Auto,
+        precision: Precision::Bf16,
+        batch_size: 128,
+        ..EncoderOptions::default()
+    };
+    let zero_shot = SentenceEncoder::from_dir(&model_dir(), &options)?;
+    println!(
+        "model: {} on {:?}",
+        model_dir().display(),
+        zero_shot.device()
+    );
+    // Diversity is measured in the zero-shot space for every method, so the figures compare.
+    let reference = pipeline.recommender_with(
+        &prepared,
+        Some(zero_shot),
+        vec![],
+        ScoreWeights::EMBEDDING,
+        1.0,
+    )?;
+    let vectors = reference.item_vectors().to_owned();
+    let mut results: Vec<MethodResult> = Vec::new();
+    let mut run = |name: &str,
+                   rank: &dyn Fn(&[Vec<u32>]) -> affinity::pipeline::Result<Vec<Vec<u32>>>|
+     -> anyhow::Result<()> {
+        let r = evaluate(
+            name,
+            &prepared,
+            K,
+            EvalProtocol::NewItems,
+            vectors.view(),
+            |h| rank(h),
+        )?;
         println!(
-            "{name:<22} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
-            s.recall, s.ndcg, s.hit_rate, s.mrr, s.coverage
+            "  {name:<28} NDCG@10 {:.4}  Recall@10 {:.4}  ({:.1} s)",
+            r.summary.ndcg, r.summary.recall, r.seconds
+        );
+        results.push(r);
+        Ok(())
+    };
+
+    let popular = MostPopular::fit(&prepared.baskets, n_items);
+    run("most popular", &|hs| {
+        Ok(hs
+            .iter()
+            .map(|h| {
+                popular
+                    .recommend(h, K)
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect())
+    })?;
+    let cooc = ItemCooccurrence::fit(&prepared.baskets, n_items, CooccurrenceWeight::Cosine);
+    run("item co-occurrence", &|hs| {
+        Ok(hs
+            .iter()
+            .map(|h| cooc.recommend(h, K).into_iter().map(|(i, _)| i).collect())
+            .collect())
+    })?;
+    let rules_only =
+        pipeline.recommender_with(&prepared, None, rules.clone(), ScoreWeights::RULES, 1.0)?;
+    run("rules alone", &|hs| rules_only.rank_batch(hs, K))?;
+    run("zero-shot MiniLM", &|hs| reference.rank_batch(hs, K))?;
+
+    // Fine-tuning: (history, next product) pairs from the training days, validated on the
+    // validation day, best epoch kept.
+    let (max_examples, epochs) = if args.quick { (1_500, 1) } else { (6_000, 2) };
+    let task = pipeline.training_task(&prepared, Some(max_examples), 1_000, 7);
+    println!(
+        "fine-tuning on {} pairs, {} validation queries",
+        task.examples.len(),
+        task.validation.len()
+    );
+    let params = TrainParams {
+        epochs,
+        batch_size: 64,
+        learning_rate: 1e-4,
+        seed: 7,
+        patience: Some(1),
+        checkpoint_dir: Some(args.out.join("checkpoints/full")),
+        ..TrainParams::default()
+    };
+    let mut full = SentenceEncoder::from_dir(&model_dir(), &options)?;
+    let t = Instant::now();
+    let full_report = Trainer::new(params.clone())?.fit(&mut full, &task)?.report;
+    let full_seconds = t.elapsed().as_secs_f64();
+    let fine = pipeline.recommender_with(
+        &prepared,
+        Some(full),
+        rules.clone(),
+        ScoreWeights::EMBEDDING,
+        1.0,
+    )?;
+    run("fine-tuned MiniLM", &|hs| fine.rank_batch(hs, K))?;
+
+    let lora = LoraConfig {
+        rank: 16,
+        alpha: 32.0,
+        dropout: 0.05,
+        target_modules: vec![
+            "query".into(),
+            "value".into(),
+            "intermediate.dense".into(),
+            "output.dense".into(),
+        ],
+    };
+    let mut lora_encoder = SentenceEncoder::from_dir(
+        &model_dir(),
+        &EncoderOptions {
+            lora: Some(lora),
+            ..options.clone()
+        },
+    )?;
+    let lora_params = TrainParams {
+        learning_rate: 5e-4,
+        checkpoint_dir: Some(args.out.join("checkpoints/lora")),
+        ..params
+    };
+    let t = Instant::now();
+    let lora_report = Trainer::new(lora_params)?
+        .fit(&mut lora_encoder, &task)?
+        .report;
+    let lora_seconds = t.elapsed().as_secs_f64();
+    let lora_rec = pipeline.recommender_with(
+        &prepared,
+        Some(lora_encoder),
+        rules.clone(),
+        ScoreWeights::EMBEDDING,
+        1.0,
+    )?;
+    run("fine-tuned MiniLM, LoRA", &|hs| lora_rec.rank_batch(hs, K))?;
+
+    // The hybrid's weights and MMR lambda are chosen on the validation day, never the test day.
+    let mut hybrid = fine;
+    let valid_ndcg = pipeline.tune_ranking(&prepared, &mut hybrid, 2_000)?;
+    let (w, lambda) = hybrid.ranking();
+    println!(
+        "hybrid chosen on validation (NDCG@10 {valid_ndcg:.4}): embedding {} + rules {} + popularity {}, MMR lambda {lambda}",
+        w.embedding, w.rules, w.popularity
+    );
+    run("hybrid (fine-tuned+rules+MMR)", &|hs| {
+        hybrid.rank_batch(hs, K)
+    })?;
+
+    println!(
+        "\n{:<30} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "method", "Recall@10", "NDCG@10", "MRR@10", "coverage", "diversity"
+    );
+    for r in &results {
+        let s = &r.summary;
+        println!(
+            "{:<30} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+            r.name,
+            s.recall,
+            s.ndcg,
+            s.mrr,
+            s.coverage,
+            s.diversity.unwrap_or(f64::NAN)
         );
     }
     println!(
-        "({} test users with at least one new item)",
-        evaluators[0].summary().users
+        "({} test members with at least one new product)",
+        results[0].summary.users
+    );
+    print_training("full fine-tuning", &full_report, full_seconds);
+    print_training("LoRA", &lora_report, lora_seconds);
+
+    let mut strongest: Vec<&affinity::mine::Rule> = hybrid
+        .rules()
+        .iter()
+        .filter(|r| r.support >= 0.002)
+        .collect();
+    strongest.sort_by(|a, b| b.lift.total_cmp(&a.lift));
+    let rule_rows: Vec<RuleRow> = strongest
+        .iter()
+        .take(10)
+        .map(|r| RuleRow {
+            antecedent: r
+                .antecedent
+                .iter()
+                .map(|&i| prepared.names[i as usize].clone())
+                .collect(),
+            consequent: prepared.names[r.consequent[0] as usize].clone(),
+            support: r.support,
+            confidence: r.confidence,
+            lift: r.lift,
+        })
+        .collect();
+    println!("\nstrongest rules (support >= 0.2 %, by lift):");
+    for r in &rule_rows {
+        println!(
+            "  {} -> {}  support {:.4} confidence {:.3} lift {:.2}",
+            r.antecedent.join(" + "),
+            r.consequent,
+            r.support,
+            r.confidence,
+            r.lift
+        );
+    }
+
+    println!("\na few members' recommendations (hybrid):");
+    let mut examples = Vec::new();
+    for u in (0..prepared.histories.len())
+        .filter(|&u| prepared.histories[u].len() >= 4 && !prepared.test[u].is_empty())
+        .take(3)
+    {
+        let history = &prepared.histories[u];
+        let recs = hybrid.recommend(history, 5)?;
+        let member = prepared.dataset.users.name(u as u32).to_string();
+        let bought: Vec<String> = history
+            .iter()
+            .rev()
+            .take(8)
+            .map(|&i| prepared.names[i as usize].clone())
+            .collect();
+        let next: Vec<String> = prepared.test[u]
+            .iter()
+            .map(|&i| prepared.names[i as usize].clone())
+            .collect();
+        println!(
+            "  member {member}: recently {}; actually bought next: {}",
+            bought.join(", "),
+            next.join(", ")
+        );
+        for r in &recs {
+            println!(
+                "    {:<24} {:.3}  {}",
+                r.name,
+                r.score,
+                affinity::report::reasons_text(&r.reasons)
+            );
+        }
+        examples.push((member, bought, next, recs));
+    }
+
+    let report = Report {
+        title: "affinity on Groceries".into(),
+        data: format!(
+            "{} members, {} products, {} baskets; last shopping day held out ({} test members)",
+            stats.users, stats.items, stats.baskets, results[0].summary.users
+        ),
+        results: results.clone(),
+        training: vec![
+            ("full fine-tuning".into(), full_report, full_seconds),
+            ("LoRA".into(), lora_report, lora_seconds),
+        ],
+        rules: rule_rows,
+        examples,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let written = report.write(&args.out)?;
+    println!(
+        "\nreport: {} (charts alongside); total {:.0} s",
+        written.display(),
+        started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn print_training(name: &str, r: &TrainReport, seconds: f64) {
+    let zero = &r.epochs[0];
+    let best = r.best();
+    println!(
+        "{name}: validation NDCG@10 {:.4} -> {:.4} (epoch {} of {}), {} steps, {:.0} s",
+        zero.ndcg10,
+        best.ndcg10,
+        r.best_epoch,
+        r.epochs.len() - 1,
+        r.step_losses.len(),
+        seconds
+    );
 }

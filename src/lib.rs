@@ -1,6 +1,10 @@
 //! affinity: product association analysis on e-commerce data.
 //!
-//! The facade re-exports the workspace crates and wires them into a pipeline.
+//! The facade re-exports the workspace crates and wires them into a pipeline
+//! ([`pipeline`]).
+
+pub mod pipeline;
+pub mod report;
 
 pub use affinity_data as data;
 pub use affinity_mine as mine;

@@ -246,3 +246,109 @@ fn bench_prints_throughput() {
         assert!(v["per_second"].as_f64().unwrap() > 0.0, "{v}");
     }
 }
+
+#[test]
+fn recommend_search_and_evaluate_run_on_a_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let data = dir.path().join("events.csv");
+    events(&data);
+    let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let text = ok(&affinity(&[
+        "recommend",
+        "-i",
+        d,
+        "--model",
+        m,
+        "--device",
+        "cpu",
+        "--items",
+        "milk,butter",
+        "-k",
+        "3",
+    ]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let names: Vec<&str> = lines.iter().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert!(!names.contains(&"milk") && !names.contains(&"butter"), "history items are never recommended:
+{text}");
+    let json = ok(&affinity(&[
+        "recommend",
+        "-i",
+        d,
+        "--model",
+        m,
+        "--device",
+        "cpu",
+        "--user",
+        "u1",
+        "-k",
+        "2",
+        "--json",
+    ]));
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            v["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+            "{v}"
+        );
+    }
+    let out = affinity(&[
+        "recommend",
+        "-i",
+        d,
+        "--model",
+        m,
+        "--device",
+        "cpu",
+        "--items",
+        "caviar",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"caviar\""));
+
+    let found = ok(&affinity(&[
+        "search", "-i", d, "--model", m, "--device", "cpu", "--query", "cheese", "-k", "4",
+    ]));
+    assert_eq!(found.lines().count(), 4);
+    let similar = ok(&affinity(&[
+        "search",
+        "-i",
+        d,
+        "--model",
+        m,
+        "--device",
+        "cpu",
+        "--similar",
+        "pear",
+        "-k",
+        "3",
+    ]));
+    assert!(
+        similar.lines().count() == 3 && !similar.contains("pear "),
+        "{similar}"
+    );
+
+    let table = ok(&affinity(&[
+        "evaluate",
+        "-i",
+        d,
+        "--model",
+        m,
+        "--device",
+        "cpu",
+        "--hold-out",
+        "last-time",
+        "--tune",
+    ]));
+    for method in [
+        "most popular",
+        "item co-occurrence",
+        "rules alone",
+        "model",
+        "hybrid",
+    ] {
+        assert!(table.contains(method), "{method} missing in\n{table}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod input;
 pub mod mine;
 pub mod output;
 pub mod rank;
+pub mod recommend;
 pub mod tune;
 
 /// Product association analysis on e-commerce data.
@@ -26,6 +27,12 @@ pub enum Command {
     Embed(tune::EmbedArgs),
     /// Fine-tune the language model on a dataset; writes a checkpoint directory.
     Train(tune::TrainArgs),
+    /// Recommend products for a user or a history, with reasons.
+    Recommend(recommend::RecommendArgs),
+    /// Products for a text query, or similar to a product.
+    Search(recommend::SearchArgs),
+    /// Compare baselines, rules, the model and the hybrid on held-out data.
+    Evaluate(recommend::EvaluateArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -46,6 +53,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(command) => data::run(command),
         Command::Mine(args) => mine::run(args),
         Command::Embed(args) => tune::embed(args),
+        Command::Recommend(args) => recommend::recommend(args),
+        Command::Search(args) => recommend::search(args),
+        Command::Evaluate(args) => recommend::evaluate_cmd(args),
         Command::Train(args) => tune::train(args),
         Command::Bench(BenchCommand::Train(args)) => tune::bench_model(args, true),
         Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),

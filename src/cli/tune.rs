@@ -272,6 +272,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 examples,
                 validation,
                 targets: texts.clone(),
+                full_catalog: texts.len() <= 512,
             }
         }
     };
@@ -350,6 +351,7 @@ fn category_task(
         examples,
         validation,
         targets: classes,
+        full_catalog: false,
     })
 }
 

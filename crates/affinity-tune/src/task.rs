@@ -63,6 +63,10 @@ pub struct TrainingTask {
     pub validation: Vec<ValidationQuery>,
     /// Text of each target (product texts; class names for classification, unused there).
     pub targets: Vec<String>,
+    /// Contrastive only: score every target at each step (a full softmax over the catalogue)
+    /// instead of the batch's own. It learns the true next-product distribution, popularity
+    /// included, and is affordable up to a few hundred short product texts.
+    pub full_catalog: bool,
 }
 
 impl TrainingTask {

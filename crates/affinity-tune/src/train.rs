@@ -212,6 +212,7 @@ struct Progress {
 ///     examples: vec![Example { text: "whole milk; butter".into(), target: 1, negative: None }],
 ///     validation: vec![],
 ///     targets: vec!["yogurt".into(), "cream cheese".into()],
+///     full_catalog: false,
 /// };
 /// let outcome = Trainer::new(TrainParams { epochs: 1, ..TrainParams::default() })?.fit(&mut encoder, &task)?;
 /// println!("best NDCG@10 {}", outcome.report.best().ndcg10);
@@ -353,10 +354,16 @@ impl Trainer {
                 seconds,
                 examples_per_second: task.examples.len() as f64 / seconds,
             };
-            bar.println(format!(
+            let line = format!(
                 "epoch {epoch}: loss {:.4}, validation NDCG@10 {ndcg10:.4}, Recall@10 {recall10:.4} ({seconds:.0} s)",
                 record.train_loss
-            ));
+            );
+            if p.progress && bar.is_hidden() {
+                // Not a terminal (a log file): the bar draws nothing, the epoch line still helps.
+                eprintln!("{line}");
+            } else if p.progress {
+                bar.println(line);
+            }
             let metric = self.metric(&record);
             state.report.epochs.push(record);
             state.epoch = epoch;
@@ -509,6 +516,10 @@ fn batch_loss(
             let mut slot: HashMap<u32, i64> = HashMap::new();
             let mut distinct: Vec<u32> = Vec::new();
             let mut labels = Vec::with_capacity(chunk.len());
+            if task.full_catalog {
+                distinct.extend(0..task.targets.len() as u32);
+                slot.extend(distinct.iter().map(|&t| (t, t as i64)));
+            }
             for &i in chunk {
                 let e = &task.examples[i];
                 for (t, is_label) in

@@ -54,6 +54,7 @@ fn classification_head_learns_categories() {
         .collect();
     let task = TrainingTask {
         objective: Objective::Classification { num_classes: 2 },
+        full_catalog: false,
         examples: examples
             .iter()
             .cycle()
@@ -298,5 +299,33 @@ fn early_stopping_restores_the_best_epoch() {
         (again.epochs[0].ndcg10 - best).abs() < 1e-9,
         "{} vs {best}",
         again.epochs[0].ndcg10
+    );
+}
+
+#[test]
+fn full_catalog_softmax_learns_too() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 8, None);
+    let mut task = matching_task();
+    task.full_catalog = true;
+    let params = TrainParams {
+        epochs: 6,
+        ..quick_params()
+    };
+    let r = Trainer::new(params)
+        .unwrap()
+        .fit(&mut encoder, &task)
+        .unwrap()
+        .report;
+    assert!(
+        r.best().recall10 > 0.9 && r.best().ndcg10 > r.epochs[0].ndcg10 + 0.3,
+        "{r:?}"
+    );
+    // With every target scored, the first loss is about ln(12) for an untrained model.
+    assert!(
+        (r.step_losses[0] - 12f32.ln()).abs() < 0.7,
+        "{}",
+        r.step_losses[0]
     );
 }

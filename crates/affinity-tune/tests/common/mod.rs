@@ -78,6 +78,7 @@ pub fn matching_task() -> TrainingTask {
         examples,
         validation,
         targets,
+        full_catalog: false,
     }
 }
 

@@ -1,0 +1,218 @@
+//! Pipeline settings: one struct with defaults and a validating builder.
+
+use affinity_data::{BasketRule, HoldOut};
+use affinity_tune::HistoryText;
+
+use super::error::{invalid, Result};
+
+/// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
+/// the catalogue first, so a weight is the most that source can add to an item's score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreWeights {
+    /// Cosine between the history's and the item's embeddings.
+    pub embedding: f32,
+    /// Confidence of the strongest rule that fired for the item.
+    pub rules: f32,
+    /// Training-set popularity (log of the count).
+    pub popularity: f32,
+}
+
+impl ScoreWeights {
+    /// Embedding only.
+    pub const EMBEDDING: ScoreWeights = ScoreWeights {
+        embedding: 1.0,
+        rules: 0.0,
+        popularity: 0.0,
+    };
+    /// Rules only (popularity with a tiny weight breaks ties among items no rule reaches).
+    pub const RULES: ScoreWeights = ScoreWeights {
+        embedding: 0.0,
+        rules: 1.0,
+        popularity: 1e-3,
+    };
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        ScoreWeights {
+            embedding: 1.0,
+            rules: 0.3,
+            popularity: 0.3,
+        }
+    }
+}
+
+/// Everything the pipeline steps share. Build it with [`PipelineConfig::builder`] (checked) or
+/// change fields of [`PipelineConfig::default`] and call [`PipelineConfig::validate`].
+///
+/// ```
+/// use affinity::pipeline::PipelineConfig;
+/// let config = PipelineConfig::builder().k(20).min_support(0.002).mmr_lambda(0.8).build()?;
+/// assert_eq!(config.k, 20);
+/// assert!(PipelineConfig::builder().mmr_lambda(1.5).build().is_err());
+/// # Ok::<(), affinity::pipeline::PipelineError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// List length evaluated and recommended.
+    pub k: usize,
+    /// What the split holds out per user.
+    pub hold_out: HoldOut,
+    /// How events form baskets for mining.
+    pub basket_rule: BasketRule,
+    /// Rule mining: minimum support (fraction of training baskets).
+    pub min_support: f64,
+    /// Rule mining: minimum confidence.
+    pub min_confidence: f64,
+    /// Rule mining: minimum lift.
+    pub min_lift: f64,
+    /// Rule mining: longest itemset.
+    pub max_rule_len: usize,
+    /// How a history becomes text.
+    pub history: HistoryText,
+    /// Score weights of the hybrid.
+    pub weights: ScoreWeights,
+    /// MMR trade-off in [0, 1]: 1 = relevance only.
+    pub mmr_lambda: f32,
+    /// Candidates MMR chooses from (per user).
+    pub mmr_candidates: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            k: 10,
+            hold_out: HoldOut::LastTimestamp,
+            basket_rule: BasketRule::OrderOrUserDay,
+            min_support: 0.001,
+            min_confidence: 0.05,
+            min_lift: 1.0,
+            max_rule_len: 3,
+            history: HistoryText::default(),
+            weights: ScoreWeights::default(),
+            mmr_lambda: 0.9,
+            mmr_candidates: 50,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> PipelineConfigBuilder {
+        PipelineConfigBuilder(PipelineConfig::default())
+    }
+
+    /// Fails on settings that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(invalid("k", "must be at least 1"));
+        }
+        if !(self.min_support > 0.0 && self.min_support <= 1.0) {
+            return Err(invalid(
+                "min_support",
+                format!("{} is outside (0, 1]", self.min_support),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return Err(invalid(
+                "min_confidence",
+                format!("{} is outside [0, 1]", self.min_confidence),
+            ));
+        }
+        if !(self.min_lift.is_finite() && self.min_lift >= 0.0) {
+            return Err(invalid(
+                "min_lift",
+                format!("{} must be a finite number >= 0", self.min_lift),
+            ));
+        }
+        if self.max_rule_len < 2 {
+            return Err(invalid(
+                "max_rule_len",
+                "rules need itemsets of at least two items",
+            ));
+        }
+        if self.history.max_items == 0 {
+            return Err(invalid("history.max_items", "must be at least 1"));
+        }
+        let w = self.weights;
+        if [w.embedding, w.rules, w.popularity]
+            .iter()
+            .any(|x| !x.is_finite() || *x < 0.0)
+        {
+            return Err(invalid("weights", "weights must be finite and >= 0"));
+        }
+        if !(0.0..=1.0).contains(&self.mmr_lambda) {
+            return Err(invalid(
+                "mmr_lambda",
+                format!("{} is outside [0, 1]", self.mmr_lambda),
+            ));
+        }
+        if self.mmr_candidates < self.k {
+            return Err(invalid(
+                "mmr_candidates",
+                format!("{} is fewer than k = {}", self.mmr_candidates, self.k),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`PipelineConfig`]; [`PipelineConfigBuilder::build`] validates.
+#[derive(Debug, Clone)]
+pub struct PipelineConfigBuilder(PipelineConfig);
+
+impl PipelineConfigBuilder {
+    /// List length.
+    pub fn k(mut self, k: usize) -> Self {
+        self.0.k = k;
+        if self.0.mmr_candidates < k {
+            self.0.mmr_candidates = k;
+        }
+        self
+    }
+    /// What the split holds out.
+    pub fn hold_out(mut self, h: HoldOut) -> Self {
+        self.0.hold_out = h;
+        self
+    }
+    /// Basket rule for mining.
+    pub fn basket_rule(mut self, r: BasketRule) -> Self {
+        self.0.basket_rule = r;
+        self
+    }
+    /// Minimum rule support.
+    pub fn min_support(mut self, s: f64) -> Self {
+        self.0.min_support = s;
+        self
+    }
+    /// Minimum rule confidence.
+    pub fn min_confidence(mut self, c: f64) -> Self {
+        self.0.min_confidence = c;
+        self
+    }
+    /// Minimum rule lift.
+    pub fn min_lift(mut self, l: f64) -> Self {
+        self.0.min_lift = l;
+        self
+    }
+    /// Products per history text.
+    pub fn history_items(mut self, n: usize) -> Self {
+        self.0.history.max_items = n;
+        self
+    }
+    /// Hybrid weights.
+    pub fn weights(mut self, w: ScoreWeights) -> Self {
+        self.0.weights = w;
+        self
+    }
+    /// MMR lambda.
+    pub fn mmr_lambda(mut self, l: f32) -> Self {
+        self.0.mmr_lambda = l;
+        self
+    }
+    /// Checks and returns the settings.
+    pub fn build(self) -> Result<PipelineConfig> {
+        self.0.validate()?;
+        Ok(self.0)
+    }
+}

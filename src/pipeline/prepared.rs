@@ -1,0 +1,294 @@
+//! The steps before ranking: split, baskets, rules, training examples.
+
+use affinity_data::{items_by_user, leave_one_out, Dataset, Split};
+use affinity_mine::{
+    generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport, MiningParams, Rule,
+    RuleParams,
+};
+use affinity_tune::{
+    next_item_examples, next_item_queries, steps_by_user, Objective, SentenceEncoder,
+    SequenceParams, TrainingTask,
+};
+
+use super::config::{PipelineConfig, ScoreWeights};
+use super::error::Result;
+use super::recommender::{Recommender, RecommenderParts};
+
+/// A dataset split and arranged for every later step. Fitting (rules, popularity, the model)
+/// sees `train` and `valid`; `test` is only ever scored.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The whole dataset (ids, names, texts).
+    pub dataset: Dataset,
+    /// The split.
+    pub split: Split,
+    /// Item names by id.
+    pub names: Vec<String>,
+    /// Item texts (title and more where the data has them) by id.
+    pub texts: Vec<String>,
+    /// Per user: items before the test step (train then valid), in time order.
+    pub histories: Vec<Vec<u32>>,
+    /// Per user: the held-out test items.
+    pub test: Vec<Vec<u32>>,
+    /// Baskets of train and valid events, for mining and co-occurrence.
+    pub baskets: Vec<Vec<u32>>,
+    /// Purchases per item in train and valid.
+    pub counts: Vec<u32>,
+}
+
+/// The pipeline's steps, sharing one [`PipelineConfig`].
+///
+/// ```no_run
+/// use affinity::pipeline::{Pipeline, PipelineConfig};
+/// let (dataset, _) = affinity::data::load("data/groceries.csv".as_ref(), &Default::default(), &Default::default())?;
+/// let pipeline = Pipeline::new(PipelineConfig::default())?;
+/// let prepared = pipeline.prepare(dataset);
+/// let rules = pipeline.mine_rules(&prepared)?;
+/// let recommender = pipeline.recommender(&prepared, None, rules)?;
+/// let recs = recommender.recommend(&prepared.histories[0], 10)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    config: PipelineConfig,
+}
+
+impl Pipeline {
+    /// Checks the settings.
+    pub fn new(config: PipelineConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Pipeline { config })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Splits per user (leave-one-out as configured) and arranges histories and baskets.
+    pub fn prepare(&self, dataset: Dataset) -> Prepared {
+        let split = leave_one_out(&dataset, self.config.hold_out);
+        let n_users = dataset.users.len();
+        let n_items = dataset.items.len();
+        let names: Vec<String> = (0..n_items as u32)
+            .map(|i| dataset.items.name(i).to_string())
+            .collect();
+        let texts: Vec<String> = (0..n_items as u32)
+            .map(|i| dataset.catalog.text_or(i, &names[i as usize]))
+            .collect();
+        let seen: Vec<_> = split.train.iter().chain(&split.valid).copied().collect();
+        let histories = items_by_user(&seen, n_users);
+        let test = items_by_user(&split.test, n_users);
+        let fit = Dataset {
+            interactions: seen.clone(),
+            ..dataset.clone()
+        };
+        let baskets = fit.transactions(self.config.basket_rule);
+        let mut counts = vec![0u32; n_items];
+        for e in &seen {
+            counts[e.item as usize] += 1;
+        }
+        Prepared {
+            dataset,
+            split,
+            names,
+            texts,
+            histories,
+            test,
+            baskets,
+            counts,
+        }
+    }
+
+    /// Arranges every event as history (nothing held out): for serving recommendations.
+    pub fn prepare_all(&self, dataset: Dataset) -> Prepared {
+        let mut prepared = self.prepare(Dataset {
+            interactions: vec![],
+            ..dataset.clone()
+        });
+        let n_users = dataset.users.len();
+        prepared.split = Split {
+            train: dataset.interactions.clone(),
+            ..Split::default()
+        };
+        prepared.histories = items_by_user(&dataset.interactions, n_users);
+        prepared.test = vec![Vec::new(); n_users];
+        prepared.baskets = dataset.transactions(self.config.basket_rule);
+        prepared.counts = vec![0; prepared.names.len()];
+        for e in &dataset.interactions {
+            prepared.counts[e.item as usize] += 1;
+        }
+        prepared.dataset = dataset;
+        prepared
+    }
+
+    /// Association rules on the fitting baskets (FP-growth, single consequents).
+    pub fn mine_rules(&self, prepared: &Prepared) -> Result<Vec<Rule>> {
+        let c = &self.config;
+        let params = MiningParams {
+            max_len: Some(c.max_rule_len),
+            ..MiningParams::new(MinSupport::from_f64(c.min_support)?)
+        };
+        let mut itemsets: Vec<Itemset> = Vec::new();
+        mine_itemsets(
+            &prepared.baskets,
+            None,
+            &params,
+            Algorithm::FpGrowth,
+            &mut itemsets,
+        )?;
+        let rules = generate_rules(
+            &itemsets,
+            prepared.baskets.len() as u64,
+            &RuleParams {
+                min_confidence: c.min_confidence,
+                min_lift: Some(c.min_lift),
+                consequents: Consequents::Single,
+                ..RuleParams::default()
+            },
+        )?;
+        Ok(rules)
+    }
+
+    /// Contrastive fine-tuning examples from the training steps, validation queries from the
+    /// validation step (new items only, history items excluded, as in evaluation).
+    pub fn training_task(
+        &self,
+        prepared: &Prepared,
+        max_examples: Option<usize>,
+        max_validation: usize,
+        seed: u64,
+    ) -> TrainingTask {
+        let n_users = prepared.dataset.users.len();
+        let seq = SequenceParams {
+            history: self.config.history.clone(),
+            max_examples,
+            seed,
+            ..SequenceParams::default()
+        };
+        let steps = steps_by_user(&prepared.split.train, n_users);
+        let examples = next_item_examples(&steps, &prepared.texts, &seq);
+        let train_hist = items_by_user(&prepared.split.train, n_users);
+        let valid = items_by_user(&prepared.split.valid, n_users);
+        let validation = next_item_queries(
+            &train_hist,
+            &valid,
+            &prepared.texts,
+            &seq,
+            Some(max_validation),
+        );
+        TrainingTask {
+            objective: Objective::Contrastive { scale: 20.0 },
+            examples,
+            validation,
+            targets: prepared.texts.clone(),
+            // A full softmax while the catalogue is small enough to encode at every step.
+            full_catalog: prepared.texts.len() <= 512,
+        }
+    }
+
+    /// A recommender over the catalogue with the configured weights and MMR.
+    pub fn recommender(
+        &self,
+        prepared: &Prepared,
+        encoder: Option<SentenceEncoder>,
+        rules: Vec<Rule>,
+    ) -> Result<Recommender> {
+        self.recommender_with(
+            prepared,
+            encoder,
+            rules,
+            self.config.weights,
+            self.config.mmr_lambda,
+        )
+    }
+
+    /// A recommender with other weights and MMR lambda than the configured ones.
+    pub fn recommender_with(
+        &self,
+        prepared: &Prepared,
+        encoder: Option<SentenceEncoder>,
+        rules: Vec<Rule>,
+        weights: ScoreWeights,
+        mmr_lambda: f32,
+    ) -> Result<Recommender> {
+        Recommender::new(
+            encoder,
+            RecommenderParts {
+                names: prepared.names.clone(),
+                texts: prepared.texts.clone(),
+                counts: prepared.counts.clone(),
+                rules,
+                weights,
+                mmr_lambda,
+                mmr_candidates: self.config.mmr_candidates,
+                history: self.config.history.clone(),
+            },
+        )
+    }
+
+    /// Chooses the blend weights and MMR lambda of `recommender` by NDCG@k on the validation
+    /// step (histories from the training steps only, so the test step is never looked at):
+    /// first the rule and popularity weights against the embedding's, then lambda. Returns the
+    /// validation NDCG@k reached; the recommender keeps the winning setting.
+    pub fn tune_ranking(
+        &self,
+        prepared: &Prepared,
+        recommender: &mut Recommender,
+        max_users: usize,
+    ) -> Result<f64> {
+        let n_users = prepared.dataset.users.len();
+        let train = items_by_user(&prepared.split.train, n_users);
+        let valid = items_by_user(&prepared.split.valid, n_users);
+        let mut users: Vec<(Vec<u32>, Vec<u32>)> = train
+            .into_iter()
+            .zip(valid)
+            .filter_map(|(h, v)| {
+                let rel: Vec<u32> = v.into_iter().filter(|i| !h.contains(i)).collect();
+                (!h.is_empty() && !rel.is_empty()).then_some((h, rel))
+            })
+            .collect();
+        users.truncate(max_users.max(1));
+        if users.is_empty() {
+            return Err(super::error::invalid(
+                "validation",
+                "no user has a validation step with new items",
+            ));
+        }
+        let histories: Vec<Vec<u32>> = users.iter().map(|(h, _)| h.clone()).collect();
+        let sims = recommender.embedding_scores(&histories)?;
+        let k = self.config.k;
+        let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
+            let mut total = 0.0;
+            for ((h, rel), row) in users.iter().zip(sims.axis_iter(ndarray::Axis(0))) {
+                let list =
+                    recommender.rank_with(h, row.as_slice().expect("contiguous"), k, w, lambda)?;
+                total += affinity_data::metrics::ndcg_at(&list, rel, k);
+            }
+            Ok(total / users.len() as f64)
+        };
+        let base = self.config.weights;
+        let mut best = (score(base, 1.0)?, base, 1.0f32);
+        for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
+            for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
+                let w = ScoreWeights {
+                    embedding: base.embedding.max(f32::EPSILON),
+                    rules,
+                    popularity,
+                };
+                let v = score(w, 1.0)?;
+                if v > best.0 + 1e-9 {
+                    best = (v, w, 1.0);
+                }
+            }
+        }
+        for lambda in [0.95, 0.9, 0.8, 0.7] {
+            let v = score(best.1, lambda)?;
+            if v > best.0 + 1e-9 {
+                best = (v, best.1, lambda);
+            }
+        }
+        recommender.set_ranking(best.1, best.2);
+        Ok(best.0)
+    }
+}

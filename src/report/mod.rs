@@ -1,0 +1,198 @@
+//! The main job's report: a Markdown file with tables, and PNG charts beside it.
+
+mod chart;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::pipeline::{MethodResult, Reason, Recommendation};
+use affinity_tune::TrainReport;
+
+pub use chart::{bar_chart, line_chart};
+
+/// One rule in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleRow {
+    /// Left-hand side.
+    pub antecedent: Vec<String>,
+    /// Right-hand side.
+    pub consequent: String,
+    /// Support of the whole rule.
+    pub support: f64,
+    /// Confidence.
+    pub confidence: f64,
+    /// Lift.
+    pub lift: f64,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Heading.
+    pub title: String,
+    /// One line about the data and the protocol.
+    pub data: String,
+    /// The comparison table.
+    pub results: Vec<MethodResult>,
+    /// Training runs: name, report, seconds.
+    pub training: Vec<(String, TrainReport, f64)>,
+    /// The strongest rules.
+    pub rules: Vec<RuleRow>,
+    /// Example users: id, recent history, actual next items, recommendations.
+    pub examples: Vec<(String, Vec<String>, Vec<String>, Vec<Recommendation>)>,
+    /// Wall time of the whole job.
+    pub seconds: f64,
+}
+
+/// Reasons as one line of text.
+pub fn reasons_text(reasons: &[Reason]) -> String {
+    reasons
+        .iter()
+        .map(|r| match r {
+            Reason::Rule {
+                antecedent,
+                confidence,
+                lift,
+            } => {
+                format!(
+                    "rule {} -> it (confidence {confidence:.2}, lift {lift:.2})",
+                    antecedent.join(" + ")
+                )
+            }
+            Reason::SimilarTo { item, similarity } => {
+                format!("similar to {item} ({similarity:.2})")
+            }
+            Reason::Popular { rank } => format!("popular (#{rank})"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Writes `bytes` to `path` through a temporary file.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+impl Report {
+    /// Writes `report.md`, `metrics.png`, `loss.png` and `results.json` into `dir`; returns the
+    /// report's path.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let methods: Vec<String> = self.results.iter().map(|r| r.name.clone()).collect();
+        let metric = |f: fn(&MethodResult) -> f64| self.results.iter().map(f).collect::<Vec<f64>>();
+        let series: Vec<(String, Vec<f64>)> = methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let s = &self.results[i].summary;
+                (m.clone(), vec![s.recall, s.ndcg, s.mrr])
+            })
+            .collect();
+        bar_chart(
+            &dir.join("metrics.png"),
+            "metrics per method (k = 10)",
+            &["Recall@10".into(), "NDCG@10".into(), "MRR@10".into()],
+            &series,
+        )?;
+        let losses: Vec<(String, Vec<f32>)> = self
+            .training
+            .iter()
+            .map(|(n, r, _)| (n.clone(), r.step_losses.clone()))
+            .collect();
+        line_chart(
+            &dir.join("loss.png"),
+            "training loss per step",
+            "loss",
+            &losses,
+        )?;
+
+        let mut md = String::new();
+        let _ = writeln!(md, "# {}\n\n{}\n", self.title, self.data);
+        let _ = writeln!(md, "| method | Recall@10 | NDCG@10 | MRR@10 | coverage | diversity | seconds |\n|---|---|---|---|---|---|---|");
+        for r in &self.results {
+            let s = &r.summary;
+            let _ = writeln!(
+                md,
+                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.1} |",
+                r.name,
+                s.recall,
+                s.ndcg,
+                s.mrr,
+                s.coverage,
+                s.diversity.unwrap_or(f64::NAN),
+                r.seconds
+            );
+        }
+        let _ = metric;
+        let _ = writeln!(
+            md,
+            "\n![metrics per method](metrics.png)\n\n## Fine-tuning\n"
+        );
+        let _ = writeln!(md, "| run | validation NDCG@10 before | best | best epoch | steps | seconds |\n|---|---|---|---|---|---|");
+        for (name, r, secs) in &self.training {
+            let _ = writeln!(
+                md,
+                "| {name} | {:.4} | {:.4} | {} | {} | {secs:.0} |",
+                r.epochs[0].ndcg10,
+                r.best().ndcg10,
+                r.best_epoch,
+                r.step_losses.len()
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n![training loss per step](loss.png)\n\n## Strongest rules\n"
+        );
+        let _ = writeln!(
+            md,
+            "| rule | support | confidence | lift |\n|---|---|---|---|"
+        );
+        for r in &self.rules {
+            let _ = writeln!(
+                md,
+                "| {} -> {} | {:.4} | {:.3} | {:.2} |",
+                r.antecedent.join(" + "),
+                r.consequent,
+                r.support,
+                r.confidence,
+                r.lift
+            );
+        }
+        let _ = writeln!(md, "\n## Recommendations with reasons\n");
+        for (user, history, next, recs) in &self.examples {
+            let _ = writeln!(
+                md,
+                "**{user}** bought recently: {}. Actually bought next: {}.\n",
+                history.join(", "),
+                next.join(", ")
+            );
+            for r in recs {
+                let _ = writeln!(
+                    md,
+                    "- {} ({:.3}): {}",
+                    r.name,
+                    r.score,
+                    reasons_text(&r.reasons)
+                );
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md, "Total time {:.0} s.", self.seconds);
+        let path = dir.join("report.md");
+        write_file(&path, md.as_bytes())?;
+        let json = serde_json::json!({
+            "results": self.results,
+            "rules": self.rules,
+            "training": self.training.iter().map(|(n, r, s)| serde_json::json!({"name": n, "report": r, "seconds": s})).collect::<Vec<_>>(),
+        });
+        write_file(
+            &dir.join("results.json"),
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+        Ok(path)
+    }
+}
