@@ -14,9 +14,9 @@ use affinity::data::{
     MostPopular, TimeFormat,
 };
 use affinity::pipeline::{
-    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
+    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, RankFn, ScoreWeights,
 };
-use affinity::report::{Report, RuleRow};
+use affinity::report::{ExampleUser, Report, RuleRow};
 use affinity::tune::{
     DeviceChoice, EncoderOptions, LoraConfig, Precision, SentenceEncoder, TrainParams, TrainReport,
     Trainer,
@@ -121,9 +121,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let vectors = reference.item_vectors().to_owned();
     let mut results: Vec<MethodResult> = Vec::new();
-    let mut run = |name: &str,
-                   rank: &dyn Fn(&[Vec<u32>]) -> affinity::pipeline::Result<Vec<Vec<u32>>>|
-     -> anyhow::Result<()> {
+    let mut run = |name: &str, rank: &RankFn| -> anyhow::Result<()> {
         let r = evaluate(
             name,
             &prepared,
@@ -333,7 +331,12 @@ fn main() -> anyhow::Result<()> {
                 affinity::report::reasons_text(&r.reasons)
             );
         }
-        examples.push((member, bought, next, recs));
+        examples.push(ExampleUser {
+            user: member,
+            history: bought,
+            next,
+            recommendations: recs,
+        });
     }
 
     let report = Report {

@@ -13,7 +13,7 @@ use affinity::data::{
     load, CooccurrenceWeight, Format, HoldOut, ItemCooccurrence, LoadOptions, MostPopular,
 };
 use affinity::pipeline::{
-    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
+    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, RankFn, ScoreWeights,
 };
 use affinity::tune::{
     DeviceChoice, EncoderOptions, Precision, SentenceEncoder, TrainParams, Trainer,
@@ -90,9 +90,7 @@ fn main() -> anyhow::Result<()> {
     let vectors = reference.item_vectors().to_owned();
     let protocol = EvalProtocol::AllItems;
     let mut results: Vec<MethodResult> = Vec::new();
-    let mut run = |name: &str,
-                   rank: &dyn Fn(&[Vec<u32>]) -> affinity::pipeline::Result<Vec<Vec<u32>>>|
-     -> anyhow::Result<()> {
+    let mut run = |name: &str, rank: &RankFn| -> anyhow::Result<()> {
         let r = evaluate(name, &prepared, K, protocol, vectors.view(), |h| rank(h))?;
         println!(
             "  {name:<30} NDCG@10 {:.4}  Recall@10 {:.4}  MRR {:.4}  ({:.1} s)",

@@ -270,9 +270,15 @@ fn recommend_search_and_evaluate_run_on_a_dataset() {
     ]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    let names: Vec<&str> = lines.iter().map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert!(!names.contains(&"milk") && !names.contains(&"butter"), "history items are never recommended:
-{text}");
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"milk") && !names.contains(&"butter"),
+        "history items are never recommended:
+{text}"
+    );
     let json = ok(&affinity(&[
         "recommend",
         "-i",

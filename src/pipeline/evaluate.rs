@@ -7,6 +7,9 @@ use affinity_data::metrics::{Evaluator, MetricSummary};
 use super::error::Result;
 use super::prepared::Prepared;
 
+/// A ranking method as evaluation sees it: histories in, top-k item ids out.
+pub type RankFn<'a> = dyn Fn(&[Vec<u32>]) -> Result<Vec<Vec<u32>>> + 'a;
+
 /// Which held-out items count as relevant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EvalProtocol {

@@ -10,6 +10,6 @@ mod recommender;
 
 pub use config::{PipelineConfig, ScoreWeights};
 pub use error::{PipelineError, Result};
-pub use evaluate::{evaluate, EvalProtocol, MethodResult};
+pub use evaluate::{evaluate, EvalProtocol, MethodResult, RankFn};
 pub use prepared::{Pipeline, Prepared};
 pub use recommender::{Reason, Recommendation, Recommender};

@@ -85,7 +85,7 @@ fn line(c: &mut Canvas, a: (i32, i32), b: (i32, i32), color: Rgb888, width: u32)
 }
 
 fn nice_max(v: f64) -> f64 {
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return 1.0;
     }
     let mag = 10f64.powf(v.log10().floor());

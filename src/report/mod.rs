@@ -27,6 +27,19 @@ pub struct RuleRow {
     pub lift: f64,
 }
 
+/// One user's recommendations shown in the report.
+#[derive(Debug, Clone)]
+pub struct ExampleUser {
+    /// The user's id in the data.
+    pub user: String,
+    /// Recent purchases, newest first.
+    pub history: Vec<String>,
+    /// What the user actually bought next (the test step).
+    pub next: Vec<String>,
+    /// What the recommender suggested.
+    pub recommendations: Vec<Recommendation>,
+}
+
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -40,8 +53,8 @@ pub struct Report {
     pub training: Vec<(String, TrainReport, f64)>,
     /// The strongest rules.
     pub rules: Vec<RuleRow>,
-    /// Example users: id, recent history, actual next items, recommendations.
-    pub examples: Vec<(String, Vec<String>, Vec<String>, Vec<Recommendation>)>,
+    /// Example users.
+    pub examples: Vec<ExampleUser>,
     /// Wall time of the whole job.
     pub seconds: f64,
 }
@@ -163,7 +176,13 @@ impl Report {
             );
         }
         let _ = writeln!(md, "\n## Recommendations with reasons\n");
-        for (user, history, next, recs) in &self.examples {
+        for ExampleUser {
+            user,
+            history,
+            next,
+            recommendations: recs,
+        } in &self.examples
+        {
             let _ = writeln!(
                 md,
                 "**{user}** bought recently: {}. Actually bought next: {}.\n",
