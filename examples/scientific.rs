@@ -4,7 +4,7 @@
 //! included) over the catalogue.
 //!
 //! `cargo run --release --example scientific -- [DIR/Scientific] [--epochs N] [--examples N]
-//! [--out DIR]`; without the data (../shared/datasets/amazon-scientific) it says so and exits.
+//! [--lr F] [--out DIR]`; without the data (../shared/datasets/amazon-scientific) it says so and exits.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,10 +25,12 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut prefix = root.join("../shared/datasets/amazon-scientific/Scientific");
     let (mut epochs, mut max_examples, mut out) = (1usize, 6_000usize, root.join("out/scientific"));
+    let mut lr = 1e-4f64;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--epochs" => epochs = it.next().and_then(|v| v.parse().ok()).unwrap_or(epochs),
+            "--lr" => lr = it.next().and_then(|v| v.parse().ok()).unwrap_or(lr),
             "--examples" => {
                 max_examples = it
                     .next()
@@ -133,7 +135,7 @@ fn main() -> anyhow::Result<()> {
     let params = TrainParams {
         epochs,
         batch_size: 64,
-        learning_rate: 1e-4,
+        learning_rate: lr,
         seed: 11,
         patience: Some(1),
         checkpoint_dir: Some(out.join("checkpoints")),

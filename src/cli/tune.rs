@@ -34,8 +34,8 @@ pub struct RunArgs {
     /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32).
     #[arg(long)]
     pub bf16: bool,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 64)]
+    /// Texts per forward pass (pairs per step when training).
+    #[arg(long, visible_alias = "batch", default_value_t = 64)]
     pub batch_size: usize,
     /// Longest token sequence [default: the model's, 256 for MiniLM].
     #[arg(long)]
