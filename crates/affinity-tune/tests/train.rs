@@ -337,10 +337,25 @@ fn gradient_accumulation_takes_fewer_optimizer_steps() {
     let task = matching_task();
     let batches = task.examples.len().div_ceil(16);
     let mut a = tiny_encoder(dir.path(), 9, None);
-    let one = Trainer::new(TrainParams { epochs: 1, ..quick_params() }).unwrap().fit(&mut a, &task).unwrap().report;
+    let one = Trainer::new(TrainParams {
+        epochs: 1,
+        ..quick_params()
+    })
+    .unwrap()
+    .fit(&mut a, &task)
+    .unwrap()
+    .report;
     let mut b = tiny_encoder(dir.path(), 9, None);
-    let params = TrainParams { epochs: 1, grad_accum: 4, ..quick_params() };
-    let four = Trainer::new(params).unwrap().fit(&mut b, &task).unwrap().report;
+    let params = TrainParams {
+        epochs: 1,
+        grad_accum: 4,
+        ..quick_params()
+    };
+    let four = Trainer::new(params)
+        .unwrap()
+        .fit(&mut b, &task)
+        .unwrap()
+        .report;
     assert_eq!(one.step_losses.len(), batches);
     assert_eq!(four.step_losses.len(), batches.div_ceil(4));
     assert!(four.step_losses.iter().all(|l| l.is_finite()));
