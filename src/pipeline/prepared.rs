@@ -40,7 +40,7 @@ pub struct Prepared {
 ///
 /// ```no_run
 /// use affinity::pipeline::{Pipeline, PipelineConfig};
-/// let (dataset, _) = affinity::data::load("data/groceries.csv".as_ref(), &Default::default(), &Default::default())?;
+/// let (dataset, _) = affinity::data::load(std::path::Path::new("data/groceries.csv"), &affinity::data::Format::Long(Default::default()), &Default::default())?;
 /// let pipeline = Pipeline::new(PipelineConfig::default())?;
 /// let prepared = pipeline.prepare(dataset);
 /// let rules = pipeline.mine_rules(&prepared)?;
