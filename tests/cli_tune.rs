@@ -358,3 +358,77 @@ fn recommend_search_and_evaluate_run_on_a_dataset() {
         assert!(table.contains(method), "{method} missing in\n{table}");
     }
 }
+
+#[test]
+fn category_objective_trains_a_product_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let data = dir.path().join("catalog.csv");
+    let mut csv = String::from("user,item,timestamp,title,category\n");
+    let products = [
+        ("apple", "fruit"),
+        ("banana", "fruit"),
+        ("cherry", "fruit"),
+        ("grape", "fruit"),
+        ("pear", "fruit"),
+        ("milk", "dairy"),
+        ("butter", "dairy"),
+        ("cheese", "dairy"),
+        ("yogurt", "dairy"),
+        ("cream", "dairy"),
+    ];
+    for (i, (p, c)) in products.iter().enumerate() {
+        csv += &format!("u{},{p},{},{p},{c}\n", i % 3, i + 1);
+    }
+    std::fs::write(&data, csv).unwrap();
+    let out_dir = dir.path().join("cat");
+    let text = ok(&affinity(&[
+        "train",
+        "-i",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--objective",
+        "category",
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--no-progress",
+    ]));
+    assert!(text.contains("best epoch"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["epochs"].as_array().unwrap().len(), 3);
+    // A head was trained and saved with the best model.
+    let best = out_dir.join("best");
+    if report["best_epoch"] != 0 {
+        assert!(best.join("head.safetensors").is_file());
+    }
+    // Without categories the objective is refused with a clear message.
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(&plain, "user,item,timestamp\nu1,a,1\nu1,b,2\n").unwrap();
+    let out = affinity(&[
+        "train",
+        "-i",
+        plain.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--objective",
+        "category",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("categories"));
+}
