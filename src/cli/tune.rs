@@ -31,9 +31,12 @@ pub struct RunArgs {
     /// auto (CUDA when present), cpu, or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32).
-    #[arg(long)]
+    /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32) [default: on CUDA].
+    #[arg(long, conflicts_with = "fp32")]
     pub bf16: bool,
+    /// Everything in fp32 [default: on the CPU].
+    #[arg(long)]
+    pub fp32: bool,
     /// Texts per forward pass (pairs per step when training).
     #[arg(long, visible_alias = "batch", default_value_t = 64)]
     pub batch_size: usize,
@@ -403,7 +406,7 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
             "{}",
             serde_json::json!({"what": if train {"train"} else {"encode"}, "per_second": t.per_second,
                 "seconds": t.seconds, "steps": t.steps, "batch": b, "seq_len": args.seq_len,
-                "bf16": args.run.bf16, "device": device, "peak_rss_mib": t.peak_rss_mib,
+                "bf16": encoder.precision() == Precision::Bf16, "device": device, "peak_rss_mib": t.peak_rss_mib,
                 "threads": affinity_tune::tch::get_num_threads()})
         );
     } else {
@@ -411,7 +414,11 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
             "{} B={b} L={} {} on {device}: {:.1} {unit} ({} steps in {:.2} s, peak RSS {:.0} MiB)",
             if train { "train" } else { "encode" },
             args.seq_len,
-            if args.run.bf16 { "bf16" } else { "fp32" },
+            if encoder.precision() == Precision::Bf16 {
+                "bf16"
+            } else {
+                "fp32"
+            },
             t.per_second,
             t.steps,
             t.seconds,

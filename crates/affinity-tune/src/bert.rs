@@ -153,9 +153,39 @@ impl BertModel {
             let split = |t: Tensor| -> Result<Tensor> {
                 Ok(t.f_view([b, len, heads, head_dim])?.f_transpose(1, 2)?)
             };
-            let q = split(layer.query.forward(&x, kind, train)?)?;
-            let k = split(layer.key.forward(&x, kind, train)?)?;
-            let v = split(layer.value.forward(&x, kind, train)?)?;
+            let (q, k, v) = if layer.query.lora.is_none()
+                && layer.key.lora.is_none()
+                && layer.value.lora.is_none()
+            {
+                // One matrix product for the three projections.
+                let w = Tensor::f_cat(
+                    &[
+                        cast(&layer.query.weight, kind)?,
+                        cast(&layer.key.weight, kind)?,
+                        cast(&layer.value.weight, kind)?,
+                    ],
+                    0,
+                )?;
+                let bias = Tensor::f_cat(
+                    &[
+                        cast(&layer.query.bias, kind)?,
+                        cast(&layer.key.bias, kind)?,
+                        cast(&layer.value.bias, kind)?,
+                    ],
+                    0,
+                )?;
+                let qkv = cast(&x, kind)?
+                    .f_linear(&w, Some(&bias))?
+                    .f_view([b, len, 3, heads, head_dim])?
+                    .f_permute([2, 0, 3, 1, 4])?;
+                (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?)
+            } else {
+                (
+                    split(layer.query.forward(&x, kind, train)?)?,
+                    split(layer.key.forward(&x, kind, train)?)?,
+                    split(layer.value.forward(&x, kind, train)?)?,
+                )
+            };
             let a = Tensor::f_scaled_dot_product_attention(
                 &q,
                 &k,

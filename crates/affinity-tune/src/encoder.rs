@@ -18,7 +18,7 @@ use crate::weights::{self, LoadReport};
 pub struct EncoderOptions {
     /// Where to run.
     pub device: DeviceChoice,
-    /// Matrix-product precision.
+    /// Matrix-product precision (`Auto`: bf16 on CUDA, fp32 on the CPU).
     pub precision: Precision,
     /// Pooling; `None` reads `1_Pooling/config.json` (mean when absent).
     pub pooling: Option<Pooling>,
@@ -34,7 +34,7 @@ impl Default for EncoderOptions {
     fn default() -> Self {
         EncoderOptions {
             device: DeviceChoice::Auto,
-            precision: Precision::F32,
+            precision: Precision::Auto,
             pooling: None,
             max_len: None,
             batch_size: 64,
@@ -186,7 +186,7 @@ impl SentenceEncoder {
             tokenizer,
             pooling: options.pooling.or(pooling).unwrap_or_default(),
             normalize,
-            precision: options.precision,
+            precision: options.precision.resolve(device),
             batch_size: options.batch_size,
             report: LoadReport::default(),
             pooler: BTreeMap::new(),
@@ -235,7 +235,7 @@ impl SentenceEncoder {
 
     /// Changes the matrix-product precision.
     pub fn set_precision(&mut self, precision: Precision) {
-        self.precision = precision;
+        self.precision = precision.resolve(self.device());
     }
 
     /// The LoRA settings when adapters are attached.

@@ -7,8 +7,10 @@ use crate::error::Result;
 /// Arithmetic used in the matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// Everything in fp32.
+    /// bf16 on CUDA, fp32 on the CPU.
     #[default]
+    Auto,
+    /// Everything in fp32.
     F32,
     /// Matrix products and attention in bf16, weights, LayerNorm, residuals and the loss in
     /// fp32 (what autocast does; libtorch's autocast is CUDA-only through tch, so by hand).
@@ -16,10 +18,19 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// The concrete precision on `device`.
+    pub fn resolve(self, device: tch::Device) -> Precision {
+        match (self, device) {
+            (Precision::Auto, tch::Device::Cuda(_)) => Precision::Bf16,
+            (Precision::Auto, _) => Precision::F32,
+            (p, _) => p,
+        }
+    }
+
     pub(crate) fn kind(self) -> Kind {
         match self {
-            Precision::F32 => Kind::Float,
             Precision::Bf16 => Kind::BFloat16,
+            Precision::F32 | Precision::Auto => Kind::Float,
         }
     }
 }
@@ -216,5 +227,34 @@ impl LayerNorm {
             self.eps,
             true,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_precision_is_bf16_on_cuda_only() {
+        assert_eq!(Precision::Auto.resolve(tch::Device::Cpu), Precision::F32);
+        assert_eq!(
+            Precision::Auto.resolve(tch::Device::Cuda(0)),
+            Precision::Bf16
+        );
+        assert_eq!(Precision::F32.resolve(tch::Device::Cuda(0)), Precision::F32);
+        assert_eq!(Precision::Bf16.resolve(tch::Device::Cpu), Precision::Bf16);
+    }
+
+    #[test]
+    fn lora_targets_tell_the_two_output_projections_apart() {
+        let c = LoraConfig {
+            target_modules: vec!["output.dense".into()],
+            ..LoraConfig::default()
+        };
+        assert!(c.targets("encoder.layer.0.output.dense"));
+        assert!(!c.targets("encoder.layer.0.attention.output.dense"));
+        let q = LoraConfig::default();
+        assert!(q.targets("encoder.layer.3.attention.self.query"));
+        assert!(!q.targets("encoder.layer.3.attention.self.key"));
     }
 }
