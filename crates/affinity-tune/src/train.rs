@@ -43,7 +43,8 @@ pub struct TrainParams {
     pub max_grad_norm: f64,
     /// Seed for shuffling, dropout and new weights; CPU runs repeat exactly.
     pub seed: u64,
-    /// Epochs without improvement before stopping; `None` never stops early.
+    /// Epochs without improvement before stopping; `None` never stops early. Without
+    /// validation queries there is no early stopping and the last epoch is kept.
     pub patience: Option<usize>,
     /// The metric for early stopping and the best checkpoint.
     pub monitor: Monitor,
@@ -367,7 +368,8 @@ impl Trainer {
             let metric = self.metric(&record);
             state.report.epochs.push(record);
             state.epoch = epoch;
-            if metric > state.best_metric {
+            // Without validation queries every epoch counts as the best so far (the last is kept).
+            if metric > state.best_metric || task.validation.is_empty() {
                 state.best_metric = metric;
                 state.best_epoch = epoch;
                 state.bad_epochs = 0;

@@ -360,3 +360,25 @@ fn gradient_accumulation_takes_fewer_optimizer_steps() {
     assert_eq!(four.step_losses.len(), batches.div_ceil(4));
     assert!(four.step_losses.iter().all(|l| l.is_finite()));
 }
+
+#[test]
+fn without_validation_the_last_epoch_is_kept() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 10, None);
+    let before = weights_of(&encoder);
+    let mut task = matching_task();
+    task.validation.clear();
+    let r = Trainer::new(TrainParams {
+        epochs: 2,
+        patience: Some(1),
+        ..quick_params()
+    })
+    .unwrap()
+    .fit(&mut encoder, &task)
+    .unwrap()
+    .report;
+    assert_eq!(r.best_epoch, 2);
+    assert_eq!(r.stop, StopReason::Completed);
+    assert_ne!(weights_of(&encoder), before, "training was kept");
+}
