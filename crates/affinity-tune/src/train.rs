@@ -340,10 +340,15 @@ impl Trainer {
                 }
                 bar.inc(1);
                 let rate = (loss_count * p.batch_size) as f64 / started.elapsed().as_secs_f64();
-                bar.set_message(format!(
+                let message = format!(
                     "epoch {epoch} loss {:.4} {rate:.1} ex/s",
                     loss_sum / loss_count as f64
-                ));
+                );
+                if p.progress && bar.is_hidden() && (i + 1) % 50 == 0 {
+                    // Not a terminal: a line now and then instead of the bar.
+                    eprintln!("{message} (batch {}/{batches})", i + 1);
+                }
+                bar.set_message(message);
             }
             let seconds = started.elapsed().as_secs_f64();
             let (ndcg10, recall10) = validate(encoder, head.as_ref(), task)?;
