@@ -96,7 +96,6 @@ impl Report {
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let methods: Vec<String> = self.results.iter().map(|r| r.name.clone()).collect();
-        let metric = |f: fn(&MethodResult) -> f64| self.results.iter().map(f).collect::<Vec<f64>>();
         let series: Vec<(String, Vec<f64>)> = methods
             .iter()
             .enumerate()
@@ -140,7 +139,6 @@ impl Report {
                 r.seconds
             );
         }
-        let _ = metric;
         let _ = writeln!(
             md,
             "\n![metrics per method](metrics.png)\n\n## Fine-tuning\n"

@@ -54,6 +54,33 @@ fn check(batch: usize, len: usize, steps: usize, max_len: i64) -> Result<()> {
     Ok(())
 }
 
+/// Runs `warmup` untimed then `steps` timed calls of `run` (with its step index), waiting for
+/// the device at both ends; `batch` items per call.
+fn timed(
+    device: Device,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    mut run: impl FnMut(usize) -> Result<()>,
+) -> Result<Throughput> {
+    for i in 0..warmup {
+        run(i)?;
+    }
+    sync(device);
+    let start = Instant::now();
+    for i in 0..steps {
+        run(i)?;
+    }
+    sync(device);
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(Throughput {
+        per_second: (batch * steps) as f64 / seconds,
+        seconds,
+        steps,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
 /// Contrastive training steps (both towers forward, InfoNCE with scale 20, backward, clipping,
 /// AdamW): pairs per second after `warmup` untimed steps.
 pub fn train_throughput(
@@ -76,7 +103,7 @@ pub fn train_throughput(
             )
         })
         .collect();
-    let mut run = |i: usize| -> Result<()> {
+    let run = |i: usize| -> Result<()> {
         let (q, p) = &batches[i % batches.len()];
         let q = encoder.forward(q, true)?;
         let p = encoder.forward(p, true)?;
@@ -93,22 +120,7 @@ pub fn train_throughput(
         optimizer.step(1e-5)?;
         Ok(())
     };
-    for i in 0..warmup {
-        run(i)?;
-    }
-    sync(device);
-    let start = Instant::now();
-    for i in 0..steps {
-        run(i)?;
-    }
-    sync(device);
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(Throughput {
-        per_second: (batch * steps) as f64 / seconds,
-        seconds,
-        steps,
-        peak_rss_mib: peak_rss_mib(),
-    })
+    timed(device, batch, steps, warmup, run)
 }
 
 /// Encoding without gradients: items per second after `warmup` untimed batches.
@@ -132,20 +144,5 @@ pub fn encode_throughput(
         let _ = v.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
         Ok(())
     };
-    for i in 0..warmup {
-        run(i)?;
-    }
-    sync(device);
-    let start = Instant::now();
-    for i in 0..steps {
-        run(i)?;
-    }
-    sync(device);
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(Throughput {
-        per_second: (batch * steps) as f64 / seconds,
-        seconds,
-        steps,
-        peak_rss_mib: peak_rss_mib(),
-    })
+    timed(device, batch, steps, warmup, run)
 }

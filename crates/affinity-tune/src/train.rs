@@ -517,7 +517,7 @@ fn batch_loss(
         .map(|&i| task.examples[i].text.as_str())
         .collect();
     let queries = encoder.forward(&encoder.tokenize(&texts), true)?;
-    match (task.objective, head) {
+    let (logits, labels) = match (task.objective, head) {
         (Objective::Contrastive { scale }, _) => {
             // Each distinct target (and hard negative) is encoded once.
             let mut slot: HashMap<u32, i64> = HashMap::new();
@@ -549,14 +549,7 @@ fn batch_loss(
             let logits = queries
                 .f_matmul(&targets.f_transpose(0, 1)?)?
                 .f_mul_scalar(scale)?;
-            let labels = Tensor::from_slice(&labels).f_to_device(encoder.device())?;
-            Ok(logits.f_cross_entropy_loss::<Tensor>(
-                &labels,
-                None,
-                tch::Reduction::Mean,
-                -100,
-                0.0,
-            )?)
+            (logits, labels)
         }
         (Objective::Classification { .. }, Some(head)) => {
             let logits = head.forward(&queries, true)?;
@@ -564,19 +557,14 @@ fn batch_loss(
                 .iter()
                 .map(|&i| task.examples[i].target as i64)
                 .collect();
-            let labels = Tensor::from_slice(&labels).f_to_device(encoder.device())?;
-            Ok(logits.f_cross_entropy_loss::<Tensor>(
-                &labels,
-                None,
-                tch::Reduction::Mean,
-                -100,
-                0.0,
-            )?)
+            (logits, labels)
         }
         (Objective::Classification { .. }, None) => {
             unreachable!("a head exists for classification")
         }
-    }
+    };
+    let labels = Tensor::from_slice(&labels).f_to_device(encoder.device())?;
+    Ok(logits.f_cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100, 0.0)?)
 }
 
 /// NDCG@10 and Recall@10 of the validation queries, ranked against all targets.
