@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use affinity_data::{items_by_user, leave_one_out, HoldOut};
+use affinity::pipeline::{Pipeline, PipelineConfig};
+use affinity_data::HoldOut;
 use affinity_tune::{
-    next_item_examples, next_item_queries, steps_by_user, BertConfig, DeviceChoice, EncoderOptions,
-    Example, HistoryText, LoraConfig, Monitor, Objective, Precision, SentenceEncoder,
-    SequenceParams, TrainParams, Trainer, TrainingTask, ValidationQuery,
+    BertConfig, DeviceChoice, EncoderOptions, Example, LoraConfig, Monitor, Objective, Precision,
+    SentenceEncoder, TrainParams, Trainer, TrainingTask, ValidationQuery,
 };
 
 use super::input::InputArgs;
@@ -224,6 +224,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         ..TrainParams::default()
     };
     let trainer = Trainer::new(params)?;
+    // The same split and examples as the pipeline's (last time step held out).
+    let pipeline = Pipeline::new(
+        PipelineConfig::builder()
+            .hold_out(HoldOut::LastTimestamp)
+            .history_items(args.history_items)
+            .build()?,
+    )?;
     let mut options = args.run.options()?;
     if args.lora_rank > 0 {
         options.lora = Some(LoraConfig {
@@ -244,39 +251,23 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let texts: Vec<String> = (0..dataset.items.len() as u32)
         .map(|i| dataset.catalog.text_or(i, dataset.items.name(i)))
         .collect();
-    let seq = SequenceParams {
-        history: HistoryText {
-            max_items: args.history_items,
-            ..HistoryText::default()
-        },
-        max_examples: args.max_examples,
-        seed: args.seed,
-        ..SequenceParams::default()
-    };
     let task = match args.objective {
         ObjectiveArg::Category => category_task(&dataset, &texts)?,
         objective => {
-            let split = leave_one_out(&dataset, HoldOut::LastTimestamp);
-            let n_users = dataset.users.len();
-            let steps = steps_by_user(&split.train, n_users);
-            let examples = next_item_examples(&steps, &texts, &seq);
-            let history = items_by_user(&split.train, n_users);
-            let valid = items_by_user(&split.valid, n_users);
-            let validation =
-                next_item_queries(&history, &valid, &texts, &seq, Some(args.max_validation));
-            let objective = match objective {
+            let prepared = pipeline.prepare(dataset);
+            let mut task = pipeline.training_task(
+                &prepared,
+                args.max_examples,
+                args.max_validation,
+                args.seed,
+            );
+            task.objective = match objective {
                 ObjectiveArg::NextItem => Objective::Classification {
                     num_classes: texts.len(),
                 },
                 _ => Objective::Contrastive { scale: args.scale },
             };
-            TrainingTask {
-                objective,
-                examples,
-                validation,
-                targets: texts.clone(),
-                full_catalog: texts.len() <= 512,
-            }
+            task
         }
     };
     eprintln!(

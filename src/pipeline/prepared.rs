@@ -68,6 +68,20 @@ impl Pipeline {
     /// Splits per user (leave-one-out as configured) and arranges histories and baskets.
     pub fn prepare(&self, dataset: Dataset) -> Prepared {
         let split = leave_one_out(&dataset, self.config.hold_out);
+        self.arrange(dataset, split)
+    }
+
+    /// Arranges every event as history (nothing held out): for serving recommendations.
+    pub fn prepare_all(&self, dataset: Dataset) -> Prepared {
+        let split = Split {
+            train: dataset.interactions.clone(),
+            ..Split::default()
+        };
+        self.arrange(dataset, split)
+    }
+
+    /// Histories, baskets and counts from the fitting part (train and valid) of `split`.
+    fn arrange(&self, dataset: Dataset, split: Split) -> Prepared {
         let n_users = dataset.users.len();
         let n_items = dataset.items.len();
         let names: Vec<String> = (0..n_items as u32)
@@ -79,15 +93,16 @@ impl Pipeline {
         let seen: Vec<_> = split.train.iter().chain(&split.valid).copied().collect();
         let histories = items_by_user(&seen, n_users);
         let test = items_by_user(&split.test, n_users);
-        let fit = Dataset {
-            interactions: seen.clone(),
-            ..dataset.clone()
-        };
-        let baskets = fit.transactions(self.config.basket_rule);
         let mut counts = vec![0u32; n_items];
         for e in &seen {
             counts[e.item as usize] += 1;
         }
+        // Basket grouping reads only the events: no need to copy ids and catalogue.
+        let baskets = Dataset {
+            interactions: seen,
+            ..Dataset::default()
+        }
+        .transactions(self.config.basket_rule);
         Prepared {
             dataset,
             split,
@@ -98,28 +113,6 @@ impl Pipeline {
             baskets,
             counts,
         }
-    }
-
-    /// Arranges every event as history (nothing held out): for serving recommendations.
-    pub fn prepare_all(&self, dataset: Dataset) -> Prepared {
-        let mut prepared = self.prepare(Dataset {
-            interactions: vec![],
-            ..dataset.clone()
-        });
-        let n_users = dataset.users.len();
-        prepared.split = Split {
-            train: dataset.interactions.clone(),
-            ..Split::default()
-        };
-        prepared.histories = items_by_user(&dataset.interactions, n_users);
-        prepared.test = vec![Vec::new(); n_users];
-        prepared.baskets = dataset.transactions(self.config.basket_rule);
-        prepared.counts = vec![0; prepared.names.len()];
-        for e in &dataset.interactions {
-            prepared.counts[e.item as usize] += 1;
-        }
-        prepared.dataset = dataset;
-        prepared
     }
 
     /// Association rules on the fitting baskets (FP-growth, single consequents).
