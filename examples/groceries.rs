@@ -9,10 +9,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use affinity::data::{
-    dataset_stats, load, CooccurrenceWeight, Format, ItemCooccurrence, LoadOptions, LongCsv,
-    MostPopular, TimeFormat,
-};
+use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
     evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, RankFn, ScoreWeights,
 };
@@ -84,7 +81,6 @@ fn main() -> anyhow::Result<()> {
             .build()?,
     )?;
     let prepared = pipeline.prepare(dataset);
-    let n_items = prepared.names.len();
     println!(
         "split: {} train events, {} validation, {} test; {} fitting baskets",
         prepared.split.train.len(),
@@ -120,7 +116,20 @@ fn main() -> anyhow::Result<()> {
         1.0,
     )?;
     let vectors = reference.item_vectors().to_owned();
-    let mut results: Vec<MethodResult> = Vec::new();
+    let show = |r: &MethodResult| {
+        println!(
+            "  {:<28} NDCG@10 {:.4}  Recall@10 {:.4}  ({:.1} s)",
+            r.name, r.summary.ndcg, r.summary.recall, r.seconds
+        );
+    };
+    let mut results = pipeline.evaluate_baselines(
+        &prepared,
+        &prepared.baskets,
+        rules.clone(),
+        EvalProtocol::NewItems,
+        vectors.view(),
+    )?;
+    results.iter().for_each(show);
     let mut run = |name: &str, rank: &RankFn| -> anyhow::Result<()> {
         let r = evaluate(
             name,
@@ -130,37 +139,10 @@ fn main() -> anyhow::Result<()> {
             vectors.view(),
             |h| rank(h),
         )?;
-        println!(
-            "  {name:<28} NDCG@10 {:.4}  Recall@10 {:.4}  ({:.1} s)",
-            r.summary.ndcg, r.summary.recall, r.seconds
-        );
+        show(&r);
         results.push(r);
         Ok(())
     };
-
-    let popular = MostPopular::fit(&prepared.baskets, n_items);
-    run("most popular", &|hs| {
-        Ok(hs
-            .iter()
-            .map(|h| {
-                popular
-                    .recommend(h, K)
-                    .into_iter()
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect())
-    })?;
-    let cooc = ItemCooccurrence::fit(&prepared.baskets, n_items, CooccurrenceWeight::Cosine);
-    run("item co-occurrence", &|hs| {
-        Ok(hs
-            .iter()
-            .map(|h| cooc.recommend(h, K).into_iter().map(|(i, _)| i).collect())
-            .collect())
-    })?;
-    let rules_only =
-        pipeline.recommender_with(&prepared, None, rules.clone(), ScoreWeights::RULES, 1.0)?;
-    run("rules alone", &|hs| rules_only.rank_batch(hs, K))?;
     run("zero-shot MiniLM", &|hs| reference.rank_batch(hs, K))?;
 
     // Fine-tuning: (history, next product) pairs from the training days, validated on the

@@ -9,9 +9,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use affinity::data::{
-    load, CooccurrenceWeight, Format, HoldOut, ItemCooccurrence, LoadOptions, MostPopular,
-};
+use affinity::data::{load, Format, HoldOut, LoadOptions};
 use affinity::pipeline::{
     evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, RankFn, ScoreWeights,
 };
@@ -91,39 +89,26 @@ fn main() -> anyhow::Result<()> {
     )?;
     let vectors = reference.item_vectors().to_owned();
     let protocol = EvalProtocol::AllItems;
-    let mut results: Vec<MethodResult> = Vec::new();
+    let show = |r: &MethodResult| {
+        println!(
+            "  {:<30} NDCG@10 {:.4}  Recall@10 {:.4}  MRR {:.4}  ({:.1} s)",
+            r.name, r.summary.ndcg, r.summary.recall, r.summary.mrr, r.seconds
+        );
+    };
+    let mut results = pipeline.evaluate_baselines(
+        &prepared,
+        &prepared.histories,
+        rules.clone(),
+        protocol,
+        vectors.view(),
+    )?;
+    results.iter().for_each(show);
     let mut run = |name: &str, rank: &RankFn| -> anyhow::Result<()> {
         let r = evaluate(name, &prepared, K, protocol, vectors.view(), |h| rank(h))?;
-        println!(
-            "  {name:<30} NDCG@10 {:.4}  Recall@10 {:.4}  MRR {:.4}  ({:.1} s)",
-            r.summary.ndcg, r.summary.recall, r.summary.mrr, r.seconds
-        );
+        show(&r);
         results.push(r);
         Ok(())
     };
-    let popular = MostPopular::fit(&prepared.histories, n);
-    run("most popular", &|hs| {
-        Ok(hs
-            .iter()
-            .map(|h| {
-                popular
-                    .recommend(h, K)
-                    .into_iter()
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect())
-    })?;
-    let cooc = ItemCooccurrence::fit(&prepared.histories, n, CooccurrenceWeight::Cosine);
-    run("item co-occurrence", &|hs| {
-        Ok(hs
-            .iter()
-            .map(|h| cooc.recommend(h, K).into_iter().map(|(i, _)| i).collect())
-            .collect())
-    })?;
-    let rules_only =
-        pipeline.recommender_with(&prepared, None, rules.clone(), ScoreWeights::RULES, 1.0)?;
-    run("rules alone", &|hs| rules_only.rank_batch(hs, K))?;
     run("zero-shot MiniLM", &|hs| reference.rank_batch(hs, K))?;
 
     let task = pipeline.training_task(&prepared, Some(max_examples), 1_000, 11);

@@ -4,10 +4,9 @@ use std::io::Write;
 
 use anyhow::{bail, Context};
 
-use affinity::data::{CooccurrenceWeight, HoldOut, ItemCooccurrence, MostPopular};
+use affinity::data::HoldOut;
 use affinity::pipeline::{
-    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, Prepared, Recommender,
-    ScoreWeights,
+    evaluate, EvalProtocol, Pipeline, PipelineConfig, Prepared, Recommender, ScoreWeights,
 };
 use affinity::report::reasons_text;
 
@@ -218,7 +217,6 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
     let (dataset, _) = args.input.load()?;
     let prepared = pipeline.prepare(dataset);
     let k = args.rank.k;
-    let n = prepared.names.len();
     let rules = pipeline.mine_rules(&prepared)?;
     let encoder = args.run.load()?;
     let mut model = pipeline.recommender_with(
@@ -229,50 +227,13 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         1.0,
     )?;
     let vectors = model.item_vectors().to_owned();
-    let mut results: Vec<MethodResult> = Vec::new();
-    let popular = MostPopular::fit(&prepared.baskets, n);
-    results.push(evaluate(
-        "most popular",
+    let mut results = pipeline.evaluate_baselines(
         &prepared,
-        k,
+        &prepared.baskets,
+        rules,
         protocol,
         vectors.view(),
-        |hs| {
-            Ok(hs
-                .iter()
-                .map(|h| {
-                    popular
-                        .recommend(h, k)
-                        .into_iter()
-                        .map(|(i, _)| i)
-                        .collect()
-                })
-                .collect())
-        },
-    )?);
-    let cooc = ItemCooccurrence::fit(&prepared.baskets, n, CooccurrenceWeight::Cosine);
-    results.push(evaluate(
-        "item co-occurrence",
-        &prepared,
-        k,
-        protocol,
-        vectors.view(),
-        |hs| {
-            Ok(hs
-                .iter()
-                .map(|h| cooc.recommend(h, k).into_iter().map(|(i, _)| i).collect())
-                .collect())
-        },
-    )?);
-    let rules_only = pipeline.recommender_with(&prepared, None, rules, ScoreWeights::RULES, 1.0)?;
-    results.push(evaluate(
-        "rules alone",
-        &prepared,
-        k,
-        protocol,
-        vectors.view(),
-        |hs| rules_only.rank_batch(hs, k),
-    )?);
+    )?;
     results.push(evaluate(
         "model",
         &prepared,

@@ -81,3 +81,37 @@ pub fn evaluate(
         seconds,
     })
 }
+
+impl super::Pipeline {
+    /// The baselines every method is compared with, at the configured k: most popular and item
+    /// co-occurrence (cosine) fitted on `fit` (the fitting baskets, or whole histories where a
+    /// user's purchases form one basket), and `rules` alone.
+    pub fn evaluate_baselines(
+        &self,
+        prepared: &Prepared,
+        fit: &[Vec<u32>],
+        rules: Vec<affinity_mine::Rule>,
+        protocol: EvalProtocol,
+        vectors: ndarray::ArrayView2<f32>,
+    ) -> Result<Vec<MethodResult>> {
+        use affinity_data::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
+        let k = self.config().k;
+        let n = prepared.names.len();
+        let ids = |list: Vec<(u32, f32)>| list.into_iter().map(|(i, _)| i).collect::<Vec<u32>>();
+        let popular = MostPopular::fit(fit, n);
+        let cooc = ItemCooccurrence::fit(fit, n, CooccurrenceWeight::Cosine);
+        let rules_only =
+            self.recommender_with(prepared, None, rules, super::ScoreWeights::RULES, 1.0)?;
+        Ok(vec![
+            evaluate("most popular", prepared, k, protocol, vectors, |hs| {
+                Ok(hs.iter().map(|h| ids(popular.recommend(h, k))).collect())
+            })?,
+            evaluate("item co-occurrence", prepared, k, protocol, vectors, |hs| {
+                Ok(hs.iter().map(|h| ids(cooc.recommend(h, k))).collect())
+            })?,
+            evaluate("rules alone", prepared, k, protocol, vectors, |hs| {
+                rules_only.rank_batch(hs, k)
+            })?,
+        ])
+    }
+}
