@@ -3,6 +3,7 @@
 //! The facade re-exports the workspace crates and wires them into a pipeline
 //! ([`pipeline`]).
 
+pub mod output;
 pub mod pipeline;
 pub mod report;
 

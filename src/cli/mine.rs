@@ -1,7 +1,7 @@
 //! `affinity mine`: frequent, closed or maximal itemsets, and association rules.
 
 use super::input::{FormatArg, InputArgs};
-use super::output::write_atomically;
+use affinity::output::write_atomically;
 use affinity_data::{read_transactions, BasketRule, LoadOptions, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,

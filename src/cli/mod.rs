@@ -3,7 +3,6 @@
 pub mod data;
 pub mod input;
 pub mod mine;
-pub mod output;
 pub mod rank;
 pub mod recommend;
 pub mod tune;

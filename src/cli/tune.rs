@@ -13,7 +13,7 @@ use affinity_tune::{
 };
 
 use super::input::InputArgs;
-use super::output::write_atomically;
+use affinity::output::write_atomically;
 
 /// The model directory: `--model`, else `$AFFINITY_MODEL_DIR`, else `models/all-MiniLM-L6-v2`.
 pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {

@@ -3,6 +3,7 @@
 mod chart;
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -83,11 +84,9 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
         .join("; ")
 }
 
-/// Writes `bytes` to `path` through a temporary file.
+/// Writes `bytes` to `path` through a temporary file ([`crate::output::write_atomically`]).
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    crate::output::write_atomically(path, |w| Ok(w.write_all(bytes)?))
 }
 
 impl Report {

@@ -1,4 +1,5 @@
-//! Writing output files without ever leaving a half-written one behind.
+//! Writing output files without ever leaving a half-written one behind (CLI outputs and
+//! reports alike).
 
 use anyhow::Context;
 use std::io::Write;
