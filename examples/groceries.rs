@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, RankFn, ScoreWeights,
+    evaluate, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
 };
+use affinity::ranker::{Named, Ranker};
 use affinity::report::{ExampleUser, Report, RuleRow};
 use affinity::tune::{
     DeviceChoice, EncoderOptions, LoraConfig, Precision, SentenceEncoder, TrainParams, TrainReport,
@@ -115,35 +116,28 @@ fn main() -> anyhow::Result<()> {
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
-    let vectors = reference.item_vectors().to_owned();
+    let vectors = reference
+        .item_vectors()
+        .expect("a model gives vectors")
+        .to_owned();
+    let vectors = Some(vectors.view());
+    let set = EvalSet::from_prepared(&prepared, EvalProtocol::NewItems);
     let show = |r: &MethodResult| {
         println!(
             "  {:<28} NDCG@10 {:.4}  Recall@10 {:.4}  ({:.1} s)",
             r.name, r.summary.ndcg, r.summary.recall, r.seconds
         );
     };
-    let mut results = pipeline.evaluate_baselines(
-        &prepared,
-        &prepared.baskets,
-        rules.clone(),
-        EvalProtocol::NewItems,
-        vectors.view(),
-    )?;
+    let mut results =
+        pipeline.evaluate_baselines(&prepared, &prepared.baskets, rules.clone(), &set, vectors)?;
     results.iter().for_each(show);
-    let mut run = |name: &str, rank: &RankFn| -> anyhow::Result<()> {
-        let r = evaluate(
-            name,
-            &prepared,
-            K,
-            EvalProtocol::NewItems,
-            vectors.view(),
-            |h| rank(h),
-        )?;
+    let mut run = |ranker: &dyn Ranker| -> anyhow::Result<()> {
+        let r = evaluate(ranker, &set, K, vectors)?;
         show(&r);
         results.push(r);
         Ok(())
     };
-    run("zero-shot MiniLM", &|hs| reference.rank_batch(hs, K))?;
+    run(&reference.blend("zero-shot MiniLM", ScoreWeights::EMBEDDING, 1.0))?;
 
     // Fine-tuning: (history, next product) pairs from the training days, validated on the
     // validation day, best epoch kept.
@@ -174,7 +168,7 @@ fn main() -> anyhow::Result<()> {
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
-    run("fine-tuned MiniLM", &|hs| fine.rank_batch(hs, K))?;
+    run(&fine.blend("fine-tuned MiniLM", ScoreWeights::EMBEDDING, 1.0))?;
 
     let lora = LoraConfig {
         rank: 16,
@@ -211,18 +205,21 @@ fn main() -> anyhow::Result<()> {
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
-    run("fine-tuned MiniLM, LoRA", &|hs| lora_rec.rank_batch(hs, K))?;
+    run(&lora_rec.blend("fine-tuned MiniLM, LoRA", ScoreWeights::EMBEDDING, 1.0))?;
 
     // The hybrid's weights and MMR lambda are chosen on the validation day, never the test day.
     let mut hybrid = fine;
-    let valid_ndcg = pipeline.tune_ranking(&prepared, &mut hybrid, 2_000)?;
+    let valid_ndcg = pipeline
+        .tune_ranking(&prepared, &mut hybrid, 2_000)?
+        .validation_ndcg;
     let (w, lambda) = hybrid.ranking();
     println!(
         "hybrid chosen on validation (NDCG@10 {valid_ndcg:.4}): embedding {} + rules {} + popularity {}, MMR lambda {lambda}",
         w.embedding, w.rules, w.popularity
     );
-    run("hybrid (fine-tuned+rules+MMR)", &|hs| {
-        hybrid.rank_batch(hs, K)
+    run(&Named {
+        name: "hybrid (fine-tuned+rules+MMR)".into(),
+        inner: &hybrid,
     })?;
 
     println!(

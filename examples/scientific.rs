@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use affinity::data::{load, Format, HoldOut, LoadOptions};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, MethodResult, Pipeline, PipelineConfig, RankFn, ScoreWeights,
+    evaluate, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
 };
+use affinity::ranker::{Named, Ranker};
 use affinity::tune::{
     DeviceChoice, EncoderOptions, Precision, SentenceEncoder, TrainParams, Trainer,
 };
@@ -87,7 +88,10 @@ fn main() -> anyhow::Result<()> {
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
-    let vectors = reference.item_vectors().to_owned();
+    let vectors = reference
+        .item_vectors()
+        .expect("a model gives vectors")
+        .to_owned();
     let protocol = EvalProtocol::AllItems;
     let show = |r: &MethodResult| {
         println!(
@@ -95,21 +99,23 @@ fn main() -> anyhow::Result<()> {
             r.name, r.summary.ndcg, r.summary.recall, r.summary.mrr, r.seconds
         );
     };
+    let set = EvalSet::from_prepared(&prepared, protocol);
+    let vectors = Some(vectors.view());
     let mut results = pipeline.evaluate_baselines(
         &prepared,
         &prepared.histories,
         rules.clone(),
-        protocol,
-        vectors.view(),
+        &set,
+        vectors,
     )?;
     results.iter().for_each(show);
-    let mut run = |name: &str, rank: &RankFn| -> anyhow::Result<()> {
-        let r = evaluate(name, &prepared, K, protocol, vectors.view(), |h| rank(h))?;
+    let mut run = |ranker: &dyn Ranker| -> anyhow::Result<()> {
+        let r = evaluate(ranker, &set, K, vectors)?;
         show(&r);
         results.push(r);
         Ok(())
     };
-    run("zero-shot MiniLM", &|hs| reference.rank_batch(hs, K))?;
+    run(&reference.blend("zero-shot MiniLM", ScoreWeights::EMBEDDING, 1.0))?;
 
     let task = pipeline.training_task(&prepared, Some(max_examples), 1_000, 11);
     println!(
@@ -137,12 +143,15 @@ fn main() -> anyhow::Result<()> {
     );
     let mut fine =
         pipeline.recommender_with(&prepared, Some(tuned), rules, ScoreWeights::EMBEDDING, 1.0)?;
-    run("fine-tuned MiniLM", &|hs| fine.rank_batch(hs, K))?;
-    let v = pipeline.tune_ranking(&prepared, &mut fine, 2_000)?;
+    run(&fine.blend("fine-tuned MiniLM", ScoreWeights::EMBEDDING, 1.0))?;
+    let v = pipeline
+        .tune_ranking(&prepared, &mut fine, 2_000)?
+        .validation_ndcg;
     let (w, lambda) = fine.ranking();
     println!("hybrid chosen on validation (NDCG@10 {v:.4}): embedding {} rules {} popularity {} lambda {lambda}", w.embedding, w.rules, w.popularity);
-    run("hybrid (fine-tuned+rules+MMR)", &|hs| {
-        fine.rank_batch(hs, K)
+    run(&Named {
+        name: "hybrid (fine-tuned+rules+MMR)".into(),
+        inner: &fine,
     })?;
 
     // Latency of one call, history encoding included, single-threaded caller.

@@ -3,8 +3,10 @@
 //! The facade re-exports the workspace crates and wires them into a pipeline
 //! ([`pipeline`]).
 
+pub mod bundle;
 pub mod output;
 pub mod pipeline;
+pub mod ranker;
 pub mod report;
 
 pub use affinity_data as data;

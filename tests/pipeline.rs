@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use affinity::data::{Dataset, EventKind, Interaction};
-use affinity::pipeline::{evaluate, EvalProtocol, Pipeline, PipelineConfig, Reason, ScoreWeights};
+use affinity::pipeline::{
+    evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Reason, ScoreWeights,
+};
+use affinity::ranker::Ranker;
 use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
 
 /// 80 shoppers, 4 days each: bread is always followed by butter (a rule), fruit lovers and
@@ -106,9 +109,23 @@ fn recommendations_exclude_history_and_explain_themselves() {
         .reasons
         .iter()
         .any(|r| matches!(r, Reason::SimilarTo { .. })));
-    // Batch ranking agrees with single calls.
-    let batch = rec.rank_batch(std::slice::from_ref(&history), 3).unwrap();
-    assert_eq!(batch[0], recs.iter().map(|r| r.item).collect::<Vec<_>>());
+    // Batch ranking through the Ranker trait agrees with single calls.
+    let batch = rec
+        .rank(
+            std::slice::from_ref(&history),
+            3,
+            std::slice::from_ref(&history),
+        )
+        .unwrap();
+    let ids = |list: &[affinity::rank::Scored]| list.iter().map(|s| s.item).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&batch[0]),
+        recs.iter().map(|r| r.item).collect::<Vec<_>>()
+    );
+    // Exclusions are the caller's: with none, history items may come back.
+    let open = rec.rank(std::slice::from_ref(&history), 10, &[]).unwrap();
+    assert_eq!(open[0].len(), 10);
+    assert!(rec.rank(&[history.clone(), vec![]], 3, &[vec![]]).is_err());
     // Asking for more than the catalogue holds gives every new item once.
     let all = rec.recommend(&history, 100).unwrap();
     assert_eq!(all.len(), 10 - 3);
@@ -137,29 +154,16 @@ fn evaluation_and_validation_tuning_run_without_the_test_step() {
     let mut rec = pipeline
         .recommender(&prepared, Some(tiny_encoder(dir.path())), rules)
         .unwrap();
-    let vectors = rec.item_vectors().to_owned();
-    let before = evaluate(
-        "hybrid",
-        &prepared,
-        3,
-        EvalProtocol::NewItems,
-        vectors.view(),
-        |h| rec.rank_batch(h, 3),
-    )
-    .unwrap();
+    let vectors = rec.item_vectors().unwrap().to_owned();
+    let set = EvalSet::from_prepared(&prepared, EvalProtocol::NewItems);
+    let before = evaluate(&rec, &set, 3, Some(vectors.view())).unwrap();
     assert!(before.summary.users > 0);
-    let valid = pipeline.tune_ranking(&prepared, &mut rec, 1000).unwrap();
-    assert!((0.0..=1.0).contains(&valid));
+    assert_eq!(before.name, "hybrid");
+    let tuning = pipeline.tune_ranking(&prepared, &mut rec, 1000).unwrap();
+    assert!((0.0..=1.0).contains(&tuning.validation_ndcg));
+    assert!(tuning.users > 0 && tuning.k == 3);
     // Tuning picks something at least as good on validation as the default setting.
-    let after = evaluate(
-        "tuned",
-        &prepared,
-        3,
-        EvalProtocol::NewItems,
-        vectors.view(),
-        |h| rec.rank_batch(h, 3),
-    )
-    .unwrap();
+    let after = evaluate(&rec, &set, 3, Some(vectors.view())).unwrap();
     assert_eq!(after.summary.users, before.summary.users);
     assert!(after.summary.coverage > 0.0);
 }

@@ -2,7 +2,7 @@
 
 use affinity_data::{Format, LoadOptions, LongCsv, TimeFormat};
 use anyhow::bail;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// File formats on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +23,27 @@ pub struct InputArgs {
     /// The data file (for unisrec: the prefix DIR/NAME of the atomic files).
     #[arg(long, short)]
     pub input: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl std::ops::Deref for InputArgs {
+    type Target = ReadArgs;
+    fn deref(&self) -> &ReadArgs {
+        &self.read
+    }
+}
+
+impl InputArgs {
+    /// Loads the dataset.
+    pub fn load(&self) -> anyhow::Result<(affinity_data::Dataset, affinity_data::LoadReport)> {
+        self.read.load(&self.input)
+    }
+}
+
+/// How a data file is read (the file itself is named by the command).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadArgs {
     /// How the file is laid out.
     #[arg(long, short, value_enum, default_value = "long")]
     pub format: FormatArg,
@@ -52,7 +73,7 @@ pub struct InputArgs {
     pub lenient: bool,
 }
 
-impl InputArgs {
+impl ReadArgs {
     /// The loader's format and options.
     pub fn to_format(&self) -> anyhow::Result<(Format, LoadOptions)> {
         let delimiter = match self.delimiter.as_str() {
@@ -82,10 +103,26 @@ impl InputArgs {
         Ok((format, options))
     }
 
-    /// Loads the dataset.
-    pub fn load(&self) -> anyhow::Result<(affinity_data::Dataset, affinity_data::LoadReport)> {
+    /// Loads the dataset in `path`.
+    pub fn load(
+        &self,
+        path: &Path,
+    ) -> anyhow::Result<(affinity_data::Dataset, affinity_data::LoadReport)> {
         let (format, options) = self.to_format()?;
         // The loader's errors already name the file and line.
-        Ok(affinity_data::load(&self.input, &format, &options)?)
+        Ok(affinity_data::load(path, &format, &options)?)
+    }
+
+    /// The file whose size and digest describe the data at `path` (for unisrec, the events
+    /// file of the prefix).
+    pub fn source_file(&self, path: &Path) -> PathBuf {
+        match self.format {
+            FormatArg::Unisrec => {
+                let mut name = path.file_name().unwrap_or_default().to_os_string();
+                name.push(".test.inter");
+                path.with_file_name(name)
+            }
+            _ => path.to_path_buf(),
+        }
     }
 }

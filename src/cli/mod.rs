@@ -1,5 +1,6 @@
 //! The `affinity` command line.
 
+pub mod bundle;
 pub mod data;
 pub mod input;
 pub mod mine;
@@ -26,6 +27,10 @@ pub enum Command {
     Embed(tune::EmbedArgs),
     /// Fine-tune the language model on a dataset; writes a checkpoint directory.
     Train(tune::TrainArgs),
+    /// Fit a recommender on events and save it as a bundle directory.
+    Fit(bundle::FitArgs),
+    /// Fold new events into a bundle (exactly as refitting on all events would).
+    Update(bundle::UpdateArgs),
     /// Recommend products for a user or a history, with reasons.
     Recommend(recommend::RecommendArgs),
     /// Products for a text query, or similar to a product.
@@ -52,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(command) => data::run(command),
         Command::Mine(args) => mine::run(args),
         Command::Embed(args) => tune::embed(args),
+        Command::Fit(args) => bundle::fit(args),
+        Command::Update(args) => bundle::update(args),
         Command::Recommend(args) => recommend::recommend(args),
         Command::Search(args) => recommend::search(args),
         Command::Evaluate(args) => recommend::evaluate_cmd(args),

@@ -1,19 +1,24 @@
-//! `affinity recommend`, `affinity search`, `affinity evaluate`.
+//! `affinity recommend`, `affinity search`, `affinity evaluate`: from a fitted bundle
+//! (`--bundle`), or fitted on the spot from raw data (`--input`).
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use affinity::data::HoldOut;
+use affinity::data::{Dataset, HoldOut};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, Pipeline, PipelineConfig, Prepared, Recommender, ScoreWeights,
+    evaluate, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig, Recommendation,
+    Recommender, ScoreWeights,
 };
+use affinity::ranker::{Named, Ranker};
 use affinity::report::reasons_text;
 
-use super::input::InputArgs;
+use super::bundle::{load_bundle, HoldOutArg};
+use super::input::ReadArgs;
 use super::tune::RunArgs;
 
-/// Ranking settings shared by the three commands.
+/// Ranking settings shared by the commands that fit.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RankArgs {
     /// List length.
@@ -43,7 +48,7 @@ pub struct RankArgs {
 }
 
 impl RankArgs {
-    fn config(&self, hold_out: HoldOut) -> anyhow::Result<PipelineConfig> {
+    pub fn config(&self, hold_out: HoldOut) -> anyhow::Result<PipelineConfig> {
         Ok(PipelineConfig::builder()
             .k(self.k)
             .hold_out(hold_out)
@@ -60,22 +65,50 @@ impl RankArgs {
     }
 }
 
-fn build(pipeline: &Pipeline, prepared: &Prepared, run: &RunArgs) -> anyhow::Result<Recommender> {
-    let rules = pipeline.mine_rules(prepared)?;
+/// Where the recommender comes from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// A fitted bundle (`affinity fit`): nothing is mined or embedded again.
+    #[arg(long, short, conflicts_with = "input")]
+    pub bundle: Option<PathBuf>,
+    /// Or raw data to fit on the spot (for unisrec: the prefix DIR/NAME).
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl SourceArgs {
+    fn raw(&self) -> anyhow::Result<(&PathBuf, Dataset)> {
+        let Some(path) = &self.input else {
+            bail!("give --bundle DIR (from `affinity fit`) or --input FILE");
+        };
+        Ok((path, self.read.load(path)?.0))
+    }
+}
+
+/// Fits on the spot: rules mined and the catalogue embedded for this one call.
+fn fit_on_the_spot(
+    pipeline: &Pipeline,
+    dataset: Dataset,
+    run: &RunArgs,
+) -> anyhow::Result<Recommender> {
+    let prepared = pipeline.prepare_all(dataset);
+    let rules = pipeline.mine_rules(&prepared)?;
     let encoder = run.load()?;
-    Ok(pipeline.recommender(prepared, Some(encoder), rules)?)
+    Ok(pipeline.recommender(&prepared, Some(encoder), rules)?)
 }
 
 /// `affinity recommend`.
 #[derive(Debug, clap::Args)]
 pub struct RecommendArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
     pub rank: RankArgs,
-    /// Recommend for this user (their whole history in the data).
+    /// Recommend for this user (their whole history; a user not seen is a cold start).
     #[arg(long, conflicts_with = "items")]
     pub user: Option<String>,
     /// Or for this history: comma-separated product names, oldest first.
@@ -86,40 +119,60 @@ pub struct RecommendArgs {
     pub json: bool,
 }
 
-pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
-    let pipeline = Pipeline::new(args.rank.config(HoldOut::LastItem)?)?;
-    let (dataset, _) = args.input.load()?;
-    let history: Vec<u32> = match (&args.user, &args.items) {
-        (Some(user), _) => {
-            let id = dataset.users.get(user).with_context(|| {
-                format!("user {user:?} is not in {}", args.input.input.display())
-            })?;
-            let mut events: Vec<_> = dataset
-                .interactions
+/// The history named by `--user` or `--items`, in the recommender's ids.
+fn history_of(
+    recommender: &Recommender,
+    user: Option<&str>,
+    items: Option<&str>,
+) -> anyhow::Result<Vec<u32>> {
+    match (user, items) {
+        (Some(user), _) => Ok(match recommender.fitted().history(user) {
+            Some(history) => history.to_vec(),
+            None => {
+                eprintln!("user {user:?} has no history here: cold start (popular products)");
+                vec![]
+            }
+        }),
+        (None, Some(items)) => {
+            let names: Vec<&str> = items.split(',').map(str::trim).collect();
+            let unknown: Vec<&str> = names
                 .iter()
-                .filter(|e| e.user == id)
+                .copied()
+                .filter(|n| recommender.item_id(n).is_none())
                 .collect();
-            events.sort_by_key(|e| e.timestamp);
-            events.iter().map(|e| e.item).collect()
+            if !unknown.is_empty() {
+                bail!("unknown products: {}", unknown.join(", "));
+            }
+            Ok(names
+                .iter()
+                .filter_map(|n| recommender.item_id(n))
+                .collect())
         }
-        (None, Some(items)) => items
-            .split(',')
-            .map(|name| {
-                let name = name.trim();
-                dataset.items.get(name).with_context(|| {
-                    format!("product {name:?} is not in {}", args.input.input.display())
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
         (None, None) => bail!("give --user ID or --items \"a,b,c\""),
+    }
+}
+
+pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
+    if args.user.is_none() && args.items.is_none() {
+        bail!("give --user ID or --items \"a,b,c\"");
+    }
+    if args.rank.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    let recommender = match &args.source.bundle {
+        Some(dir) => load_bundle(dir, &args.run)?,
+        None => {
+            let pipeline = Pipeline::new(args.rank.config(HoldOut::LastItem)?)?;
+            let (_, dataset) = args.source.raw()?;
+            fit_on_the_spot(&pipeline, dataset, &args.run)?
+        }
     };
-    let prepared = pipeline.prepare_all(dataset);
-    let recommender = build(&pipeline, &prepared, &args.run)?;
+    let history = history_of(&recommender, args.user.as_deref(), args.items.as_deref())?;
     let recs = recommender.recommend(&history, args.rank.k)?;
     print(&recs, args.json)
 }
 
-fn print(recs: &[affinity::pipeline::Recommendation], json: bool) -> anyhow::Result<()> {
+fn print(recs: &[Recommendation], json: bool) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for r in recs {
@@ -144,7 +197,7 @@ fn print(recs: &[affinity::pipeline::Recommendation], json: bool) -> anyhow::Res
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
     #[command(flatten)]
-    pub input: InputArgs,
+    pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
     /// Free text, e.g. "glass beaker".
@@ -161,39 +214,64 @@ pub struct SearchArgs {
 }
 
 pub fn search(args: SearchArgs) -> anyhow::Result<()> {
-    let pipeline = Pipeline::new(PipelineConfig::default())?;
-    let (dataset, _) = args.input.load()?;
-    let prepared = pipeline.prepare_all(dataset);
-    let encoder = args.run.load()?;
-    let recommender = pipeline.recommender(&prepared, Some(encoder), vec![])?;
+    match (&args.query, &args.similar) {
+        (Some(q), _) if q.trim().is_empty() => bail!("--query is empty"),
+        (None, None) => bail!("give --query TEXT or --similar PRODUCT"),
+        _ if args.k == 0 => bail!("-k must be at least 1"),
+        _ => {}
+    }
+    let recommender = match &args.source.bundle {
+        Some(dir) => load_bundle(dir, &args.run)?,
+        None => {
+            let pipeline = Pipeline::new(PipelineConfig::default())?;
+            let (_, dataset) = args.source.raw()?;
+            let prepared = pipeline.prepare_all(dataset);
+            pipeline.recommender(&prepared, Some(args.run.load()?), vec![])?
+        }
+    };
     let found = match (&args.query, &args.similar) {
         (Some(q), _) => recommender.search(q, args.k)?,
         (None, Some(name)) => {
             let id = recommender
                 .item_id(name)
-                .with_context(|| format!("product {name:?} is not in the data"))?;
+                .with_context(|| format!("product {name:?} is not in the catalogue"))?;
             recommender.similar(id, args.k)?
         }
-        (None, None) => bail!("give --query TEXT or --similar PRODUCT"),
+        (None, None) => unreachable!("checked above"),
     };
     print(&found, args.json)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelevantArg {
+    /// Held-out items the user had not bought before.
+    New,
+    /// Every held-out item.
+    All,
 }
 
 /// `affinity evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
+    /// A fitted bundle to evaluate as it is; --input then holds the test events (users and
+    /// items by the names the bundle knows).
+    #[arg(long, short)]
+    pub bundle: Option<PathBuf>,
+    /// The data: split per user (without --bundle), or the test events (with --bundle).
+    #[arg(long, short)]
+    pub input: PathBuf,
     #[command(flatten)]
-    pub input: InputArgs,
+    pub read: ReadArgs,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
     pub rank: RankArgs,
     /// Hold out each user's last item (Amazon) or last time step (baskets).
-    #[arg(long, default_value = "last-item")]
-    pub hold_out: String,
+    #[arg(long, value_enum, default_value = "last-item")]
+    pub hold_out: HoldOutArg,
     /// Relevant items: "new" (not bought before) or "all".
-    #[arg(long, default_value = "new")]
-    pub relevant: String,
+    #[arg(long, value_enum, default_value = "new")]
+    pub relevant: RelevantArg,
     /// Choose the hybrid's weights and MMR lambda on the validation step first.
     #[arg(long)]
     pub tune: bool,
@@ -203,20 +281,130 @@ pub struct EvaluateArgs {
 }
 
 pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
-    let hold_out = match args.hold_out.as_str() {
-        "last-item" => HoldOut::LastItem,
-        "last-time" => HoldOut::LastTimestamp,
-        h => bail!("--hold-out must be last-item or last-time, got {h:?}"),
+    let protocol = match args.relevant {
+        RelevantArg::New => EvalProtocol::NewItems,
+        RelevantArg::All => EvalProtocol::AllItems,
     };
-    let protocol = match args.relevant.as_str() {
-        "new" => EvalProtocol::NewItems,
-        "all" => EvalProtocol::AllItems,
-        r => bail!("--relevant must be new or all, got {r:?}"),
-    };
-    let pipeline = Pipeline::new(args.rank.config(hold_out)?)?;
-    let (dataset, _) = args.input.load()?;
-    let prepared = pipeline.prepare(dataset);
+    if args.rank.k == 0 {
+        bail!("-k must be at least 1");
+    }
     let k = args.rank.k;
+    let results = match &args.bundle {
+        Some(dir) => {
+            if args.tune {
+                bail!("--tune chooses weights while fitting: use `affinity fit --tune`");
+            }
+            let recommender = load_bundle(dir, &args.run)?;
+            let (test, _) = args.read.load(&args.input)?;
+            let set = test_set(&recommender, &test, protocol);
+            if set.is_empty() {
+                bail!(
+                    "no user of {} has a history in the bundle and a relevant test item",
+                    args.input.display()
+                );
+            }
+            evaluate_bundle(&recommender, &set, k)?
+        }
+        None => evaluate_split(&args, protocol)?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "method",
+        format!("Recall@{k}"),
+        format!("NDCG@{k}"),
+        format!("MRR@{k}"),
+        "coverage",
+        "diversity",
+        "seconds"
+    );
+    for r in &results {
+        let s = &r.summary;
+        println!(
+            "{:<26} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2}",
+            r.name,
+            s.recall,
+            s.ndcg,
+            s.mrr,
+            s.coverage,
+            s.diversity.unwrap_or(f64::NAN),
+            r.seconds
+        );
+    }
+    println!("({} test users)", results[0].summary.users);
+    Ok(())
+}
+
+/// Test users of `test` whom the bundle knows, with their bundle history; held-out items the
+/// bundle does not know stay relevant (they can never be hit).
+fn test_set(recommender: &Recommender, test: &Dataset, protocol: EvalProtocol) -> EvalSet {
+    let fitted = recommender.fitted();
+    let mut set = EvalSet {
+        n_items: fitted.n_items(),
+        popularity: fitted.counts.iter().map(|&c| f64::from(c)).collect(),
+        ..EvalSet::default()
+    };
+    let held_out = affinity::data::items_by_user(&test.interactions, test.users.len());
+    let mut skipped = 0;
+    for (u, items) in held_out.iter().enumerate() {
+        if items.is_empty() {
+            continue;
+        }
+        let Some(history) = fitted.history(test.users.name(u as u32)) else {
+            skipped += 1;
+            continue;
+        };
+        let items: Vec<u32> = items
+            .iter()
+            .map(|&i| recommender.item_id(test.items.name(i)).unwrap_or(u32::MAX))
+            .collect();
+        set.push(history, &items, protocol);
+    }
+    if skipped > 0 {
+        eprintln!("{skipped} test users are not in the bundle (cold starts) and are not scored");
+    }
+    set
+}
+
+/// Every ranker a bundle holds, on one test set.
+fn evaluate_bundle(
+    recommender: &Recommender,
+    set: &EvalSet,
+    k: usize,
+) -> anyhow::Result<Vec<MethodResult>> {
+    let fitted = recommender.fitted();
+    let popular = fitted.most_popular();
+    let rules = recommender.blend("rules alone", ScoreWeights::RULES, 1.0);
+    let model = recommender.blend("model", ScoreWeights::EMBEDDING, 1.0);
+    let hybrid = Named {
+        name: "hybrid (as served)".into(),
+        inner: recommender,
+    };
+    let mut rankers: Vec<&dyn Ranker> = vec![&popular, &fitted.cooccurrence, &rules];
+    if recommender.encoder().is_some() {
+        rankers.push(&model);
+    }
+    rankers.push(&hybrid);
+    let vectors = recommender.item_vectors();
+    rankers
+        .into_iter()
+        .map(|r| Ok(evaluate(r, set, k, vectors)?))
+        .collect()
+}
+
+/// Split the raw data per user, fit on the training part, score the test step.
+fn evaluate_split(
+    args: &EvaluateArgs,
+    protocol: EvalProtocol,
+) -> anyhow::Result<Vec<MethodResult>> {
+    let k = args.rank.k;
+    let pipeline = Pipeline::new(args.rank.config(args.hold_out.into())?)?;
+    let (dataset, _) = args.read.load(&args.input)?;
+    let prepared = pipeline.prepare(dataset);
+    let set = EvalSet::from_prepared(&prepared, protocol);
     let rules = pipeline.mine_rules(&prepared)?;
     let encoder = args.run.load()?;
     let mut model = pipeline.recommender_with(
@@ -226,62 +414,30 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
-    let vectors = model.item_vectors().to_owned();
-    let mut results = pipeline.evaluate_baselines(
-        &prepared,
-        &prepared.baskets,
-        rules,
-        protocol,
-        vectors.view(),
-    )?;
+    let vectors = model.item_vectors().map(|v| v.to_owned());
+    let vectors = vectors.as_ref().map(|v| v.view());
+    let mut results =
+        pipeline.evaluate_baselines(&prepared, &prepared.baskets, rules, &set, vectors)?;
     results.push(evaluate(
-        "model",
-        &prepared,
+        &model.blend("model", ScoreWeights::EMBEDDING, 1.0),
+        &set,
         k,
-        protocol,
-        vectors.view(),
-        |hs| model.rank_batch(hs, k),
+        vectors,
     )?);
     let config = pipeline.config();
     model.set_ranking(config.weights, config.mmr_lambda);
     if args.tune {
-        let v = pipeline.tune_ranking(&prepared, &mut model, 2_000)?;
+        let tuning = pipeline.tune_ranking(&prepared, &mut model, 2_000)?;
         let (w, l) = model.ranking();
-        eprintln!("hybrid chosen on validation (NDCG@{k} {v:.4}): embedding {} rules {} popularity {} lambda {l}", w.embedding, w.rules, w.popularity);
-    }
-    results.push(evaluate(
-        "hybrid (model+rules+MMR)",
-        &prepared,
-        k,
-        protocol,
-        vectors.view(),
-        |hs| model.rank_batch(hs, k),
-    )?);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
-        return Ok(());
-    }
-    println!(
-        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "method",
-        format!("Recall@{k}"),
-        format!("NDCG@{k}"),
-        format!("MRR@{k}"),
-        "coverage",
-        "diversity"
-    );
-    for r in &results {
-        let s = &r.summary;
-        println!(
-            "{:<26} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
-            r.name,
-            s.recall,
-            s.ndcg,
-            s.mrr,
-            s.coverage,
-            s.diversity.unwrap_or(f64::NAN)
+        eprintln!(
+            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} lambda {l}",
+            tuning.validation_ndcg, w.embedding, w.rules, w.popularity
         );
     }
-    println!("({} test users)", results[0].summary.users);
-    Ok(())
+    let hybrid = Named {
+        name: "hybrid (model+rules+MMR)".into(),
+        inner: &model,
+    };
+    results.push(evaluate(&hybrid, &set, k, vectors)?);
+    Ok(results)
 }

@@ -49,10 +49,10 @@ impl RunArgs {
     pub fn options(&self) -> anyhow::Result<EncoderOptions> {
         Ok(EncoderOptions {
             device: parse_device(&self.device)?,
-            precision: if self.bf16 {
-                Precision::Bf16
-            } else {
-                Precision::F32
+            precision: match (self.bf16, self.fp32) {
+                (true, _) => Precision::Bf16,
+                (_, true) => Precision::F32,
+                _ => Precision::Auto,
             },
             batch_size: self.batch_size,
             max_len: self.max_len,
@@ -61,7 +61,11 @@ impl RunArgs {
     }
 
     pub fn load(&self) -> anyhow::Result<SentenceEncoder> {
-        let dir = model_dir(self.model.clone());
+        let mut dir = model_dir(self.model.clone());
+        // A checkpoint directory of `affinity train`: its best model.
+        if !dir.join("config.json").is_file() && dir.join("best").is_dir() {
+            dir = dir.join("best");
+        }
         let encoder = SentenceEncoder::from_dir(&dir, &self.options()?)
             .with_context(|| format!("cannot load the model in {}", dir.display()))?;
         Ok(encoder)

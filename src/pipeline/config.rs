@@ -7,7 +7,7 @@ use super::error::{invalid, Result};
 
 /// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
 /// the catalogue first, so a weight is the most that source can add to an item's score.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScoreWeights {
     /// Cosine between the history's and the item's embeddings.
     pub embedding: f32,
@@ -52,7 +52,7 @@ impl Default for ScoreWeights {
 /// assert!(PipelineConfig::builder().mmr_lambda(1.5).build().is_err());
 /// # Ok::<(), affinity::pipeline::PipelineError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PipelineConfig {
     /// List length evaluated and recommended.
     pub k: usize,

@@ -1,4 +1,6 @@
-//! The facade's error type: one variant per crate it wires together.
+//! The facade's error type: one variant per crate it wires together, and the bundle's.
+
+use std::path::PathBuf;
 
 /// What can go wrong in the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,58 @@ pub enum PipelineError {
     /// An item id or name the catalogue does not have.
     #[error("unknown item {0}")]
     UnknownItem(String),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file a bundle needs is not there.
+    #[error("{path}: missing from the bundle")]
+    BundleMissing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A bundle file's size differs from the manifest's (truncated or appended to).
+    #[error("{path}: {found} bytes, the manifest says {expected} (truncated or changed)")]
+    BundleSize {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the manifest records.
+        expected: u64,
+        /// Bytes on disk.
+        found: u64,
+    },
+    /// A bundle file's BLAKE3 digest differs from the manifest's.
+    #[error("{path}: BLAKE3 digest {found}, the manifest says {expected} (the file changed)")]
+    BundleDigest {
+        /// The file.
+        path: PathBuf,
+        /// Digest the manifest records.
+        expected: String,
+        /// Digest of the file on disk.
+        found: String,
+    },
+    /// A bundle written by a newer affinity (or not a bundle at all).
+    #[error("{path}: bundle format {found}, this affinity reads format {supported}")]
+    BundleVersion {
+        /// The manifest.
+        path: PathBuf,
+        /// The format version found.
+        found: String,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// A bundle file that cannot be parsed, or whose contents disagree with the rest.
+    #[error("{path}: {detail}")]
+    BundleCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// Results of the pipeline.
@@ -35,6 +89,20 @@ pub type Result<T> = std::result::Result<T, PipelineError>;
 pub(crate) fn invalid(name: &'static str, detail: impl Into<String>) -> PipelineError {
     PipelineError::InvalidSetting {
         name,
+        detail: detail.into(),
+    }
+}
+
+pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> PipelineError {
+    PipelineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn corrupt(path: &std::path::Path, detail: impl Into<String>) -> PipelineError {
+    PipelineError::BundleCorrupt {
+        path: path.to_path_buf(),
         detail: detail.into(),
     }
 }

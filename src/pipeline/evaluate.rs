@@ -1,14 +1,14 @@
-//! Scoring ranked lists against the held-out items.
+//! Scoring ranked lists against the held-out items, for any [`Ranker`].
 
 use std::time::Instant;
 
 use affinity_data::metrics::{Evaluator, MetricSummary};
+use affinity_mine::Rule;
+use affinity_rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
 
 use super::error::Result;
 use super::prepared::Prepared;
-
-/// A ranking method as evaluation sees it: histories in, top-k item ids out.
-pub type RankFn<'a> = dyn Fn(&[Vec<u32>]) -> Result<Vec<Vec<u32>>> + 'a;
+use crate::ranker::{Named, Ranker};
 
 /// Which held-out items count as relevant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,51 +32,88 @@ pub struct MethodResult {
     pub seconds: f64,
 }
 
-/// Ranks every test user with `rank` (histories in, top-k item ids out) and scores the lists.
-/// Diversity is measured with `vectors` (the same for every method, so figures compare).
-pub fn evaluate(
-    name: &str,
-    prepared: &Prepared,
-    k: usize,
-    protocol: EvalProtocol,
-    vectors: ndarray::ArrayView2<f32>,
-    rank: impl FnOnce(&[Vec<u32>]) -> Result<Vec<Vec<u32>>>,
-) -> Result<MethodResult> {
-    let mut users = Vec::new();
-    let mut relevant = Vec::new();
-    for (u, items) in prepared.test.iter().enumerate() {
-        let seen = &prepared.histories[u];
-        let rel: Vec<u32> = match protocol {
-            EvalProtocol::NewItems => items
+/// The users a comparison ranks: their histories and the items that count as hits.
+#[derive(Debug, Clone, Default)]
+pub struct EvalSet {
+    /// Per test user: what the rankers see, oldest first.
+    pub histories: Vec<Vec<u32>>,
+    /// Per test user: the held-out items that count. Ids at or above the catalogue size stand
+    /// for items the rankers cannot know (they count, and can never be hit).
+    pub relevant: Vec<Vec<u32>>,
+    /// Items in the catalogue.
+    pub n_items: usize,
+    /// Training events per item, for the popularity-bias figure.
+    pub popularity: Vec<f64>,
+}
+
+impl EvalSet {
+    /// Test users of a prepared split: every user with a history and at least one relevant
+    /// held-out item under `protocol`.
+    pub fn from_prepared(prepared: &Prepared, protocol: EvalProtocol) -> Self {
+        let mut set = EvalSet {
+            n_items: prepared.names.len(),
+            popularity: prepared.counts.iter().map(|&c| f64::from(c)).collect(),
+            ..EvalSet::default()
+        };
+        for (u, items) in prepared.test.iter().enumerate() {
+            set.push(&prepared.histories[u], items, protocol);
+        }
+        set
+    }
+
+    /// Adds one user when the history is not empty and an item is relevant under `protocol`.
+    pub fn push(&mut self, history: &[u32], held_out: &[u32], protocol: EvalProtocol) {
+        let relevant: Vec<u32> = match protocol {
+            EvalProtocol::NewItems => held_out
                 .iter()
                 .copied()
-                .filter(|i| !seen.contains(i))
+                .filter(|i| !history.contains(i))
                 .collect(),
-            EvalProtocol::AllItems => items.clone(),
+            EvalProtocol::AllItems => held_out.to_vec(),
         };
-        if !rel.is_empty() && !seen.is_empty() {
-            users.push(u);
-            relevant.push(rel);
+        if !relevant.is_empty() && !history.is_empty() {
+            self.histories.push(history.to_vec());
+            self.relevant.push(relevant);
         }
     }
-    let histories: Vec<Vec<u32>> = users
-        .iter()
-        .map(|&u| prepared.histories[u].clone())
-        .collect();
-    let start = Instant::now();
-    let lists = rank(&histories)?;
-    let seconds = start.elapsed().as_secs_f64();
-    let mut eval = Evaluator::new(k, prepared.names.len());
-    for (list, rel) in lists.iter().zip(&relevant) {
-        eval.add(list, rel);
+
+    /// Test users.
+    pub fn len(&self) -> usize {
+        self.histories.len()
     }
-    let popularity: Vec<f64> = prepared.counts.iter().map(|&c| f64::from(c)).collect();
-    let summary = eval.summary_with(
-        |i| vectors.row(i as usize).to_slice().expect("standard layout"),
-        &popularity,
-    );
+
+    /// Whether no user is tested.
+    pub fn is_empty(&self) -> bool {
+        self.histories.is_empty()
+    }
+}
+
+/// Ranks every user of `set` with `ranker` (already-bought items excluded) and scores the top
+/// `k`. Diversity is measured with `vectors` when given (the same for every method, so figures
+/// compare).
+pub fn evaluate(
+    ranker: &dyn Ranker,
+    set: &EvalSet,
+    k: usize,
+    vectors: Option<ndarray::ArrayView2<f32>>,
+) -> Result<MethodResult> {
+    let start = Instant::now();
+    let lists = ranker.rank(&set.histories, k, &set.histories)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut eval = Evaluator::new(k, set.n_items);
+    for (list, rel) in lists.iter().zip(&set.relevant) {
+        let ids: Vec<u32> = list.iter().map(|s| s.item).collect();
+        eval.add(&ids, rel);
+    }
+    let summary = match vectors {
+        Some(v) => eval.summary_with(
+            |i| v.row(i as usize).to_slice().expect("standard layout"),
+            &set.popularity,
+        ),
+        None => eval.summary(),
+    };
     Ok(MethodResult {
-        name: name.to_string(),
+        name: ranker.name(),
         summary,
         seconds,
     })
@@ -90,28 +127,23 @@ impl super::Pipeline {
         &self,
         prepared: &Prepared,
         fit: &[Vec<u32>],
-        rules: Vec<affinity_mine::Rule>,
-        protocol: EvalProtocol,
-        vectors: ndarray::ArrayView2<f32>,
+        rules: Vec<Rule>,
+        set: &EvalSet,
+        vectors: Option<ndarray::ArrayView2<f32>>,
     ) -> Result<Vec<MethodResult>> {
-        use affinity_data::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
         let k = self.config().k;
         let n = prepared.names.len();
-        let ids = |list: Vec<(u32, f32)>| list.into_iter().map(|(i, _)| i).collect::<Vec<u32>>();
         let popular = MostPopular::fit(fit, n);
         let cooc = ItemCooccurrence::fit(fit, n, CooccurrenceWeight::Cosine);
         let rules_only =
             self.recommender_with(prepared, None, rules, super::ScoreWeights::RULES, 1.0)?;
-        Ok(vec![
-            evaluate("most popular", prepared, k, protocol, vectors, |hs| {
-                Ok(hs.iter().map(|h| ids(popular.recommend(h, k))).collect())
-            })?,
-            evaluate("item co-occurrence", prepared, k, protocol, vectors, |hs| {
-                Ok(hs.iter().map(|h| ids(cooc.recommend(h, k))).collect())
-            })?,
-            evaluate("rules alone", prepared, k, protocol, vectors, |hs| {
-                rules_only.rank_batch(hs, k)
-            })?,
-        ])
+        let rules_alone = Named {
+            name: "rules alone".into(),
+            inner: &rules_only,
+        };
+        [&popular as &dyn Ranker, &cooc, &rules_alone]
+            .into_iter()
+            .map(|ranker| evaluate(ranker, set, k, vectors))
+            .collect()
     }
 }

@@ -3,13 +3,17 @@
 //! Each step is a function of its own; [`Pipeline`] holds the settings they share.
 
 mod config;
-mod error;
+pub(crate) mod error;
 mod evaluate;
+pub(crate) mod fitted;
 mod prepared;
 mod recommender;
+mod update;
 
 pub use config::{PipelineConfig, ScoreWeights};
 pub use error::{PipelineError, Result};
-pub use evaluate::{evaluate, EvalProtocol, MethodResult, RankFn};
+pub use evaluate::{evaluate, EvalProtocol, EvalSet, MethodResult};
+pub use fitted::Fitted;
 pub use prepared::{Pipeline, Prepared};
-pub use recommender::{Reason, Recommendation, Recommender};
+pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};
+pub use update::UpdateReport;

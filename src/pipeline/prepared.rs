@@ -1,6 +1,6 @@
 //! The steps before ranking: split, baskets, rules, training examples.
 
-use affinity_data::{items_by_user, leave_one_out, Dataset, Split};
+use affinity_data::{items_by_user, leave_one_out, Dataset, Interaction, Split};
 use affinity_mine::{
     generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport, MiningParams, Rule,
     RuleParams,
@@ -12,7 +12,9 @@ use affinity_tune::{
 
 use super::config::{PipelineConfig, ScoreWeights};
 use super::error::Result;
-use super::recommender::{Recommender, RecommenderParts};
+use super::fitted::{derive, Derived, Fitted, Ids};
+use super::recommender::{Ranking, Recommender};
+use crate::bundle::{Provenance, Tuning};
 
 /// A dataset split and arranged for every later step. Fitting (rules, popularity, the model)
 /// sees `train` and `valid`; `test` is only ever scored.
@@ -87,22 +89,14 @@ impl Pipeline {
         let names: Vec<String> = (0..n_items as u32)
             .map(|i| dataset.items.name(i).to_string())
             .collect();
-        let texts: Vec<String> = (0..n_items as u32)
-            .map(|i| dataset.catalog.text_or(i, &names[i as usize]))
-            .collect();
+        let texts = super::fitted::item_texts(&dataset.items, &dataset.catalog);
         let seen: Vec<_> = split.train.iter().chain(&split.valid).copied().collect();
-        let histories = items_by_user(&seen, n_users);
+        let Derived {
+            histories,
+            counts,
+            baskets,
+        } = derive(&seen, n_users, n_items, self.config.basket_rule);
         let test = items_by_user(&split.test, n_users);
-        let mut counts = vec![0u32; n_items];
-        for e in &seen {
-            counts[e.item as usize] += 1;
-        }
-        // Basket grouping reads only the events: no need to copy ids and catalogue.
-        let baskets = Dataset {
-            interactions: seen,
-            ..Dataset::default()
-        }
-        .transactions(self.config.basket_rule);
         Prepared {
             dataset,
             split,
@@ -117,22 +111,21 @@ impl Pipeline {
 
     /// Association rules on the fitting baskets (FP-growth, single consequents).
     pub fn mine_rules(&self, prepared: &Prepared) -> Result<Vec<Rule>> {
+        self.mine_baskets(&prepared.baskets)
+    }
+
+    /// Association rules on `baskets` with the configured thresholds.
+    pub fn mine_baskets(&self, baskets: &[Vec<u32>]) -> Result<Vec<Rule>> {
         let c = &self.config;
         let params = MiningParams {
             max_len: Some(c.max_rule_len),
             ..MiningParams::new(MinSupport::from_f64(c.min_support)?)
         };
         let mut itemsets: Vec<Itemset> = Vec::new();
-        mine_itemsets(
-            &prepared.baskets,
-            None,
-            &params,
-            Algorithm::FpGrowth,
-            &mut itemsets,
-        )?;
+        mine_itemsets(baskets, None, &params, Algorithm::FpGrowth, &mut itemsets)?;
         let rules = generate_rules(
             &itemsets,
-            prepared.baskets.len() as u64,
+            baskets.len() as u64,
             &RuleParams {
                 min_confidence: c.min_confidence,
                 min_lift: Some(c.min_lift),
@@ -180,6 +173,45 @@ impl Pipeline {
         }
     }
 
+    /// The model-free part of a recommender fitted on the fitting part (train and valid) of
+    /// `prepared`, with `rules` mined from it.
+    pub fn fitted(&self, prepared: &Prepared, rules: Vec<Rule>) -> Fitted {
+        let split = &prepared.split;
+        let events: Vec<Interaction> = split.train.iter().chain(&split.valid).copied().collect();
+        let ds = &prepared.dataset;
+        let ids = Ids {
+            items: ds.items.clone(),
+            catalog: ds.catalog.clone(),
+            users: ds.users.clone(),
+            orders: ds.orders.clone(),
+        };
+        Fitted::assemble(
+            ids,
+            events,
+            self.config.clone(),
+            Derived {
+                histories: prepared.histories.clone(),
+                counts: prepared.counts.clone(),
+                baskets: prepared.baskets.clone(),
+            },
+            rules,
+        )
+    }
+
+    /// The configured ranking settings.
+    pub fn ranking(&self) -> Ranking {
+        self.ranking_with(self.config.weights, self.config.mmr_lambda)
+    }
+
+    fn ranking_with(&self, weights: ScoreWeights, mmr_lambda: f32) -> Ranking {
+        Ranking {
+            weights,
+            mmr_lambda,
+            mmr_candidates: self.config.mmr_candidates,
+            history: self.config.history.clone(),
+        }
+    }
+
     /// A recommender over the catalogue with the configured weights and MMR.
     pub fn recommender(
         &self,
@@ -206,30 +238,61 @@ impl Pipeline {
         mmr_lambda: f32,
     ) -> Result<Recommender> {
         Recommender::new(
+            self.fitted(prepared, rules),
             encoder,
-            RecommenderParts {
-                names: prepared.names.clone(),
-                texts: prepared.texts.clone(),
-                counts: prepared.counts.clone(),
-                rules,
-                weights,
-                mmr_lambda,
-                mmr_candidates: self.config.mmr_candidates,
-                history: self.config.history.clone(),
-            },
+            self.ranking_with(weights, mmr_lambda),
         )
+    }
+
+    /// Fits a recommender on every event of `dataset`, ready to save and serve: rules,
+    /// co-occurrence, popularity and histories from all events, items embedded once. With
+    /// `tune_users` set, the blend weights and MMR lambda are first chosen on each user's
+    /// held-out validation step (the configured hold-out; at most that many users), then the
+    /// recommender is fitted on all events with them (the choice is kept in its provenance).
+    pub fn fit(
+        &self,
+        dataset: Dataset,
+        encoder: Option<SentenceEncoder>,
+        tune_users: Option<usize>,
+    ) -> Result<Recommender> {
+        let mut ranking = self.ranking();
+        let (encoder, vectors, tuning) = match tune_users {
+            Some(max_users) => {
+                let prepared = self.prepare(dataset.clone());
+                let rules = self.mine_rules(&prepared)?;
+                let mut tuned = self.recommender(&prepared, encoder, rules)?;
+                let tuning = self.tune_ranking(&prepared, &mut tuned, max_users)?;
+                ranking = tuned.ranking_settings().clone();
+                let (_, encoder, vectors, _, _) = tuned.into_parts();
+                (encoder, vectors, Some(tuning))
+            }
+            None => (encoder, None, None),
+        };
+        let prepared = self.prepare_all(dataset);
+        let rules = self.mine_rules(&prepared)?;
+        let fitted = self.fitted(&prepared, rules);
+        let mut recommender = match vectors {
+            Some(v) => Recommender::with_vectors(fitted, encoder, Some(v), ranking)?,
+            None => Recommender::new(fitted, encoder, ranking)?,
+        };
+        recommender.set_provenance(Provenance {
+            tuning,
+            sources: vec![],
+        });
+        Ok(recommender)
     }
 
     /// Chooses the blend weights and MMR lambda of `recommender` by NDCG@k on the validation
     /// step (histories from the training steps only, so the test step is never looked at):
-    /// first the rule and popularity weights against the embedding's, then lambda. Returns the
-    /// validation NDCG@k reached; the recommender keeps the winning setting.
+    /// first the rule and popularity weights against the embedding's, then lambda. Returns how
+    /// it was chosen (with the validation NDCG@k reached); the recommender keeps the winning
+    /// setting.
     pub fn tune_ranking(
         &self,
         prepared: &Prepared,
         recommender: &mut Recommender,
         max_users: usize,
-    ) -> Result<f64> {
+    ) -> Result<Tuning> {
         let n_users = prepared.dataset.users.len();
         let train = items_by_user(&prepared.split.train, n_users);
         let valid = items_by_user(&prepared.split.valid, n_users);
@@ -254,8 +317,12 @@ impl Pipeline {
         let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
             let mut total = 0.0;
             for ((h, rel), row) in users.iter().zip(sims.axis_iter(ndarray::Axis(0))) {
-                let list =
-                    recommender.rank_with(h, row.as_slice().expect("contiguous"), k, w, lambda)?;
+                let row = row.as_slice().expect("contiguous");
+                let list: Vec<u32> = recommender
+                    .rank_with(h, h, row, k, w, lambda)?
+                    .into_iter()
+                    .map(|s| s.item)
+                    .collect();
                 total += affinity_data::metrics::ndcg_at(&list, rel, k);
             }
             Ok(total / users.len() as f64)
@@ -282,6 +349,11 @@ impl Pipeline {
             }
         }
         recommender.set_ranking(best.1, best.2);
-        Ok(best.0)
+        Ok(Tuning {
+            hold_out: self.config.hold_out,
+            k,
+            users: users.len(),
+            validation_ndcg: best.0,
+        })
     }
 }

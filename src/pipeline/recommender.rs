@@ -8,7 +8,9 @@ use affinity_tune::{HistoryText, SentenceEncoder};
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::config::ScoreWeights;
-use super::error::{PipelineError, Result};
+use super::error::{invalid, PipelineError, Result};
+use super::fitted::Fitted;
+use crate::ranker::{exclusions, Ranker};
 
 /// Why an item was recommended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -49,7 +51,22 @@ pub struct Recommendation {
     pub reasons: Vec<Reason>,
 }
 
-/// A ready recommender: item vectors embedded once, rules indexed.
+/// How the hybrid ranks: blend weights, MMR, and how a history becomes text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// Hybrid weights.
+    pub weights: ScoreWeights,
+    /// MMR lambda (1: off).
+    pub mmr_lambda: f32,
+    /// Candidates MMR chooses from.
+    pub mmr_candidates: usize,
+    /// History text settings.
+    pub history: HistoryText,
+}
+
+/// A ready recommender: the fitted events, rules and co-occurrence, item vectors embedded
+/// once, and the encoder for new histories. Save it with [`Recommender::save`] and load it with
+/// [`Recommender::load`] (a bundle directory).
 ///
 /// ```no_run
 /// # fn demo(r: &affinity::pipeline::Recommender) -> affinity::pipeline::Result<()> {
@@ -59,142 +76,212 @@ pub struct Recommendation {
 /// # Ok(()) }
 /// ```
 pub struct Recommender {
-    encoder: Option<SentenceEncoder>,
+    pub(crate) fitted: Fitted,
+    pub(crate) encoder: Option<SentenceEncoder>,
     index: ItemIndex,
-    names: Vec<String>,
-    texts: Vec<String>,
-    rules: Vec<Rule>,
+    has_vectors: bool,
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
-    weights: ScoreWeights,
-    mmr_lambda: f32,
-    mmr_candidates: usize,
-    history: HistoryText,
+    pub(crate) ranking: Ranking,
+    pub(crate) provenance: crate::bundle::Provenance,
 }
 
 impl std::fmt::Debug for Recommender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recommender")
-            .field("items", &self.names.len())
-            .field("rules", &self.rules.len())
-            .field("weights", &self.weights)
-            .field("mmr_lambda", &self.mmr_lambda)
+            .field("items", &self.len())
+            .field("users", &self.fitted.n_users())
+            .field("rules", &self.fitted.rules.len())
+            .field("ranking", &self.ranking)
             .finish()
     }
 }
 
-/// What the recommender is built from.
-#[derive(Debug)]
-pub struct RecommenderParts {
-    /// Item names, by id.
-    pub names: Vec<String>,
-    /// Item texts the encoder reads, by id.
-    pub texts: Vec<String>,
-    /// Training purchases per item.
-    pub counts: Vec<u32>,
-    /// Mined rules (single consequents are used).
-    pub rules: Vec<Rule>,
-    /// Hybrid weights.
-    pub weights: ScoreWeights,
-    /// MMR lambda (1: off).
-    pub mmr_lambda: f32,
-    /// Candidates for MMR.
-    pub mmr_candidates: usize,
-    /// History text settings.
-    pub history: HistoryText,
-}
-
 impl Recommender {
     /// Embeds every item with `encoder` (or, without one, ranks by rules and popularity only).
-    pub fn new(encoder: Option<SentenceEncoder>, parts: RecommenderParts) -> Result<Self> {
-        let n = parts.names.len();
-        if parts.texts.len() != n || parts.counts.len() != n {
-            return Err(super::error::invalid(
-                "parts",
-                "names, texts and counts differ in length",
+    pub fn new(fitted: Fitted, encoder: Option<SentenceEncoder>, ranking: Ranking) -> Result<Self> {
+        let vectors = match &encoder {
+            Some(e) => Some(to_array(e.embed(&fitted.texts)?)?),
+            None => None,
+        };
+        Self::with_vectors(fitted, encoder, vectors, ranking)
+    }
+
+    /// With item vectors computed before (rows of norm 1, one per item, as wide as the
+    /// encoder's output).
+    pub fn with_vectors(
+        mut fitted: Fitted,
+        encoder: Option<SentenceEncoder>,
+        vectors: Option<Array2<f32>>,
+        ranking: Ranking,
+    ) -> Result<Self> {
+        let n = fitted.n_items();
+        if let Some(v) = &vectors {
+            if v.nrows() != n {
+                return Err(invalid(
+                    "vectors",
+                    format!("{} rows for {n} items", v.nrows()),
+                ));
+            }
+            if let Some(e) = &encoder {
+                if v.ncols() != e.dim() {
+                    return Err(invalid(
+                        "vectors",
+                        format!("width {}, the encoder's is {}", v.ncols(), e.dim()),
+                    ));
+                }
+            }
+        } else if encoder.is_some() {
+            return Err(invalid("vectors", "an encoder needs item vectors"));
+        }
+        if ranking.mmr_candidates == 0 || ranking.history.max_items == 0 {
+            return Err(invalid(
+                "ranking",
+                "mmr_candidates and history.max_items must be at least 1",
             ));
         }
-        let vectors = match &encoder {
-            Some(e) => to_array(e.embed(&parts.texts)?)?,
-            None => Array2::zeros((n, 1)),
-        };
-        let index = ItemIndex::new(vectors, Metric::Cosine)?;
-        let popularity: Vec<f32> = parts
+        let has_vectors = vectors.is_some();
+        let index = ItemIndex::new(
+            vectors.unwrap_or_else(|| Array2::zeros((n, 1))),
+            Metric::Cosine,
+        )?;
+        let popularity: Vec<f32> = fitted
             .counts
             .iter()
             .map(|&c| (1.0 + c as f32).ln())
             .collect();
         let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| parts.counts[b].cmp(&parts.counts[a]).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| fitted.counts[b].cmp(&fitted.counts[a]).then(a.cmp(&b)));
         let mut popularity_rank = vec![0; n];
         for (r, &i) in order.iter().enumerate() {
             popularity_rank[i] = r + 1;
         }
-        let rules: Vec<Rule> = parts
-            .rules
-            .into_iter()
-            .filter(|r| r.consequent.len() == 1)
-            .collect();
+        fitted.rules.retain(|r| r.consequent.len() == 1);
         Ok(Recommender {
+            rule_index: RuleIndex::new(&fitted.rules),
+            fitted,
             encoder,
             index,
-            rule_index: RuleIndex::new(&rules),
-            rules,
-            names: parts.names,
-            texts: parts.texts,
+            has_vectors,
             popularity,
             popularity_rank,
-            weights: parts.weights,
-            mmr_lambda: parts.mmr_lambda,
-            mmr_candidates: parts.mmr_candidates.max(1),
-            history: parts.history,
+            ranking,
+            provenance: Default::default(),
         })
+    }
+
+    /// Takes it apart: the fitted data, the encoder, the item vectors, the ranking and the
+    /// provenance (to build an updated recommender from).
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Fitted,
+        Option<SentenceEncoder>,
+        Option<Array2<f32>>,
+        Ranking,
+        crate::bundle::Provenance,
+    ) {
+        let vectors = self.has_vectors.then(|| self.index.vectors().to_owned());
+        (
+            self.fitted,
+            self.encoder,
+            vectors,
+            self.ranking,
+            self.provenance,
+        )
     }
 
     /// Items in the catalogue.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.fitted.n_items()
     }
 
     /// Whether the catalogue is empty.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.len() == 0
     }
 
     /// Item names by id.
     pub fn names(&self) -> &[String] {
-        &self.names
+        self.fitted.names()
     }
 
     /// The id of a product name.
     pub fn item_id(&self, name: &str) -> Option<u32> {
-        self.names.iter().position(|n| n == name).map(|i| i as u32)
+        self.fitted.items.get(name)
     }
 
-    /// The item embeddings (rows of norm 1).
-    pub fn item_vectors(&self) -> ArrayView2<'_, f32> {
-        self.index.vectors()
+    /// What was fitted: ids, texts, events, histories, counts, co-occurrence, rules.
+    pub fn fitted(&self) -> &Fitted {
+        &self.fitted
+    }
+
+    /// The language model, when there is one.
+    pub fn encoder(&self) -> Option<&SentenceEncoder> {
+        self.encoder.as_ref()
+    }
+
+    /// The item embeddings (rows of norm 1), when there is a model.
+    pub fn item_vectors(&self) -> Option<ArrayView2<'_, f32>> {
+        self.has_vectors.then(|| self.index.vectors())
     }
 
     /// The rules in use (single consequent).
     pub fn rules(&self) -> &[Rule] {
-        &self.rules
+        &self.fitted.rules
     }
 
     /// Changes the blend and MMR settings (item vectors stay).
     pub fn set_ranking(&mut self, weights: ScoreWeights, mmr_lambda: f32) {
-        self.weights = weights;
-        self.mmr_lambda = mmr_lambda;
+        self.ranking.weights = weights;
+        self.ranking.mmr_lambda = mmr_lambda;
+    }
+
+    /// The blend weights and MMR lambda in use.
+    pub fn ranking(&self) -> (ScoreWeights, f32) {
+        (self.ranking.weights, self.ranking.mmr_lambda)
+    }
+
+    /// All ranking settings.
+    pub fn ranking_settings(&self) -> &Ranking {
+        &self.ranking
+    }
+
+    /// Where it came from: tuning and data sources (kept in a saved bundle's manifest).
+    pub fn provenance(&self) -> &crate::bundle::Provenance {
+        &self.provenance
+    }
+
+    /// Replaces the provenance record.
+    pub fn set_provenance(&mut self, provenance: crate::bundle::Provenance) {
+        self.provenance = provenance;
+    }
+
+    /// A ranker that blends this recommender's sources with other weights and lambda: the
+    /// embedding model alone is `ScoreWeights::EMBEDDING` with lambda 1, rules alone
+    /// `ScoreWeights::RULES`.
+    pub fn blend(
+        &self,
+        name: impl Into<String>,
+        weights: ScoreWeights,
+        mmr_lambda: f32,
+    ) -> Blend<'_> {
+        Blend {
+            recommender: self,
+            name: name.into(),
+            weights,
+            mmr_lambda,
+        }
     }
 
     /// The text the encoder reads for a history (oldest first).
     pub fn history_text(&self, history: &[u32]) -> String {
-        self.history.build(
+        self.ranking.history.build(
             history
                 .iter()
                 .rev()
-                .map(|&i| self.texts[i as usize].as_str()),
+                .map(|&i| self.fitted.texts[i as usize].as_str()),
         )
     }
 
@@ -205,14 +292,11 @@ impl Recommender {
         }
     }
 
-    /// History vectors, one row per history (zero rows when there is no encoder or no history).
-    fn embed_histories(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+    /// History vectors, one row per history (zero rows when there is no encoder, no history
+    /// or no weight on the embedding).
+    fn embed_histories(&self, histories: &[Vec<u32>], weight: f32) -> Result<Array2<f32>> {
         let dim = self.index.dim();
-        let Some(encoder) = self
-            .encoder
-            .as_ref()
-            .filter(|_| self.weights.embedding > 0.0)
-        else {
+        let Some(encoder) = self.encoder.as_ref().filter(|_| weight > 0.0) else {
             return Ok(Array2::zeros((histories.len(), dim)));
         };
         let texts: Vec<String> = histories.iter().map(|h| self.history_text(h)).collect();
@@ -233,14 +317,15 @@ impl Recommender {
         w: ScoreWeights,
     ) -> Result<(Vec<f32>, HashMap<u32, usize>)> {
         let n = self.len();
+        let rules = &self.fitted.rules;
         let mut rule_scores = vec![0f32; n];
         let mut best_rule: HashMap<u32, usize> = HashMap::new();
-        if !self.rules.is_empty() {
+        if !rules.is_empty() {
             for r in self.rule_index.fired(history) {
-                let rule = &self.rules[r];
+                let rule = &rules[r];
                 let c = rule.consequent[0];
                 let better = best_rule.get(&c).is_none_or(|&b| {
-                    let old = &self.rules[b];
+                    let old = &rules[b];
                     (rule.confidence, rule.lift) > (old.confidence, old.lift)
                 });
                 if better {
@@ -279,39 +364,30 @@ impl Recommender {
     fn select(
         &self,
         scores: &[f32],
-        history: &[u32],
+        exclude: &[u32],
         k: usize,
         lambda: f32,
     ) -> Result<Vec<Scored>> {
-        if lambda >= 1.0 || self.encoder.is_none() {
-            return Ok(top_k(scores, k, history));
+        if lambda >= 1.0 || !self.has_vectors {
+            return Ok(top_k(scores, k, exclude));
         }
-        let pool = top_k(scores, self.mmr_candidates.max(k), history);
+        let pool = top_k(scores, self.ranking.mmr_candidates.max(k), exclude);
         let vectors = self.index.vectors();
         let sim = |a: u32, b: u32| vectors.row(a as usize).dot(&vectors.row(b as usize));
         Ok(mmr(&pool, k, lambda, sim)?)
     }
 
-    /// Ranked item ids for many histories at once (no reasons): what evaluation calls.
-    pub fn rank_batch(&self, histories: &[Vec<u32>], k: usize) -> Result<Vec<Vec<u32>>> {
-        let mut out = Vec::with_capacity(histories.len());
-        for chunk in histories.chunks(1024) {
-            let sims = self.embedding_scores(chunk)?;
-            for (h, row) in chunk.iter().zip(sims.axis_iter(Axis(0))) {
-                let row = row.as_slice().expect("contiguous");
-                out.push(self.rank_with(h, row, k, self.weights, self.mmr_lambda)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// Cosine of each history's embedding with every item, `[histories, items]` (zeros when
     /// the embedding weight is 0 or there is no encoder).
     pub fn embedding_scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+        self.embedding_scores_with(histories, self.ranking.weights.embedding)
+    }
+
+    fn embedding_scores_with(&self, histories: &[Vec<u32>], weight: f32) -> Result<Array2<f32>> {
         for h in histories {
             self.check(h)?;
         }
-        let users = self.embed_histories(histories)?;
+        let users = self.embed_histories(histories, weight)?;
         Ok(users
             .dot(&self.index.vectors().t())
             .as_standard_layout()
@@ -319,61 +395,94 @@ impl Recommender {
     }
 
     /// One ranked list from precomputed embedding scores, with the given weights and lambda.
-    pub fn rank_with(
+    pub(crate) fn rank_with(
         &self,
         history: &[u32],
+        exclude: &[u32],
         embedding: &[f32],
         k: usize,
         weights: ScoreWeights,
         lambda: f32,
-    ) -> Result<Vec<u32>> {
+    ) -> Result<Vec<Scored>> {
         let (scores, _) = self.scores(history, embedding, weights)?;
-        Ok(self
-            .select(&scores, history, k, lambda)?
-            .into_iter()
-            .map(|s| s.item)
-            .collect())
+        self.select(&scores, exclude, k, lambda)
     }
 
-    /// The blend weights and MMR lambda in use.
-    pub fn ranking(&self) -> (ScoreWeights, f32) {
-        (self.weights, self.mmr_lambda)
+    fn rank_lists(
+        &self,
+        histories: &[Vec<u32>],
+        k: usize,
+        exclude: &[Vec<u32>],
+        weights: ScoreWeights,
+        lambda: f32,
+    ) -> Result<Vec<Vec<Scored>>> {
+        let excluded = exclusions(histories, exclude)?;
+        let mut out = Vec::with_capacity(histories.len());
+        for (c, chunk) in histories.chunks(1024).enumerate() {
+            let sims = self.embedding_scores_with(chunk, weights.embedding)?;
+            for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
+                let row = row.as_slice().expect("contiguous");
+                let ex = excluded(c * 1024 + j);
+                out.push(self.rank_with(h, ex, row, k, weights, lambda)?);
+            }
+        }
+        Ok(out)
     }
 
-    /// The top `k` new items for a history (item ids, oldest first), with reasons.
+    /// The top `k` new items for a history (item ids, oldest first), with reasons. An empty
+    /// history is a cold start: popular items, saying so.
     pub fn recommend(&self, history: &[u32], k: usize) -> Result<Vec<Recommendation>> {
+        self.recommend_excluding(history, history, k)
+    }
+
+    /// As [`Recommender::recommend`], leaving out `exclude` instead of the history.
+    pub fn recommend_excluding(
+        &self,
+        history: &[u32],
+        exclude: &[u32],
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
         self.check(history)?;
-        let user = self.embed_histories(&[history.to_vec()])?;
+        let user = self.embed_histories(&[history.to_vec()], self.ranking.weights.embedding)?;
         let sims = self.index.vectors().dot(&user.row(0));
-        let (scores, best_rule) =
-            self.scores(history, sims.as_slice().expect("contiguous"), self.weights)?;
-        let picked = self.select(&scores, history, k, self.mmr_lambda)?;
+        let (scores, best_rule) = self.scores(
+            history,
+            sims.as_slice().expect("contiguous"),
+            self.ranking.weights,
+        )?;
+        let picked = self.select(&scores, exclude, k, self.ranking.mmr_lambda)?;
         Ok(picked
             .into_iter()
             .map(|s| Recommendation {
                 item: s.item,
-                name: self.names[s.item as usize].clone(),
+                name: self.names()[s.item as usize].clone(),
                 score: s.score,
                 reasons: self.reasons(history, s.item, best_rule.get(&s.item).copied()),
             })
             .collect())
     }
 
+    /// Recommendations for a known user (their whole fitted history), or a cold start with
+    /// popular items for a user the recommender has not seen.
+    pub fn recommend_user(&self, user: &str, k: usize) -> Result<Vec<Recommendation>> {
+        self.recommend(self.fitted.history(user).unwrap_or(&[]), k)
+    }
+
     fn reasons(&self, history: &[u32], item: u32, rule: Option<usize>) -> Vec<Reason> {
         let mut reasons = Vec::new();
         if let Some(r) = rule {
-            let rule = &self.rules[r];
+            let rule = &self.fitted.rules[r];
             reasons.push(Reason::Rule {
                 antecedent: rule
                     .antecedent
                     .iter()
-                    .map(|&i| self.names[i as usize].clone())
+                    .map(|&i| self.names()[i as usize].clone())
                     .collect(),
                 confidence: rule.confidence,
                 lift: rule.lift,
             });
         }
-        if self.encoder.is_some() {
+        if self.has_vectors {
             let vectors = self.index.vectors();
             let target = vectors.row(item as usize);
             let closest = history
@@ -382,7 +491,7 @@ impl Recommender {
                 .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
             if let Some((h, similarity)) = closest {
                 reasons.push(Reason::SimilarTo {
-                    item: self.names[h as usize].clone(),
+                    item: self.names()[h as usize].clone(),
                     similarity,
                 });
             }
@@ -400,7 +509,10 @@ impl Recommender {
         let encoder = self
             .encoder
             .as_ref()
-            .ok_or_else(|| super::error::invalid("encoder", "search needs a language model"))?;
+            .ok_or_else(|| invalid("encoder", "search needs a language model"))?;
+        if text.trim().is_empty() {
+            return Err(invalid("query", "the query is empty"));
+        }
         let q = to_array(encoder.embed(&[text])?)?;
         let found = self.index.search(q.row(0), k, &[])?;
         Ok(self.plain(found))
@@ -408,11 +520,8 @@ impl Recommender {
 
     /// Products most similar to `item`.
     pub fn similar(&self, item: u32, k: usize) -> Result<Vec<Recommendation>> {
-        if self.encoder.is_none() {
-            return Err(super::error::invalid(
-                "encoder",
-                "similar items need a language model",
-            ));
+        if !self.has_vectors {
+            return Err(invalid("encoder", "similar items need a language model"));
         }
         self.check(&[item])?;
         Ok(self.plain(self.index.similar(item, k)?))
@@ -423,11 +532,57 @@ impl Recommender {
             .into_iter()
             .map(|s| Recommendation {
                 item: s.item,
-                name: self.names[s.item as usize].clone(),
+                name: self.names()[s.item as usize].clone(),
                 score: s.score,
                 reasons: vec![],
             })
             .collect()
+    }
+}
+
+impl Ranker for Recommender {
+    fn name(&self) -> String {
+        "hybrid".into()
+    }
+
+    fn rank(
+        &self,
+        histories: &[Vec<u32>],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        self.rank_lists(
+            histories,
+            k,
+            exclude,
+            self.ranking.weights,
+            self.ranking.mmr_lambda,
+        )
+    }
+}
+
+/// A recommender's sources blended with other weights: see [`Recommender::blend`].
+#[derive(Debug)]
+pub struct Blend<'a> {
+    recommender: &'a Recommender,
+    name: String,
+    weights: ScoreWeights,
+    mmr_lambda: f32,
+}
+
+impl Ranker for Blend<'_> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn rank(
+        &self,
+        histories: &[Vec<u32>],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        self.recommender
+            .rank_lists(histories, k, exclude, self.weights, self.mmr_lambda)
     }
 }
 

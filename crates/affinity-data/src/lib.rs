@@ -1,5 +1,5 @@
 //! Data for product association analysis: interned ids, events and item text, loaders for the
-//! common formats, cleaning, leakage-free splits, ranking metrics and baselines.
+//! common formats, cleaning, leakage-free splits and ranking metrics.
 //!
 //! ```
 //! use affinity_data::{load, Format, LoadOptions, LongCsv};
@@ -10,7 +10,6 @@
 //! assert_eq!((report.rows_read, dataset.items.len()), (2, 2));
 //! ```
 
-mod baselines;
 mod clean;
 mod error;
 mod ids;
@@ -21,7 +20,6 @@ mod split;
 mod stats;
 mod time;
 
-pub use baselines::{top_k, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 pub use clean::{k_core, KCoreReport};
 pub use error::{DataError, Result, RowFault};
 pub use ids::IdMap;

@@ -4,7 +4,9 @@ use crate::ids::IdMap;
 use std::collections::HashMap;
 
 /// What a shopper did with an item. Ordered by strength of intent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum EventKind {
     /// Looked at the product page.
     View,
@@ -42,12 +44,13 @@ pub struct Interaction {
     pub kind: EventKind,
     /// Multiplicity or strength (quantity, rating); 1 by default.
     pub weight: f32,
-    /// The order (basket) this event belongs to, where the source names one.
+    /// The order (basket) this event belongs to, where the source names one: an id of
+    /// [`Dataset::orders`].
     pub order: Option<u32>,
 }
 
 /// The text known about one item. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ItemText {
     /// Product title or name.
     pub title: Option<String>,
@@ -90,6 +93,16 @@ impl Catalog {
     /// The text of `item`, or an empty entry if the catalog does not cover it.
     pub fn get(&self, item: u32) -> ItemText {
         self.entries.get(item as usize).cloned().unwrap_or_default()
+    }
+
+    /// Every entry, indexed by item id.
+    pub fn entries(&self) -> &[ItemText] {
+        &self.entries
+    }
+
+    /// A catalog of these entries.
+    pub fn from_entries(entries: Vec<ItemText>) -> Self {
+        Catalog { entries }
     }
 
     /// Mutable access, growing the catalog as needed.
@@ -142,7 +155,8 @@ impl Catalog {
 }
 
 /// How events are grouped into baskets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BasketRule {
     /// By the order id where the source has one, else by user and calendar day (UTC).
     #[default]
@@ -173,6 +187,8 @@ pub struct Dataset {
     pub items: IdMap,
     /// Events in the order they were read.
     pub interactions: Vec<Interaction>,
+    /// Order (basket) ids as the source names them, indexed like [`Interaction::order`].
+    pub orders: IdMap,
     /// Item text, indexed like `items`.
     pub catalog: Catalog,
     /// False for formats without users (basket files, FIMI): each basket then has a user of its own.

@@ -15,7 +15,8 @@ pub struct Split {
 }
 
 /// Which unit leave-one-out holds out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum HoldOut {
     /// Each user's last event (ties in time broken by file order).
     #[default]

@@ -10,7 +10,9 @@ use std::io::Write;
 ///
 /// `support` is the support of the whole rule (antecedent and consequent together), as arules,
 /// mlxtend and Spark define it. Probabilities are over the (weighted) transactions.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+///
+/// In JSON an infinite conviction is `null` (JSON has no infinity) and reads back as infinity.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     /// Items on the left, ascending.
     pub antecedent: Vec<u32>,
@@ -29,6 +31,7 @@ pub struct Rule {
     /// P(A and C) - P(A) P(C)
     pub leverage: f64,
     /// (1 - P(C)) / (1 - confidence); infinite when confidence is 1.
+    #[serde(deserialize_with = "infinite_from_null")]
     pub conviction: f64,
     /// Zhang's metric in [-1, 1].
     pub zhangs_metric: f64,
@@ -40,6 +43,13 @@ pub struct Rule {
     pub kulczynski: f64,
     /// Transactions (weighted) holding the whole rule.
     pub count: u64,
+}
+
+/// `null` (how serde_json writes a non-finite float) as +infinity.
+fn infinite_from_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 impl Rule {

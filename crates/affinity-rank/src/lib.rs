@@ -5,14 +5,18 @@
 //!   item similarity.
 //! - [`blend`]: a weighted sum of normalised score sources (embedding, rules, popularity).
 //! - [`mmr`]: maximal marginal relevance re-ranking for diversity.
+//! - [`MostPopular`] and [`ItemCooccurrence`]: the baselines every method is compared with.
+//! - [`top_k`]: the one bounded selection all of them (and the whole workspace) rank through.
 //!
 //! Ties are broken by the lower item id everywhere, so results are deterministic.
 
+mod baselines;
 mod error;
 mod index;
 mod rerank;
 mod topk;
 
+pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
 pub use rerank::{blend, mmr, Normalization, Source};

@@ -5,7 +5,8 @@ use tch::{nn, Kind, Tensor};
 use crate::error::Result;
 
 /// Arithmetic used in the matrix products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// bf16 on CUDA, fp32 on the CPU.
     #[default]

@@ -118,7 +118,7 @@ impl TrainingTask {
 /// let h = HistoryText { max_items: 2, separator: "; ".into() };
 /// assert_eq!(h.build(["milk", "bread", "milk", "eggs"].iter().copied()), "milk; bread");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryText {
     /// Products kept.
     pub max_items: usize,

@@ -593,32 +593,23 @@ pub(crate) fn validate(
     let mut recall = 0.0;
     for (qi, q) in task.validation.iter().enumerate() {
         let row = scores.f_get(qi as i64)?.f_to_kind(Kind::Float)?;
-        let mut row = Vec::<f32>::try_from(&row)?;
-        for &x in &q.exclude {
-            if (x as i64) < n_targets && x != q.target {
-                row[x as usize] = f32::NEG_INFINITY;
-            }
-        }
-        let ranked = top_indices(&row, 10);
+        let row = Vec::<f32>::try_from(&row)?;
+        // The target itself is never excluded, even when the history holds it.
+        let exclude: Vec<u32> = q
+            .exclude
+            .iter()
+            .copied()
+            .filter(|&x| (x as i64) < n_targets && x != q.target)
+            .collect();
+        let ranked: Vec<u32> = affinity_rank::top_k(&row, 10, &exclude)
+            .into_iter()
+            .map(|s| s.item)
+            .collect();
         ndcg += affinity_data::metrics::ndcg_at(&ranked, &[q.target], 10);
         recall += affinity_data::metrics::recall_at(&ranked, &[q.target], 10);
     }
     let n = task.validation.len() as f64;
     Ok((ndcg / n, recall / n))
-}
-
-/// Indices of the `k` largest values, ties broken by lower index.
-fn top_indices(row: &[f32], k: usize) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..row.len() as u32)
-        .filter(|&i| row[i as usize] > f32::NEG_INFINITY)
-        .collect();
-    let cmp = |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
-    if idx.len() > k {
-        idx.select_nth_unstable_by(k, cmp);
-        idx.truncate(k);
-    }
-    idx.sort_by(cmp);
-    idx
 }
 
 fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
@@ -712,12 +703,5 @@ mod tests {
         assert_eq!(s, (0..100).collect::<Vec<_>>());
         assert_eq!(a, shuffled(100, 7, 1));
         assert_ne!(a, shuffled(100, 7, 2));
-    }
-
-    #[test]
-    fn top_indices_skip_excluded_and_break_ties_low() {
-        let row = [0.5, f32::NEG_INFINITY, 0.9, 0.5, 0.1];
-        assert_eq!(top_indices(&row, 3), vec![2, 0, 3]);
-        assert_eq!(top_indices(&row, 10), vec![2, 0, 3, 4]);
     }
 }

@@ -108,7 +108,9 @@ fn dataset_from(tx: Transactions) -> Dataset {
         ..Dataset::default()
     };
     for (i, basket) in tx.baskets.iter().enumerate() {
-        let user = dataset.users.intern(&format!("basket-{}", i + 1));
+        let name = format!("basket-{}", i + 1);
+        let user = dataset.users.intern(&name);
+        let order = dataset.orders.intern(&name);
         for &item in basket {
             dataset.interactions.push(Interaction {
                 user,
@@ -116,7 +118,7 @@ fn dataset_from(tx: Transactions) -> Dataset {
                 timestamp: i as i64,
                 kind: EventKind::Purchase,
                 weight: 1.0,
-                order: Some(i as u32),
+                order: Some(order),
             });
         }
     }

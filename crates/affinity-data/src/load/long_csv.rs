@@ -4,7 +4,7 @@ use super::{read_file, user_key, LoadOptions, LoadReport, RowGuard};
 use crate::error::{DataError, Result, RowFault};
 use crate::model::{Dataset, EventKind, Interaction};
 use crate::time::{parse_timestamp, TimeFormat};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Column layout of a long CSV. Columns left `None` are found by common names
@@ -208,8 +208,8 @@ pub fn load_long_csv(
         has_users: true,
         ..Dataset::default()
     };
-    let mut orders: HashMap<String, u32> = HashMap::new();
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut row_key: Vec<u8> = Vec::new();
     let key = options.pseudonymize_key.as_ref();
 
     while reader.read_byte_record(&mut record).map_err(read_error)? {
@@ -278,14 +278,19 @@ pub fn load_long_csv(
                 }
             },
         };
-        if !seen.insert(record.as_slice().to_vec()) {
+        // Field lengths go into the key: "ab","c" and "a","bc" are different rows.
+        row_key.clear();
+        for field in record.iter() {
+            row_key.extend_from_slice(&(field.len() as u64).to_le_bytes());
+            row_key.extend_from_slice(field);
+        }
+        if !seen.insert(row_key.clone()) {
             guard.report.duplicates_dropped += 1;
             continue;
         }
-        let order = get(order_col).filter(|o| !o.is_empty()).map(|o| {
-            let next = orders.len() as u32;
-            *orders.entry(o.to_owned()).or_insert(next)
-        });
+        let order = get(order_col)
+            .filter(|o| !o.is_empty())
+            .map(|o| dataset.orders.intern(o));
         let user = dataset.users.intern(&user_key(user, key));
         let item = dataset.items.intern(item);
         for (col, field) in [(title_col, 0), (category_col, 1)] {

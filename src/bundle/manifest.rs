@@ -1,0 +1,211 @@
+//! `manifest.json`: what a bundle holds, how it was fitted, and the size and BLAKE3 digest of
+//! every other file in it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::{PipelineConfig, Ranking, ScoreWeights};
+
+/// The `format` field of every bundle manifest.
+pub const FORMAT: &str = "affinity-bundle";
+/// The layout this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The manifest of a bundle directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Layout version ([`FORMAT_VERSION`] when written by this build).
+    pub format_version: u32,
+    /// The affinity version that wrote it.
+    pub crate_version: String,
+    /// When it was written (RFC 3339, UTC).
+    pub created: String,
+    /// Which events the counts, histories, co-occurrence and rules come from.
+    pub fitted_on: String,
+    /// The settings it was fitted with; an update mines with the same ones.
+    pub settings: PipelineConfig,
+    /// How it ranks: weights and MMR lambda (chosen on validation when `tuning` is set).
+    pub ranking: RankingEntry,
+    /// How the ranking was chosen, when it was tuned.
+    pub tuning: Option<Tuning>,
+    /// Sizes.
+    pub counts: Counts,
+    /// The language model, when there is one.
+    pub encoder: Option<EncoderEntry>,
+    /// The item vectors, when there is a model.
+    pub vectors: Option<VectorsEntry>,
+    /// The data it was fitted on, then each update's.
+    pub sources: Vec<SourceEntry>,
+    /// Every other file: path relative to the bundle, size and digest.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// The ranking settings as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankingEntry {
+    /// Hybrid weights.
+    pub weights: ScoreWeights,
+    /// MMR lambda (1: off).
+    pub mmr_lambda: f32,
+    /// Candidates MMR chooses from.
+    pub mmr_candidates: usize,
+    /// Products per history text.
+    pub history_items: usize,
+    /// Between titles in a history text.
+    pub history_separator: String,
+}
+
+impl RankingEntry {
+    pub(crate) fn from_ranking(r: &Ranking) -> Self {
+        RankingEntry {
+            weights: r.weights,
+            mmr_lambda: r.mmr_lambda,
+            mmr_candidates: r.mmr_candidates,
+            history_items: r.history.max_items,
+            history_separator: r.history.separator.clone(),
+        }
+    }
+
+    pub(crate) fn to_ranking(&self) -> Ranking {
+        Ranking {
+            weights: self.weights,
+            mmr_lambda: self.mmr_lambda,
+            mmr_candidates: self.mmr_candidates,
+            history: affinity_tune::HistoryText {
+                max_items: self.history_items,
+                separator: self.history_separator.clone(),
+            },
+        }
+    }
+}
+
+/// How the weights and lambda were chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// What was held out per user for the choice.
+    pub hold_out: affinity_data::HoldOut,
+    /// The list length scored.
+    pub k: usize,
+    /// Validation users scored.
+    pub users: usize,
+    /// NDCG@k of the chosen setting on them.
+    pub validation_ndcg: f64,
+}
+
+/// Sizes of what the bundle holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Users with a history.
+    pub users: usize,
+    /// Items in the catalogue.
+    pub items: usize,
+    /// Events fitted on.
+    pub events: usize,
+    /// Baskets the events form.
+    pub baskets: usize,
+    /// Rules kept.
+    pub rules: usize,
+}
+
+/// Where the encoder is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderEntry {
+    /// Its directory inside the bundle.
+    pub dir: String,
+    /// A full model, or adapters over a base outside the bundle.
+    pub storage: EncoderStorage,
+    /// Longest token sequence.
+    pub max_len: usize,
+    /// The precision the item vectors were computed in (used again for histories).
+    pub precision: affinity_tune::Precision,
+    /// Output width.
+    pub dim: usize,
+}
+
+/// How the encoder is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum EncoderStorage {
+    /// A complete Hugging Face / sentence-transformers directory.
+    Full,
+    /// LoRA adapters only; the base model stays where it was, pinned by digest.
+    Adapter {
+        /// The base model directory (absolute).
+        base: PathBuf,
+        /// BLAKE3 of the base's `model.safetensors`.
+        base_weights_blake3: String,
+    },
+}
+
+/// Number format of the stored item vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorType {
+    /// 4 bytes a value: exactly what was computed.
+    #[default]
+    F32,
+    /// 2 bytes a value (bfloat16, rounded to nearest even): half the size.
+    Bf16,
+}
+
+/// The item vectors file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorsEntry {
+    /// Path inside the bundle.
+    pub file: String,
+    /// Number format.
+    pub dtype: VectorType,
+    /// One row per item.
+    pub rows: usize,
+    /// Width.
+    pub dim: usize,
+}
+
+/// A data file the bundle was fitted or updated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceEntry {
+    /// "fit" or "update".
+    pub role: String,
+    /// The path as given.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Its BLAKE3 digest (of the whole file; for multi-file formats, of the main file).
+    pub blake3: String,
+    /// Events it added (after duplicates were dropped).
+    pub events: usize,
+    /// When it was read (RFC 3339, UTC).
+    pub at: String,
+}
+
+impl SourceEntry {
+    /// Describes the data file at `path` (size and digest read from disk).
+    pub fn describe(
+        role: &str,
+        path: &std::path::Path,
+        events: usize,
+    ) -> crate::pipeline::Result<Self> {
+        let (bytes, blake3) = super::store::digest_file(path)?;
+        Ok(SourceEntry {
+            role: role.into(),
+            path: path.to_path_buf(),
+            bytes,
+            blake3,
+            events,
+            at: super::store::now_rfc3339(),
+        })
+    }
+}
+
+/// Size and digest of one bundle file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Bytes.
+    pub bytes: u64,
+    /// BLAKE3, hex.
+    pub blake3: String,
+}

@@ -1,0 +1,495 @@
+//! A fitted recommender kept on disk: the **bundle** directory that
+//! [`Recommender::save`] writes and [`Recommender::load`] reads.
+//!
+//! ```text
+//! manifest.json              format version, settings, counts, sources, size + BLAKE3 of each file
+//! catalog.json               item ids and their text fields
+//! users.json                 user ids and order ids
+//! events.safetensors         the event log fitted on (user, item, time, kind, weight, order)
+//! cooccurrence.safetensors   pair counts within baskets (compressed sparse rows)
+//! rules.json                 the mined rules with their measures
+//! vectors.safetensors        item vectors, L2-normalised (f32 or bf16)
+//! encoder/                   the language model (a Hugging Face directory, or LoRA adapters)
+//! ```
+//!
+//! Histories and popularity are derived from the event log when loading; the event log is what
+//! lets [`Recommender::update`] fold new events in exactly as a refit would, without the raw
+//! data. A bundle is written to a temporary directory and renamed into place, and every file is
+//! checked against the manifest when it is read.
+
+mod arrays;
+pub mod manifest;
+mod store;
+
+use std::path::Path;
+
+use affinity_data::{Catalog, EventKind, IdMap, Interaction, ItemText};
+use affinity_mine::Rule;
+use affinity_rank::CooccurrenceCounts;
+use affinity_tune::{DeviceChoice, EncoderOptions, Precision, SentenceEncoder};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::error::corrupt;
+use crate::pipeline::{Fitted, PipelineError, Recommender, Result};
+use arrays::{Array, Arrays};
+pub use manifest::{
+    Counts, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry, SourceEntry, Tuning,
+    VectorType, VectorsEntry, FORMAT, FORMAT_VERSION,
+};
+pub use store::{digest_file, now_rfc3339, MANIFEST};
+use store::{DirReader, DirWriter};
+
+const CATALOG: &str = "catalog.json";
+const USERS: &str = "users.json";
+const EVENTS: &str = "events.safetensors";
+const COOCCURRENCE: &str = "cooccurrence.safetensors";
+const RULES: &str = "rules.json";
+const VECTORS: &str = "vectors.safetensors";
+const ENCODER: &str = "encoder";
+
+/// How a bundle is written.
+#[derive(Debug, Clone, Default)]
+pub struct SaveOptions {
+    /// Number format of the item vectors.
+    pub vectors: VectorType,
+    /// With LoRA adapters: keep the base model full in the bundle (merged) instead of the
+    /// adapters plus a pinned reference to the base.
+    pub merge_lora: bool,
+}
+
+/// How a bundle is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Load the language model (needed to encode histories and queries).
+    pub encoder: bool,
+    /// Where the model runs.
+    pub device: DeviceChoice,
+    /// Precision of new encodings; `None` uses the one the item vectors were computed in.
+    pub precision: Option<Precision>,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            encoder: true,
+            device: DeviceChoice::Auto,
+            precision: None,
+            batch_size: 64,
+        }
+    }
+}
+
+/// Where a fitted recommender came from: kept in the manifest, carried through updates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Provenance {
+    /// How the ranking was tuned, if it was.
+    pub tuning: Option<Tuning>,
+    /// Data files fitted and updated on.
+    pub sources: Vec<SourceEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CatalogFile {
+    items: Vec<String>,
+    text: Vec<ItemText>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UsersFile {
+    users: Vec<String>,
+    orders: Vec<String>,
+}
+
+const KINDS: [EventKind; 4] = [
+    EventKind::View,
+    EventKind::Click,
+    EventKind::Cart,
+    EventKind::Purchase,
+];
+
+fn kind_code(kind: EventKind) -> u8 {
+    KINDS
+        .iter()
+        .position(|&k| k == kind)
+        .expect("every kind listed") as u8
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("bundle parts serialize")
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(path: &Path, bytes: &'a [u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(path, e.to_string()))
+}
+
+fn id_map(path: &Path, names: &[String], what: &str) -> Result<IdMap> {
+    let mut map = IdMap::default();
+    for name in names {
+        if map.intern(name) as usize != map.len() - 1 {
+            return Err(corrupt(path, format!("{what} {name:?} is listed twice")));
+        }
+    }
+    Ok(map)
+}
+
+impl Recommender {
+    /// Writes this recommender as a bundle directory at `dir` (replacing a bundle there only
+    /// once the new one is complete).
+    pub fn save(&self, dir: &Path, options: &SaveOptions) -> Result<Manifest> {
+        let mut writer = DirWriter::create(dir)?;
+        let f = self.fitted();
+        writer.write(
+            CATALOG,
+            &json(&CatalogFile {
+                items: f.items.names().to_vec(),
+                text: f.catalog.entries()[..f.n_items()].to_vec(),
+            }),
+        )?;
+        writer.write(
+            USERS,
+            &json(&UsersFile {
+                users: f.users.names().to_vec(),
+                orders: f.orders.names().to_vec(),
+            }),
+        )?;
+        let ev = &f.events;
+        let column = |get: fn(&Interaction) -> u32| ev.iter().map(get).collect::<Vec<u32>>();
+        writer.write(
+            EVENTS,
+            &arrays::serialize(&[
+                Array::u32s("user", &column(|e| e.user)),
+                Array::u32s("item", &column(|e| e.item)),
+                Array::i64s(
+                    "timestamp",
+                    &ev.iter().map(|e| e.timestamp).collect::<Vec<_>>(),
+                ),
+                Array::u8s(
+                    "kind",
+                    &ev.iter().map(|e| kind_code(e.kind)).collect::<Vec<_>>(),
+                ),
+                Array::f32s("weight", &ev.iter().map(|e| e.weight).collect::<Vec<_>>()),
+                Array::u32s("order", &column(|e| e.order.unwrap_or(u32::MAX))),
+            ]),
+        )?;
+        let c = f.cooccurrence.counts();
+        writer.write(
+            COOCCURRENCE,
+            &arrays::serialize(&[
+                Array::u32s("item_counts", &c.item_counts),
+                Array::u64s("offsets", &c.offsets),
+                Array::u32s("neighbours", &c.neighbours),
+                Array::u32s("pair_counts", &c.pair_counts),
+            ]),
+        )?;
+        writer.write(RULES, &json(&f.rules))?;
+        let vectors = self.item_vectors().map(|v| {
+            let (rows, dim) = v.dim();
+            let values: Vec<f32> = v.iter().copied().collect();
+            let bf16 = options.vectors == VectorType::Bf16;
+            (
+                rows,
+                dim,
+                arrays::serialize(&[Array::matrix("vectors", rows, dim, &values, bf16)]),
+            )
+        });
+        let vectors_entry = match vectors {
+            Some((rows, dim, bytes)) => {
+                writer.write(VECTORS, &bytes)?;
+                Some(VectorsEntry {
+                    file: VECTORS.into(),
+                    dtype: options.vectors,
+                    rows,
+                    dim,
+                })
+            }
+            None => None,
+        };
+        let encoder_entry = match self.encoder() {
+            Some(encoder) => Some(save_encoder(encoder, &mut writer, options)?),
+            None => None,
+        };
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+            created: now_rfc3339(),
+            fitted_on: "all events of the sources".into(),
+            settings: f.config.clone(),
+            ranking: RankingEntry::from_ranking(self.ranking_settings()),
+            tuning: self.provenance.tuning.clone(),
+            counts: Counts {
+                users: f.n_users(),
+                items: f.n_items(),
+                events: f.events.len(),
+                baskets: f.baskets,
+                rules: f.rules.len(),
+            },
+            encoder: encoder_entry,
+            vectors: vectors_entry,
+            sources: self.provenance.sources.clone(),
+            files: Default::default(),
+        };
+        writer.finish(manifest.clone())?;
+        Ok(manifest)
+    }
+
+    /// Loads a bundle directory written by [`Recommender::save`], checking every file against
+    /// the manifest: a missing file, a size or digest mismatch, a malformed file, a newer
+    /// format or parts that disagree with each other are each a typed error naming the file.
+    ///
+    /// ```no_run
+    /// use affinity::pipeline::Recommender;
+    /// let recommender = Recommender::load("bundles/groceries".as_ref(), &Default::default())?;
+    /// let recs = recommender.recommend_user("1808", 5)?;
+    /// # Ok::<(), affinity::pipeline::PipelineError>(())
+    /// ```
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let reader = DirReader::open(dir)?;
+        let m = reader.manifest().clone();
+        let path = |name: &str| dir.join(name);
+
+        let catalog: CatalogFile = parse_json(&path(CATALOG), &reader.read(CATALOG)?)?;
+        let items = id_map(&path(CATALOG), &catalog.items, "item")?;
+        if catalog.text.len() != items.len() {
+            return Err(corrupt(
+                &path(CATALOG),
+                format!("{} texts for {} items", catalog.text.len(), items.len()),
+            ));
+        }
+        let users_file: UsersFile = parse_json(&path(USERS), &reader.read(USERS)?)?;
+        let users = id_map(&path(USERS), &users_file.users, "user")?;
+        let orders = id_map(&path(USERS), &users_file.orders, "order")?;
+        let events = read_events(
+            &path(EVENTS),
+            &reader.read(EVENTS)?,
+            &items,
+            &users,
+            &orders,
+        )?;
+        let cooc_bytes = reader.read(COOCCURRENCE)?;
+        let cooc_path = path(COOCCURRENCE);
+        let cooc = Arrays::parse(&cooc_path, &cooc_bytes)?;
+        let counts = CooccurrenceCounts {
+            item_counts: cooc.u32s("item_counts")?,
+            offsets: cooc.u64s("offsets")?,
+            neighbours: cooc.u32s("neighbours")?,
+            pair_counts: cooc.u32s("pair_counts")?,
+        };
+        if counts.len() != items.len() {
+            return Err(corrupt(
+                &path(COOCCURRENCE),
+                format!(
+                    "counts for {} items, the catalogue has {}",
+                    counts.len(),
+                    items.len()
+                ),
+            ));
+        }
+        let rules: Vec<Rule> = parse_json(&path(RULES), &reader.read(RULES)?)?;
+        if let Some(bad) = rules.iter().find(|r| {
+            r.consequent.len() != 1
+                || r.antecedent.is_empty()
+                || r.antecedent
+                    .iter()
+                    .chain(&r.consequent)
+                    .any(|&i| i as usize >= items.len())
+        }) {
+            return Err(corrupt(
+                &path(RULES),
+                format!(
+                    "rule {:?} -> {:?} does not fit the catalogue",
+                    bad.antecedent, bad.consequent
+                ),
+            ));
+        }
+        let n_items = items.len();
+        let ids = crate::pipeline::fitted::Ids {
+            items,
+            catalog: Catalog::from_entries(catalog.text),
+            users,
+            orders,
+        };
+        let fitted = Fitted::restore(
+            ids,
+            events,
+            m.settings.clone(),
+            m.counts.baskets,
+            counts,
+            rules,
+        )
+        .map_err(|e| corrupt(&path(COOCCURRENCE), e.to_string()))?;
+        let expected = Counts {
+            users: fitted.n_users(),
+            items: fitted.n_items(),
+            events: fitted.events.len(),
+            baskets: m.counts.baskets,
+            rules: fitted.rules.len(),
+        };
+        if expected != m.counts {
+            return Err(corrupt(
+                &path(MANIFEST),
+                format!(
+                    "counts {:?} disagree with the files ({expected:?})",
+                    m.counts
+                ),
+            ));
+        }
+
+        let vectors = match &m.vectors {
+            Some(entry) => {
+                let file = path(&entry.file);
+                let bytes = reader.read(&entry.file)?;
+                let (rows, dim, values) = Arrays::parse(&file, &bytes)?.matrix("vectors")?;
+                if rows != n_items || dim != entry.dim || rows != entry.rows {
+                    return Err(corrupt(
+                        &file,
+                        format!(
+                            "vectors are {rows} x {dim}; the catalogue has {n_items} items and the manifest says width {}",
+                            entry.dim
+                        ),
+                    ));
+                }
+                Some(Array2::from_shape_vec((rows, dim), values).expect("rows x dim values"))
+            }
+            None => None,
+        };
+        let encoder = match (&m.encoder, options.encoder) {
+            (Some(entry), true) => Some(load_encoder(&reader, entry, options)?),
+            _ => None,
+        };
+        if let (Some(e), Some(v)) = (&encoder, &vectors) {
+            if e.dim() != v.ncols() {
+                return Err(corrupt(
+                    &path(VECTORS),
+                    format!(
+                        "vectors of width {}, the encoder gives {}",
+                        v.ncols(),
+                        e.dim()
+                    ),
+                ));
+            }
+        }
+        let mut recommender =
+            Recommender::with_vectors(fitted, encoder, vectors, m.ranking.to_ranking())?;
+        recommender.provenance = Provenance {
+            tuning: m.tuning.clone(),
+            sources: m.sources.clone(),
+        };
+        Ok(recommender)
+    }
+}
+
+fn read_events(
+    file: &Path,
+    bytes: &[u8],
+    items: &IdMap,
+    users: &IdMap,
+    orders: &IdMap,
+) -> Result<Vec<Interaction>> {
+    let a = Arrays::parse(file, bytes)?;
+    let user = a.u32s("user")?;
+    let n = user.len();
+    a.same_len(&["item", "timestamp", "kind", "weight", "order"], n)?;
+    let (item, timestamp, kind, weight, order) = (
+        a.u32s("item")?,
+        a.i64s("timestamp")?,
+        a.u8s("kind")?,
+        a.f32s("weight")?,
+        a.u32s("order")?,
+    );
+    let mut events = Vec::with_capacity(n);
+    for i in 0..n {
+        let bad = |what: &str| corrupt(file, format!("event {i}: {what} out of range"));
+        if user[i] as usize >= users.len() {
+            return Err(bad("user"));
+        }
+        if item[i] as usize >= items.len() {
+            return Err(bad("item"));
+        }
+        let kind = *KINDS.get(kind[i] as usize).ok_or_else(|| bad("kind"))?;
+        let order = match order[i] {
+            u32::MAX => None,
+            o if (o as usize) < orders.len() => Some(o),
+            _ => return Err(bad("order")),
+        };
+        events.push(Interaction {
+            user: user[i],
+            item: item[i],
+            timestamp: timestamp[i],
+            kind,
+            weight: weight[i],
+            order,
+        });
+    }
+    Ok(events)
+}
+
+fn save_encoder(
+    encoder: &SentenceEncoder,
+    writer: &mut DirWriter,
+    options: &SaveOptions,
+) -> Result<EncoderEntry> {
+    let staging = writer.staging_path(ENCODER);
+    let storage = if encoder.lora().is_some() && !options.merge_lora {
+        let base = std::fs::canonicalize(encoder.base_dir())
+            .map_err(|e| crate::pipeline::error::io(encoder.base_dir(), e))?;
+        encoder.save_adapter(&staging, &base)?;
+        EncoderStorage::Adapter {
+            base_weights_blake3: digest_file(&base.join("model.safetensors"))?.1,
+            base,
+        }
+    } else {
+        encoder.save_pretrained(&staging)?;
+        EncoderStorage::Full
+    };
+    writer.record_dir(ENCODER)?;
+    Ok(EncoderEntry {
+        dir: ENCODER.into(),
+        storage,
+        max_len: encoder.tokenizer().max_len(),
+        precision: encoder.precision().resolve(encoder.device()),
+        dim: encoder.dim(),
+    })
+}
+
+fn load_encoder(
+    reader: &DirReader,
+    entry: &EncoderEntry,
+    options: &LoadOptions,
+) -> Result<SentenceEncoder> {
+    let dir = reader.verify_dir(&entry.dir)?;
+    if let EncoderStorage::Adapter {
+        base,
+        base_weights_blake3,
+    } = &entry.storage
+    {
+        let weights = base.join("model.safetensors");
+        let found = match digest_file(&weights) {
+            Ok((_, digest)) => digest,
+            Err(PipelineError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(PipelineError::BundleMissing { path: weights });
+            }
+            Err(e) => return Err(e),
+        };
+        if &found != base_weights_blake3 {
+            return Err(PipelineError::BundleDigest {
+                path: weights,
+                expected: base_weights_blake3.clone(),
+                found,
+            });
+        }
+    }
+    let encoder_options = EncoderOptions {
+        device: options.device,
+        precision: options.precision.unwrap_or(entry.precision),
+        max_len: Some(entry.max_len),
+        batch_size: options.batch_size,
+        ..EncoderOptions::default()
+    };
+    Ok(SentenceEncoder::from_dir(&dir, &encoder_options)?)
+}

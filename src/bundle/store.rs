@@ -1,0 +1,345 @@
+//! Bundle directories on disk: written into a temporary directory and renamed into place (a
+//! failed or killed write never leaves a bundle that loads), read back with every file's size
+//! and digest checked against the manifest.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::manifest::{FileEntry, Manifest, FORMAT, FORMAT_VERSION};
+use crate::pipeline::error::{corrupt, io};
+use crate::pipeline::{PipelineError, Result};
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Size and BLAKE3 (hex) of a file, read in one pass.
+pub fn digest_file(path: &Path) -> Result<(u64, String)> {
+    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    let bytes = std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, file),
+        &mut hasher,
+    )
+    .map_err(|e| io(path, e))?;
+    Ok((bytes, hasher.finalize().to_hex().to_string()))
+}
+
+/// Now, as RFC 3339 UTC to the second.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Writes files into a temporary directory beside the target, recording each one's size and
+/// digest; [`DirWriter::finish`] writes the manifest last and renames the directory into place.
+/// Dropped unfinished, it removes what it wrote.
+pub struct DirWriter {
+    target: PathBuf,
+    tmp: PathBuf,
+    files: BTreeMap<String, FileEntry>,
+    finished: bool,
+}
+
+fn sibling(target: &Path, tag: &str) -> Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| corrupt(target, "a bundle path needs a final directory name"))?;
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Ok(parent.join(format!(
+        ".{}.{tag}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
+/// Removes temporary directories that runs killed before they could clean up left beside
+/// `target` (their process is gone).
+fn remove_stale(target: &Path) {
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((tag, pid)) = rest.rsplit_once('.') else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid).exists();
+        if (tag == "tmp" || tag == "old") && pid.parse::<u32>().is_ok() && !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+impl DirWriter {
+    /// Starts a bundle that will appear at `target`. An existing `target` must be a bundle
+    /// (or empty): it is replaced only when the new one is complete.
+    pub fn create(target: &Path) -> Result<Self> {
+        if target.exists() {
+            let is_bundle = target.join(MANIFEST).is_file();
+            let is_empty = std::fs::read_dir(target)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if !is_bundle && !is_empty {
+                return Err(corrupt(
+                    target,
+                    "exists and is not a bundle; refusing to replace it",
+                ));
+            }
+        }
+        remove_stale(target);
+        let tmp = sibling(target, "tmp")?;
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        Ok(DirWriter {
+            target: target.to_path_buf(),
+            tmp,
+            files: BTreeMap::new(),
+            finished: false,
+        })
+    }
+
+    /// Where `name` goes while the bundle is being written (for writers that want a path).
+    pub fn staging_path(&self, name: &str) -> PathBuf {
+        self.tmp.join(name)
+    }
+
+    /// Writes one file.
+    pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.tmp.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        let mut file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
+        file.write_all(bytes).map_err(|e| io(&path, e))?;
+        file.sync_all().map_err(|e| io(&path, e))?;
+        self.files.insert(
+            name.to_string(),
+            FileEntry {
+                bytes: bytes.len() as u64,
+                blake3: blake3::hash(bytes).to_hex().to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Records every file under `dir` (relative to the bundle) that something else wrote
+    /// into the staging directory.
+    pub fn record_dir(&mut self, dir: &str) -> Result<()> {
+        let mut stack = vec![self.tmp.join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
+                let path = entry.map_err(|e| io(&d, e))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                std::fs::File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| io(&path, e))?;
+                let (bytes, blake3) = digest_file(&path)?;
+                let name = path
+                    .strip_prefix(&self.tmp)
+                    .expect("under the staging directory")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                self.files.insert(name, FileEntry { bytes, blake3 });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest (with the files recorded) and moves the bundle into place.
+    pub fn finish(mut self, mut manifest: Manifest) -> Result<()> {
+        manifest.files = std::mem::take(&mut self.files);
+        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
+        let path = self.tmp.join(MANIFEST);
+        let mut file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
+        file.write_all(&json).map_err(|e| io(&path, e))?;
+        file.sync_all().map_err(|e| io(&path, e))?;
+        if self.target.exists() {
+            let old = sibling(&self.target, "old")?;
+            std::fs::rename(&self.target, &old).map_err(|e| io(&self.target, e))?;
+            std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
+        }
+        if let Some(parent) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Make the rename itself durable.
+            let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
+        }
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for DirWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// A bundle directory opened for reading: the manifest parsed and its version checked.
+#[derive(Debug)]
+pub struct DirReader {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl DirReader {
+    /// Reads and checks `dir/manifest.json`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(PipelineError::BundleMissing { path });
+            }
+            Err(e) => return Err(io(&path, e)),
+        };
+        // The version first: a newer layout may not parse as this one.
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| corrupt(&path, e.to_string()))?;
+        let version = value.get("format_version").and_then(|v| v.as_u64());
+        let format = value.get("format").and_then(|v| v.as_str());
+        match (format, version) {
+            (Some(FORMAT), Some(v)) if v >= 1 && v <= u64::from(FORMAT_VERSION) => {}
+            _ => {
+                return Err(PipelineError::BundleVersion {
+                    path,
+                    found: format!(
+                        "{} {}",
+                        format.unwrap_or("(no format)"),
+                        version.map_or("(no version)".into(), |v| v.to_string())
+                    ),
+                    supported: FORMAT_VERSION,
+                })
+            }
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| corrupt(&path, e.to_string()))?;
+        Ok(DirReader {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn entry(&self, name: &str) -> Result<&FileEntry> {
+        self.manifest.files.get(name).ok_or_else(|| {
+            corrupt(
+                &self.dir.join(MANIFEST),
+                format!("the manifest does not list {name}"),
+            )
+        })
+    }
+
+    fn check(&self, name: &str, bytes: u64, digest: impl FnOnce() -> String) -> Result<()> {
+        let entry = self.entry(name)?;
+        let path = self.dir.join(name);
+        if bytes != entry.bytes {
+            return Err(PipelineError::BundleSize {
+                path,
+                expected: entry.bytes,
+                found: bytes,
+            });
+        }
+        let found = digest();
+        if found != entry.blake3 {
+            return Err(PipelineError::BundleDigest {
+                path,
+                expected: entry.blake3.clone(),
+                found,
+            });
+        }
+        Ok(())
+    }
+
+    /// The bytes of `name`, after checking its size and digest.
+    pub fn read(&self, name: &str) -> Result<Vec<u8>> {
+        self.entry(name)?;
+        let path = self.dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(PipelineError::BundleMissing { path });
+            }
+            Err(e) => return Err(io(&path, e)),
+        };
+        self.check(name, bytes.len() as u64, || {
+            blake3::hash(&bytes).to_hex().to_string()
+        })?;
+        Ok(bytes)
+    }
+
+    /// Checks every listed file under `dir` (for files another reader opens by path) and
+    /// returns the directory's path.
+    pub fn verify_dir(&self, dir: &str) -> Result<PathBuf> {
+        let prefix = format!("{dir}/");
+        let names: Vec<&String> = self
+            .manifest
+            .files
+            .keys()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if names.is_empty() {
+            return Err(PipelineError::BundleMissing {
+                path: self.dir.join(dir),
+            });
+        }
+        for name in names {
+            let path = self.dir.join(name);
+            let (bytes, digest) = match digest_file(&path) {
+                Ok(found) => found,
+                Err(PipelineError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Err(PipelineError::BundleMissing { path });
+                }
+                Err(e) => return Err(e),
+            };
+            self.check(name, bytes, || digest)?;
+        }
+        Ok(self.dir.join(dir))
+    }
+}

@@ -1,0 +1,248 @@
+//! `affinity fit` and `affinity update`: fitted bundles on disk.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+use affinity::bundle::{LoadOptions, SaveOptions, SourceEntry, VectorType};
+use affinity::data::{BasketRule, HoldOut};
+use affinity::pipeline::{Pipeline, Recommender};
+
+use super::input::{InputArgs, ReadArgs};
+use super::recommend::RankArgs;
+use super::tune::RunArgs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HoldOutArg {
+    /// Each user's last event.
+    LastItem,
+    /// Each user's last time step (their last basket in day-stamped data).
+    LastTime,
+}
+
+impl From<HoldOutArg> for HoldOut {
+    fn from(h: HoldOutArg) -> HoldOut {
+        match h {
+            HoldOutArg::LastItem => HoldOut::LastItem,
+            HoldOutArg::LastTime => HoldOut::LastTimestamp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BasketArg {
+    /// By order id where the data has one, else by user and day.
+    OrderOrUserDay,
+    /// By user and calendar day.
+    UserDay,
+    /// All of a user's events form one basket.
+    User,
+}
+
+impl From<BasketArg> for BasketRule {
+    fn from(b: BasketArg) -> BasketRule {
+        match b {
+            BasketArg::OrderOrUserDay => BasketRule::OrderOrUserDay,
+            BasketArg::UserDay => BasketRule::UserDay,
+            BasketArg::User => BasketRule::User,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VectorArg {
+    /// 4 bytes a value.
+    F32,
+    /// 2 bytes a value (half the size; rankings may differ at near-ties).
+    Bf16,
+}
+
+/// Loads a bundle with the device and precision options of `run` (`--model` does not apply:
+/// the bundle carries its encoder).
+pub fn load_bundle(dir: &Path, run: &RunArgs) -> anyhow::Result<Recommender> {
+    if run.model.is_some() {
+        bail!("--model does not apply to a bundle: it carries its own encoder");
+    }
+    let options = run.options()?;
+    let load = LoadOptions {
+        encoder: true,
+        device: options.device,
+        precision: (run.bf16 || run.fp32).then_some(options.precision),
+        batch_size: options.batch_size,
+    };
+    Recommender::load(dir, &load)
+        .with_context(|| format!("cannot load the bundle {}", dir.display()))
+}
+
+/// `affinity fit`.
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub rank: RankArgs,
+    /// The bundle directory to write (replaced only once the new one is complete).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Choose the blend weights and MMR lambda on each user's validation step first (then fit
+    /// on all events with them).
+    #[arg(long)]
+    pub tune: bool,
+    /// Validation users scored by --tune.
+    #[arg(long, default_value_t = 2000)]
+    pub tune_users: usize,
+    /// What --tune holds out per user.
+    #[arg(long, value_enum, default_value = "last-item")]
+    pub hold_out: HoldOutArg,
+    /// How events form baskets for rules and co-occurrence.
+    #[arg(long, value_enum, default_value = "order-or-user-day")]
+    pub baskets: BasketArg,
+    /// No language model: rules, co-occurrence and popularity only.
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
+    /// Number format of the stored item vectors.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub vectors: VectorArg,
+    /// With a LoRA model: store the merged model instead of adapters + a pinned base.
+    #[arg(long)]
+    pub merge_lora: bool,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn save_options(vectors: VectorArg, merge_lora: bool) -> SaveOptions {
+    SaveOptions {
+        vectors: match vectors {
+            VectorArg::F32 => VectorType::F32,
+            VectorArg::Bf16 => VectorType::Bf16,
+        },
+        merge_lora,
+    }
+}
+
+fn bundle_bytes(manifest: &affinity::bundle::Manifest) -> u64 {
+    manifest.files.values().map(|f| f.bytes).sum()
+}
+
+pub fn fit(args: FitArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut config = args.rank.config(args.hold_out.into())?;
+    config.basket_rule = args.baskets.into();
+    if args.no_model {
+        config.weights = affinity::pipeline::ScoreWeights {
+            embedding: 0.0,
+            ..config.weights
+        };
+    }
+    let pipeline = Pipeline::new(config)?;
+    let (dataset, _) = args.input.load()?;
+    let events = dataset.interactions.len();
+    let encoder = if args.no_model {
+        None
+    } else {
+        Some(args.run.load()?)
+    };
+    let tune = args.tune.then_some(args.tune_users);
+    let mut recommender = pipeline.fit(dataset, encoder, tune)?;
+    let mut provenance = recommender.provenance().clone();
+    provenance.sources.push(SourceEntry::describe(
+        "fit",
+        &args.input.source_file(&args.input.input),
+        events,
+    )?);
+    recommender.set_provenance(provenance);
+    let manifest = recommender.save(&args.out, &save_options(args.vectors, args.merge_lora))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        return Ok(());
+    }
+    let c = &manifest.counts;
+    println!(
+        "bundle {}: {} users, {} items, {} events, {} baskets, {} rules, {:.1} MB, {:.1} s",
+        args.out.display(),
+        c.users,
+        c.items,
+        c.events,
+        c.baskets,
+        c.rules,
+        bundle_bytes(&manifest) as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    let w = &manifest.ranking.weights;
+    match &manifest.tuning {
+        Some(t) => println!(
+            "ranking chosen on validation ({} users, NDCG@{} {:.4}): embedding {} rules {} popularity {}, MMR lambda {}",
+            t.users, t.k, t.validation_ndcg, w.embedding, w.rules, w.popularity, manifest.ranking.mmr_lambda
+        ),
+        None => println!(
+            "ranking: embedding {} rules {} popularity {}, MMR lambda {}",
+            w.embedding, w.rules, w.popularity, manifest.ranking.mmr_lambda
+        ),
+    }
+    Ok(())
+}
+
+/// `affinity update`.
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// The bundle to update (left as it is).
+    #[arg(long, short)]
+    pub bundle: PathBuf,
+    /// New events (users and items by name; new ones are added).
+    #[arg(long)]
+    pub events: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where the updated bundle goes (may be --bundle itself: replaced once complete).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Number format of the stored item vectors.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub vectors: VectorArg,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
+    let recommender = load_bundle(&args.bundle, &args.run)?;
+    let (new, _) = args.read.load(&args.events)?;
+    let (mut updated, report) = recommender.update(&new)?;
+    let mut provenance = updated.provenance().clone();
+    provenance.sources.push(SourceEntry::describe(
+        "update",
+        &args.read.source_file(&args.events),
+        report.events_added,
+    )?);
+    updated.set_provenance(provenance);
+    let manifest = updated.save(&args.out, &save_options(args.vectors, false))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "bundle {}: {} events added ({} duplicates dropped), {} new users, {} new items, {} texts completed, {} items embedded, rules {} -> {}, {:.2} s",
+        args.out.display(),
+        report.events_added,
+        report.duplicates_dropped,
+        report.new_users,
+        report.new_items,
+        report.texts_changed,
+        report.items_embedded,
+        report.rules.0,
+        report.rules.1,
+        report.seconds
+    );
+    let c = &manifest.counts;
+    println!(
+        "now {} users, {} items, {} events, {} rules",
+        c.users, c.items, c.events, c.rules
+    );
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! What fitting learns from events, without the language model: ids, item text, the event log,
+//! and what is derived from it (histories, popularity, co-occurrence). Every derived part is a
+//! function of the event log alone, so an update that appends events and derives again gives
+//! exactly what fitting on all events gives.
+
+use affinity_data::{items_by_user, BasketRule, Catalog, Dataset, IdMap, Interaction};
+
+use super::config::PipelineConfig;
+use affinity_mine::Rule;
+use affinity_rank::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
+
+/// The fitted, model-free part of a recommender.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// Item ids (external names).
+    pub items: IdMap,
+    /// Item text fields, by item id.
+    pub catalog: Catalog,
+    /// The text the encoder reads per item (title and more, else the name).
+    pub texts: Vec<String>,
+    /// User ids (external names).
+    pub users: IdMap,
+    /// Order (basket) ids, as the source names them.
+    pub orders: IdMap,
+    /// The events fitted on, in the order they were read.
+    pub events: Vec<Interaction>,
+    /// Per user: items in time order.
+    pub histories: Vec<Vec<u32>>,
+    /// Events per item (the hybrid's popularity).
+    pub counts: Vec<u32>,
+    /// The settings it was fitted with (basket rule, mining thresholds, ...): an update mines
+    /// with the same ones.
+    pub config: PipelineConfig,
+    /// Baskets the events form.
+    pub baskets: usize,
+    /// Pair counts within baskets.
+    pub cooccurrence: ItemCooccurrence,
+    /// Rules mined from the baskets.
+    pub rules: Vec<Rule>,
+}
+
+/// What is derived from an event log.
+pub(crate) struct Derived {
+    pub histories: Vec<Vec<u32>>,
+    pub counts: Vec<u32>,
+    pub baskets: Vec<Vec<u32>>,
+}
+
+/// Histories, event counts and baskets of `events`: the one derivation fitting and updating
+/// share.
+pub(crate) fn derive(
+    events: &[Interaction],
+    n_users: usize,
+    n_items: usize,
+    basket_rule: BasketRule,
+) -> Derived {
+    let histories = items_by_user(events, n_users);
+    let mut counts = vec![0u32; n_items];
+    for e in events {
+        counts[e.item as usize] += 1;
+    }
+    // Basket grouping reads only the events: no need to copy ids and catalogue.
+    let baskets = Dataset {
+        interactions: events.to_vec(),
+        ..Dataset::default()
+    }
+    .transactions(basket_rule);
+    Derived {
+        histories,
+        counts,
+        baskets,
+    }
+}
+
+/// Item texts for the encoder: the catalogue's text, else the item's name.
+pub(crate) fn item_texts(items: &IdMap, catalog: &Catalog) -> Vec<String> {
+    (0..items.len() as u32)
+        .map(|i| catalog.text_or(i, items.name(i)))
+        .collect()
+}
+
+impl Fitted {
+    /// Items in the catalogue.
+    pub fn n_items(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Users known.
+    pub fn n_users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Item names by id.
+    pub fn names(&self) -> &[String] {
+        self.items.names()
+    }
+
+    /// The history of a user by external id, oldest first.
+    pub fn history(&self, user: &str) -> Option<&[u32]> {
+        self.users
+            .get(user)
+            .map(|u| self.histories[u as usize].as_slice())
+    }
+
+    /// The most-popular baseline over the baskets (how many baskets hold each item).
+    pub fn most_popular(&self) -> MostPopular {
+        MostPopular::from_counts(&self.cooccurrence.counts().item_counts)
+    }
+
+    /// Assembles the parts, with co-occurrence counted from `derived.baskets` (which must be
+    /// the baskets `events` form under the configured basket rule).
+    pub(crate) fn assemble(
+        ids: Ids,
+        events: Vec<Interaction>,
+        config: PipelineConfig,
+        derived: Derived,
+        rules: Vec<Rule>,
+    ) -> Self {
+        let n_items = ids.items.len();
+        let cooccurrence =
+            ItemCooccurrence::fit(&derived.baskets, n_items, CooccurrenceWeight::Cosine);
+        Self::from_ids(
+            ids,
+            events,
+            config,
+            derived.histories,
+            derived.counts,
+            derived.baskets.len(),
+            cooccurrence,
+            rules,
+        )
+    }
+
+    /// From stored parts (a bundle): histories and counts are derived again from the events,
+    /// co-occurrence comes as stored counts (checked).
+    pub(crate) fn restore(
+        ids: Ids,
+        events: Vec<Interaction>,
+        config: PipelineConfig,
+        baskets: usize,
+        cooccurrence: CooccurrenceCounts,
+        rules: Vec<Rule>,
+    ) -> crate::pipeline::Result<Self> {
+        let histories = items_by_user(&events, ids.users.len());
+        let mut counts = vec![0u32; ids.items.len()];
+        for e in &events {
+            counts[e.item as usize] += 1;
+        }
+        let cooccurrence = ItemCooccurrence::from_counts(cooccurrence, CooccurrenceWeight::Cosine)?;
+        Ok(Self::from_ids(
+            ids,
+            events,
+            config,
+            histories,
+            counts,
+            baskets,
+            cooccurrence,
+            rules,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_ids(
+        ids: Ids,
+        events: Vec<Interaction>,
+        config: PipelineConfig,
+        histories: Vec<Vec<u32>>,
+        counts: Vec<u32>,
+        baskets: usize,
+        cooccurrence: ItemCooccurrence,
+        rules: Vec<Rule>,
+    ) -> Self {
+        let Ids {
+            items,
+            mut catalog,
+            users,
+            orders,
+        } = ids;
+        if catalog.len() < items.len() {
+            let mut entries = catalog.entries().to_vec();
+            entries.resize(items.len(), Default::default());
+            catalog = Catalog::from_entries(entries);
+        }
+        let texts = item_texts(&items, &catalog);
+        Fitted {
+            items,
+            catalog,
+            texts,
+            users,
+            orders,
+            events,
+            histories,
+            counts,
+            config,
+            baskets,
+            cooccurrence,
+            rules,
+        }
+    }
+}
+
+/// The id maps and item text a fitted recommender is keyed by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ids {
+    pub items: IdMap,
+    pub catalog: Catalog,
+    pub users: IdMap,
+    pub orders: IdMap,
+}

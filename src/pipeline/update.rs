@@ -1,0 +1,199 @@
+//! Folding new events into a fitted recommender without the raw data it was fitted on.
+//!
+//! The recommender keeps its event log, so an update appends the new events (new users, new
+//! items, new purchases of old items) and derives histories, popularity, baskets,
+//! co-occurrence and rules again with the same functions fitting uses: the result is exactly
+//! what fitting on all events gives. Only new items, and items whose text changed, are embedded.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use affinity_data::{Catalog, Dataset, Interaction, ItemText};
+use ndarray::Array2;
+
+use super::error::Result;
+use super::fitted::{derive, Fitted, Ids};
+use super::prepared::Pipeline;
+use super::recommender::{to_array, Recommender};
+
+/// What an update did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct UpdateReport {
+    /// Events in the new data.
+    pub events_read: usize,
+    /// Events added to the log.
+    pub events_added: usize,
+    /// New events equal to one already in the log (same user, item, time, kind, weight and
+    /// order), dropped as double-logged, as the loaders drop repeated rows.
+    pub duplicates_dropped: usize,
+    /// Users seen for the first time.
+    pub new_users: usize,
+    /// Items seen for the first time.
+    pub new_items: usize,
+    /// Known items whose text the new data completed.
+    pub texts_changed: usize,
+    /// Items embedded (new, or with new text).
+    pub items_embedded: usize,
+    /// Rules before and after.
+    pub rules: (usize, usize),
+    /// Seconds for the whole update.
+    pub seconds: f64,
+}
+
+type EventKey = (u32, u32, i64, affinity_data::EventKind, u32, Option<u32>);
+
+fn key(e: &Interaction) -> EventKey {
+    (
+        e.user,
+        e.item,
+        e.timestamp,
+        e.kind,
+        e.weight.to_bits(),
+        e.order,
+    )
+}
+
+/// Fills the fields `old` lacks from `new` (the loaders keep the first text seen per field).
+fn merge_text(old: &mut ItemText, new: &ItemText) {
+    for (slot, value) in [
+        (&mut old.title, &new.title),
+        (&mut old.category, &new.category),
+        (&mut old.brand, &new.brand),
+        (&mut old.description, &new.description),
+    ] {
+        if slot.is_none() {
+            slot.clone_from(value);
+        }
+    }
+}
+
+impl Recommender {
+    /// Folds the events of `new` (ids are external names, matched against the recommender's)
+    /// in, as if it had been fitted on its events followed by these.
+    ///
+    /// ```no_run
+    /// # fn demo(recommender: affinity::pipeline::Recommender, new: affinity::data::Dataset) -> affinity::pipeline::Result<()> {
+    /// let (updated, report) = recommender.update(&new)?;
+    /// println!("{} events added, {} new items embedded", report.events_added, report.items_embedded);
+    /// # Ok(()) }
+    /// ```
+    pub fn update(self, new: &Dataset) -> Result<(Recommender, UpdateReport)> {
+        let started = Instant::now();
+        let (fitted, encoder, vectors, ranking, provenance) = self.into_parts();
+        let Fitted {
+            items,
+            catalog,
+            users,
+            orders,
+            mut events,
+            config,
+            rules: old_rules,
+            ..
+        } = fitted;
+        let mut report = UpdateReport {
+            events_read: new.interactions.len(),
+            rules: (old_rules.len(), 0),
+            ..UpdateReport::default()
+        };
+        let mut ids = Ids {
+            items,
+            catalog,
+            users,
+            orders,
+        };
+        let (old_users, old_items) = (ids.users.len(), ids.items.len());
+
+        let user_map: Vec<u32> = new
+            .users
+            .names()
+            .iter()
+            .map(|n| ids.users.intern(n))
+            .collect();
+        let item_map: Vec<u32> = new
+            .items
+            .names()
+            .iter()
+            .map(|n| ids.items.intern(n))
+            .collect();
+        let order_map: Vec<u32> = new
+            .orders
+            .names()
+            .iter()
+            .map(|n| ids.orders.intern(n))
+            .collect();
+        report.new_users = ids.users.len() - old_users;
+        report.new_items = ids.items.len() - old_items;
+
+        let mut entries = ids.catalog.entries().to_vec();
+        entries.resize(ids.items.len(), ItemText::default());
+        let mut reembed: Vec<usize> = Vec::new();
+        for (j, &i) in item_map.iter().enumerate() {
+            let i = i as usize;
+            let before = entries[i].joined();
+            merge_text(&mut entries[i], &new.catalog.get(j as u32));
+            if i < old_items && entries[i].joined() != before {
+                report.texts_changed += 1;
+                reembed.push(i);
+            }
+        }
+        ids.catalog = Catalog::from_entries(entries);
+        reembed.extend(old_items..ids.items.len());
+
+        let mut seen: HashSet<EventKey> = events.iter().map(key).collect();
+        for e in &new.interactions {
+            let mapped = Interaction {
+                user: user_map[e.user as usize],
+                item: item_map[e.item as usize],
+                order: e.order.map(|o| order_map[o as usize]),
+                ..*e
+            };
+            if seen.insert(key(&mapped)) {
+                events.push(mapped);
+                report.events_added += 1;
+            } else {
+                report.duplicates_dropped += 1;
+            }
+        }
+
+        let derived = derive(
+            &events,
+            ids.users.len(),
+            ids.items.len(),
+            config.basket_rule,
+        );
+        let rules = Pipeline::new(config.clone())?.mine_baskets(&derived.baskets)?;
+        report.rules.1 = rules.len();
+        let fitted = Fitted::assemble(ids, events, config, derived, rules);
+
+        let vectors = match (vectors, &encoder) {
+            (Some(old), Some(encoder)) => {
+                let texts: Vec<&str> = reembed.iter().map(|&i| fitted.texts[i].as_str()).collect();
+                let fresh = if texts.is_empty() {
+                    Array2::zeros((0, old.ncols()))
+                } else {
+                    to_array(encoder.embed(&texts)?)?
+                };
+                report.items_embedded = texts.len();
+                let mut all = Array2::zeros((fitted.n_items(), old.ncols()));
+                for (i, row) in old.rows().into_iter().enumerate() {
+                    all.row_mut(i).assign(&row);
+                }
+                for (&i, row) in reembed.iter().zip(fresh.rows()) {
+                    all.row_mut(i).assign(&row);
+                }
+                Some(all)
+            }
+            (Some(_), None) if !reembed.is_empty() => {
+                return Err(super::error::invalid(
+                    "encoder",
+                    "new items or texts must be embedded: load the recommender with its encoder",
+                ));
+            }
+            (vectors, _) => vectors,
+        };
+        let mut updated = Recommender::with_vectors(fitted, encoder, vectors, ranking)?;
+        updated.provenance = provenance;
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok((updated, report))
+    }
+}
