@@ -232,8 +232,7 @@ impl Recommender {
             sources: self.provenance.sources.clone(),
             files: Default::default(),
         };
-        writer.finish(manifest.clone())?;
-        Ok(manifest)
+        writer.finish(manifest)
     }
 
     /// Loads a bundle directory written by [`Recommender::save`], checking every file against

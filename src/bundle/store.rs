@@ -183,7 +183,7 @@ impl DirWriter {
     }
 
     /// Writes the manifest (with the files recorded) and moves the bundle into place.
-    pub fn finish(mut self, mut manifest: Manifest) -> Result<()> {
+    pub fn finish(mut self, mut manifest: Manifest) -> Result<Manifest> {
         manifest.files = std::mem::take(&mut self.files);
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
         let path = self.tmp.join(MANIFEST);
@@ -203,7 +203,7 @@ impl DirWriter {
             let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
         }
         self.finished = true;
-        Ok(())
+        Ok(manifest)
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 pub struct DatasetStats {
     /// Data rows read.
     pub rows_read: u64,
-    /// Exact duplicate rows dropped.
+    /// Rows dropped as repeated events.
     pub duplicates_dropped: u64,
     /// Malformed rows skipped (lenient mode).
     pub rows_skipped: u64,

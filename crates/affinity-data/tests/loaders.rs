@@ -40,6 +40,25 @@ fn long_csv_finds_groceries_columns_and_drops_duplicates() {
 }
 
 #[test]
+fn repeated_events_are_one_event_however_written_and_keep_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rows 1 and 3 are one event (the date written two ways; the repeat carries the title);
+    // rows 4 and 5 differ only in where a field ends, so they are two events.
+    let text = "user,item,date,title\n\
+                u1,milk,2015-07-21,\n\
+                u2,milk,2015-07-21,\n\
+                u1, milk ,2015-07-21T00:00:00Z,Whole milk\n\
+                ab,c,2015-07-22,\n\
+                a,bc,2015-07-22,\n";
+    let path = write(&dir, "d.csv", text.as_bytes());
+    let (ds, report) = load(&path, &long(), &LoadOptions::default()).unwrap();
+    assert_eq!(report.duplicates_dropped, 1);
+    assert_eq!(ds.interactions.len(), 4);
+    assert_eq!(ds.items.names(), ["milk", "c", "bc"]);
+    assert_eq!(ds.catalog.get(0).title.as_deref(), Some("Whole milk"));
+}
+
+#[test]
 fn long_csv_with_explicit_columns_events_weights_and_orders() {
     let dir = tempfile::tempdir().unwrap();
     let text = "visitor;ts;what;sku;n;oid;name\n\
@@ -68,6 +87,7 @@ fn long_csv_with_explicit_columns_events_weights_and_orders() {
     assert_eq!(ds.interactions[1].weight, 2.0);
     assert_eq!(ds.interactions[0].order, None);
     assert_eq!(ds.interactions[2].order, Some(0));
+    assert_eq!(ds.orders.name(0), "o1");
     assert_eq!(ds.catalog.get(1).title.as_deref(), Some("Bread"));
     // The order groups two events; the view stands alone on its day.
     assert_eq!(ds.baskets(BasketRule::OrderOrUserDay).len(), 2);

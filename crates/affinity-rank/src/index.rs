@@ -12,7 +12,8 @@ pub enum Metric {
     /// Dot product of the vectors as given.
     InnerProduct,
     /// Cosine: vectors are L2-normalised when the index is built and queries when they arrive
-    /// (a zero vector scores 0 with everything).
+    /// (a zero vector scores 0 with everything; rows already of unit norm within 1e-6 are kept
+    /// as they are, so rebuilding an index from its vectors changes nothing).
     #[default]
     Cosine,
 }
@@ -49,7 +50,9 @@ impl ItemIndex {
         if metric == Metric::Cosine {
             for mut row in vectors.rows_mut() {
                 let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-                if norm > 0.0 {
+                // Rows already of unit norm (to f32 rounding) stay bit for bit, so an index
+                // rebuilt from its own vectors (a saved bundle) is the same index.
+                if norm > 0.0 && (norm - 1.0).abs() > 1e-6 {
                     row.mapv_inplace(|x| x / norm);
                 }
             }

@@ -174,3 +174,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A cosine index rebuilt from its own (normalised) vectors is the same index: what a
+    /// saved and loaded bundle relies on for identical answers.
+    #[test]
+    fn cosine_normalisation_is_idempotent(
+        values in prop::collection::vec(-1000i32..1000, 1..400),
+        dim in 1usize..16,
+    ) {
+        let rows = values.len() / dim;
+        prop_assume!(rows > 0);
+        let m = Array2::from_shape_vec(
+            (rows, dim),
+            values[..rows * dim].iter().map(|&v| v as f32 / 37.0).collect(),
+        )
+        .unwrap();
+        let once = ItemIndex::new(m, Metric::Cosine).unwrap();
+        let twice = ItemIndex::new(once.vectors().to_owned(), Metric::Cosine).unwrap();
+        prop_assert_eq!(once.vectors(), twice.vectors());
+        for row in once.vectors().rows() {
+            let norm = row.dot(&row).sqrt();
+            prop_assert!(norm == 0.0 || (norm - 1.0).abs() <= 1e-6);
+        }
+    }
+}

@@ -159,8 +159,9 @@ fn resolve_columns(path: &Path, header: &[String], spec: &LongCsv) -> Result<[Op
 
 /// Loads a long CSV of events.
 ///
-/// Exact duplicate rows (every field equal) are dropped and counted: in event logs they are
-/// double-logged events, not repeat purchases.
+/// Repeated events (same user, item, time, kind, weight and order, however the row writes
+/// them) are dropped and counted: in event logs they are double-logged events, not repeat
+/// purchases. Their title and category still fill gaps in the catalogue.
 pub fn load_long_csv(
     path: &Path,
     spec: &LongCsv,
@@ -209,7 +210,7 @@ pub fn load_long_csv(
         ..Dataset::default()
     };
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut row_key: Vec<u8> = Vec::new();
+    let mut event_key: Vec<u8> = Vec::new();
     let key = options.pseudonymize_key.as_ref();
 
     while reader.read_byte_record(&mut record).map_err(read_error)? {
@@ -278,21 +279,10 @@ pub fn load_long_csv(
                 }
             },
         };
-        // Field lengths go into the key: "ab","c" and "a","bc" are different rows.
-        row_key.clear();
-        for field in record.iter() {
-            row_key.extend_from_slice(&(field.len() as u64).to_le_bytes());
-            row_key.extend_from_slice(field);
-        }
-        if !seen.insert(row_key.clone()) {
-            guard.report.duplicates_dropped += 1;
-            continue;
-        }
-        let order = get(order_col)
-            .filter(|o| !o.is_empty())
-            .map(|o| dataset.orders.intern(o));
-        let user = dataset.users.intern(&user_key(user, key));
+        let order = get(order_col).filter(|o| !o.is_empty());
+        let user = user_key(user, key);
         let item = dataset.items.intern(item);
+        // A repeated row's text still counts: the first text seen per field is kept.
         for (col, field) in [(title_col, 0), (category_col, 1)] {
             if let Some(text) = get(col).filter(|t| !t.is_empty()) {
                 let entry = dataset.catalog.entry_mut(item);
@@ -304,6 +294,23 @@ pub fn load_long_csv(
                 slot.get_or_insert_with(|| text.to_owned());
             }
         }
+        // The event itself is the key (lengths keep "ab","c" apart from "a","bc"), so two rows
+        // that write one event differently are one event.
+        event_key.clear();
+        event_key.push(u8::from(order.is_some()));
+        for part in [user.as_str(), dataset.items.name(item), order.unwrap_or("")] {
+            event_key.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            event_key.extend_from_slice(part.as_bytes());
+        }
+        event_key.extend_from_slice(&timestamp.to_le_bytes());
+        event_key.push(kind as u8);
+        event_key.extend_from_slice(&weight.to_bits().to_le_bytes());
+        if !seen.insert(event_key.clone()) {
+            guard.report.duplicates_dropped += 1;
+            continue;
+        }
+        let order = order.map(|o| dataset.orders.intern(o));
+        let user = dataset.users.intern(&user);
         dataset.interactions.push(Interaction {
             user,
             item,

@@ -32,7 +32,8 @@ pub struct LoadOptions {
 pub struct LoadReport {
     /// Data rows read (header excluded).
     pub rows_read: u64,
-    /// Rows dropped because an identical row came before (event formats only).
+    /// Rows dropped because they repeat an event read before (same user, item, time, kind,
+    /// weight and order; event formats only).
     pub duplicates_dropped: u64,
     /// Rows skipped in lenient mode, by kind.
     pub skipped: BTreeMap<RowFault, u64>,

@@ -1,0 +1,446 @@
+//! Fitted bundles: save/load round trips, every corruption a typed error, and updates that
+//! equal a refit on all events.
+
+use std::path::{Path, PathBuf};
+
+use affinity::bundle::{digest_file, LoadOptions, SaveOptions, VectorType};
+use affinity::data::{load, Dataset, Format, LoadOptions as DataOptions, LongCsv};
+use affinity::pipeline::{Pipeline, PipelineConfig, PipelineError, Recommender, ScoreWeights};
+use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
+use proptest::prelude::*;
+
+fn tiny_encoder(dir: &Path) -> SentenceEncoder {
+    affinity::tune::tch::set_num_threads(1);
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
+        .expect("run scripts/bootstrap.sh first");
+    affinity::tune::tch::manual_seed(0);
+    let options = EncoderOptions {
+        device: DeviceChoice::Cpu,
+        max_len: Some(32),
+        ..Default::default()
+    };
+    SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap()
+}
+
+/// One libtorch thread: several tests share the process, and a matrix product split over a
+/// varying number of threads may round differently; exact comparisons need one schedule.
+fn cpu() -> LoadOptions {
+    affinity::tune::tch::set_num_threads(1);
+    LoadOptions {
+        device: DeviceChoice::Cpu,
+        ..LoadOptions::default()
+    }
+}
+
+/// One CSV row per event: user, item, day, order, and whether the row carries the title.
+type Row = (u8, u8, u8, Option<u8>, bool);
+
+fn csv(rows: &[Row]) -> String {
+    let mut text = String::from("user,item,timestamp,order,title\n");
+    for &(u, i, day, order, titled) in rows {
+        let order = order.map_or(String::new(), |o| format!("o{o}"));
+        let title = if titled {
+            format!("product number {i}")
+        } else {
+            String::new()
+        };
+        text += &format!(
+            "u{u},item{i},{},{order},{title}\n",
+            86_400 * (i64::from(day) + 1)
+        );
+    }
+    text
+}
+
+fn load_rows(dir: &Path, name: &str, rows: &[Row]) -> Dataset {
+    let path = dir.join(name);
+    std::fs::write(&path, csv(rows)).unwrap();
+    load(
+        &path,
+        &Format::Long(LongCsv::default()),
+        &DataOptions::default(),
+    )
+    .unwrap()
+    .0
+}
+
+/// A shop with structure: bread then butter, fruit lovers, dairy lovers.
+fn shop_rows() -> Vec<Row> {
+    let mut rows = Vec::new();
+    for u in 0..60u8 {
+        let own: [u8; 3] = if u % 2 == 0 { [2, 3, 4] } else { [5, 6, 7] };
+        for day in 0..4u8 {
+            rows.push((u, own[(u as usize + day as usize) % 3], day, None, true));
+            if (u + day) % 3 == 0 {
+                rows.push((u, 0, day, None, true));
+                rows.push((u, 1, day, None, day % 2 == 0));
+            }
+        }
+    }
+    rows
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::new(
+        PipelineConfig::builder()
+            .k(5)
+            .min_support(0.02)
+            .min_confidence(0.1)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn fitted_with_model(dir: &Path) -> Recommender {
+    let data = load_rows(dir, "shop.csv", &shop_rows());
+    let encoder = tiny_encoder(&dir.join("model"));
+    pipeline().fit(data, Some(encoder), Some(100)).unwrap()
+}
+
+fn all_answers(r: &Recommender) -> Vec<Vec<(String, f32)>> {
+    r.fitted()
+        .users
+        .names()
+        .iter()
+        .map(|u| {
+            r.recommend_user(u, 5)
+                .unwrap()
+                .into_iter()
+                .map(|x| (x.name, x.score))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn save_and_load_give_identical_recommendations() {
+    let dir = tempfile::tempdir().unwrap();
+    let fitted = fitted_with_model(dir.path());
+    assert!(fitted.provenance().tuning.is_some(), "tuning is kept");
+    let bundle = dir.path().join("bundle");
+    let manifest = fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    assert_eq!(manifest.counts.users, 60);
+    assert!(
+        manifest.files.contains_key("encoder/model.safetensors"),
+        "{:?}",
+        manifest.files.keys()
+    );
+    let loaded = Recommender::load(&bundle, &cpu()).unwrap();
+    assert_eq!(loaded.ranking_settings(), fitted.ranking_settings());
+    assert_eq!(loaded.provenance(), fitted.provenance());
+    assert_eq!(loaded.rules(), fitted.rules());
+    assert_eq!(all_answers(&loaded), all_answers(&fitted));
+    assert_eq!(
+        loaded.item_vectors().unwrap(),
+        fitted.item_vectors().unwrap()
+    );
+    assert_eq!(
+        loaded.search("butter", 3).unwrap(),
+        fitted.search("butter", 3).unwrap()
+    );
+    // A cold start is popular items, not an error.
+    let cold = loaded.recommend_user("nobody", 3).unwrap();
+    assert_eq!(cold.len(), 3);
+
+    // bf16 vectors: half the vector file, same catalogue, answers still k long.
+    let small = dir.path().join("small");
+    let manifest16 = fitted
+        .save(
+            &small,
+            &SaveOptions {
+                vectors: VectorType::Bf16,
+                ..SaveOptions::default()
+            },
+        )
+        .unwrap();
+    let size = |m: &affinity::bundle::Manifest| m.files["vectors.safetensors"].bytes;
+    assert!(size(&manifest16) * 10 < size(&manifest) * 6);
+    let loaded16 = Recommender::load(&small, &cpu()).unwrap();
+    let lengths = |r: &Recommender| all_answers(r).iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(lengths(&loaded16), lengths(&fitted));
+
+    // Saving over a bundle replaces it and leaves nothing else behind.
+    fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".bundle"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A directory that is not a bundle is never replaced.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    assert!(fitted.save(&other, &SaveOptions::default()).is_err());
+    assert!(other.join("notes.txt").exists());
+}
+
+/// Rewrites `file`'s size and digest in the manifest (as someone who edits a bundle by hand
+/// would), so the loader's content checks are reached.
+fn reseal(bundle: &Path, file: &str) {
+    let path = bundle.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let (bytes, digest) = digest_file(&bundle.join(file)).unwrap();
+    manifest["files"][file] = serde_json::json!({"bytes": bytes, "blake3": digest});
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_corruption_is_a_typed_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    fitted_with_model(dir.path())
+        .save(&good, &SaveOptions::default())
+        .unwrap();
+    let case = |name: &str, damage: &dyn Fn(&Path)| -> PipelineError {
+        let bundle = dir.path().join(name);
+        copy_dir(&good, &bundle);
+        damage(&bundle);
+        Recommender::load(&bundle, &cpu()).expect_err(name)
+    };
+    let names = |p: &PathBuf, file: &str| p.ends_with(file);
+
+    let e = case("missing", &|b| {
+        std::fs::remove_file(b.join("rules.json")).unwrap()
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleMissing { path } if names(path, "rules.json")),
+        "{e}"
+    );
+
+    let e = case("no-manifest", &|b| {
+        std::fs::remove_file(b.join("manifest.json")).unwrap()
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleMissing { path } if names(path, "manifest.json")),
+        "{e}"
+    );
+
+    let e = case("digest", &|b| {
+        let path = b.join("catalog.json");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.iter().position(|&c| c == b'i').unwrap();
+        bytes[at] = b'j';
+        std::fs::write(path, bytes).unwrap();
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleDigest { path, .. } if names(path, "catalog.json")),
+        "{e}"
+    );
+
+    let truncate = |b: &Path| {
+        let path = b.join("vectors.safetensors");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(path, &bytes[..bytes.len() - 100]).unwrap();
+    };
+    let e = case("truncated", &truncate);
+    assert!(
+        matches!(&e, PipelineError::BundleSize { path, .. } if names(path, "vectors.safetensors")),
+        "{e}"
+    );
+    let e = case("truncated-resealed", &|b| {
+        truncate(b);
+        reseal(b, "vectors.safetensors");
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleCorrupt { path, .. } if names(path, "vectors.safetensors")),
+        "{e}"
+    );
+
+    let e = case("newer", &|b| {
+        let path = b.join("manifest.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("\"format_version\": 1", "\"format_version\": 2");
+        std::fs::write(path, text).unwrap();
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleVersion { path, .. } if names(path, "manifest.json")),
+        "{e}"
+    );
+
+    // Vectors for fewer items than the catalogue, with a manifest that agrees with the file.
+    let e = case("shape", &|b| {
+        let other = dir.path().join("fewer");
+        let mut rows = shop_rows();
+        rows.retain(|r| r.1 != 7);
+        let data = load_rows(dir.path(), "fewer.csv", &rows);
+        let encoder = tiny_encoder(&dir.path().join("model2"));
+        pipeline()
+            .fit(data, Some(encoder), None)
+            .unwrap()
+            .save(&other, &SaveOptions::default())
+            .unwrap();
+        std::fs::copy(
+            other.join("vectors.safetensors"),
+            b.join("vectors.safetensors"),
+        )
+        .unwrap();
+        reseal(b, "vectors.safetensors");
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleCorrupt { path, detail } if names(path, "vectors.safetensors") && detail.contains("catalogue")),
+        "{e}"
+    );
+
+    let e = case("encoder", &|b| {
+        let path = b.join("encoder/config.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, text.replace("\"gelu\"", "\"relu\"")).unwrap();
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleDigest { path, .. } if names(path, "config.json")),
+        "{e}"
+    );
+
+    let e = case("events", &|b| {
+        let path = b.join("events.safetensors");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 1] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        reseal(b, "events.safetensors");
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleCorrupt { path, .. } if names(path, "events.safetensors")),
+        "{e}"
+    );
+
+    // The intact copy still loads.
+    Recommender::load(&good, &cpu()).unwrap();
+}
+
+/// Everything an update must reproduce exactly.
+fn assert_same_fit(a: &Recommender, b: &Recommender) {
+    let (fa, fb) = (a.fitted(), b.fitted());
+    assert_eq!(fa.items.names(), fb.items.names());
+    assert_eq!(fa.users.names(), fb.users.names());
+    assert_eq!(fa.orders.names(), fb.orders.names());
+    assert_eq!(fa.texts, fb.texts);
+    assert_eq!(fa.events, fb.events);
+    assert_eq!(fa.histories, fb.histories);
+    assert_eq!(fa.counts, fb.counts);
+    assert_eq!(fa.baskets, fb.baskets);
+    assert_eq!(fa.cooccurrence.counts(), fb.cooccurrence.counts());
+    assert_eq!(fa.rules, fb.rules);
+}
+
+fn rules_only() -> Pipeline {
+    Pipeline::new(
+        PipelineConfig::builder()
+            .k(4)
+            .min_support(0.05)
+            .min_confidence(0.1)
+            .weights(ScoreWeights::RULES)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn row() -> impl Strategy<Value = Row> {
+    (
+        0u8..12,
+        0u8..15,
+        0u8..5,
+        prop::option::of(0u8..6),
+        any::<bool>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// fit(A) then update(B) equals fit(A then B): ids, texts, histories, counts,
+    /// co-occurrence, itemsets and rules, and every user's answer.
+    #[test]
+    fn update_equals_refit(
+        a in prop::collection::vec(row(), 1..60),
+        b in prop::collection::vec(row(), 1..30),
+        repeat in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+    ) {
+        // Some of B repeats rows of A (double-logged events).
+        let mut b = b;
+        b.extend(repeat.iter().map(|i| a[i.index(a.len())]));
+        let dir = tempfile::tempdir().unwrap();
+        let both: Vec<Row> = a.iter().chain(&b).copied().collect();
+        let fit_a = rules_only().fit(load_rows(dir.path(), "a.csv", &a), None, None).unwrap();
+        let (updated, report) = fit_a.update(&load_rows(dir.path(), "b.csv", &b)).unwrap();
+        let refit = rules_only().fit(load_rows(dir.path(), "ab.csv", &both), None, None).unwrap();
+        assert_same_fit(&updated, &refit);
+        prop_assert_eq!(report.events_added + report.duplicates_dropped, report.events_read);
+        prop_assert_eq!(all_answers(&updated), all_answers(&refit));
+    }
+}
+
+#[test]
+fn update_through_a_saved_bundle_equals_refit_with_the_same_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = shop_rows();
+    let (a, b) = rows.split_at(rows.len() * 9 / 10);
+    // New items and new users arrive with B.
+    let mut b = b.to_vec();
+    b.extend([
+        (70, 12, 4, Some(1), true),
+        (71, 12, 4, Some(1), true),
+        (70, 13, 4, Some(1), false),
+    ]);
+    let encoder_dir = dir.path().join("model");
+    let fit_a = pipeline()
+        .fit(
+            load_rows(dir.path(), "a.csv", a),
+            Some(tiny_encoder(&encoder_dir)),
+            None,
+        )
+        .unwrap();
+    let bundle = dir.path().join("a");
+    fit_a.save(&bundle, &SaveOptions::default()).unwrap();
+    let (updated, report) = Recommender::load(&bundle, &cpu())
+        .unwrap()
+        .update(&load_rows(dir.path(), "b.csv", &b))
+        .unwrap();
+    let users_of = |rows: &[Row]| {
+        rows.iter()
+            .map(|r| r.0)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let new_users = users_of(&b).difference(&users_of(a)).count();
+    assert_eq!((report.new_items, report.new_users), (2, new_users));
+    assert_eq!(report.items_embedded, 2, "only new items are embedded");
+    let both: Vec<Row> = a.iter().chain(&b).copied().collect();
+    let refit = pipeline()
+        .fit(
+            load_rows(dir.path(), "ab.csv", &both),
+            Some(tiny_encoder(&encoder_dir)),
+            None,
+        )
+        .unwrap();
+    assert_same_fit(&updated, &refit);
+    // Saved and loaded again, the updated bundle answers every user as the refit does.
+    let updated_dir = dir.path().join("a2");
+    updated.save(&updated_dir, &SaveOptions::default()).unwrap();
+    let updated = Recommender::load(&updated_dir, &cpu()).unwrap();
+    assert_eq!(updated.provenance().sources, refit.provenance().sources);
+    for (x, y) in all_answers(&updated).iter().zip(all_answers(&refit)) {
+        let names = |l: &[(String, f32)]| l.iter().map(|p| p.0.clone()).collect::<Vec<_>>();
+        assert_eq!(names(x), names(&y));
+        for (p, q) in x.iter().zip(&y) {
+            assert!((p.1 - q.1).abs() < 1e-5, "{p:?} vs {q:?}");
+        }
+    }
+}
