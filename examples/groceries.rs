@@ -98,7 +98,8 @@ fn main() -> anyhow::Result<()> {
 
     let options = EncoderOptions {
         device: DeviceChoice::Auto,
-        precision: Precision::Bf16,
+        // bf16 where the hardware has it natively; emulated elsewhere, several times slower.
+        precision: Precision::fastest(DeviceChoice::Auto.resolve()),
         batch_size: 128,
         ..EncoderOptions::default()
     };

@@ -74,7 +74,8 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| root.join("models/all-MiniLM-L6-v2"));
     let options = EncoderOptions {
         device: DeviceChoice::Auto,
-        precision: Precision::Bf16,
+        // bf16 where the hardware has it natively; emulated elsewhere, several times slower.
+        precision: Precision::fastest(DeviceChoice::Auto.resolve()),
         batch_size: 128,
         max_len: Some(128),
         ..Default::default()

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use affinity::bundle::{digest_file, LoadOptions, SaveOptions, VectorType};
 use affinity::data::{load, Dataset, Format, LoadOptions as DataOptions, LongCsv};
-use affinity::pipeline::{Pipeline, PipelineConfig, PipelineError, Recommender, ScoreWeights};
+use affinity::pipeline::{
+    ContinualParams, Pipeline, PipelineConfig, PipelineError, Recommender, ScoreWeights,
+};
 use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
 use proptest::prelude::*;
 
@@ -443,4 +445,57 @@ fn update_through_a_saved_bundle_equals_refit_with_the_same_encoder() {
             assert!((p.1 - q.1).abs() < 1e-5, "{p:?} vs {q:?}");
         }
     }
+}
+
+#[test]
+fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = shop_rows();
+    let (a, b) = rows.split_at(rows.len() * 8 / 10);
+    let fit_a = pipeline()
+        .fit(
+            load_rows(dir.path(), "a.csv", a),
+            Some(tiny_encoder(&dir.path().join("model"))),
+            None,
+        )
+        .unwrap();
+    let (updated, report) = fit_a.update(&load_rows(dir.path(), "b.csv", b)).unwrap();
+    let before = updated.item_vectors().unwrap().to_owned();
+    let bad = ContinualParams {
+        steps: 0,
+        ..ContinualParams::default()
+    };
+    assert!(matches!(
+        bad.check(),
+        Err(PipelineError::InvalidSetting { .. })
+    ));
+    let params = ContinualParams {
+        steps: 3,
+        batch_size: 8,
+        learning_rate: 1e-3,
+        validation_users: 20,
+        ..ContinualParams::default()
+    };
+    let (tuned, run) = updated
+        .fine_tune_recent(report.events_added, &params)
+        .unwrap();
+    assert_eq!(run.steps, 3);
+    assert!(run.new_pairs > 0 && run.replay_pairs > 0, "{run:?}");
+    assert!(run.old_users.0 > 0 && run.new_users.0 > 0, "{run:?}");
+    for x in [
+        run.old_users.1,
+        run.old_users.2,
+        run.new_users.1,
+        run.new_users.2,
+    ] {
+        assert!((0.0..=1.0).contains(&x), "{run:?}");
+    }
+    assert_ne!(
+        tuned.item_vectors().unwrap(),
+        before.view(),
+        "the catalogue is embedded again"
+    );
+    let saved = dir.path().join("tuned");
+    let manifest = tuned.save(&saved, &SaveOptions::default()).unwrap();
+    assert_eq!(manifest.fine_tuning, vec![run]);
 }

@@ -7,9 +7,8 @@ fn main() {
     };
     // An rpath, so nothing needs LD_LIBRARY_PATH.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    // The linker drops libtorch_cuda.so (nothing references it directly); without it
-    // tch::Cuda::is_available() is false even on a GPU machine.
-    if std::path::Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-    }
+    // libtorch_cuda.so is not linked: its start-up (CUDA libraries, kernel registration) costs
+    // a quarter of a second in every process. affinity-tune opens it at run time when a GPU is
+    // there (`affinity_tune::load_cuda`), and finds it here if the rpath does not lead to it.
+    println!("cargo:rustc-env=AFFINITY_TORCH_LIB_DIR={lib}");
 }

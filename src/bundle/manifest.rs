@@ -40,6 +40,9 @@ pub struct Manifest {
     pub vectors: Option<VectorsEntry>,
     /// The data it was fitted on, then each update's.
     pub sources: Vec<SourceEntry>,
+    /// Continual fine-tuning after updates (validation before and after, old and new users).
+    #[serde(default)]
+    pub fine_tuning: Vec<crate::pipeline::ContinualReport>,
     /// Every other file: path relative to the bundle, size and digest.
     pub files: BTreeMap<String, FileEntry>,
 }

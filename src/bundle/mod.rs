@@ -89,6 +89,8 @@ pub struct Provenance {
     pub tuning: Option<Tuning>,
     /// Data files fitted and updated on.
     pub sources: Vec<SourceEntry>,
+    /// Continual fine-tuning runs after updates, oldest first.
+    pub fine_tuning: Vec<crate::pipeline::ContinualReport>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -230,6 +232,7 @@ impl Recommender {
             encoder: encoder_entry,
             vectors: vectors_entry,
             sources: self.provenance.sources.clone(),
+            fine_tuning: self.provenance.fine_tuning.clone(),
             files: Default::default(),
         };
         writer.finish(manifest)
@@ -247,122 +250,24 @@ impl Recommender {
     /// ```
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let reader = DirReader::open(dir)?;
-        let m = reader.manifest().clone();
-        let path = |name: &str| dir.join(name);
-
-        let catalog: CatalogFile = parse_json(&path(CATALOG), &reader.read(CATALOG)?)?;
-        let items = id_map(&path(CATALOG), &catalog.items, "item")?;
-        if catalog.text.len() != items.len() {
-            return Err(corrupt(
-                &path(CATALOG),
-                format!("{} texts for {} items", catalog.text.len(), items.len()),
-            ));
-        }
-        let users_file: UsersFile = parse_json(&path(USERS), &reader.read(USERS)?)?;
-        let users = id_map(&path(USERS), &users_file.users, "user")?;
-        let orders = id_map(&path(USERS), &users_file.orders, "order")?;
-        let events = read_events(
-            &path(EVENTS),
-            &reader.read(EVENTS)?,
-            &items,
-            &users,
-            &orders,
-        )?;
-        let cooc_bytes = reader.read(COOCCURRENCE)?;
-        let cooc_path = path(COOCCURRENCE);
-        let cooc = Arrays::parse(&cooc_path, &cooc_bytes)?;
-        let counts = CooccurrenceCounts {
-            item_counts: cooc.u32s("item_counts")?,
-            offsets: cooc.u64s("offsets")?,
-            neighbours: cooc.u32s("neighbours")?,
-            pair_counts: cooc.u32s("pair_counts")?,
-        };
-        if counts.len() != items.len() {
-            return Err(corrupt(
-                &path(COOCCURRENCE),
-                format!(
-                    "counts for {} items, the catalogue has {}",
-                    counts.len(),
-                    items.len()
-                ),
-            ));
-        }
-        let rules: Vec<Rule> = parse_json(&path(RULES), &reader.read(RULES)?)?;
-        if let Some(bad) = rules.iter().find(|r| {
-            r.consequent.len() != 1
-                || r.antecedent.is_empty()
-                || r.antecedent
-                    .iter()
-                    .chain(&r.consequent)
-                    .any(|&i| i as usize >= items.len())
-        }) {
-            return Err(corrupt(
-                &path(RULES),
-                format!(
-                    "rule {:?} -> {:?} does not fit the catalogue",
-                    bad.antecedent, bad.consequent
-                ),
-            ));
-        }
-        let n_items = items.len();
-        let ids = crate::pipeline::fitted::Ids {
-            items,
-            catalog: Catalog::from_entries(catalog.text),
-            users,
-            orders,
-        };
-        let fitted = Fitted::restore(
-            ids,
-            events,
-            m.settings.clone(),
-            m.counts.baskets,
-            counts,
-            rules,
-        )
-        .map_err(|e| corrupt(&path(COOCCURRENCE), e.to_string()))?;
-        let expected = Counts {
-            users: fitted.n_users(),
-            items: fitted.n_items(),
-            events: fitted.events.len(),
-            baskets: m.counts.baskets,
-            rules: fitted.rules.len(),
-        };
-        if expected != m.counts {
-            return Err(corrupt(
-                &path(MANIFEST),
-                format!(
-                    "counts {:?} disagree with the files ({expected:?})",
-                    m.counts
-                ),
-            ));
-        }
-
-        let vectors = match &m.vectors {
-            Some(entry) => {
-                let file = path(&entry.file);
-                let bytes = reader.read(&entry.file)?;
-                let (rows, dim, values) = Arrays::parse(&file, &bytes)?.matrix("vectors")?;
-                if rows != n_items || dim != entry.dim || rows != entry.rows {
-                    return Err(corrupt(
-                        &file,
-                        format!(
-                            "vectors are {rows} x {dim}; the catalogue has {n_items} items and the manifest says width {}",
-                            entry.dim
-                        ),
-                    ));
-                }
-                Some(Array2::from_shape_vec((rows, dim), values).expect("rows x dim values"))
-            }
-            None => None,
-        };
-        let encoder = match (&m.encoder, options.encoder) {
-            (Some(entry), true) => Some(load_encoder(&reader, entry, options)?),
-            _ => None,
-        };
+        let m = reader.manifest();
+        // The language model loads (and its files are checked) on another thread while the
+        // rest of the bundle is read and checked here.
+        let (parts, encoder) = std::thread::scope(|s| {
+            let encoder = match (&m.encoder, options.encoder) {
+                (Some(entry), true) => Some(s.spawn(|| load_encoder(&reader, entry, options))),
+                _ => None,
+            };
+            let parts = read_parts(&reader, dir);
+            let encoder = encoder.map(|job| job.join().expect("loading the encoder panicked"));
+            (parts, encoder)
+        });
+        let (fitted, vectors) = parts?;
+        let encoder = encoder.transpose()?;
         if let (Some(e), Some(v)) = (&encoder, &vectors) {
             if e.dim() != v.ncols() {
                 return Err(corrupt(
-                    &path(VECTORS),
+                    &dir.join(VECTORS),
                     format!(
                         "vectors of width {}, the encoder gives {}",
                         v.ncols(),
@@ -376,9 +281,122 @@ impl Recommender {
         recommender.provenance = Provenance {
             tuning: m.tuning.clone(),
             sources: m.sources.clone(),
+            fine_tuning: m.fine_tuning.clone(),
         };
         Ok(recommender)
     }
+}
+
+/// Everything but the encoder: the fitted data and the item vectors, each file checked.
+fn read_parts(reader: &DirReader, dir: &Path) -> Result<(Fitted, Option<Array2<f32>>)> {
+    let m = reader.manifest();
+    let path = |name: &str| dir.join(name);
+    let catalog: CatalogFile = parse_json(&path(CATALOG), &reader.read(CATALOG)?)?;
+    let items = id_map(&path(CATALOG), &catalog.items, "item")?;
+    if catalog.text.len() != items.len() {
+        return Err(corrupt(
+            &path(CATALOG),
+            format!("{} texts for {} items", catalog.text.len(), items.len()),
+        ));
+    }
+    let users_file: UsersFile = parse_json(&path(USERS), &reader.read(USERS)?)?;
+    let users = id_map(&path(USERS), &users_file.users, "user")?;
+    let orders = id_map(&path(USERS), &users_file.orders, "order")?;
+    let events = read_events(
+        &path(EVENTS),
+        &reader.read(EVENTS)?,
+        &items,
+        &users,
+        &orders,
+    )?;
+    let cooc_bytes = reader.read(COOCCURRENCE)?;
+    let cooc_path = path(COOCCURRENCE);
+    let cooc = Arrays::parse(&cooc_path, &cooc_bytes)?;
+    let counts = CooccurrenceCounts {
+        item_counts: cooc.u32s("item_counts")?,
+        offsets: cooc.u64s("offsets")?,
+        neighbours: cooc.u32s("neighbours")?,
+        pair_counts: cooc.u32s("pair_counts")?,
+    };
+    if counts.len() != items.len() {
+        return Err(corrupt(
+            &path(COOCCURRENCE),
+            format!(
+                "counts for {} items, the catalogue has {}",
+                counts.len(),
+                items.len()
+            ),
+        ));
+    }
+    let rules: Vec<Rule> = parse_json(&path(RULES), &reader.read(RULES)?)?;
+    if let Some(bad) = rules.iter().find(|r| {
+        r.consequent.len() != 1
+            || r.antecedent.is_empty()
+            || r.antecedent
+                .iter()
+                .chain(&r.consequent)
+                .any(|&i| i as usize >= items.len())
+    }) {
+        return Err(corrupt(
+            &path(RULES),
+            format!(
+                "rule {:?} -> {:?} does not fit the catalogue",
+                bad.antecedent, bad.consequent
+            ),
+        ));
+    }
+    let n_items = items.len();
+    let ids = crate::pipeline::fitted::Ids {
+        items,
+        catalog: Catalog::from_entries(catalog.text),
+        users,
+        orders,
+    };
+    let fitted = Fitted::restore(
+        ids,
+        events,
+        m.settings.clone(),
+        m.counts.baskets,
+        counts,
+        rules,
+    )
+    .map_err(|e| corrupt(&path(COOCCURRENCE), e.to_string()))?;
+    let expected = Counts {
+        users: fitted.n_users(),
+        items: fitted.n_items(),
+        events: fitted.events.len(),
+        baskets: m.counts.baskets,
+        rules: fitted.rules.len(),
+    };
+    if expected != m.counts {
+        return Err(corrupt(
+            &path(MANIFEST),
+            format!(
+                "counts {:?} disagree with the files ({expected:?})",
+                m.counts
+            ),
+        ));
+    }
+
+    let vectors = match &m.vectors {
+        Some(entry) => {
+            let file = path(&entry.file);
+            let bytes = reader.read(&entry.file)?;
+            let (rows, dim, values) = Arrays::parse(&file, &bytes)?.matrix("vectors")?;
+            if rows != n_items || dim != entry.dim || rows != entry.rows {
+                return Err(corrupt(
+                    &file,
+                    format!(
+                        "vectors are {rows} x {dim}; the catalogue has {n_items} items and the manifest says width {}",
+                        entry.dim
+                    ),
+                ));
+            }
+            Some(Array2::from_shape_vec((rows, dim), values).expect("rows x dim values"))
+        }
+        None => None,
+    };
+    Ok((fitted, vectors))
 }
 
 fn read_events(
@@ -459,7 +477,6 @@ fn load_encoder(
     entry: &EncoderEntry,
     options: &LoadOptions,
 ) -> Result<SentenceEncoder> {
-    let dir = reader.verify_dir(&entry.dir)?;
     if let EncoderStorage::Adapter {
         base,
         base_weights_blake3,
@@ -490,5 +507,12 @@ fn load_encoder(
         batch_size: options.batch_size,
         ..EncoderOptions::default()
     };
-    Ok(SentenceEncoder::from_dir(&dir, &encoder_options)?)
+    // The files are checked while libtorch reads them; a failed check wins over whatever the
+    // load made of a damaged file.
+    std::thread::scope(|s| {
+        let check = s.spawn(|| reader.verify_dir(&entry.dir));
+        let encoder = SentenceEncoder::from_dir(&reader.path(&entry.dir), &encoder_options);
+        check.join().expect("checking the encoder files panicked")?;
+        Ok(encoder?)
+    })
 }

@@ -265,6 +265,11 @@ impl DirReader {
         &self.manifest
     }
 
+    /// Where `name` is in the bundle.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     fn entry(&self, name: &str) -> Result<&FileEntry> {
         self.manifest.files.get(name).ok_or_else(|| {
             corrupt(

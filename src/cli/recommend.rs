@@ -141,7 +141,8 @@ fn history_of(
                 .filter(|n| recommender.item_id(n).is_none())
                 .collect();
             if !unknown.is_empty() {
-                bail!("unknown products: {}", unknown.join(", "));
+                let quoted: Vec<String> = unknown.iter().map(|n| format!("{n:?}")).collect();
+                bail!("unknown products: {}", quoted.join(", "));
             }
             Ok(names
                 .iter()
@@ -430,7 +431,7 @@ fn evaluate_split(
         let tuning = pipeline.tune_ranking(&prepared, &mut model, 2_000)?;
         let (w, l) = model.ranking();
         eprintln!(
-            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} lambda {l}",
+            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
             tuning.validation_ndcg, w.embedding, w.rules, w.popularity
         );
     }

@@ -383,6 +383,8 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
         } else {
             BertConfig::minilm_l6()
         };
+        // Seeding asks libtorch about CUDA: open it first or it stays off for the process.
+        affinity_tune::load_cuda();
         affinity_tune::tch::manual_seed(0);
         SentenceEncoder::random(&config, &dir, &args.run.options()?)?
     } else {

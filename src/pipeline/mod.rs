@@ -3,6 +3,7 @@
 //! Each step is a function of its own; [`Pipeline`] holds the settings they share.
 
 mod config;
+mod continual;
 pub(crate) mod error;
 mod evaluate;
 pub(crate) mod fitted;
@@ -11,6 +12,7 @@ mod recommender;
 mod update;
 
 pub use config::{PipelineConfig, ScoreWeights};
+pub use continual::{ContinualParams, ContinualReport};
 pub use error::{PipelineError, Result};
 pub use evaluate::{evaluate, EvalProtocol, EvalSet, MethodResult};
 pub use fitted::Fitted;

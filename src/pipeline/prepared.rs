@@ -277,7 +277,7 @@ impl Pipeline {
         };
         recommender.set_provenance(Provenance {
             tuning,
-            sources: vec![],
+            ..Provenance::default()
         });
         Ok(recommender)
     }

@@ -4,7 +4,7 @@ use tch::{nn, Kind, Tensor};
 
 use crate::config::BertConfig;
 use crate::error::Result;
-use crate::layers::{cast, LayerNorm, Linear, LoraConfig, Precision};
+use crate::layers::{cast, LayerNorm, Linear, LoraConfig, Precision, Vars};
 
 #[derive(Debug)]
 struct Embeddings {
@@ -39,6 +39,15 @@ impl BertModel {
     /// Creates the variables under `p` (randomly initialised as BERT does); LoRA adapters, when
     /// configured, under `lora` with the same module paths.
     pub fn new(p: &nn::Path, config: &BertConfig, lora: Option<(&nn::Path, &LoraConfig)>) -> Self {
+        Self::build(p, config, lora, &mut Vars::Random)
+    }
+
+    pub(crate) fn build(
+        p: &nn::Path,
+        config: &BertConfig,
+        lora: Option<(&nn::Path, &LoraConfig)>,
+        vars: &mut Vars,
+    ) -> Self {
         let h = config.hidden_size;
         let init = nn::Init::Randn {
             mean: 0.0,
@@ -46,18 +55,25 @@ impl BertModel {
         };
         let e = p / "embeddings";
         let embeddings = Embeddings {
-            word: (&e / "word_embeddings").var("weight", &[config.vocab_size, h], init),
-            position: (&e / "position_embeddings").var(
+            word: vars.var(
+                &(&e / "word_embeddings"),
+                "weight",
+                &[config.vocab_size, h],
+                init,
+            ),
+            position: vars.var(
+                &(&e / "position_embeddings"),
                 "weight",
                 &[config.max_position_embeddings, h],
                 init,
             ),
-            token_type: (&e / "token_type_embeddings").var(
+            token_type: vars.var(
+                &(&e / "token_type_embeddings"),
                 "weight",
                 &[config.type_vocab_size, h],
                 init,
             ),
-            norm: LayerNorm::new(&e, h, config.layer_norm_eps),
+            norm: LayerNorm::new(&e, h, config.layer_norm_eps, vars),
         };
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
@@ -75,13 +91,13 @@ impl BertModel {
                     })
                 };
                 let leaf = |module: &str| module.rsplit('.').next().unwrap_or(module).to_string();
-                let mk = |module: &str, parent: &nn::Path, i_dim: i64, o_dim: i64| {
+                let mk = |module: &str, parent: &nn::Path, dims: (i64, i64), vars: &mut Vars| {
                     let l = lora_at(module);
                     Linear::new(
                         parent,
                         &leaf(module),
-                        i_dim,
-                        o_dim,
+                        dims,
+                        vars,
                         l.as_ref().map(|(q, c)| (q, *c)),
                     )
                 };
@@ -89,15 +105,16 @@ impl BertModel {
                 let att_out = &l / "attention" / "output";
                 let inter = &l / "intermediate";
                 let out = &l / "output";
+                let ffn = config.intermediate_size;
                 Layer {
-                    query: mk("attention.self.query", &att_self, h, h),
-                    key: mk("attention.self.key", &att_self, h, h),
-                    value: mk("attention.self.value", &att_self, h, h),
-                    attention_out: mk("attention.output.dense", &att_out, h, h),
-                    attention_norm: LayerNorm::new(&att_out, h, config.layer_norm_eps),
-                    intermediate: mk("intermediate.dense", &inter, h, config.intermediate_size),
-                    output: mk("output.dense", &out, config.intermediate_size, h),
-                    output_norm: LayerNorm::new(&out, h, config.layer_norm_eps),
+                    query: mk("attention.self.query", &att_self, (h, h), vars),
+                    key: mk("attention.self.key", &att_self, (h, h), vars),
+                    value: mk("attention.self.value", &att_self, (h, h), vars),
+                    attention_out: mk("attention.output.dense", &att_out, (h, h), vars),
+                    attention_norm: LayerNorm::new(&att_out, h, config.layer_norm_eps, vars),
+                    intermediate: mk("intermediate.dense", &inter, (h, ffn), vars),
+                    output: mk("output.dense", &out, (ffn, h), vars),
+                    output_norm: LayerNorm::new(&out, h, config.layer_norm_eps, vars),
                 }
             })
             .collect();

@@ -9,7 +9,7 @@ use crate::bert::BertModel;
 use crate::config::{sentence_settings, BertConfig, Pooling};
 use crate::device::DeviceChoice;
 use crate::error::{Result, TuneError};
-use crate::layers::{LoraConfig, Precision};
+use crate::layers::{LoraConfig, Precision, Vars};
 use crate::tokenizer::{TokenBatch, WordPiece};
 use crate::weights::{self, LoadReport};
 
@@ -124,18 +124,23 @@ impl SentenceEncoder {
         let max_len = options.max_len.or(max_len).unwrap_or(256);
         let tokenizer =
             WordPiece::from_dir(dir, max_len.min(config.max_position_embeddings as usize))?;
-        let mut encoder = Self::build(config, tokenizer, options, pooling, normalize)?;
-        let (report, pooler) =
-            weights::load_into(&encoder.vs.variables(), &dir.join("model.safetensors"))?;
-        encoder.report = report;
-        encoder.pooler = pooler;
+        let weights = dir.join("model.safetensors");
+        let mut encoder = Self::build(
+            config,
+            tokenizer,
+            options,
+            pooling,
+            normalize,
+            Some(&weights),
+        )?;
         encoder.source = dir.to_path_buf();
         encoder.base = dir.to_path_buf();
         Ok(encoder)
     }
 
     /// A randomly initialised encoder of any shape with the vocabulary in `vocab_dir`
-    /// (for tests and `--random-init` benchmarks). Seeded by `tch::manual_seed` beforehand.
+    /// (for tests and `--random-init` benchmarks). Seeded by `tch::manual_seed` beforehand
+    /// (on a GPU machine, call [`crate::load_cuda`] before seeding: see there).
     pub fn random(config: &BertConfig, vocab_dir: &Path, options: &EncoderOptions) -> Result<Self> {
         if options.batch_size == 0 {
             return Err(TuneError::setting("batch_size", "must be positive"));
@@ -148,7 +153,7 @@ impl SentenceEncoder {
             .unwrap_or(256)
             .min(config.max_position_embeddings as usize);
         let tokenizer = WordPiece::from_dir(vocab_dir, max_len)?;
-        let mut encoder = Self::build(config.clone(), tokenizer, options, None, true)?;
+        let mut encoder = Self::build(config.clone(), tokenizer, options, None, true, None)?;
         encoder.source = vocab_dir.to_path_buf();
         encoder.base = vocab_dir.to_path_buf();
         Ok(encoder)
@@ -160,19 +165,41 @@ impl SentenceEncoder {
         options: &EncoderOptions,
         pooling: Option<Pooling>,
         normalize: bool,
+        checkpoint: Option<&Path>,
     ) -> Result<Self> {
         if let Some(l) = &options.lora {
             l.validate()?;
         }
-        let device = options.device.resolve();
+        let device = options.device.try_resolve()?;
         let mut vs = nn::VarStore::new(device);
         let lora_vs = options.lora.as_ref().map(|_| nn::VarStore::new(device));
         let lora_root = lora_vs.as_ref().map(|v| v.root());
-        let model = BertModel::new(
-            &vs.root(),
-            &config,
-            lora_root.as_ref().zip(options.lora.as_ref()),
-        );
+        let mut report = LoadReport::default();
+        let mut pooler = BTreeMap::new();
+        let model = match (checkpoint, &options.lora) {
+            // The checkpoint's tensors become the variables: no random draws, no second copy.
+            (Some(path), None) => {
+                let mut loaded = weights::Preloaded::read(path)?;
+                let model = BertModel::build(
+                    &vs.root(),
+                    &config,
+                    None,
+                    &mut Vars::Checkpoint(&mut loaded),
+                );
+                (report, pooler) = loaded.finish()?;
+                model
+            }
+            // With LoRA the base is drawn and then overwritten, so that the adapters'
+            // initialisation sees the random stream it always has.
+            (checkpoint, lora) => {
+                let model =
+                    BertModel::new(&vs.root(), &config, lora_root.as_ref().zip(lora.as_ref()));
+                if let Some(path) = checkpoint {
+                    (report, pooler) = weights::load_into(&vs.variables(), path)?;
+                }
+                model
+            }
+        };
         if lora_vs.is_some() {
             vs.freeze();
         }
@@ -188,8 +215,8 @@ impl SentenceEncoder {
             normalize,
             precision: options.precision.resolve(device),
             batch_size: options.batch_size,
-            report: LoadReport::default(),
-            pooler: BTreeMap::new(),
+            report,
+            pooler,
         })
     }
 

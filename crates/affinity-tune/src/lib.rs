@@ -22,11 +22,11 @@ mod weights;
 
 pub use bert::BertModel;
 pub use config::{BertConfig, Pooling};
-pub use device::{cuda_available, DeviceChoice};
+pub use device::{cuda_available, load_cuda, DeviceChoice};
 pub use encoder::{EncoderOptions, SentenceEncoder};
 pub use error::{Result, TuneError};
 pub use head::ClassifierHead;
-pub use layers::{LoraConfig, Precision};
+pub use layers::{cpu_has_native_bf16, LoraConfig, Precision};
 pub use optim::LinearSchedule;
 pub use sequences::{next_item_examples, next_item_queries, steps_by_user, SequenceParams, Steps};
 pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};

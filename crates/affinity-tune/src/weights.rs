@@ -1,7 +1,7 @@
 //! Reading and writing safetensors files under Hugging Face's tensor names.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 
@@ -90,17 +90,189 @@ pub(crate) fn load_into(
     Ok((report, pooler))
 }
 
-pub(crate) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    if !path.is_file() {
-        return Err(TuneError::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
+/// A checkpoint whose tensors become the model's variables as the model is built (no random
+/// draws, no zero fill, no copy into a second buffer), with the same checks as [`load_into`]:
+/// a missing tensor or a wrong shape is an error naming it, extra tensors are reported.
+pub(crate) struct Preloaded {
+    path: PathBuf,
+    /// Tensors by model name (a `bert.` prefix removed), with the name in the file.
+    tensors: HashMap<String, (String, Tensor)>,
+    had_prefix: bool,
+    taken: usize,
+    missing: Vec<String>,
+    mismatch: Option<TuneError>,
+}
+
+impl Preloaded {
+    /// Reads `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let tensors = read(path)?;
+        let had_prefix = tensors.iter().any(|(n, _)| n.starts_with("bert."))
+            && !tensors.iter().any(|(n, _)| n.starts_with("embeddings."));
+        let tensors = tensors
+            .into_iter()
+            .map(|(name, t)| {
+                let key = match had_prefix {
+                    true => name.strip_prefix("bert.").unwrap_or(&name).to_string(),
+                    false => name.clone(),
+                };
+                (key, (name, t))
+            })
+            .collect();
+        Ok(Preloaded {
+            path: path.to_path_buf(),
+            tensors,
+            had_prefix,
+            taken: 0,
+            missing: Vec::new(),
+            mismatch: None,
+        })
     }
-    Tensor::read_safetensors(path).map_err(|e| TuneError::BadConfig {
+
+    /// The variable `name` under `p`: the checkpoint's tensor in fp32 on `p`'s device. A
+    /// missing or misshapen tensor gives zeros for now and an error from [`Preloaded::finish`].
+    pub fn take(&mut self, p: &tch::nn::Path, name: &str, dims: &[i64]) -> Tensor {
+        let key = p.path(name);
+        let zeros = |p: &tch::nn::Path| p.var(name, dims, tch::nn::Init::Const(0.0));
+        let Some((file_name, tensor)) = self.tensors.remove(&key) else {
+            self.missing.push(key);
+            return zeros(p);
+        };
+        if tensor.size() != dims {
+            self.mismatch.get_or_insert(TuneError::ShapeMismatch {
+                path: self.path.clone(),
+                name: file_name,
+                expected: dims.to_vec(),
+                found: tensor.size(),
+            });
+            return zeros(p);
+        }
+        let converted = tensor
+            .f_to_kind(tch::Kind::Float)
+            .and_then(|t| t.f_to_device(p.device()));
+        match converted {
+            Ok(t) => {
+                self.taken += 1;
+                p.add(name, t, true)
+            }
+            Err(e) => {
+                self.mismatch.get_or_insert(e.into());
+                zeros(p)
+            }
+        }
+    }
+
+    /// What was loaded, and the pooler tensors (kept for export); an error for the first
+    /// misshapen tensor, else for the missing ones.
+    pub fn finish(self) -> Result<(LoadReport, BTreeMap<String, Tensor>)> {
+        if let Some(e) = self.mismatch {
+            return Err(e);
+        }
+        if !self.missing.is_empty() {
+            let mut names = self.missing;
+            names.sort();
+            return Err(TuneError::MissingTensors {
+                path: self.path,
+                names,
+            });
+        }
+        let mut report = LoadReport {
+            loaded: self.taken,
+            had_prefix: self.had_prefix,
+            ..LoadReport::default()
+        };
+        let mut pooler = BTreeMap::new();
+        for (key, (name, tensor)) in self.tensors {
+            if is_ignorable(&key) {
+                report.ignored.push(name);
+                if key.starts_with("pooler.") {
+                    pooler.insert(key, tensor);
+                }
+            } else {
+                report.unexpected.push(name);
+            }
+        }
+        report.unexpected.sort();
+        report.ignored.sort();
+        Ok((report, pooler))
+    }
+}
+
+/// One entry of a safetensors header.
+#[derive(serde::Deserialize)]
+struct Entry {
+    dtype: String,
+    shape: Vec<i64>,
+    data_offsets: (u64, u64),
+}
+
+/// The tensors of a safetensors file, read tensor by tensor through one reused buffer (a
+/// whole-file read would fault in a second model-sized allocation).
+pub(crate) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let bad = |detail: String| TuneError::BadConfig {
         path: path.to_path_buf(),
-        detail: format!("not a readable safetensors file: {e}"),
-    })
+        detail: format!("not a readable safetensors file: {detail}"),
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| TuneError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| TuneError::io(path, e))?.len();
+    let mut n = [0u8; 8];
+    file.read_exact(&mut n).map_err(|e| bad(e.to_string()))?;
+    let n = u64::from_le_bytes(n);
+    if n > file_len.saturating_sub(8) || n > 100 << 20 {
+        return Err(bad(format!(
+            "a header of {n} bytes in a file of {file_len}"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| bad(e.to_string()))?;
+    let header: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
+    let mut entries: Vec<(String, Entry)> = header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, v)| {
+            serde_json::from_value(v)
+                .map(|e| (name.clone(), e))
+                .map_err(|e| bad(format!("{name}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    entries.sort_by_key(|(_, e)| e.data_offsets.0);
+    let data_start = 8 + n;
+    let mut buffer = Vec::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, e) in entries {
+        let kind = match e.dtype.as_str() {
+            "F32" => tch::Kind::Float,
+            "F16" => tch::Kind::Half,
+            "BF16" => tch::Kind::BFloat16,
+            "F64" => tch::Kind::Double,
+            "I64" => tch::Kind::Int64,
+            "I32" => tch::Kind::Int,
+            "I16" => tch::Kind::Int16,
+            "I8" => tch::Kind::Int8,
+            "U8" => tch::Kind::Uint8,
+            "BOOL" => tch::Kind::Bool,
+            other => return Err(bad(format!("{name}: unsupported dtype {other}"))),
+        };
+        let (from, to) = e.data_offsets;
+        let numel: i64 = e.shape.iter().product();
+        let expected = numel.max(0) as u64 * kind.elt_size_in_bytes() as u64;
+        if to < from || to - from != expected || data_start + to > file_len {
+            return Err(bad(format!(
+                "{name}: bytes {from}..{to} do not hold {:?} {:?} within {file_len} bytes",
+                e.dtype, e.shape
+            )));
+        }
+        buffer.resize((to - from) as usize, 0);
+        file.seek(SeekFrom::Start(data_start + from))
+            .and_then(|_| file.read_exact(&mut buffer))
+            .map_err(|err| bad(format!("{name}: {err}")))?;
+        let tensor = Tensor::f_from_data_size(&buffer, &e.shape, kind)?;
+        out.push((name, tensor));
+    }
+    Ok(out)
 }
 
 /// Writes named tensors (moved to the CPU, contiguous) to `path` through a temporary file, so

@@ -1,0 +1,401 @@
+//! `affinity fit`, `update`, and `recommend` / `search` / `evaluate --bundle`, run as a user
+//! would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
+
+fn affinity(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_affinity"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn failed(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A tiny random BERT saved as a Hugging Face directory, with the real MiniLM vocabulary.
+fn tiny_model(dir: &Path) {
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
+        .expect("run scripts/bootstrap.sh first");
+    affinity::tune::tch::manual_seed(0);
+    let options = EncoderOptions {
+        device: DeviceChoice::Cpu,
+        max_len: Some(64),
+        ..Default::default()
+    };
+    let encoder = SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap();
+    encoder.save_pretrained(dir).unwrap();
+}
+
+/// Shoppers over some days (fruit lovers and dairy lovers, bread with butter), with titles.
+fn events(path: &Path, users: std::ops::Range<usize>, days: std::ops::Range<usize>) {
+    let fruit = [
+        "apple", "banana", "cherry", "grape", "pear", "plum", "kiwi", "mango", "lime", "fig",
+    ];
+    let dairy = [
+        "milk", "quark", "cheese", "yogurt", "cream", "kefir", "ghee", "curd", "whey", "skyr",
+    ];
+    let mut csv = String::from("user,item,timestamp,title\n");
+    for u in users {
+        let items = if u % 2 == 0 { fruit } else { dairy };
+        for day in days.clone() {
+            // Two products a day, new ones every day for five days.
+            for k in 0..2 {
+                let item = items[(u + day * 2 + k) % 10];
+                csv += &format!("u{u},{item},{},fresh {item}\n", 86_400 * (day + 1));
+            }
+            if (u + day) % 3 == 0 {
+                csv += &format!("u{u},bread,{},white bread\n", 86_400 * (day + 1));
+                csv += &format!("u{u},butter,{},salted butter\n", 86_400 * (day + 1));
+            }
+        }
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn fit_then_answer_from_the_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data, bundle) = (
+        dir.path().join("model"),
+        dir.path().join("events.csv"),
+        dir.path().join("bundle"),
+    );
+    tiny_model(&model);
+    events(&data, 0..60, 0..4);
+    let common = ["--device", "cpu", "--min-support", "0.02"];
+    let out = ok(&affinity(
+        &[
+            &[
+                "fit",
+                "-i",
+                s(&data),
+                "--model",
+                s(&model),
+                "--tune",
+                "-o",
+                s(&bundle),
+            ][..],
+            &common,
+        ]
+        .concat(),
+    ));
+    assert!(
+        out.contains("60 users") && out.contains("chosen on validation"),
+        "{out}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["counts"]["users"], 60);
+    assert!(manifest["tuning"]["validation_ndcg"].is_number());
+    assert_eq!(manifest["sources"][0]["role"], "fit");
+
+    // The same answer from the bundle as the library gives on the loaded bundle.
+    let out = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--user",
+        "u3",
+        "-k",
+        "3",
+        "--json",
+        "--device",
+        "cpu",
+    ]));
+    let names: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let loaded = affinity::pipeline::Recommender::load(
+        &bundle,
+        &affinity::bundle::LoadOptions {
+            device: DeviceChoice::Cpu,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let expected: Vec<String> = loaded
+        .recommend_user("u3", 3)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, expected);
+
+    // A shopper the bundle has not seen is a cold start, not an error.
+    let out = affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--user",
+        "stranger",
+        "-k",
+        "2",
+    ]);
+    assert_eq!(ok(&out).lines().count(), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cold start"));
+    let out = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--items",
+        "bread",
+        "-k",
+        "2",
+    ]));
+    assert_eq!(out.lines().count(), 2);
+    let err = failed(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--items",
+        "bread,caviar",
+    ]));
+    assert!(err.contains("caviar"), "{err}");
+
+    let out = ok(&affinity(&[
+        "search",
+        "-b",
+        s(&bundle),
+        "--query",
+        "fresh fruit",
+        "-k",
+        "3",
+    ]));
+    assert_eq!(out.lines().count(), 3);
+    let out = ok(&affinity(&[
+        "search",
+        "-b",
+        s(&bundle),
+        "--similar",
+        "milk",
+        "-k",
+        "2",
+    ]));
+    assert!(out.lines().count() == 2 && !out.contains("milk "), "{out}");
+    let err = failed(&affinity(&["search", "-b", s(&bundle), "--query", " "]));
+    assert!(err.contains("empty"), "{err}");
+
+    // Evaluation on later events scores every ranker the bundle holds.
+    let test = dir.path().join("test.csv");
+    events(&test, 0..60, 4..5);
+    let out = ok(&affinity(&[
+        "evaluate",
+        "-b",
+        s(&bundle),
+        "-i",
+        s(&test),
+        "-k",
+        "3",
+    ]));
+    for row in [
+        "most popular",
+        "item co-occurrence",
+        "rules alone",
+        "model",
+        "hybrid (as served)",
+    ] {
+        assert!(out.contains(row), "{row} missing in\n{out}");
+    }
+    assert!(out.contains("(60 test users)"), "{out}");
+
+    // A damaged bundle is an error naming the file.
+    std::fs::write(bundle.join("rules.json"), "[]").unwrap();
+    let err = failed(&affinity(&["recommend", "-b", s(&bundle), "--user", "u3"]));
+    assert!(err.contains("rules.json"), "{err}");
+}
+
+#[test]
+fn update_adds_users_items_and_rules_as_a_refit_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let (old, new, all) = (
+        dir.path().join("old.csv"),
+        dir.path().join("new.csv"),
+        dir.path().join("all.csv"),
+    );
+    events(&old, 0..50, 0..4);
+    events(&new, 50..60, 0..4);
+    let text_all = std::fs::read_to_string(&old).unwrap()
+        + std::fs::read_to_string(&new)
+            .unwrap()
+            .split_once('\n')
+            .unwrap()
+            .1;
+    std::fs::write(&all, text_all).unwrap();
+    let fit = |data: &Path, out: &Path| {
+        ok(&affinity(&[
+            "fit",
+            "-i",
+            s(data),
+            "--model",
+            s(&model),
+            "--device",
+            "cpu",
+            "--min-support",
+            "0.02",
+            "-o",
+            s(out),
+        ]))
+    };
+    let (a, ab, a2) = (
+        dir.path().join("a"),
+        dir.path().join("ab"),
+        dir.path().join("a2"),
+    );
+    fit(&old, &a);
+    fit(&all, &ab);
+    let out = ok(&affinity(&[
+        "update",
+        "-b",
+        s(&a),
+        "--events",
+        s(&new),
+        "-o",
+        s(&a2),
+        "--device",
+        "cpu",
+    ]));
+    assert!(out.contains("10 new users"), "{out}");
+    let manifest = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    let (m2, mab) = (manifest(&a2), manifest(&ab));
+    assert_eq!(m2["counts"], mab["counts"]);
+    for file in [
+        "rules.json",
+        "cooccurrence.safetensors",
+        "events.safetensors",
+        "catalog.json",
+        "users.json",
+    ] {
+        assert_eq!(m2["files"][file], mab["files"][file], "{file}");
+    }
+    assert_eq!(m2["sources"][1]["role"], "update");
+    // Every shopper gets the same answer from the updated bundle as from the refit one.
+    for user in ["u0", "u7", "u55", "u59"] {
+        let answer = |b: &Path| {
+            ok(&affinity(&[
+                "recommend",
+                "-b",
+                s(b),
+                "--user",
+                user,
+                "-k",
+                "4",
+                "--device",
+                "cpu",
+            ]))
+        };
+        assert_eq!(answer(&a2), answer(&ab), "{user}");
+    }
+    // The old bundle is left as it was.
+    assert_eq!(manifest(&a)["counts"]["users"], 50);
+
+    // Continual fine-tuning reports the figures on old and new users.
+    let tuned = dir.path().join("tuned");
+    let out = ok(&affinity(&[
+        "update",
+        "-b",
+        s(&a),
+        "--events",
+        s(&new),
+        "-o",
+        s(&tuned),
+        "--device",
+        "cpu",
+        "--fine-tune-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["fine_tuning"]["steps"], 2);
+    assert!(report["fine_tuning"]["new_users"][0].as_u64().unwrap() > 0);
+    assert_eq!(manifest(&tuned)["fine_tuning"][0]["steps"], 2);
+}
+
+#[test]
+fn fit_without_a_model_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, bundle) = (dir.path().join("events.csv"), dir.path().join("bundle"));
+    events(&data, 0..30, 0..4);
+    ok(&affinity(&[
+        "fit",
+        "-i",
+        s(&data),
+        "--no-model",
+        "--min-support",
+        "0.02",
+        "-o",
+        s(&bundle),
+    ]));
+    let out = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--items",
+        "bread",
+        "-k",
+        "3",
+    ]));
+    assert_eq!(out.lines().count(), 3);
+    assert!(out.contains("butter"), "the rule speaks: {out}");
+    let err = failed(&affinity(&["search", "-b", s(&bundle), "--query", "milk"]));
+    assert!(err.contains("language model"), "{err}");
+    // Never replaces a directory that is not a bundle.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "keep").unwrap();
+    let err = failed(&affinity(&[
+        "fit",
+        "-i",
+        s(&data),
+        "--no-model",
+        "-o",
+        s(&mine),
+    ]));
+    assert!(err.contains("not a bundle"), "{err}");
+    assert!(mine.join("notes.txt").exists());
+    // Arguments are checked before any work.
+    let err = failed(&affinity(&["recommend", "-b", s(&bundle)]));
+    assert!(err.contains("--user"), "{err}");
+    let err = failed(&affinity(&["recommend", "--user", "u1"]));
+    assert!(err.contains("--bundle"), "{err}");
+}
