@@ -8,22 +8,14 @@ use affinity::data::{load, Dataset, Format, LoadOptions as DataOptions, LongCsv}
 use affinity::pipeline::{
     ContinualParams, Pipeline, PipelineConfig, PipelineError, Recommender, ScoreWeights,
 };
-use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
+mod common;
+
+use affinity::tune::{DeviceChoice, SentenceEncoder};
 use proptest::prelude::*;
 
 fn tiny_encoder(dir: &Path) -> SentenceEncoder {
     affinity::tune::tch::set_num_threads(1);
-    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
-        .expect("run scripts/bootstrap.sh first");
-    affinity::tune::tch::manual_seed(0);
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        max_len: Some(32),
-        ..Default::default()
-    };
-    SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap()
+    common::tiny_encoder(dir, Some(32))
 }
 
 /// One libtorch thread: several tests share the process, and a matrix product split over a

@@ -1,14 +1,8 @@
 //! The `affinity` binary, run as a user would.
 
-use std::process::Command;
+mod common;
 
-fn affinity(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_affinity"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
+use common::affinity;
 
 #[test]
 fn data_stats_on_shipped_groceries() {

@@ -1,27 +1,13 @@
 //! `affinity fit`, `update`, and `recommend` / `search` / `evaluate --bundle`, run as a user
 //! would.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
-
-fn affinity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_affinity"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use affinity::tune::DeviceChoice;
+use common::{affinity, ok, tiny_model};
 
 fn failed(out: &Output) -> String {
     assert_eq!(
@@ -33,22 +19,6 @@ fn failed(out: &Output) -> String {
     let err = String::from_utf8(out.stderr.clone()).unwrap();
     assert!(!err.contains("panicked"), "{err}");
     err
-}
-
-/// A tiny random BERT saved as a Hugging Face directory, with the real MiniLM vocabulary.
-fn tiny_model(dir: &Path) {
-    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
-        .expect("run scripts/bootstrap.sh first");
-    affinity::tune::tch::manual_seed(0);
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        max_len: Some(64),
-        ..Default::default()
-    };
-    let encoder = SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap();
-    encoder.save_pretrained(dir).unwrap();
 }
 
 /// Shoppers over some days (fruit lovers and dairy lovers, bread with butter), with titles.

@@ -1,42 +1,10 @@
 //! `affinity embed`, `affinity train` and `affinity bench`, run as a user would.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
-use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
-
-fn affinity(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_affinity"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// A tiny random BERT saved as a Hugging Face directory, with the real MiniLM vocabulary.
-fn tiny_model(dir: &Path) {
-    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
-        .expect("run scripts/bootstrap.sh first");
-    affinity::tune::tch::manual_seed(0);
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        max_len: Some(64),
-        ..Default::default()
-    };
-    let encoder = SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap();
-    encoder.save_pretrained(dir).unwrap();
-}
+use common::{affinity, ok, tiny_model};
 
 /// Events of 60 shoppers over four days: fruit lovers and dairy lovers.
 fn events(path: &Path) {

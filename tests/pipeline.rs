@@ -7,7 +7,9 @@ use affinity::pipeline::{
     evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Reason, ScoreWeights,
 };
 use affinity::ranker::Ranker;
-use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
+mod common;
+
+use affinity::tune::SentenceEncoder;
 
 /// 80 shoppers, 4 days each: bread is always followed by butter (a rule), fruit lovers and
 /// dairy lovers otherwise.
@@ -51,15 +53,7 @@ fn shop() -> Dataset {
 }
 
 fn tiny_encoder(dir: &Path) -> SentenceEncoder {
-    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
-    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
-        .expect("run scripts/bootstrap.sh first");
-    affinity::tune::tch::manual_seed(0);
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        ..Default::default()
-    };
-    SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap()
+    common::tiny_encoder(dir, None)
 }
 
 #[test]

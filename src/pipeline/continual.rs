@@ -23,7 +23,7 @@ pub struct ContinualParams {
     pub learning_rate: f64,
     /// Old (history, next item) pairs replayed per new pair, against forgetting.
     pub replay: f64,
-    /// Validation users per group (old users, users with new events).
+    /// Validation users per group (old users, users with new events), at most half of each.
     pub validation_users: usize,
     /// Seed for sampling and training.
     pub seed: u64,
@@ -140,18 +140,25 @@ impl Recommender {
         }
         let item = |i: usize| fitted.events[i].item;
 
-        // Validation: the last event of users with at least two events, by group.
+        // Validation: the last event of users with at least two events, by group; at most
+        // half of a group, so that most new events stay to be learnt from.
         let mut held_out = vec![false; n_events];
         let mut groups: [Vec<(Vec<u32>, u32)>; 2] = [Vec::new(), Vec::new()];
         let mut users: Vec<usize> = (0..by_user.len())
             .filter(|&u| by_user[u].len() >= 2)
             .collect();
+        let touched = |u: usize| by_user[u].iter().any(|&i| i >= first_new);
+        let mut sizes = [0usize; 2];
+        for &u in &users {
+            sizes[usize::from(touched(u))] += 1;
+        }
+        let cap = sizes.map(|n| (n / 2).min(params.validation_users));
         shuffle(&mut users, params.seed);
         for u in users {
             let seq = &by_user[u];
-            let touched = seq.iter().any(|&i| i >= first_new);
-            let group = &mut groups[usize::from(touched)];
-            if group.len() < params.validation_users {
+            let g = usize::from(touched(u));
+            let group = &mut groups[g];
+            if group.len() < cap[g] {
                 let (&last, before) = seq.split_last().expect("two events");
                 held_out[last] = true;
                 group.push((before.iter().map(|&i| item(i)).collect(), item(last)));

@@ -1,0 +1,47 @@
+//! Helpers shared by the facade's integration tests: the binary run as a user would, and a
+//! tiny random BERT with the real MiniLM vocabulary.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
+
+/// Runs the `affinity` binary in the repository root.
+pub fn affinity(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_affinity"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+/// Standard output of a run that must succeed (its standard error otherwise).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A tiny random BERT (seed 0, CPU) reading the MiniLM vocabulary copied into `dir`.
+pub fn tiny_encoder(dir: &Path, max_len: Option<usize>) -> SentenceEncoder {
+    let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(minilm.join("vocab.txt"), dir.join("vocab.txt"))
+        .expect("run scripts/bootstrap.sh first");
+    affinity::tune::tch::manual_seed(0);
+    let options = EncoderOptions {
+        device: DeviceChoice::Cpu,
+        max_len,
+        ..Default::default()
+    };
+    SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap()
+}
+
+/// The tiny random BERT saved in `dir` as a Hugging Face directory.
+pub fn tiny_model(dir: &Path) {
+    tiny_encoder(dir, Some(64)).save_pretrained(dir).unwrap();
+}
