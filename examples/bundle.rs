@@ -31,8 +31,9 @@ fn day_key(date: &str) -> Option<u32> {
     Some(y * 10_000 + m * 100 + d)
 }
 
-/// Writes the rows before the last date and the rows of the last date as two files.
-fn split_last_day(data: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, usize)> {
+/// Writes the rows before the last date, the rows of the last date, and both one after the
+/// other (what a refit on all days reads), as three files.
+fn split_last_day(data: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf, usize)> {
     let text = std::fs::read_to_string(data)?;
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
@@ -57,10 +58,18 @@ fn split_last_day(data: &Path, out: &Path) -> anyhow::Result<(PathBuf, PathBuf, 
             old.push('\n');
         }
     }
-    let (a, b) = (out.join("earlier-days.csv"), out.join("last-day.csv"));
+    let (a, b, ab) = (
+        out.join("earlier-days.csv"),
+        out.join("last-day.csv"),
+        out.join("all-days.csv"),
+    );
+    std::fs::write(
+        &ab,
+        format!("{old}{}", new.split_once('\n').map_or("", |(_, rows)| rows)),
+    )?;
     std::fs::write(&a, old)?;
     std::fs::write(&b, new)?;
-    Ok((a, b, n_new))
+    Ok((a, b, ab, n_new))
 }
 
 fn timings(bundle: &Path, user: Option<String>) -> anyhow::Result<()> {
@@ -115,7 +124,7 @@ fn main() -> anyhow::Result<()> {
         return timings(&bundle, user);
     }
     std::fs::create_dir_all(&out)?;
-    let (earlier, last_day, n_new) = split_last_day(&data, &out)?;
+    let (earlier, last_day, all_days, n_new) = split_last_day(&data, &out)?;
     let format = Format::Long(LongCsv {
         time_format: TimeFormat::DayMonthYear,
         ..LongCsv::default()
@@ -179,7 +188,7 @@ fn main() -> anyhow::Result<()> {
     updated.save(&out.join("groceries-updated"), &SaveOptions::default())?;
 
     // The update against fitting on all days at once (same encoder, same weights).
-    let mut refit = pipeline.fit(read(&data)?, Some(encoder()?), None)?;
+    let mut refit = pipeline.fit(read(&all_days)?, Some(encoder()?), None)?;
     refit.set_ranking(w, lambda);
     let (a, b) = (updated.fitted(), refit.fitted());
     let same = a.items.names() == b.items.names()

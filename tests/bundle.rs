@@ -491,3 +491,59 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
     let manifest = tuned.save(&saved, &SaveOptions::default()).unwrap();
     assert_eq!(manifest.fine_tuning, vec![run]);
 }
+
+#[test]
+fn lora_bundles_keep_adapters_and_pin_the_base_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    tiny_encoder(&base).save_pretrained(&base).unwrap();
+    let options = affinity::tune::EncoderOptions {
+        device: DeviceChoice::Cpu,
+        max_len: Some(32),
+        lora: Some(affinity::tune::LoraConfig::default()),
+        ..Default::default()
+    };
+    affinity::tune::tch::manual_seed(3);
+    let encoder = SentenceEncoder::from_dir(&base, &options).unwrap();
+    let fitted = pipeline()
+        .fit(
+            load_rows(dir.path(), "shop.csv", &shop_rows()),
+            Some(encoder),
+            None,
+        )
+        .unwrap();
+    let bundle = dir.path().join("bundle");
+    let manifest = fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    assert!(matches!(
+        manifest.encoder.as_ref().unwrap().storage,
+        affinity::bundle::EncoderStorage::Adapter { .. }
+    ));
+    assert!(manifest.files.contains_key("encoder/adapter.safetensors"));
+    assert!(!manifest.files.contains_key("encoder/model.safetensors"));
+    let loaded = Recommender::load(&bundle, &cpu()).unwrap();
+    assert_eq!(all_answers(&loaded), all_answers(&fitted));
+    // Merged instead: a full model in the bundle.
+    let merged = dir.path().join("merged");
+    let manifest = fitted
+        .save(
+            &merged,
+            &SaveOptions {
+                merge_lora: true,
+                ..SaveOptions::default()
+            },
+        )
+        .unwrap();
+    assert!(manifest.files.contains_key("encoder/model.safetensors"));
+    // The base changes under the bundle: a digest error naming the base's weights.
+    let weights = base.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let e = Recommender::load(&bundle, &cpu()).expect_err("the base changed");
+    assert!(
+        matches!(&e, PipelineError::BundleDigest { path, .. } if path == &weights),
+        "{e}"
+    );
+    Recommender::load(&merged, &cpu()).unwrap();
+}
