@@ -8,6 +8,7 @@ pub mod output;
 pub mod pipeline;
 pub mod ranker;
 pub mod report;
+pub mod serve;
 
 pub use affinity_data as data;
 pub use affinity_mine as mine;

@@ -210,7 +210,7 @@ impl Recommender {
             None => None,
         };
         let encoder_entry = match self.encoder() {
-            Some(encoder) => Some(save_encoder(encoder, &mut writer, options)?),
+            Some(encoder) => Some(save_encoder(&encoder, &mut writer, options)?),
             None => None,
         };
         let manifest = Manifest {
@@ -397,6 +397,11 @@ fn read_parts(reader: &DirReader, dir: &Path) -> Result<(Fitted, Option<Array2<f
         None => None,
     };
     Ok((fitted, vectors))
+}
+
+/// The manifest of the bundle in `dir` (its format version checked).
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    Ok(DirReader::open(dir)?.manifest().clone())
 }
 
 fn read_events(

@@ -6,6 +6,7 @@ pub mod input;
 pub mod mine;
 pub mod rank;
 pub mod recommend;
+pub mod serve;
 pub mod tune;
 
 /// Product association analysis on e-commerce data.
@@ -35,6 +36,8 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Products for a text query, or similar to a product.
     Search(recommend::SearchArgs),
+    /// Serve a bundle over HTTP: recommendations, search, similar items, reloads, updates.
+    Serve(serve::ServeArgs),
     /// Compare baselines, rules, the model and the hybrid on held-out data.
     Evaluate(recommend::EvaluateArgs),
     /// Measure throughput.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recommend(args) => recommend::recommend(args),
         Command::Search(args) => recommend::search(args),
         Command::Evaluate(args) => recommend::evaluate_cmd(args),
+        Command::Serve(args) => serve::run(args),
         Command::Train(args) => tune::train(args),
         Command::Bench(BenchCommand::Train(args)) => tune::bench_model(args, true),
         Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),

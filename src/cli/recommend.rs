@@ -385,7 +385,7 @@ fn evaluate_bundle(
         inner: recommender,
     };
     let mut rankers: Vec<&dyn Ranker> = vec![&popular, &fitted.cooccurrence, &rules];
-    if recommender.encoder().is_some() {
+    if recommender.has_encoder() {
         rankers.push(&model);
     }
     rankers.push(&hybrid);

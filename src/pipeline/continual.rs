@@ -123,7 +123,7 @@ impl Recommender {
         params: &ContinualParams,
     ) -> Result<(Recommender, ContinualReport)> {
         params.check()?;
-        if self.encoder.is_none() {
+        if !self.has_encoder() {
             return Err(invalid("encoder", "fine-tuning needs the bundle's encoder"));
         }
         let started = Instant::now();

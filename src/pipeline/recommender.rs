@@ -1,6 +1,7 @@
 //! Ranking with reasons: embedding similarity, rule boosts, popularity, MMR.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 
 use affinity_mine::{Rule, RuleIndex};
 use affinity_rank::{blend, mmr, top_k, ItemIndex, Metric, Normalization, Scored, Source};
@@ -77,7 +78,9 @@ pub struct Ranking {
 /// ```
 pub struct Recommender {
     pub(crate) fitted: Fitted,
-    pub(crate) encoder: Option<SentenceEncoder>,
+    /// Behind a lock: libtorch tensors may move between threads but not be shared, and the
+    /// rest of the recommender is shared by every request of a server.
+    encoder: Option<Mutex<SentenceEncoder>>,
     index: ItemIndex,
     has_vectors: bool,
     rule_index: RuleIndex,
@@ -161,7 +164,7 @@ impl Recommender {
         Ok(Recommender {
             rule_index: RuleIndex::new(&fitted.rules),
             fitted,
-            encoder,
+            encoder: encoder.map(Mutex::new),
             index,
             has_vectors,
             popularity,
@@ -185,7 +188,10 @@ impl Recommender {
         let vectors = self.has_vectors.then(|| self.index.vectors().to_owned());
         (
             self.fitted,
-            self.encoder,
+            self.encoder.map(|e| {
+                e.into_inner()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            }),
             vectors,
             self.ranking,
             self.provenance,
@@ -217,9 +223,16 @@ impl Recommender {
         &self.fitted
     }
 
-    /// The language model, when there is one.
-    pub fn encoder(&self) -> Option<&SentenceEncoder> {
-        self.encoder.as_ref()
+    /// The language model, when there is one (locked while the guard lives).
+    pub fn encoder(&self) -> Option<MutexGuard<'_, SentenceEncoder>> {
+        self.encoder
+            .as_ref()
+            .map(|e| e.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Whether there is a language model.
+    pub fn has_encoder(&self) -> bool {
+        self.encoder.is_some()
     }
 
     /// The item embeddings (rows of norm 1), when there is a model.
@@ -296,7 +309,7 @@ impl Recommender {
     /// or no weight on the embedding).
     fn embed_histories(&self, histories: &[Vec<u32>], weight: f32) -> Result<Array2<f32>> {
         let dim = self.index.dim();
-        let Some(encoder) = self.encoder.as_ref().filter(|_| weight > 0.0) else {
+        let Some(encoder) = self.encoder().filter(|_| weight > 0.0) else {
             return Ok(Array2::zeros((histories.len(), dim)));
         };
         let texts: Vec<String> = histories.iter().map(|h| self.history_text(h)).collect();
@@ -444,7 +457,40 @@ impl Recommender {
     ) -> Result<Vec<Recommendation>> {
         self.check(history)?;
         let user = self.embed_histories(&[history.to_vec()], self.ranking.weights.embedding)?;
-        let sims = self.index.vectors().dot(&user.row(0));
+        self.recommend_from_vector(history, exclude, user.row(0), k)
+    }
+
+    /// History texts encoded by the language model, one row each (zeros for an empty
+    /// history, or without a model or embedding weight): what [`Recommender::recommend`] does
+    /// first, exposed so that a server can encode the histories of concurrent requests together.
+    pub fn history_vectors(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+        for h in histories {
+            self.check(h)?;
+        }
+        self.embed_histories(histories, self.ranking.weights.embedding)
+    }
+
+    /// As [`Recommender::recommend_excluding`], with the history's vector already computed
+    /// ([`Recommender::history_vectors`]).
+    pub fn recommend_from_vector(
+        &self,
+        history: &[u32],
+        exclude: &[u32],
+        vector: ndarray::ArrayView1<f32>,
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
+        self.check(history)?;
+        if vector.len() != self.index.dim() {
+            return Err(invalid(
+                "vector",
+                format!(
+                    "width {}, the item vectors' is {}",
+                    vector.len(),
+                    self.index.dim()
+                ),
+            ));
+        }
+        let sims = self.index.vectors().dot(&vector);
         let (scores, best_rule) = self.scores(
             history,
             sims.as_slice().expect("contiguous"),
@@ -507,13 +553,13 @@ impl Recommender {
     /// Products for a free-text query, by cosine of the embeddings.
     pub fn search(&self, text: &str, k: usize) -> Result<Vec<Recommendation>> {
         let encoder = self
-            .encoder
-            .as_ref()
+            .encoder()
             .ok_or_else(|| invalid("encoder", "search needs a language model"))?;
         if text.trim().is_empty() {
             return Err(invalid("query", "the query is empty"));
         }
         let q = to_array(encoder.embed(&[text])?)?;
+        drop(encoder);
         let found = self.index.search(q.row(0), k, &[])?;
         Ok(self.plain(found))
     }

@@ -1,0 +1,160 @@
+//! `affinity serve`: real-time recommendations over HTTP from a fitted bundle.
+//!
+//! tokio and hyper carry the connections (HTTP/1.1, header-read timeout, graceful drain), axum
+//! routes, tower-http bounds each request's time. The bundle is held behind an `Arc` that a
+//! reload swaps whole, so a request finishes on the bundle it started with. History texts of
+//! concurrent requests are encoded together on one thread per bundle ([`batch`]); ranking runs
+//! on tokio's blocking pool, so the async workers only move bytes.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use affinity::serve::{serve, ServeConfig};
+//! let config = ServeConfig::new("bundles/groceries");
+//! serve(config, |addr| println!("listening on http://{addr}"), std::future::pending()).await
+//! # }
+//! ```
+
+mod batch;
+mod metrics;
+mod routes;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+
+pub use metrics::BundleFigures;
+pub use state::{AppState, ServeConfig};
+
+/// The routes over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.body_limit;
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/v1/recommend", post(routes::recommend))
+        .route("/v1/search", post(routes::search))
+        .route("/v1/similar/{item}", get(routes::similar))
+        .route("/v1/items/{item}", get(routes::item))
+        .route("/v1/admin/reload", post(routes::reload))
+        .route("/v1/admin/events", post(routes::events))
+        .route("/v1/admin/status", get(routes::status))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .fallback(|| async {
+            routes::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such route")
+        })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Counts every answer by route and status, with its latency.
+async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Loads the bundle, listens, calls `ready` with the address bound (port 0 picks a free one),
+/// answers until `shutdown` completes, then drains requests in flight (at most
+/// `config.drain`).
+pub async fn serve(
+    config: ServeConfig,
+    ready: impl FnOnce(std::net::SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let header_timeout = config.header_timeout;
+    let drain = config.drain;
+    let addr = config.addr;
+    let state = Arc::new(tokio::task::spawn_blocking(move || AppState::new(config)).await??);
+    let app = router(state.clone());
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(%bound, bundle = %state.current().figures.path, "serving");
+    ready(bound);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: draining requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(drain) => tracing::warn!("drain timed out"),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[allow(dead_code)]
+fn shared_across_threads() {
+    fn check<T: Send + Sync>() {}
+    check::<crate::pipeline::Recommender>();
+    check::<AppState>();
+}

@@ -1,0 +1,212 @@
+//! What the server holds: the bundle being served (swapped whole on reload, so that requests
+//! in flight finish on the one they started with), its encoder queue, metrics, and the admin
+//! token.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::bundle::LoadOptions;
+use crate::pipeline::Recommender;
+
+use super::batch::Batcher;
+use super::metrics::{BundleFigures, Metrics};
+
+/// How `affinity serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The bundle served at start (and reloaded when a reload names none).
+    pub bundle: PathBuf,
+    /// Where to listen (loopback by default; port 0 picks a free one).
+    pub addr: std::net::SocketAddr,
+    /// Async worker threads for HTTP.
+    pub workers: usize,
+    /// The admin token; without one the admin routes answer 403.
+    pub admin_token: Option<String>,
+    /// Reloads may name a bundle directory directly under this one (nothing else).
+    pub reload_root: Option<PathBuf>,
+    /// Largest request body, in bytes (larger: 413).
+    pub body_limit: usize,
+    /// Longest a request may take, body included (then 408).
+    pub request_timeout: Duration,
+    /// Longest a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// Longest the encoder waits for more histories to batch with the first.
+    pub batch_wait: Duration,
+    /// Most histories encoded in one pass.
+    pub max_batch: usize,
+    /// How bundles are loaded (device, precision).
+    pub load: LoadOptions,
+    /// How long shutdown waits for requests in flight.
+    pub drain: Duration,
+}
+
+impl ServeConfig {
+    /// The defaults for serving `bundle` on 127.0.0.1:8080.
+    pub fn new(bundle: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            bundle: bundle.into(),
+            addr: ([127, 0, 0, 1], 8080).into(),
+            workers: 2,
+            admin_token: None,
+            reload_root: None,
+            body_limit: 1 << 20,
+            request_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            batch_wait: Duration::from_millis(1),
+            max_batch: 64,
+            load: LoadOptions::default(),
+            drain: Duration::from_secs(10),
+        }
+    }
+
+    /// Fails on settings that cannot work, before anything is loaded.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.workers >= 1, "workers must be at least 1");
+        anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        anyhow::ensure!(self.body_limit >= 1, "body_limit must be at least 1 byte");
+        anyhow::ensure!(
+            !self.request_timeout.is_zero() && !self.header_timeout.is_zero(),
+            "timeouts must be positive"
+        );
+        if let Some(token) = &self.admin_token {
+            anyhow::ensure!(
+                token.len() >= 16,
+                "the admin token needs at least 16 characters"
+            );
+        }
+        if let Some(root) = &self.reload_root {
+            anyhow::ensure!(root.is_dir(), "{} is not a directory", root.display());
+        }
+        Ok(())
+    }
+}
+
+/// One loaded bundle and its encoder queue.
+pub struct Serving {
+    /// The recommender.
+    pub recommender: Arc<Recommender>,
+    /// Its encoder queue.
+    pub batcher: Batcher,
+    /// Its figures.
+    pub figures: BundleFigures,
+    /// Where it was loaded from.
+    pub dir: PathBuf,
+}
+
+/// The server's shared state.
+pub struct AppState {
+    /// The settings.
+    pub config: ServeConfig,
+    current: RwLock<Arc<Serving>>,
+    generation: AtomicU64,
+    /// Request metrics.
+    pub metrics: Metrics,
+    /// One update from posted events at a time.
+    pub update_lock: tokio::sync::Mutex<()>,
+    /// The last update's outcome, for `/v1/admin/status`.
+    pub last_update: Mutex<Option<serde_json::Value>>,
+    admin: Option<blake3::Hash>,
+}
+
+impl AppState {
+    /// Loads the configured bundle (blocking: call before serving or from a blocking task).
+    pub fn new(config: ServeConfig) -> anyhow::Result<Self> {
+        config.check()?;
+        let generation = AtomicU64::new(0);
+        let first = load(&config, &config.bundle, &generation)?;
+        Ok(AppState {
+            admin: config
+                .admin_token
+                .as_deref()
+                .map(|t| blake3::hash(t.as_bytes())),
+            current: RwLock::new(Arc::new(first)),
+            generation,
+            metrics: Metrics::default(),
+            update_lock: tokio::sync::Mutex::new(()),
+            last_update: Mutex::new(None),
+            config,
+        })
+    }
+
+    /// The bundle being served now (requests keep it until they finish).
+    pub fn current(&self) -> Arc<Serving> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Loads the bundle in `dir` (blocking), ready to swap in.
+    pub fn load(&self, dir: &Path) -> anyhow::Result<Serving> {
+        load(&self.config, dir, &self.generation)
+    }
+
+    /// Serves `next` from now on.
+    pub fn swap(&self, next: Serving) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    }
+
+    /// Whether `presented` is the admin token (compared through BLAKE3 digests, whose
+    /// equality is constant-time, so neither length nor content leaks through timing).
+    pub fn is_admin(&self, presented: Option<&str>) -> bool {
+        match (&self.admin, presented) {
+            (Some(expected), Some(p)) => blake3::hash(p.as_bytes()) == *expected,
+            _ => false,
+        }
+    }
+
+    /// The directory a reload names: none, the current bundle's; a name, that directory
+    /// directly under the reload root (no other path is ever opened).
+    pub fn reload_target(&self, name: Option<&str>) -> Result<PathBuf, String> {
+        let Some(name) = name else {
+            return Ok(self.current().dir.clone());
+        };
+        let Some(root) = &self.config.reload_root else {
+            return Err("this server reloads only its own bundle (no --reload-root)".into());
+        };
+        let plain =
+            !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Err(format!(
+                "{name:?} is not a bundle name under the reload root"
+            ));
+        }
+        let root = root
+            .canonicalize()
+            .map_err(|e| format!("the reload root: {e}"))?;
+        let dir = root
+            .join(name)
+            .canonicalize()
+            .map_err(|_| format!("no bundle {name:?} under the reload root"))?;
+        if dir.parent() != Some(root.as_path()) {
+            return Err(format!("{name:?} leads outside the reload root"));
+        }
+        Ok(dir)
+    }
+}
+
+fn load(config: &ServeConfig, dir: &Path, generation: &AtomicU64) -> anyhow::Result<Serving> {
+    let recommender = Arc::new(
+        Recommender::load(dir, &config.load)
+            .map_err(|e| anyhow::anyhow!("cannot load the bundle {}: {e}", dir.display()))?,
+    );
+    let manifest = crate::bundle::read_manifest(dir)?;
+    let fitted = recommender.fitted();
+    let figures = BundleFigures {
+        path: dir.display().to_string(),
+        created: manifest.created,
+        format_version: manifest.format_version,
+        generation: generation.fetch_add(1, Ordering::SeqCst) + 1,
+        items: fitted.n_items(),
+        users: fitted.n_users(),
+        rules: fitted.rules.len(),
+    };
+    Ok(Serving {
+        batcher: Batcher::start(recommender.clone(), config.batch_wait, config.max_batch),
+        recommender,
+        figures,
+        dir: dir.to_path_buf(),
+    })
+}
