@@ -176,10 +176,13 @@ fn save_and_load_give_identical_recommendations() {
 /// would), so the loader's content checks are reached.
 fn reseal(bundle: &Path, file: &str) {
     let path = bundle.join("manifest.json");
-    let mut manifest: serde_json::Value =
+    let mut manifest: affinity::bundle::Manifest =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let (bytes, digest) = digest_file(&bundle.join(file)).unwrap();
-    manifest["files"][file] = serde_json::json!({"bytes": bytes, "blake3": digest});
+    let (bytes, blake3) = digest_file(&bundle.join(file)).unwrap();
+    manifest
+        .files
+        .insert(file.into(), affinity::bundle::FileEntry { bytes, blake3 });
+    affinity::bundle::seal(&mut manifest);
     std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
 }
 
@@ -289,6 +292,19 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
     });
     assert!(
         matches!(&e, PipelineError::BundleCorrupt { path, detail } if names(path, "vectors.safetensors") && detail.contains("catalogue")),
+        "{e}"
+    );
+
+    // A hand-edited setting is caught like an edited file.
+    let e = case("edited-manifest", &|b| {
+        let path = b.join("manifest.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replacen("\"mmr_candidates\": 50", "\"mmr_candidates\": 51", 1);
+        assert_ne!(edited, text);
+        std::fs::write(path, edited).unwrap();
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleDigest { path, .. } if names(path, "manifest.json")),
         "{e}"
     );
 
@@ -473,14 +489,14 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
         .unwrap();
     assert_eq!(run.steps, 3);
     assert!(run.new_pairs > 0 && run.replay_pairs > 0, "{run:?}");
-    assert!(run.old_users.0 > 0 && run.new_users.0 > 0, "{run:?}");
-    for x in [
-        run.old_users.1,
-        run.old_users.2,
-        run.new_users.1,
-        run.new_users.2,
-    ] {
-        assert!((0.0..=1.0).contains(&x), "{run:?}");
+    assert!(
+        run.old_users.users > 0 && run.new_users.users > 0,
+        "{run:?}"
+    );
+    for g in [&run.old_users, &run.new_users] {
+        for x in [g.before, g.after] {
+            assert!(x.is_some_and(|x| (0.0..=1.0).contains(&x)), "{run:?}");
+        }
     }
     assert_ne!(
         tuned.item_vectors().unwrap(),
@@ -522,6 +538,15 @@ fn lora_bundles_keep_adapters_and_pin_the_base_model() {
     assert!(!manifest.files.contains_key("encoder/model.safetensors"));
     let loaded = Recommender::load(&bundle, &cpu()).unwrap();
     assert_eq!(all_answers(&loaded), all_answers(&fitted));
+    // The bundle reads its own (checked) settings, not the base's: a base whose pooling
+    // changed answers as before.
+    std::fs::write(
+        base.join("1_Pooling/config.json"),
+        r#"{"word_embedding_dimension": 32, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#,
+    )
+    .unwrap();
+    let loaded = Recommender::load(&bundle, &cpu()).unwrap();
+    assert_eq!(all_answers(&loaded), all_answers(&fitted));
     // Merged instead: a full model in the bundle.
     let merged = dir.path().join("merged");
     let manifest = fitted
@@ -546,4 +571,85 @@ fn lora_bundles_keep_adapters_and_pin_the_base_model() {
         "{e}"
     );
     Recommender::load(&merged, &cpu()).unwrap();
+}
+
+#[test]
+fn a_validation_group_too_small_to_score_still_saves_a_bundle_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = shop_rows();
+    let fit = pipeline()
+        .fit(
+            load_rows(dir.path(), "a.csv", &rows),
+            Some(tiny_encoder(&dir.path().join("model"))),
+            None,
+        )
+        .unwrap();
+    // New events of one user only: that group has no one to hold out.
+    let (updated, report) = fit
+        .update(&load_rows(
+            dir.path(),
+            "b.csv",
+            &[(1, 0, 4, None, true), (1, 1, 4, None, true)],
+        ))
+        .unwrap();
+    let params = ContinualParams {
+        steps: 1,
+        batch_size: 4,
+        ..ContinualParams::default()
+    };
+    let (tuned, run) = updated
+        .fine_tune_recent(report.events_added, &params)
+        .unwrap();
+    assert_eq!((run.new_users.users, run.new_users.before), (0, None));
+    let saved = dir.path().join("tuned");
+    tuned.save(&saved, &SaveOptions::default()).unwrap();
+    let loaded = Recommender::load(&saved, &cpu()).unwrap();
+    assert_eq!(loaded.provenance().fine_tuning, vec![run]);
+}
+
+#[test]
+fn updates_refuse_what_they_cannot_fold_in_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit = || {
+        rules_only()
+            .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
+            .unwrap()
+    };
+    // Basket files number their baskets per file.
+    let baskets = dir.path().join("b.csv");
+    std::fs::write(&baskets, "item1,item2\nitem3\n").unwrap();
+    let (new, _) = load(&baskets, &Format::Baskets, &DataOptions::default()).unwrap();
+    let e = fit().update(&new).expect_err("refused");
+    assert!(
+        matches!(e, PipelineError::InvalidSetting { name: "events", .. }),
+        "{e}"
+    );
+    // A hand-built dataset whose events name ids it has no names for: an error, not a panic.
+    let mut bad = load_rows(dir.path(), "c.csv", &[(1, 1, 1, Some(1), true)]);
+    bad.interactions[0].user = 7;
+    let e = fit().update(&bad).expect_err("refused");
+    assert!(matches!(e, PipelineError::InvalidSetting { .. }), "{e}");
+    bad.interactions[0].user = 0;
+    bad.orders = Default::default();
+    assert!(
+        rules_only().fit(bad, None, None).is_err(),
+        "orders without names"
+    );
+}
+
+#[test]
+fn a_directory_with_some_other_manifest_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let fitted = rules_only()
+        .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
+        .unwrap();
+    let other = dir.path().join("extension");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("manifest.json"), r#"{"name": "my extension"}"#).unwrap();
+    std::fs::write(other.join("background.js"), "precious").unwrap();
+    assert!(fitted.save(&other, &SaveOptions::default()).is_err());
+    assert_eq!(
+        std::fs::read_to_string(other.join("background.js")).unwrap(),
+        "precious"
+    );
 }

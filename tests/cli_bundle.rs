@@ -296,6 +296,33 @@ fn update_adds_users_items_and_rules_as_a_refit_would() {
     }
     // The old bundle is left as it was.
     assert_eq!(manifest(&a)["counts"]["users"], 50);
+    // An update keeps the bundle's vector number format.
+    let (a16, a16u) = (dir.path().join("a16"), dir.path().join("a16u"));
+    ok(&affinity(&[
+        "fit",
+        "-i",
+        s(&old),
+        "--model",
+        s(&model),
+        "--device",
+        "cpu",
+        "--vectors",
+        "bf16",
+        "-o",
+        s(&a16),
+    ]));
+    ok(&affinity(&[
+        "update",
+        "-b",
+        s(&a16),
+        "--events",
+        s(&new),
+        "-o",
+        s(&a16u),
+        "--device",
+        "cpu",
+    ]));
+    assert_eq!(manifest(&a16u)["vectors"]["dtype"], "bf16");
 
     // Continual fine-tuning reports the figures on old and new users.
     let tuned = dir.path().join("tuned");
@@ -317,7 +344,12 @@ fn update_adds_users_items_and_rules_as_a_refit_would() {
     ]));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["fine_tuning"]["steps"], 2);
-    assert!(report["fine_tuning"]["new_users"][0].as_u64().unwrap() > 0);
+    assert!(
+        report["fine_tuning"]["new_users"]["users"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(manifest(&tuned)["fine_tuning"][0]["steps"], 2);
 }
 
@@ -363,6 +395,43 @@ fn fit_without_a_model_and_refusals() {
     ]));
     assert!(err.contains("not a bundle"), "{err}");
     assert!(mine.join("notes.txt").exists());
+    // Settings fixed at fit time are refused with a bundle, not ignored.
+    for flag in [
+        &["--embedding-weight", "0"][..],
+        &["--mmr-lambda", "0.5"],
+        &["--min-support", "0.5"],
+        &["--max-len", "8"],
+        &["--time-format", "mdy"],
+    ] {
+        let mut argv = vec!["recommend", "-b", s(&bundle), "--user", "u1"];
+        argv.extend_from_slice(flag);
+        let err = failed(&affinity(&argv));
+        assert!(err.contains("cannot be used with"), "{flag:?}: {err}");
+    }
+    // A k beyond any list is every item, not an aborted allocation.
+    let out = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--user",
+        "u1",
+        "-k",
+        "1000000000000",
+    ]));
+    assert!(out.lines().count() > 3);
+    // Timestamps of an update are read as the bundle's were.
+    let err = failed(&affinity(&[
+        "update",
+        "-b",
+        s(&bundle),
+        "--events",
+        s(&data),
+        "--time-format",
+        "mdy",
+        "-o",
+        s(&dir.path().join("mixed")),
+    ]));
+    assert!(err.contains("--time-format auto"), "{err}");
     // Arguments are checked before any work.
     let err = failed(&affinity(&["recommend", "-b", s(&bundle)]));
     assert!(err.contains("--user"), "{err}");

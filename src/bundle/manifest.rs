@@ -45,6 +45,30 @@ pub struct Manifest {
     pub fine_tuning: Vec<crate::pipeline::ContinualReport>,
     /// Every other file: path relative to the bundle, size and digest.
     pub files: BTreeMap<String, FileEntry>,
+    /// BLAKE3 of this manifest itself (its compact JSON with this field empty), so that an
+    /// edited setting is caught like an edited file.
+    pub digest: String,
+}
+
+/// The digest a manifest should carry.
+fn own_digest(manifest: &Manifest) -> String {
+    let unsealed = Manifest {
+        digest: String::new(),
+        ..manifest.clone()
+    };
+    let json = serde_json::to_vec(&unsealed).expect("a manifest serializes");
+    blake3::hash(&json).to_hex().to_string()
+}
+
+/// Sets the manifest's own digest (after any change to it).
+pub fn seal(manifest: &mut Manifest) {
+    manifest.digest = own_digest(manifest);
+}
+
+/// The manifest's own digest when it does not match (expected, found).
+pub(crate) fn check_seal(manifest: &Manifest) -> Option<(String, String)> {
+    let found = own_digest(manifest);
+    (found != manifest.digest).then(|| (manifest.digest.clone(), found))
 }
 
 /// The ranking settings as stored.
@@ -183,6 +207,18 @@ pub struct SourceEntry {
     pub events: usize,
     /// When it was read (RFC 3339, UTC).
     pub at: String,
+    /// How it was read, where the reader said (`affinity fit` and `update` do): an update
+    /// must read timestamps the same way for old and new events to compare.
+    pub read: Option<ReadRecord>,
+}
+
+/// How a data file was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadRecord {
+    /// `long`, `baskets`, `fimi` or `unisrec`.
+    pub format: String,
+    /// How timestamps were read (`auto`, `iso`, `dmy`, `mdy`, `unix`, `unix-ms`).
+    pub time_format: String,
 }
 
 impl SourceEntry {
@@ -200,6 +236,7 @@ impl SourceEntry {
             blake3,
             events,
             at: super::store::now_rfc3339(),
+            read: None,
         })
     }
 }

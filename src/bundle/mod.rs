@@ -34,8 +34,8 @@ use crate::pipeline::error::corrupt;
 use crate::pipeline::{Fitted, PipelineError, Recommender, Result};
 use arrays::{Array, Arrays};
 pub use manifest::{
-    Counts, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry, SourceEntry, Tuning,
-    VectorType, VectorsEntry, FORMAT, FORMAT_VERSION,
+    seal, Counts, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry, ReadRecord,
+    SourceEntry, Tuning, VectorType, VectorsEntry, FORMAT, FORMAT_VERSION,
 };
 pub use store::{digest_file, now_rfc3339, MANIFEST};
 use store::{DirReader, DirWriter};
@@ -234,6 +234,7 @@ impl Recommender {
             sources: self.provenance.sources.clone(),
             fine_tuning: self.provenance.fine_tuning.clone(),
             files: Default::default(),
+            digest: String::new(),
         };
         writer.finish(manifest)
     }

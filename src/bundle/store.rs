@@ -74,9 +74,13 @@ fn sibling(target: &Path, tag: &str) -> Result<PathBuf> {
     )))
 }
 
-/// Removes temporary directories that runs killed before they could clean up left beside
-/// `target` (their process is gone).
+/// Cleans up after runs that were killed (their process is gone): their staging directories
+/// are removed; a bundle one moved aside and never replaced is moved back. Where process ids
+/// cannot be checked (no `/proc`), nothing is touched.
 fn remove_stale(target: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
     let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
         return;
     };
@@ -98,9 +102,45 @@ fn remove_stale(target: &Path) {
             continue;
         };
         let alive = Path::new("/proc").join(pid).exists();
-        if (tag == "tmp" || tag == "old") && pid.parse::<u32>().is_ok() && !alive {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if pid.parse::<u32>().is_err() || alive {
+            continue;
         }
+        match tag {
+            "tmp" => {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+            // Killed between moving the old bundle aside and moving the new one in.
+            "old" if !target.exists() => {
+                let _ = std::fs::rename(entry.path(), target);
+            }
+            "old" => {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Fails unless `target` is absent, an empty directory, or a bundle (its manifest says so:
+/// a directory that merely holds some `manifest.json` is never replaced).
+fn replaceable(target: &Path) -> Result<()> {
+    if !target.exists() {
+        return Ok(());
+    }
+    let is_empty = std::fs::read_dir(target)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    let is_bundle = std::fs::read(target.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|v| v.get("format").and_then(|f| f.as_str()) == Some(FORMAT));
+    if is_empty || is_bundle {
+        Ok(())
+    } else {
+        Err(corrupt(
+            target,
+            "exists and is not a bundle; refusing to replace it",
+        ))
     }
 }
 
@@ -108,18 +148,7 @@ impl DirWriter {
     /// Starts a bundle that will appear at `target`. An existing `target` must be a bundle
     /// (or empty): it is replaced only when the new one is complete.
     pub fn create(target: &Path) -> Result<Self> {
-        if target.exists() {
-            let is_bundle = target.join(MANIFEST).is_file();
-            let is_empty = std::fs::read_dir(target)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false);
-            if !is_bundle && !is_empty {
-                return Err(corrupt(
-                    target,
-                    "exists and is not a bundle; refusing to replace it",
-                ));
-            }
-        }
+        replaceable(target)?;
         remove_stale(target);
         let tmp = sibling(target, "tmp")?;
         let _ = std::fs::remove_dir_all(&tmp);
@@ -182,11 +211,30 @@ impl DirWriter {
         Ok(())
     }
 
-    /// Writes the manifest (with the files recorded) and moves the bundle into place.
+    /// Writes the manifest (with the files recorded), checks that it reads back, and moves the
+    /// bundle into place.
     pub fn finish(mut self, mut manifest: Manifest) -> Result<Manifest> {
         manifest.files = std::mem::take(&mut self.files);
+        super::manifest::seal(&mut manifest);
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
         let path = self.tmp.join(MANIFEST);
+        // What cannot be read back (a NaN written as null, say) must not replace anything.
+        match serde_json::from_slice::<Manifest>(&json) {
+            Ok(back) if back == manifest => {}
+            Ok(_) => {
+                return Err(corrupt(
+                    &self.target,
+                    "the manifest does not read back as written",
+                ))
+            }
+            Err(e) => {
+                return Err(corrupt(
+                    &self.target,
+                    format!("the manifest does not read back: {e}"),
+                ))
+            }
+        }
+        replaceable(&self.target)?;
         let mut file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
         file.write_all(&json).map_err(|e| io(&path, e))?;
         file.sync_all().map_err(|e| io(&path, e))?;
@@ -254,6 +302,13 @@ impl DirReader {
         }
         let manifest: Manifest =
             serde_json::from_value(value).map_err(|e| corrupt(&path, e.to_string()))?;
+        if let Some((expected, found)) = super::manifest::check_seal(&manifest) {
+            return Err(PipelineError::BundleDigest {
+                path,
+                expected,
+                found,
+            });
+        }
         Ok(DirReader {
             dir: dir.to_path_buf(),
             manifest,

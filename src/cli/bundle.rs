@@ -61,8 +61,8 @@ pub enum VectorArg {
 /// Loads a bundle with the device and precision options of `run` (`--model` does not apply:
 /// the bundle carries its encoder).
 pub fn load_bundle(dir: &Path, run: &RunArgs) -> anyhow::Result<Recommender> {
-    if run.model.is_some() {
-        bail!("--model does not apply to a bundle: it carries its own encoder");
+    if run.model.is_some() || run.max_len.is_some() {
+        bail!("--model and --max-len do not apply to a bundle: it carries its own encoder");
     }
     let options = run.options()?;
     let load = LoadOptions {
@@ -149,11 +149,10 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let tune = args.tune.then_some(args.tune_users);
     let mut recommender = pipeline.fit(dataset, encoder, tune)?;
     let mut provenance = recommender.provenance().clone();
-    provenance.sources.push(SourceEntry::describe(
-        "fit",
-        &args.input.source_file(&args.input.input),
-        events,
-    )?);
+    let mut source =
+        SourceEntry::describe("fit", &args.input.source_file(&args.input.input), events)?;
+    source.read = Some(args.input.record());
+    provenance.sources.push(source);
     recommender.set_provenance(provenance);
     let manifest = recommender.save(&args.out, &save_options(args.vectors, args.merge_lora))?;
     if args.json {
@@ -202,9 +201,9 @@ pub struct UpdateArgs {
     /// Where the updated bundle goes (may be --bundle itself: replaced once complete).
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Number format of the stored item vectors.
-    #[arg(long, value_enum, default_value = "f32")]
-    pub vectors: VectorArg,
+    /// Number format of the stored item vectors [default: the bundle's].
+    #[arg(long, value_enum)]
+    pub vectors: Option<VectorArg>,
     /// Then fine-tune the encoder for this many steps on the new events with replayed old ones
     /// (0: keep the encoder; only new items are embedded).
     #[arg(long, default_value_t = 0)]
@@ -229,6 +228,26 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         ..ContinualParams::default()
     };
     continual.check()?;
+    let manifest = affinity::bundle::read_manifest(&args.bundle)?;
+    let read = args.read.record();
+    // Timestamps of old and new events must be read alike, or histories mix up silently.
+    if let Some(fit) = manifest.sources.iter().rev().find_map(|s| s.read.as_ref()) {
+        if fit.format == "long" && fit.time_format != read.time_format {
+            bail!(
+                "the bundle's events were read with --time-format {}; read {} the same way (--time-format {})",
+                fit.time_format,
+                args.events.display(),
+                fit.time_format
+            );
+        }
+    }
+    let vectors = match args.vectors {
+        Some(v) => v,
+        None => match manifest.vectors.map(|v| v.dtype) {
+            Some(VectorType::Bf16) => VectorArg::Bf16,
+            _ => VectorArg::F32,
+        },
+    };
     let recommender = load_bundle(&args.bundle, &args.run)?;
     let (new, _) = args.read.load(&args.events)?;
     let (mut updated, report) = recommender.update(&new)?;
@@ -239,24 +258,33 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         tuned = Some(report);
     }
     let mut provenance = updated.provenance().clone();
-    provenance.sources.push(SourceEntry::describe(
+    let mut source = SourceEntry::describe(
         "update",
         &args.read.source_file(&args.events),
         report.events_added,
-    )?);
+    )?;
+    source.read = Some(read);
+    provenance.sources.push(source);
     updated.set_provenance(provenance);
-    let manifest = updated.save(&args.out, &save_options(args.vectors, false))?;
+    let manifest = updated.save(&args.out, &save_options(vectors, false))?;
     if args.json {
         let json = serde_json::json!({"update": report, "fine_tuning": tuned});
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     if let Some(t) = &tuned {
+        let group = |g: &affinity::pipeline::GroupFigures| match (g.before, g.after) {
+            (Some(b), Some(a)) => format!("{b:.4} -> {a:.4} ({} users)", g.users),
+            _ => "no validation users".to_string(),
+        };
         println!(
-            "fine-tuned {} steps on {} new and {} replayed pairs in {:.1} s; model NDCG@10 before -> after: old users {:.4} -> {:.4} ({}), users with new events {:.4} -> {:.4} ({})",
-            t.steps, t.new_pairs, t.replay_pairs, t.seconds,
-            t.old_users.1, t.old_users.2, t.old_users.0,
-            t.new_users.1, t.new_users.2, t.new_users.0
+            "fine-tuned {} steps on {} new and {} replayed pairs in {:.1} s; model NDCG@10 before -> after: old users {}, users with new events {}",
+            t.steps,
+            t.new_pairs,
+            t.replay_pairs,
+            t.seconds,
+            group(&t.old_users),
+            group(&t.new_users)
         );
     }
     println!(

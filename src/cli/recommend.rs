@@ -65,13 +65,10 @@ impl RankArgs {
     }
 }
 
-/// Where the recommender comes from.
+/// Raw data to fit on the spot, when no bundle is given.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SourceArgs {
-    /// A fitted bundle (`affinity fit`): nothing is mined or embedded again.
-    #[arg(long, short, conflicts_with = "input")]
-    pub bundle: Option<PathBuf>,
-    /// Or raw data to fit on the spot (for unisrec: the prefix DIR/NAME).
+    /// Raw data to fit on the spot (for unisrec: the prefix DIR/NAME).
     #[arg(long, short)]
     pub input: Option<PathBuf>,
     #[command(flatten)]
@@ -99,9 +96,40 @@ fn fit_on_the_spot(
     Ok(pipeline.recommender(&prepared, Some(encoder), rules)?)
 }
 
+/// Options that only fitting on the spot reads: a bundle was fitted with its own, so they are
+/// refused with `--bundle` rather than ignored.
+const RAW_DATA: [&str; 10] = [
+    "input",
+    "format",
+    "user_col",
+    "item_col",
+    "time_col",
+    "event_col",
+    "order_col",
+    "time_format",
+    "delimiter",
+    "lenient",
+];
+/// The model a bundle carries, and how long its texts may be.
+const MODEL: [&str; 2] = ["model", "max_len"];
+/// Settings fixed when the bundle was fitted.
+const FITTED: [&str; 7] = [
+    "min_support",
+    "min_confidence",
+    "embedding_weight",
+    "rules_weight",
+    "popularity_weight",
+    "mmr_lambda",
+    "history_items",
+];
+
 /// `affinity recommend`.
 #[derive(Debug, clap::Args)]
 pub struct RecommendArgs {
+    /// A fitted bundle (`affinity fit`): nothing is mined or embedded again; its settings
+    /// (weights, MMR, history length) are the ones it was fitted with.
+    #[arg(long, short, conflicts_with_all = RAW_DATA, conflicts_with_all = MODEL, conflicts_with_all = FITTED)]
+    pub bundle: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -160,7 +188,7 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
     if args.rank.k == 0 {
         bail!("-k must be at least 1");
     }
-    let recommender = match &args.source.bundle {
+    let recommender = match &args.bundle {
         Some(dir) => load_bundle(dir, &args.run)?,
         None => {
             let pipeline = Pipeline::new(args.rank.config(HoldOut::LastItem)?)?;
@@ -197,6 +225,9 @@ fn print(recs: &[Recommendation], json: bool) -> anyhow::Result<()> {
 /// `affinity search`.
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
+    /// A fitted bundle (`affinity fit`).
+    #[arg(long, short, conflicts_with_all = RAW_DATA, conflicts_with_all = MODEL)]
+    pub bundle: Option<PathBuf>,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -221,7 +252,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         _ if args.k == 0 => bail!("-k must be at least 1"),
         _ => {}
     }
-    let recommender = match &args.source.bundle {
+    let recommender = match &args.bundle {
         Some(dir) => load_bundle(dir, &args.run)?,
         None => {
             let pipeline = Pipeline::new(PipelineConfig::default())?;
@@ -256,7 +287,7 @@ pub enum RelevantArg {
 pub struct EvaluateArgs {
     /// A fitted bundle to evaluate as it is; --input then holds the test events (users and
     /// items by the names the bundle knows).
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with_all = MODEL, conflicts_with_all = FITTED, conflicts_with_all = ["hold_out", "tune"])]
     pub bundle: Option<PathBuf>,
     /// The data: split per user (without --bundle), or the test events (with --bundle).
     #[arg(long, short)]

@@ -51,6 +51,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.run.model.is_none() && args.run.max_len.is_none(),
+        "--model and --max-len do not apply to a bundle: it carries its own encoder"
+    );
     let admin_token = match &args.admin_token_file {
         Some(path) => Some(
             std::fs::read_to_string(path)

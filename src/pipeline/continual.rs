@@ -71,12 +71,23 @@ pub struct ContinualReport {
     pub replay_pairs: usize,
     /// Optimizer steps taken.
     pub steps: usize,
-    /// Validation users without new events, and their NDCG@10 before and after.
-    pub old_users: (usize, f64, f64),
-    /// Validation users with new events, and their NDCG@10 before and after.
-    pub new_users: (usize, f64, f64),
+    /// Validation users without new events.
+    pub old_users: GroupFigures,
+    /// Validation users with new events.
+    pub new_users: GroupFigures,
     /// Seconds, re-embedding the catalogue included.
     pub seconds: f64,
+}
+
+/// NDCG@10 of one validation group before and after (none for a group without users).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupFigures {
+    /// Users scored.
+    pub users: usize,
+    /// NDCG@10 before fine-tuning.
+    pub before: Option<f64>,
+    /// NDCG@10 after.
+    pub after: Option<f64>,
 }
 
 /// A deterministic shuffle (splitmix64-driven Fisher-Yates).
@@ -95,9 +106,9 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 }
 
 /// NDCG@10 of the embedding model on (history, held-out item) queries.
-fn model_ndcg(recommender: &Recommender, queries: &[(Vec<u32>, u32)]) -> Result<f64> {
+fn model_ndcg(recommender: &Recommender, queries: &[(Vec<u32>, u32)]) -> Result<Option<f64>> {
     if queries.is_empty() {
-        return Ok(f64::NAN);
+        return Ok(None);
     }
     let histories: Vec<Vec<u32>> = queries.iter().map(|q| q.0.clone()).collect();
     let model = recommender.blend("model", ScoreWeights::EMBEDDING, 1.0);
@@ -110,7 +121,7 @@ fn model_ndcg(recommender: &Recommender, queries: &[(Vec<u32>, u32)]) -> Result<
             ndcg_at(&ids, &[q.1], 10)
         })
         .sum();
-    Ok(total / queries.len() as f64)
+    Ok(Some(total / queries.len() as f64))
 }
 
 impl Recommender {
@@ -239,8 +250,16 @@ impl Recommender {
             new_pairs,
             replay_pairs,
             steps: outcome.report.step_losses.len(),
-            old_users: (groups[0].len(), before[0], after[0]),
-            new_users: (groups[1].len(), before[1], after[1]),
+            old_users: GroupFigures {
+                users: groups[0].len(),
+                before: before[0],
+                after: after[0],
+            },
+            new_users: GroupFigures {
+                users: groups[1].len(),
+                before: before[1],
+                after: after[1],
+            },
             seconds: started.elapsed().as_secs_f64(),
         };
         tuned.provenance = provenance;

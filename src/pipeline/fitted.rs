@@ -72,6 +72,30 @@ pub(crate) fn derive(
     }
 }
 
+/// Fails unless every event's user, item and order is an id its dataset names (a dataset built
+/// by hand may not be).
+pub(crate) fn check_ids(dataset: &Dataset, what: &'static str) -> crate::pipeline::Result<()> {
+    let (users, items, orders) = (
+        dataset.users.len(),
+        dataset.items.len(),
+        dataset.orders.len(),
+    );
+    let bad = dataset.interactions.iter().position(|e| {
+        e.user as usize >= users
+            || e.item as usize >= items
+            || e.order.is_some_and(|o| o as usize >= orders)
+    });
+    match bad {
+        Some(i) => Err(super::error::invalid(
+            what,
+            format!(
+                "event {i} names a user, item or order id its dataset has no name for ({users} users, {items} items, {orders} orders)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Item texts for the encoder: the catalogue's text, else the item's name.
 pub(crate) fn item_texts(items: &IdMap, catalog: &Catalog) -> Vec<String> {
     (0..items.len() as u32)

@@ -12,7 +12,7 @@ mod recommender;
 mod update;
 
 pub use config::{PipelineConfig, ScoreWeights};
-pub use continual::{ContinualParams, ContinualReport};
+pub use continual::{ContinualParams, ContinualReport, GroupFigures};
 pub use error::{PipelineError, Result};
 pub use evaluate::{evaluate, EvalProtocol, EvalSet, MethodResult};
 pub use fitted::Fitted;

@@ -255,6 +255,7 @@ impl Pipeline {
         encoder: Option<SentenceEncoder>,
         tune_users: Option<usize>,
     ) -> Result<Recommender> {
+        super::fitted::check_ids(&dataset, "dataset")?;
         let mut ranking = self.ranking();
         let (encoder, vectors, tuning) = match tune_users {
             Some(max_users) => {

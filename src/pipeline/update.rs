@@ -77,7 +77,17 @@ impl Recommender {
     /// println!("{} events added, {} new items embedded", report.events_added, report.items_embedded);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Event files only: basket and FIMI files name their baskets by line number, so the
+    /// baskets of a second file cannot be told from the first's (refused).
     pub fn update(self, new: &Dataset) -> Result<(Recommender, UpdateReport)> {
+        if !new.has_users {
+            return Err(super::error::invalid(
+                "events",
+                "an update needs events with user ids (a long CSV): basket and FIMI files number their baskets per file",
+            ));
+        }
+        super::fitted::check_ids(new, "events")?;
         let started = Instant::now();
         let (fitted, encoder, vectors, ranking, provenance) = self.into_parts();
         let Fitted {

@@ -382,7 +382,12 @@ pub(crate) async fn events(
     admin(&state, &headers)?;
     let Query(q) = query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
     let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
-    let time_format = match q.time_format.as_deref() {
+    // Read like the bundle's own events, unless told otherwise.
+    let recorded = crate::bundle::read_manifest(&state.current().dir)
+        .ok()
+        .and_then(|m| m.sources.iter().rev().find_map(|s| s.read.clone()))
+        .map(|r| r.time_format);
+    let time_format = match q.time_format.as_deref().or(recorded.as_deref()) {
         None => affinity_data::TimeFormat::default(),
         Some(t) => t
             .parse()

@@ -28,7 +28,8 @@ impl TopK {
     pub fn new(k: usize) -> Self {
         TopK {
             k,
-            best: Vec::with_capacity(k + 1),
+            // k may exceed any list there is (a caller's "everything"): grow only as needed.
+            best: Vec::with_capacity(k.min(1024) + 1),
         }
     }
 

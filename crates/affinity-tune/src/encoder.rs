@@ -109,7 +109,19 @@ impl SentenceEncoder {
                 lora: Some(adapter.lora),
                 ..options.clone()
             };
-            let mut encoder = Self::from_dir(&adapter.base_model, &opts)?;
+            // The adapter directory's own settings (config, vocabulary, pooling), written with
+            // the adapters; only the weights come from the base. Older adapter directories
+            // without them fall back to the base's.
+            let settings = if dir.join("config.json").is_file() && dir.join("vocab.txt").is_file() {
+                dir
+            } else {
+                adapter.base_model.as_path()
+            };
+            let mut encoder = Self::from_parts(
+                settings,
+                &adapter.base_model.join("model.safetensors"),
+                &opts,
+            )?;
             let lora_vars = encoder
                 .lora_vs
                 .as_ref()
@@ -117,25 +129,32 @@ impl SentenceEncoder {
                 .unwrap_or_default();
             weights::load_into(&lora_vars, &dir.join("adapter.safetensors"))?;
             encoder.source = dir.to_path_buf();
+            encoder.base = adapter.base_model;
             return Ok(encoder);
         }
-        let config = BertConfig::from_file(&dir.join("config.json"))?;
-        let (pooling, max_len, normalize) = sentence_settings(dir);
+        let mut encoder = Self::from_parts(dir, &dir.join("model.safetensors"), options)?;
+        encoder.source = dir.to_path_buf();
+        encoder.base = dir.to_path_buf();
+        Ok(encoder)
+    }
+
+    /// Settings (config, vocabulary, pooling) from `settings`, weights from `weights`.
+    fn from_parts(settings: &Path, weights: &Path, options: &EncoderOptions) -> Result<Self> {
+        let config = BertConfig::from_file(&settings.join("config.json"))?;
+        let (pooling, max_len, normalize) = sentence_settings(settings);
         let max_len = options.max_len.or(max_len).unwrap_or(256);
-        let tokenizer =
-            WordPiece::from_dir(dir, max_len.min(config.max_position_embeddings as usize))?;
-        let weights = dir.join("model.safetensors");
-        let mut encoder = Self::build(
+        let tokenizer = WordPiece::from_dir(
+            settings,
+            max_len.min(config.max_position_embeddings as usize),
+        )?;
+        Self::build(
             config,
             tokenizer,
             options,
             pooling,
             normalize,
-            Some(&weights),
-        )?;
-        encoder.source = dir.to_path_buf();
-        encoder.base = dir.to_path_buf();
-        Ok(encoder)
+            Some(weights),
+        )
     }
 
     /// A randomly initialised encoder of any shape with the vocabulary in `vocab_dir`
