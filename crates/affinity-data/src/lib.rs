@@ -12,6 +12,7 @@
 
 mod clean;
 mod error;
+mod history;
 mod ids;
 mod load;
 pub mod metrics;
@@ -22,6 +23,7 @@ mod time;
 
 pub use clean::{k_core, KCoreReport};
 pub use error::{DataError, Result, RowFault};
+pub use history::HistoryText;
 pub use ids::IdMap;
 pub use load::{
     load, load_basket_csv, load_fimi, load_long_csv, load_unisrec, read_transactions, Format,
