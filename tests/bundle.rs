@@ -653,3 +653,106 @@ fn a_directory_with_some_other_manifest_is_never_replaced() {
         "precious"
     );
 }
+
+/// Largest difference between two vectors.
+fn max_diff(a: ndarray::ArrayView1<f32>, b: ndarray::ArrayView1<f32>) -> f32 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Every cached user vector against a fresh encoding of that user's history.
+fn assert_user_vectors_current(r: &Recommender, tolerance: f32) {
+    let cached = r.user_vectors().expect("user vectors are cached");
+    let fresh = r.history_vectors(&r.fitted().histories).unwrap();
+    assert_eq!(cached.dim(), fresh.dim());
+    for (u, (c, f)) in cached.rows().into_iter().zip(fresh.rows()).enumerate() {
+        assert!(max_diff(c, f) < tolerance, "user {u}: {c} vs {f}");
+    }
+}
+
+#[test]
+fn cached_user_vectors_match_encoding_and_survive_save_update_and_fine_tuning() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = shop_rows();
+    let (a, b) = rows.split_at(rows.len() * 9 / 10);
+    let mut b = b.to_vec();
+    // A new user, and a new item with its title.
+    b.push((70, 12, 4, Some(1), true));
+    let mut fit_a = pipeline()
+        .fit(
+            load_rows(dir.path(), "a.csv", a),
+            Some(tiny_encoder(&dir.path().join("model"))),
+            None,
+        )
+        .unwrap();
+    assert!(fit_a.user_vectors().is_none(), "opt-in");
+    fit_a.cache_user_vectors().unwrap();
+    assert_user_vectors_current(&fit_a, 1e-5);
+    // By user id (cached) and by history (encoded), the same list.
+    for user in fit_a.fitted().users.names().iter().take(10) {
+        let history = fit_a.fitted().history(user).unwrap();
+        let by_id = fit_a.recommend_user(user, 5).unwrap();
+        let by_history = fit_a.recommend(history, 5).unwrap();
+        let names = |l: &[affinity::pipeline::Recommendation]| {
+            l.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&by_id), names(&by_history), "user {user}");
+    }
+
+    // Saved and loaded, exactly; in bf16, to bf16 precision.
+    let bundle = dir.path().join("a");
+    let manifest = fit_a.save(&bundle, &SaveOptions::default()).unwrap();
+    let entry = manifest.user_vectors.clone().expect("in the manifest");
+    assert_eq!(
+        (entry.rows, entry.file.as_str()),
+        (fit_a.fitted().n_users(), "user_vectors.safetensors")
+    );
+    let loaded = Recommender::load(&bundle, &cpu()).unwrap();
+    assert_eq!(loaded.user_vectors(), fit_a.user_vectors());
+    let half = dir.path().join("half");
+    let options = SaveOptions {
+        vectors: VectorType::Bf16,
+        ..SaveOptions::default()
+    };
+    fit_a.save(&half, &options).unwrap();
+    assert_user_vectors_current(&Recommender::load(&half, &cpu()).unwrap(), 1e-2);
+
+    // A file of the wrong shape, with a manifest that agrees with it, names the file.
+    let damaged = dir.path().join("damaged");
+    copy_dir(&bundle, &damaged);
+    std::fs::copy(
+        damaged.join("vectors.safetensors"),
+        damaged.join("user_vectors.safetensors"),
+    )
+    .unwrap();
+    reseal(&damaged, "user_vectors.safetensors");
+    let e = Recommender::load(&damaged, &cpu()).expect_err("wrong shape");
+    assert!(
+        matches!(&e, PipelineError::BundleCorrupt { path, detail } if path.ends_with("user_vectors.safetensors") && detail.contains("users")),
+        "{e}"
+    );
+
+    // An update encodes only the users it changed, and leaves every vector current.
+    let (updated, report) = loaded.update(&load_rows(dir.path(), "b.csv", &b)).unwrap();
+    let touched: std::collections::BTreeSet<u8> = b.iter().map(|r| r.0).collect();
+    assert_eq!(report.users_embedded, touched.len(), "{report:?}");
+    assert!(report.users_embedded < updated.fitted().n_users());
+    assert_user_vectors_current(&updated, 1e-5);
+
+    // Fine-tuning changes the encoder: every user is encoded again with it.
+    let params = ContinualParams {
+        steps: 2,
+        batch_size: 8,
+        learning_rate: 1e-3,
+        validation_users: 10,
+        ..ContinualParams::default()
+    };
+    let before = updated.user_vectors().unwrap().to_owned();
+    let (tuned, _) = updated
+        .fine_tune_recent(report.events_added, &params)
+        .unwrap();
+    assert_ne!(tuned.user_vectors().unwrap(), before.view());
+    assert_user_vectors_current(&tuned, 1e-5);
+}

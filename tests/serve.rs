@@ -134,7 +134,7 @@ impl Drop for Server {
     }
 }
 
-fn fitted(dir: &Path, name: &str, users: std::ops::Range<usize>) -> PathBuf {
+fn fitted(dir: &Path, name: &str, users: std::ops::Range<usize>, extra: &[&str]) -> PathBuf {
     let model = dir.join("model");
     if !model.join("model.safetensors").exists() {
         tiny_model(&model);
@@ -142,7 +142,7 @@ fn fitted(dir: &Path, name: &str, users: std::ops::Range<usize>) -> PathBuf {
     let data = dir.join(format!("{name}.csv"));
     events(&data, users);
     let bundle = dir.join(name);
-    ok(&affinity(&[
+    let mut args = vec![
         "fit",
         "-i",
         data.to_str().unwrap(),
@@ -154,7 +154,9 @@ fn fitted(dir: &Path, name: &str, users: std::ops::Range<usize>) -> PathBuf {
         "0.02",
         "-o",
         bundle.to_str().unwrap(),
-    ]));
+    ];
+    args.extend_from_slice(extra);
+    ok(&affinity(&args));
     bundle
 }
 
@@ -170,7 +172,7 @@ fn names(answer: &Value, key: &str) -> Vec<String> {
 #[test]
 fn every_route_and_every_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = fitted(dir.path(), "shop", 0..40);
+    let bundle = fitted(dir.path(), "shop", 0..40, &[]);
     let server = Server::start(
         &bundle,
         &["--body-limit", "2000", "--header-timeout-ms", "300"],
@@ -326,8 +328,9 @@ fn reloads_under_load_and_updates_from_posted_events() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("bundles");
     std::fs::create_dir_all(&root).unwrap();
-    let first = fitted(&root, "first", 0..30);
-    let second = fitted(&root, "second", 0..36);
+    // Users' vectors cached: requests by user id skip the encoder, and an update keeps them.
+    let first = fitted(&root, "first", 0..30, &["--user-vectors"]);
+    let second = fitted(&root, "second", 0..36, &[]);
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let server = Server::start(
@@ -424,6 +427,7 @@ fn reloads_under_load_and_updates_from_posted_events() {
         let (_, s) = server.call("GET", "/v1/admin/status", None, Some(TOKEN));
         if s["last_update"]["status"] == "applied" {
             assert_eq!(s["last_update"]["report"]["new_users"], 1);
+            assert_eq!(s["last_update"]["report"]["users_embedded"], 1);
             break;
         }
         assert!(s["last_update"]["status"] != "failed", "{s}");
@@ -435,6 +439,12 @@ fn reloads_under_load_and_updates_from_posted_events() {
     }
     let (_, after) = server.post("/v1/recommend", json!({"user": "newcomer", "k": 2}));
     assert_eq!(after["cold_start"], false);
+    // The cached vector answers as encoding the same history does.
+    let (_, by_items) = server.post("/v1/recommend", json!({"items": ["bread", "milk"], "k": 2}));
+    assert_eq!(
+        names(&after, "recommendations"),
+        names(&by_items, "recommendations")
+    );
     let (status, answer) = server.call("POST", "/v1/admin/events", Some("not,a\ncsv"), Some(TOKEN));
     assert_eq!(status, 400, "{answer}");
     assert!(server.stop().success());

@@ -38,6 +38,9 @@ pub struct Manifest {
     pub encoder: Option<EncoderEntry>,
     /// The item vectors, when there is a model.
     pub vectors: Option<VectorsEntry>,
+    /// Each user's history vector, when cached (absent from older bundles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_vectors: Option<VectorsEntry>,
     /// The data it was fitted on, then each update's.
     pub sources: Vec<SourceEntry>,
     /// Continual fine-tuning after updates (validation before and after, old and new users).
@@ -179,14 +182,14 @@ pub enum VectorType {
     Bf16,
 }
 
-/// The item vectors file.
+/// A file of vectors (items', or cached users').
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VectorsEntry {
     /// Path inside the bundle.
     pub file: String,
     /// Number format.
     pub dtype: VectorType,
-    /// One row per item.
+    /// One row per item (per user for user vectors).
     pub rows: usize,
     /// Width.
     pub dim: usize,

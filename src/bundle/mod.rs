@@ -9,6 +9,7 @@
 //! cooccurrence.safetensors   pair counts within baskets (compressed sparse rows)
 //! rules.json                 the mined rules with their measures
 //! vectors.safetensors        item vectors, L2-normalised (f32 or bf16)
+//! user_vectors.safetensors   each user's history vector, when cached (optional)
 //! encoder/                   the language model (a Hugging Face directory, or LoRA adapters)
 //! ```
 //!
@@ -46,6 +47,7 @@ const EVENTS: &str = "events.safetensors";
 const COOCCURRENCE: &str = "cooccurrence.safetensors";
 const RULES: &str = "rules.json";
 const VECTORS: &str = "vectors.safetensors";
+const USER_VECTORS: &str = "user_vectors.safetensors";
 const ENCODER: &str = "encoder";
 
 /// How a bundle is written.
@@ -187,26 +189,25 @@ impl Recommender {
             ]),
         )?;
         writer.write(RULES, &json(&f.rules))?;
-        let vectors = self.item_vectors().map(|v| {
-            let (rows, dim) = v.dim();
-            let values: Vec<f32> = v.iter().copied().collect();
-            let bf16 = options.vectors == VectorType::Bf16;
-            (
-                rows,
-                dim,
-                arrays::serialize(&[Array::matrix("vectors", rows, dim, &values, bf16)]),
-            )
-        });
-        let vectors_entry = match vectors {
-            Some((rows, dim, bytes)) => {
-                writer.write(VECTORS, &bytes)?;
-                Some(VectorsEntry {
-                    file: VECTORS.into(),
-                    dtype: options.vectors,
-                    rows,
-                    dim,
-                })
-            }
+        let bf16 = options.vectors == VectorType::Bf16;
+        let vectors_entry = match self.item_vectors() {
+            Some(v) => Some(write_matrix(
+                &mut writer,
+                VECTORS,
+                v,
+                bf16,
+                options.vectors,
+            )?),
+            None => None,
+        };
+        let user_vectors_entry = match self.user_vectors() {
+            Some(v) => Some(write_matrix(
+                &mut writer,
+                USER_VECTORS,
+                v,
+                bf16,
+                options.vectors,
+            )?),
             None => None,
         };
         let encoder_entry = match self.encoder() {
@@ -231,6 +232,7 @@ impl Recommender {
             },
             encoder: encoder_entry,
             vectors: vectors_entry,
+            user_vectors: user_vectors_entry,
             sources: self.provenance.sources.clone(),
             fine_tuning: self.provenance.fine_tuning.clone(),
             files: Default::default(),
@@ -263,7 +265,7 @@ impl Recommender {
             let encoder = encoder.map(|job| job.join().expect("loading the encoder panicked"));
             (parts, encoder)
         });
-        let (fitted, vectors) = parts?;
+        let (fitted, vectors, user_vectors) = parts?;
         let encoder = encoder.transpose()?;
         if let (Some(e), Some(v)) = (&encoder, &vectors) {
             if e.dim() != v.ncols() {
@@ -279,6 +281,9 @@ impl Recommender {
         }
         let mut recommender =
             Recommender::with_vectors(fitted, encoder, vectors, m.ranking.to_ranking())?;
+        recommender
+            .set_user_vectors(user_vectors)
+            .map_err(|e| corrupt(&dir.join(USER_VECTORS), e.to_string()))?;
         recommender.provenance = Provenance {
             tuning: m.tuning.clone(),
             sources: m.sources.clone(),
@@ -288,8 +293,13 @@ impl Recommender {
     }
 }
 
-/// Everything but the encoder: the fitted data and the item vectors, each file checked.
-fn read_parts(reader: &DirReader, dir: &Path) -> Result<(Fitted, Option<Array2<f32>>)> {
+/// Everything but the encoder: the fitted data, the item vectors and the cached user
+/// vectors, each file checked.
+#[allow(clippy::type_complexity)]
+fn read_parts(
+    reader: &DirReader,
+    dir: &Path,
+) -> Result<(Fitted, Option<Array2<f32>>, Option<Array2<f32>>)> {
     let m = reader.manifest();
     let path = |name: &str| dir.join(name);
     let catalog: CatalogFile = parse_json(&path(CATALOG), &reader.read(CATALOG)?)?;
@@ -380,24 +390,67 @@ fn read_parts(reader: &DirReader, dir: &Path) -> Result<(Fitted, Option<Array2<f
     }
 
     let vectors = match &m.vectors {
-        Some(entry) => {
-            let file = path(&entry.file);
-            let bytes = reader.read(&entry.file)?;
-            let (rows, dim, values) = Arrays::parse(&file, &bytes)?.matrix("vectors")?;
-            if rows != n_items || dim != entry.dim || rows != entry.rows {
-                return Err(corrupt(
-                    &file,
-                    format!(
-                        "vectors are {rows} x {dim}; the catalogue has {n_items} items and the manifest says width {}",
-                        entry.dim
-                    ),
-                ));
-            }
-            Some(Array2::from_shape_vec((rows, dim), values).expect("rows x dim values"))
-        }
+        Some(entry) => Some(read_matrix(reader, dir, entry, n_items, "items")?),
         None => None,
     };
-    Ok((fitted, vectors))
+    let user_vectors = match (&m.user_vectors, &m.vectors) {
+        (Some(entry), Some(items)) if entry.dim == items.dim => {
+            Some(read_matrix(reader, dir, entry, fitted.n_users(), "users")?)
+        }
+        (Some(entry), _) => {
+            return Err(corrupt(
+                &path(&entry.file),
+                "user vectors need item vectors of the same width",
+            ))
+        }
+        (None, _) => None,
+    };
+    Ok((fitted, vectors, user_vectors))
+}
+
+/// Writes one matrix of vectors (`rows x dim`) and describes it for the manifest.
+fn write_matrix(
+    writer: &mut DirWriter,
+    name: &str,
+    v: ndarray::ArrayView2<'_, f32>,
+    bf16: bool,
+    dtype: VectorType,
+) -> Result<VectorsEntry> {
+    let (rows, dim) = v.dim();
+    let values: Vec<f32> = v.iter().copied().collect();
+    writer.write(
+        name,
+        &arrays::serialize(&[Array::matrix("vectors", rows, dim, &values, bf16)]),
+    )?;
+    Ok(VectorsEntry {
+        file: name.into(),
+        dtype,
+        rows,
+        dim,
+    })
+}
+
+/// Reads a matrix of vectors, checking it has one row per `what` (`expected` of them).
+fn read_matrix(
+    reader: &DirReader,
+    dir: &Path,
+    entry: &VectorsEntry,
+    expected: usize,
+    what: &str,
+) -> Result<Array2<f32>> {
+    let file = dir.join(&entry.file);
+    let bytes = reader.read(&entry.file)?;
+    let (rows, dim, values) = Arrays::parse(&file, &bytes)?.matrix("vectors")?;
+    if rows != expected || dim != entry.dim || rows != entry.rows {
+        return Err(corrupt(
+            &file,
+            format!(
+                "vectors are {rows} x {dim}; there are {expected} {what} and the manifest says {} x {}",
+                entry.rows, entry.dim
+            ),
+        ));
+    }
+    Ok(Array2::from_shape_vec((rows, dim), values).expect("rows x dim values"))
 }
 
 /// The manifest of the bundle in `dir` (its format version checked).

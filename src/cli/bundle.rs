@@ -109,6 +109,10 @@ pub struct FitArgs {
     /// With a LoRA model: store the merged model instead of adapters + a pinned base.
     #[arg(long)]
     pub merge_lora: bool,
+    /// Encode every user's history now and store the vectors, so that recommendations by user
+    /// id (CLI and server) run no language model.
+    #[arg(long, conflicts_with = "no_model")]
+    pub user_vectors: bool,
     /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,
@@ -148,6 +152,9 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     };
     let tune = args.tune.then_some(args.tune_users);
     let mut recommender = pipeline.fit(dataset, encoder, tune)?;
+    if args.user_vectors {
+        recommender.cache_user_vectors()?;
+    }
     let mut provenance = recommender.provenance().clone();
     let mut source =
         SourceEntry::describe("fit", &args.input.source_file(&args.input.input), events)?;
@@ -288,7 +295,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "bundle {}: {} events added ({} duplicates dropped), {} new users, {} new items, {} texts completed, {} items embedded, rules {} -> {}, {:.2} s",
+        "bundle {}: {} events added ({} duplicates dropped), {} new users, {} new items, {} texts completed, {} items and {} users embedded, rules {} -> {}, {:.2} s",
         args.out.display(),
         report.events_added,
         report.duplicates_dropped,
@@ -296,6 +303,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         report.new_items,
         report.texts_changed,
         report.items_embedded,
+        report.users_embedded,
         report.rules.0,
         report.rules.1,
         report.seconds

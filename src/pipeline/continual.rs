@@ -129,7 +129,7 @@ impl Recommender {
     /// added) mixed with a replay sample of older ones, then embeds the catalogue again. Each
     /// validation user's last event is held out of training and scored before and after.
     pub fn fine_tune_recent(
-        self,
+        mut self,
         recent: usize,
         params: &ContinualParams,
     ) -> Result<(Recommender, ContinualReport)> {
@@ -237,11 +237,16 @@ impl Recommender {
             progress: false,
             ..TrainParams::default()
         })?;
+        let cached_users = self.take_user_vectors().is_some();
         let (fitted, encoder, _, ranking, provenance) = self.into_parts();
         let mut encoder = encoder.expect("checked above");
         let outcome = trainer.fit(&mut encoder, &task)?;
         let vectors = to_array(encoder.embed(&fitted.texts)?)?;
         let mut tuned = Recommender::with_vectors(fitted, Some(encoder), Some(vectors), ranking)?;
+        if cached_users {
+            // A new encoder: every user's vector is stale.
+            tuned.cache_user_vectors()?;
+        }
         let after = [
             model_ndcg(&tuned, &groups[0])?,
             model_ndcg(&tuned, &groups[1])?,

@@ -83,6 +83,8 @@ pub struct Recommender {
     encoder: Option<Mutex<SentenceEncoder>>,
     index: ItemIndex,
     has_vectors: bool,
+    /// Each known user's history vector, when cached ([`Recommender::cache_user_vectors`]).
+    user_vectors: Option<Array2<f32>>,
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
@@ -167,6 +169,7 @@ impl Recommender {
             encoder: encoder.map(Mutex::new),
             index,
             has_vectors,
+            user_vectors: None,
             popularity,
             popularity_rank,
             ranking,
@@ -509,9 +512,80 @@ impl Recommender {
     }
 
     /// Recommendations for a known user (their whole fitted history), or a cold start with
-    /// popular items for a user the recommender has not seen.
+    /// popular items for a user the recommender has not seen. With cached user vectors
+    /// ([`Recommender::cache_user_vectors`]) the language model is not run.
     pub fn recommend_user(&self, user: &str, k: usize) -> Result<Vec<Recommendation>> {
-        self.recommend(self.fitted.history(user).unwrap_or(&[]), k)
+        let history = self.fitted.history(user).unwrap_or(&[]);
+        match self.user_vector(user) {
+            Some(vector) => self.recommend_from_vector(history, history, vector, k),
+            None => self.recommend(history, k),
+        }
+    }
+
+    /// Encodes every known user's history once and keeps the vectors, so that requests by
+    /// user id skip the language model (the cost moves to fitting: one encoding per user).
+    /// Saved with the bundle and kept current by [`Recommender::update`].
+    ///
+    /// ```no_run
+    /// # fn demo(mut r: affinity::pipeline::Recommender) -> affinity::pipeline::Result<()> {
+    /// r.cache_user_vectors()?;
+    /// let recs = r.recommend_user("1808", 5)?; // no encoding now
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_user_vectors(&mut self) -> Result<()> {
+        if !self.has_encoder() {
+            return Err(invalid(
+                "encoder",
+                "user vectors need a language model to encode the histories",
+            ));
+        }
+        let all: Vec<usize> = (0..self.fitted.n_users()).collect();
+        self.user_vectors = Some(self.encode_users(&all)?);
+        Ok(())
+    }
+
+    /// The cached history vector of a known user.
+    pub fn user_vector(&self, user: &str) -> Option<ndarray::ArrayView1<'_, f32>> {
+        let u = self.fitted.users.get(user)?;
+        self.user_vectors.as_ref().map(|v| v.row(u as usize))
+    }
+
+    /// Every cached user vector, one row per user id, when cached.
+    pub fn user_vectors(&self) -> Option<ArrayView2<'_, f32>> {
+        self.user_vectors.as_ref().map(|v| v.view())
+    }
+
+    /// Sets cached user vectors computed before (one row per user, as wide as the items').
+    pub(crate) fn set_user_vectors(&mut self, vectors: Option<Array2<f32>>) -> Result<()> {
+        if let Some(v) = &vectors {
+            let (users, dim) = (self.fitted.n_users(), self.index.dim());
+            if !self.has_vectors || v.dim() != (users, dim) {
+                return Err(invalid(
+                    "user vectors",
+                    format!(
+                        "{} x {}, expected {users} users x width {dim} (and item vectors)",
+                        v.nrows(),
+                        v.ncols()
+                    ),
+                ));
+            }
+        }
+        self.user_vectors = vectors;
+        Ok(())
+    }
+
+    /// Takes the cached user vectors out (an update refreshes the stale rows).
+    pub(crate) fn take_user_vectors(&mut self) -> Option<Array2<f32>> {
+        self.user_vectors.take()
+    }
+
+    /// The history vectors of users `users` (ids), encoded in one pass.
+    pub(crate) fn encode_users(&self, users: &[usize]) -> Result<Array2<f32>> {
+        let histories: Vec<Vec<u32>> = users
+            .iter()
+            .map(|&u| self.fitted.histories[u].clone())
+            .collect();
+        self.embed_histories(&histories, self.ranking.weights.embedding)
     }
 
     fn reasons(&self, history: &[u32], item: u32, rule: Option<usize>) -> Vec<Reason> {

@@ -34,6 +34,9 @@ pub struct UpdateReport {
     pub texts_changed: usize,
     /// Items embedded (new, or with new text).
     pub items_embedded: usize,
+    /// Cached user vectors encoded again (those whose history text changed: new users, new
+    /// recent items, recent items with new text); 0 when user vectors are not cached.
+    pub users_embedded: usize,
     /// Rules before and after.
     pub rules: (usize, usize),
     /// Seconds for the whole update.
@@ -80,7 +83,7 @@ impl Recommender {
     ///
     /// Event files only: basket and FIMI files name their baskets by line number, so the
     /// baskets of a second file cannot be told from the first's (refused).
-    pub fn update(self, new: &Dataset) -> Result<(Recommender, UpdateReport)> {
+    pub fn update(mut self, new: &Dataset) -> Result<(Recommender, UpdateReport)> {
         if !new.has_users {
             return Err(super::error::invalid(
                 "events",
@@ -89,6 +92,17 @@ impl Recommender {
         }
         super::fitted::check_ids(new, "events")?;
         let started = Instant::now();
+        // A cached user vector is a function of the user's history text: keep the old texts to
+        // tell which ones the update changes.
+        let cached_users = self.take_user_vectors().map(|v| {
+            let texts: Vec<String> = self
+                .fitted
+                .histories
+                .iter()
+                .map(|h| self.history_text(h))
+                .collect();
+            (v, texts)
+        });
         let (fitted, encoder, vectors, ranking, provenance) = self.into_parts();
         let Fitted {
             items,
@@ -203,6 +217,26 @@ impl Recommender {
         };
         let mut updated = Recommender::with_vectors(fitted, encoder, vectors, ranking)?;
         updated.provenance = provenance;
+        if let Some((old, old_texts)) = cached_users {
+            let histories = &updated.fitted.histories;
+            let stale: Vec<usize> = (0..histories.len())
+                .filter(|&u| {
+                    old_texts
+                        .get(u)
+                        .is_none_or(|t| *t != updated.history_text(&histories[u]))
+                })
+                .collect();
+            let fresh = updated.encode_users(&stale)?;
+            let mut all = Array2::zeros((histories.len(), old.ncols()));
+            for (u, row) in old.rows().into_iter().enumerate() {
+                all.row_mut(u).assign(&row);
+            }
+            for (&u, row) in stale.iter().zip(fresh.rows()) {
+                all.row_mut(u).assign(&row);
+            }
+            report.users_embedded = stale.len();
+            updated.set_user_vectors(Some(all))?;
+        }
         report.seconds = started.elapsed().as_secs_f64();
         Ok((updated, report))
     }

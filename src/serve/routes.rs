@@ -138,9 +138,13 @@ pub(crate) async fn recommend(
             })
             .collect()
     };
+    let mut cached = None;
     let (history, cold_start) = match (&request.user, &request.items) {
         (Some(user), None) => match rec.fitted().history(user) {
-            Some(h) => (h.to_vec(), false),
+            Some(h) => {
+                cached = rec.user_vector(user).map(|v| v.to_vec());
+                (h.to_vec(), false)
+            }
             None => (vec![], true),
         },
         (None, Some(items)) => {
@@ -156,10 +160,12 @@ pub(crate) async fn recommend(
     };
     let mut exclude = ids(&request.exclude);
     exclude.extend_from_slice(&history);
-    let vector = if history.is_empty() || !rec.has_encoder() {
-        vec![0.0; rec.item_vectors().map_or(1, |v| v.ncols())]
-    } else {
-        serving.batcher.vector(history.clone()).await?
+    let vector = match cached {
+        Some(v) => v,
+        None if history.is_empty() || !rec.has_encoder() => {
+            vec![0.0; rec.item_vectors().map_or(1, |v| v.ncols())]
+        }
+        None => serving.batcher.vector(history.clone()).await?,
     };
     let explain = request.explain;
     let k = request.k;
