@@ -14,7 +14,7 @@ use affinity::pipeline::{
     evaluate, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
 };
 use affinity::ranker::{Named, Ranker};
-use affinity::report::{ExampleUser, Report, RuleRow};
+use affinity::report::{ExampleUser, Report, RuleRow, TrainingRun};
 use affinity::tune::{
     DeviceChoice, EncoderOptions, LoraConfig, Precision, SentenceEncoder, TrainParams, TrainReport,
     Trainer,
@@ -327,8 +327,8 @@ fn main() -> anyhow::Result<()> {
         ),
         results: results.clone(),
         training: vec![
-            ("full fine-tuning".into(), full_report, full_seconds),
-            ("LoRA".into(), lora_report, lora_seconds),
+            TrainingRun::new("full fine-tuning", &full_report, full_seconds),
+            TrainingRun::new("LoRA", &lora_report, lora_seconds),
         ],
         rules: rule_rows,
         examples,

@@ -2,8 +2,21 @@
 //!
 //! The facade re-exports the workspace crates and wires them into a pipeline
 //! ([`pipeline`]).
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `model` | on | the language model on libtorch: [`tune`](crate#features) (affinity-tune), the encoder inside recommenders and bundles, search, fine-tuning, cached user vectors |
+//!
+//! Without `model` nothing links or loads libtorch, and everything else is there: data,
+//! mining, rules, co-occurrence and popularity rankers, the rules + popularity hybrid,
+//! evaluation, reports, serving, and bundles (an encoder in one is left unread).
+//! [`model::AVAILABLE`] says which build this is.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bundle;
+pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod ranker;
@@ -13,4 +26,6 @@ pub mod serve;
 pub use affinity_data as data;
 pub use affinity_mine as mine;
 pub use affinity_rank as rank;
+#[cfg(feature = "model")]
+#[cfg_attr(docsrs, doc(cfg(feature = "model")))]
 pub use affinity_tune as tune;

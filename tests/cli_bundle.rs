@@ -6,8 +6,11 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
+#[cfg(feature = "model")]
 use affinity::tune::DeviceChoice;
-use common::{affinity, ok, tiny_model};
+#[cfg(feature = "model")]
+use common::tiny_model;
+use common::{affinity, ok};
 
 fn failed(out: &Output) -> String {
     assert_eq!(
@@ -51,6 +54,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn fit_then_answer_from_the_bundle() {
     let dir = tempfile::tempdir().unwrap();
@@ -209,6 +213,7 @@ fn fit_then_answer_from_the_bundle() {
     assert!(err.contains("rules.json"), "{err}");
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn update_adds_users_items_and_rules_as_a_refit_would() {
     let dir = tempfile::tempdir().unwrap();
@@ -437,4 +442,83 @@ fn fit_without_a_model_and_refusals() {
     assert!(err.contains("--user"), "{err}");
     let err = failed(&affinity(&["recommend", "--user", "u1"]));
     assert!(err.contains("--bundle"), "{err}");
+    #[cfg(not(feature = "model"))]
+    without_the_model_feature(dir.path(), &data, &bundle);
+}
+
+/// A build without the `model` feature: commands that need the model say so, and a bundle
+/// with an encoder loads without it (and is not updated into one that lost it).
+#[cfg(not(feature = "model"))]
+fn without_the_model_feature(dir: &Path, data: &Path, bundle: &Path) {
+    use affinity::bundle::{digest_file, seal, EncodedIn, EncoderEntry, EncoderStorage, Manifest};
+    let err = failed(&affinity(&["fit", "-i", s(data), "-o", s(&dir.join("m"))]));
+    assert!(err.contains("`model` feature"), "{err}");
+    let err = failed(&affinity(&["evaluate", "-i", s(data)]));
+    assert!(err.contains("`model` feature"), "{err}");
+    let out = ok(&affinity(&[
+        "evaluate",
+        "-i",
+        s(data),
+        "--no-model",
+        "--json",
+    ]));
+    assert!(
+        out.contains("rules alone") && out.contains("hybrid (rules+popularity)"),
+        "{out}"
+    );
+    let err = failed(&affinity(&["embed"]));
+    assert!(err.contains("embed"), "{err}");
+
+    // The same bundle, as if it had been fitted with a model.
+    let with_model = dir.join("with-model");
+    std::fs::create_dir_all(with_model.join("encoder")).unwrap();
+    for entry in std::fs::read_dir(bundle).unwrap().flatten() {
+        std::fs::copy(entry.path(), with_model.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(with_model.join("encoder/config.json"), "{}").unwrap();
+    let path = with_model.join("manifest.json");
+    let mut manifest: Manifest = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let (bytes, blake3) = digest_file(&with_model.join("encoder/config.json")).unwrap();
+    manifest.files.insert(
+        "encoder/config.json".into(),
+        affinity::bundle::FileEntry { bytes, blake3 },
+    );
+    manifest.encoder = Some(EncoderEntry {
+        dir: "encoder".into(),
+        storage: EncoderStorage::Full,
+        max_len: 8,
+        precision: EncodedIn::F32,
+        dim: 4,
+    });
+    seal(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let plain = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(bundle),
+        "--user",
+        "u1",
+        "-k",
+        "3",
+    ]));
+    let read = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&with_model),
+        "--user",
+        "u1",
+        "-k",
+        "3",
+    ]));
+    assert_eq!(plain, read, "the encoder is left unread");
+    let err = failed(&affinity(&[
+        "update",
+        "-b",
+        s(&with_model),
+        "--events",
+        s(data),
+        "-o",
+        s(&dir.join("lost")),
+    ]));
+    assert!(err.contains("cannot carry over"), "{err}");
 }

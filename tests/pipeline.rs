@@ -1,14 +1,17 @@
 //! The facade's pipeline on a small synthetic shop with a tiny random model.
 
+#[cfg(feature = "model")]
 use std::path::Path;
 
 use affinity::data::{Dataset, EventKind, Interaction};
 use affinity::pipeline::{
     evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Reason, ScoreWeights,
 };
+#[cfg(feature = "model")]
 use affinity::ranker::Ranker;
 mod common;
 
+#[cfg(feature = "model")]
 use affinity::tune::SentenceEncoder;
 
 /// 80 shoppers, 4 days each: bread is always followed by butter (a rule), fruit lovers and
@@ -52,10 +55,12 @@ fn shop() -> Dataset {
     ds
 }
 
+#[cfg(feature = "model")]
 fn tiny_encoder(dir: &Path) -> SentenceEncoder {
     common::tiny_encoder(dir, None)
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn recommendations_exclude_history_and_explain_themselves() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,6 +136,7 @@ fn recommendations_exclude_history_and_explain_themselves() {
     assert!(rec.similar(0, 4).unwrap().iter().all(|r| r.item != 0));
 }
 
+#[cfg(feature = "model")]
 #[test]
 fn evaluation_and_validation_tuning_run_without_the_test_step() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,4 +185,43 @@ fn invalid_settings_fail_before_work() {
         ..PipelineConfig::default()
     })
     .is_err());
+}
+
+/// What a build without the language model offers: rules, popularity, co-occurrence and their
+/// evaluation (this test runs in both builds).
+#[test]
+fn rules_and_popularity_rank_without_a_model() {
+    let pipeline = Pipeline::new(
+        PipelineConfig::builder()
+            .k(3)
+            .min_support(0.01)
+            .min_confidence(0.3)
+            .weights(ScoreWeights {
+                embedding: 0.0,
+                rules: 1.0,
+                popularity: 0.1,
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let prepared = pipeline.prepare(shop());
+    let rules = pipeline.mine_rules(&prepared).unwrap();
+    let rec = pipeline
+        .recommender(&prepared, None, rules.clone())
+        .unwrap();
+    assert!(!rec.has_encoder() && rec.item_vectors().is_none());
+    let recs = rec.recommend(&[2, 0], 3).unwrap();
+    assert_eq!(recs[0].name, "butter", "{recs:?}");
+    assert!(matches!(&recs[0].reasons[0], Reason::Rule { .. }));
+    assert!(rec.search("apple", 2).is_err(), "search needs a model");
+    let set = EvalSet::from_prepared(&prepared, EvalProtocol::default());
+    let hybrid = evaluate(&rec, &set, 3, None).unwrap();
+    let baselines = pipeline
+        .evaluate_baselines(&prepared, &prepared.baskets, rules, &set, None)
+        .unwrap();
+    assert!(hybrid.summary.users > 0);
+    let names: Vec<&str> = baselines.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"rules alone"), "{names:?}");
 }

@@ -105,7 +105,7 @@ impl RankingEntry {
             weights: self.weights,
             mmr_lambda: self.mmr_lambda,
             mmr_candidates: self.mmr_candidates,
-            history: affinity_tune::HistoryText {
+            history: affinity_data::HistoryText {
                 max_items: self.history_items,
                 separator: self.history_separator.clone(),
             },
@@ -151,9 +151,19 @@ pub struct EncoderEntry {
     /// Longest token sequence.
     pub max_len: usize,
     /// The precision the item vectors were computed in (used again for histories).
-    pub precision: affinity_tune::Precision,
+    pub precision: EncodedIn,
     /// Output width.
     pub dim: usize,
+}
+
+/// The arithmetic of the matrix products the stored vectors were computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodedIn {
+    /// fp32 throughout.
+    F32,
+    /// Matrix products in bf16.
+    Bf16,
 }
 
 /// How the encoder is kept.

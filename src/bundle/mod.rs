@@ -19,6 +19,7 @@
 //! checked against the manifest when it is read.
 
 mod arrays;
+mod encoder;
 pub mod manifest;
 mod store;
 
@@ -27,16 +28,17 @@ use std::path::Path;
 use affinity_data::{Catalog, EventKind, IdMap, Interaction, ItemText};
 use affinity_mine::Rule;
 use affinity_rank::CooccurrenceCounts;
-use affinity_tune::{DeviceChoice, EncoderOptions, Precision, SentenceEncoder};
+#[cfg(feature = "model")]
+use affinity_tune::{DeviceChoice, Precision};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::error::corrupt;
-use crate::pipeline::{Fitted, PipelineError, Recommender, Result};
+use crate::pipeline::{Fitted, Recommender, Result};
 use arrays::{Array, Arrays};
 pub use manifest::{
-    seal, Counts, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry, ReadRecord,
-    SourceEntry, Tuning, VectorType, VectorsEntry, FORMAT, FORMAT_VERSION,
+    seal, Counts, EncodedIn, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry,
+    ReadRecord, SourceEntry, Tuning, VectorType, VectorsEntry, FORMAT, FORMAT_VERSION,
 };
 pub use store::{digest_file, now_rfc3339, MANIFEST};
 use store::{DirReader, DirWriter};
@@ -48,7 +50,6 @@ const COOCCURRENCE: &str = "cooccurrence.safetensors";
 const RULES: &str = "rules.json";
 const VECTORS: &str = "vectors.safetensors";
 const USER_VECTORS: &str = "user_vectors.safetensors";
-const ENCODER: &str = "encoder";
 
 /// How a bundle is written.
 #[derive(Debug, Clone, Default)]
@@ -63,11 +64,16 @@ pub struct SaveOptions {
 /// How a bundle is loaded.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// Load the language model (needed to encode histories and queries).
+    /// Load the language model (needed to encode histories and queries). Without the `model`
+    /// feature it is never loaded: item vectors, cached user vectors, rules and the rest are.
     pub encoder: bool,
     /// Where the model runs.
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
     pub device: DeviceChoice,
     /// Precision of new encodings; `None` uses the one the item vectors were computed in.
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
     pub precision: Option<Precision>,
     /// Texts per forward pass.
     pub batch_size: usize,
@@ -77,7 +83,9 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             encoder: true,
+            #[cfg(feature = "model")]
             device: DeviceChoice::Auto,
+            #[cfg(feature = "model")]
             precision: None,
             batch_size: 64,
         }
@@ -211,7 +219,7 @@ impl Recommender {
             None => None,
         };
         let encoder_entry = match self.encoder() {
-            Some(encoder) => Some(save_encoder(&encoder, &mut writer, options)?),
+            Some(encoder) => Some(encoder::save(&encoder, &mut writer, options)?),
             None => None,
         };
         let manifest = Manifest {
@@ -257,8 +265,8 @@ impl Recommender {
         // The language model loads (and its files are checked) on another thread while the
         // rest of the bundle is read and checked here.
         let (parts, encoder) = std::thread::scope(|s| {
-            let encoder = match (&m.encoder, options.encoder) {
-                (Some(entry), true) => Some(s.spawn(|| load_encoder(&reader, entry, options))),
+            let encoder = match (&m.encoder, options.encoder && crate::model::AVAILABLE) {
+                (Some(entry), true) => Some(s.spawn(|| encoder::load(&reader, entry, options))),
                 _ => None,
             };
             let parts = read_parts(&reader, dir);
@@ -268,13 +276,13 @@ impl Recommender {
         let (fitted, vectors, user_vectors) = parts?;
         let encoder = encoder.transpose()?;
         if let (Some(e), Some(v)) = (&encoder, &vectors) {
-            if e.dim() != v.ncols() {
+            if crate::model::dim(e) != v.ncols() {
                 return Err(corrupt(
                     &dir.join(VECTORS),
                     format!(
                         "vectors of width {}, the encoder gives {}",
                         v.ncols(),
-                        e.dim()
+                        crate::model::dim(e)
                     ),
                 ));
             }
@@ -390,12 +398,18 @@ fn read_parts(
     }
 
     let vectors = match &m.vectors {
-        Some(entry) => Some(read_matrix(reader, dir, entry, n_items, "items")?),
+        Some(entry) => Some(read_matrix(
+            reader,
+            dir,
+            entry,
+            n_items,
+            "items in the catalogue",
+        )?),
         None => None,
     };
     let user_vectors = match (&m.user_vectors, &m.vectors) {
         (Some(entry), Some(items)) if entry.dim == items.dim => {
-            Some(read_matrix(reader, dir, entry, fitted.n_users(), "users")?)
+            Some(read_matrix(reader, dir, entry, fitted.n_users(), "users in the bundle")?)
         }
         (Some(entry), _) => {
             return Err(corrupt(
@@ -445,7 +459,7 @@ fn read_matrix(
         return Err(corrupt(
             &file,
             format!(
-                "vectors are {rows} x {dim}; there are {expected} {what} and the manifest says {} x {}",
+                "vectors are {rows} x {dim} for {expected} {what}; the manifest says {} x {}",
                 entry.rows, entry.dim
             ),
         ));
@@ -501,77 +515,4 @@ fn read_events(
         });
     }
     Ok(events)
-}
-
-fn save_encoder(
-    encoder: &SentenceEncoder,
-    writer: &mut DirWriter,
-    options: &SaveOptions,
-) -> Result<EncoderEntry> {
-    let staging = writer.staging_path(ENCODER);
-    let storage = if encoder.lora().is_some() && !options.merge_lora {
-        let base = std::fs::canonicalize(encoder.base_dir())
-            .map_err(|e| crate::pipeline::error::io(encoder.base_dir(), e))?;
-        encoder.save_adapter(&staging, &base)?;
-        EncoderStorage::Adapter {
-            base_weights_blake3: digest_file(&base.join("model.safetensors"))?.1,
-            base,
-        }
-    } else {
-        encoder.save_pretrained(&staging)?;
-        EncoderStorage::Full
-    };
-    writer.record_dir(ENCODER)?;
-    Ok(EncoderEntry {
-        dir: ENCODER.into(),
-        storage,
-        max_len: encoder.tokenizer().max_len(),
-        precision: encoder.precision().resolve(encoder.device()),
-        dim: encoder.dim(),
-    })
-}
-
-fn load_encoder(
-    reader: &DirReader,
-    entry: &EncoderEntry,
-    options: &LoadOptions,
-) -> Result<SentenceEncoder> {
-    if let EncoderStorage::Adapter {
-        base,
-        base_weights_blake3,
-    } = &entry.storage
-    {
-        let weights = base.join("model.safetensors");
-        let found = match digest_file(&weights) {
-            Ok((_, digest)) => digest,
-            Err(PipelineError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Err(PipelineError::BundleMissing { path: weights });
-            }
-            Err(e) => return Err(e),
-        };
-        if &found != base_weights_blake3 {
-            return Err(PipelineError::BundleDigest {
-                path: weights,
-                expected: base_weights_blake3.clone(),
-                found,
-            });
-        }
-    }
-    let encoder_options = EncoderOptions {
-        device: options.device,
-        precision: options.precision.unwrap_or(entry.precision),
-        max_len: Some(entry.max_len),
-        batch_size: options.batch_size,
-        ..EncoderOptions::default()
-    };
-    // The files are checked while libtorch reads them; a failed check wins over whatever the
-    // load made of a damaged file.
-    std::thread::scope(|s| {
-        let check = s.spawn(|| reader.verify_dir(&entry.dir));
-        let encoder = SentenceEncoder::from_dir(&reader.path(&entry.dir), &encoder_options);
-        check.join().expect("checking the encoder files panicked")?;
-        Ok(encoder?)
-    })
 }

@@ -162,6 +162,7 @@ impl DirWriter {
     }
 
     /// Where `name` goes while the bundle is being written (for writers that want a path).
+    #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn staging_path(&self, name: &str) -> PathBuf {
         self.tmp.join(name)
     }
@@ -187,6 +188,7 @@ impl DirWriter {
 
     /// Records every file under `dir` (relative to the bundle) that something else wrote
     /// into the staging directory.
+    #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn record_dir(&mut self, dir: &str) -> Result<()> {
         let mut stack = vec![self.tmp.join(dir)];
         while let Some(d) = stack.pop() {
@@ -321,6 +323,7 @@ impl DirReader {
     }
 
     /// Where `name` is in the bundle.
+    #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
@@ -374,6 +377,7 @@ impl DirReader {
 
     /// Checks every listed file under `dir` (for files another reader opens by path) and
     /// returns the directory's path.
+    #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn verify_dir(&self, dir: &str) -> Result<PathBuf> {
         let prefix = format!("{dir}/");
         let names: Vec<&String> = self

@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use affinity::bundle::{LoadOptions, SaveOptions, SourceEntry, VectorType};
+use affinity::bundle::{SaveOptions, SourceEntry, VectorType};
 use affinity::data::{BasketRule, HoldOut};
 use affinity::pipeline::{ContinualParams, Pipeline, Recommender};
 
 use super::input::{InputArgs, ReadArgs};
+use super::model_args::RunArgs;
 use super::recommend::RankArgs;
-use super::tune::RunArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HoldOutArg {
@@ -61,17 +61,7 @@ pub enum VectorArg {
 /// Loads a bundle with the device and precision options of `run` (`--model` does not apply:
 /// the bundle carries its encoder).
 pub fn load_bundle(dir: &Path, run: &RunArgs) -> anyhow::Result<Recommender> {
-    if run.model.is_some() || run.max_len.is_some() {
-        bail!("--model and --max-len do not apply to a bundle: it carries its own encoder");
-    }
-    let options = run.options()?;
-    let load = LoadOptions {
-        encoder: true,
-        device: options.device,
-        precision: (run.bf16 || run.fp32).then_some(options.precision),
-        batch_size: options.batch_size,
-    };
-    Recommender::load(dir, &load)
+    Recommender::load(dir, &run.bundle_options()?)
         .with_context(|| format!("cannot load the bundle {}", dir.display()))
 }
 
@@ -235,6 +225,9 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         ..ContinualParams::default()
     };
     continual.check()?;
+    if args.fine_tune_steps > 0 && !affinity::model::AVAILABLE {
+        bail!("--fine-tune-steps: {}", super::model_args::NO_MODEL);
+    }
     let manifest = affinity::bundle::read_manifest(&args.bundle)?;
     let read = args.read.record();
     // Timestamps of old and new events must be read alike, or histories mix up silently.
@@ -255,10 +248,19 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
             _ => VectorArg::F32,
         },
     };
+    if manifest.encoder.is_some() && !affinity::model::AVAILABLE {
+        bail!(
+            "{}: the bundle has a language model, which this build cannot carry over ({})",
+            args.bundle.display(),
+            super::model_args::NO_MODEL
+        );
+    }
     let recommender = load_bundle(&args.bundle, &args.run)?;
     let (new, _) = args.read.load(&args.events)?;
     let (mut updated, report) = recommender.update(&new)?;
-    let mut tuned = None;
+    #[cfg_attr(not(feature = "model"), allow(unused_mut))]
+    let mut tuned: Option<affinity::pipeline::ContinualReport> = None;
+    #[cfg(feature = "model")]
     if args.fine_tune_steps > 0 {
         let (model, report) = updated.fine_tune_recent(report.events_added, &continual)?;
         updated = model;

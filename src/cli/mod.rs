@@ -4,9 +4,11 @@ pub mod bundle;
 pub mod data;
 pub mod input;
 pub mod mine;
+pub mod model_args;
 pub mod rank;
 pub mod recommend;
 pub mod serve;
+#[cfg(feature = "model")]
 pub mod tune;
 
 /// Product association analysis on e-commerce data.
@@ -25,8 +27,10 @@ pub enum Command {
     /// Mine frequent, closed or maximal itemsets and association rules.
     Mine(mine::MineArgs),
     /// Embed texts (one per line) as unit vectors, one per line.
+    #[cfg(feature = "model")]
     Embed(tune::EmbedArgs),
     /// Fine-tune the language model on a dataset; writes a checkpoint directory.
+    #[cfg(feature = "model")]
     Train(tune::TrainArgs),
     /// Fit a recommender on events and save it as a bundle directory.
     Fit(bundle::FitArgs),
@@ -48,8 +52,10 @@ pub enum Command {
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Contrastive training steps on random tokens: pairs/s.
+    #[cfg(feature = "model")]
     Train(tune::ModelBenchArgs),
     /// Encoding without gradients on random tokens: items/s.
+    #[cfg(feature = "model")]
     Encode(tune::ModelBenchArgs),
     /// Exact top-k over random vectors: queries/s, batched and one at a time.
     Rank(rank::RankBenchArgs),
@@ -59,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(command) => data::run(command),
         Command::Mine(args) => mine::run(args),
+        #[cfg(feature = "model")]
         Command::Embed(args) => tune::embed(args),
         Command::Fit(args) => bundle::fit(args),
         Command::Update(args) => bundle::update(args),
@@ -66,8 +73,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => recommend::search(args),
         Command::Evaluate(args) => recommend::evaluate_cmd(args),
         Command::Serve(args) => serve::run(args),
+        #[cfg(feature = "model")]
         Command::Train(args) => tune::train(args),
+        #[cfg(feature = "model")]
         Command::Bench(BenchCommand::Train(args)) => tune::bench_model(args, true),
+        #[cfg(feature = "model")]
         Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),
         Command::Bench(BenchCommand::Rank(args)) => rank::run(args),
     }

@@ -16,7 +16,7 @@ use affinity::report::reasons_text;
 
 use super::bundle::{load_bundle, HoldOutArg};
 use super::input::ReadArgs;
-use super::tune::RunArgs;
+use super::model_args::RunArgs;
 
 /// Ranking settings shared by the commands that fit.
 #[derive(Debug, Clone, clap::Args)]
@@ -307,6 +307,9 @@ pub struct EvaluateArgs {
     /// Choose the hybrid's weights and MMR lambda on the validation step first.
     #[arg(long)]
     pub tune: bool,
+    /// No language model: baselines, rules and the rules + popularity hybrid only.
+    #[arg(long, conflicts_with_all = MODEL)]
+    pub no_model: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -438,10 +441,13 @@ fn evaluate_split(
     let prepared = pipeline.prepare(dataset);
     let set = EvalSet::from_prepared(&prepared, protocol);
     let rules = pipeline.mine_rules(&prepared)?;
-    let encoder = args.run.load()?;
+    let encoder = match args.no_model {
+        true => None,
+        false => Some(args.run.load()?),
+    };
     let mut model = pipeline.recommender_with(
         &prepared,
-        Some(encoder),
+        encoder,
         rules.clone(),
         ScoreWeights::EMBEDDING,
         1.0,
@@ -450,12 +456,14 @@ fn evaluate_split(
     let vectors = vectors.as_ref().map(|v| v.view());
     let mut results =
         pipeline.evaluate_baselines(&prepared, &prepared.baskets, rules, &set, vectors)?;
-    results.push(evaluate(
-        &model.blend("model", ScoreWeights::EMBEDDING, 1.0),
-        &set,
-        k,
-        vectors,
-    )?);
+    if model.has_encoder() {
+        results.push(evaluate(
+            &model.blend("model", ScoreWeights::EMBEDDING, 1.0),
+            &set,
+            k,
+            vectors,
+        )?);
+    }
     let config = pipeline.config();
     model.set_ranking(config.weights, config.mmr_lambda);
     if args.tune {
@@ -467,7 +475,11 @@ fn evaluate_split(
         );
     }
     let hybrid = Named {
-        name: "hybrid (model+rules+MMR)".into(),
+        name: match model.has_encoder() {
+            true => "hybrid (model+rules+MMR)",
+            false => "hybrid (rules+popularity)",
+        }
+        .into(),
         inner: &model,
     };
     results.push(evaluate(&hybrid, &set, k, vectors)?);

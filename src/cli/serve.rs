@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use affinity::bundle::LoadOptions;
 use affinity::serve::{serve, termination, ServeConfig};
 
-use super::tune::RunArgs;
+use super::model_args::RunArgs;
 
 /// `affinity serve`.
 #[derive(Debug, clap::Args)]
@@ -51,10 +50,6 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.run.model.is_none() && args.run.max_len.is_none(),
-        "--model and --max-len do not apply to a bundle: it carries its own encoder"
-    );
     let admin_token = match &args.admin_token_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -68,7 +63,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.batch_wait_ms.is_finite() && args.batch_wait_ms >= 0.0,
         "--batch-wait-ms must be a number >= 0"
     );
-    let options = args.run.options()?;
+    let load = args.run.bundle_options()?;
     let config = ServeConfig {
         addr: args.addr,
         workers: args.workers,
@@ -79,12 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         header_timeout: Duration::from_millis(args.header_timeout_ms),
         batch_wait: Duration::from_secs_f64(args.batch_wait_ms / 1e3),
         max_batch: args.max_batch,
-        load: LoadOptions {
-            encoder: true,
-            device: options.device,
-            precision: (args.run.bf16 || args.run.fp32).then_some(options.precision),
-            batch_size: options.batch_size,
-        },
+        load,
         ..ServeConfig::new(&args.bundle)
     };
     config.check()?;
@@ -96,6 +86,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    affinity::serve::tune_allocator();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers)
         .enable_all()

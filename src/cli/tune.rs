@@ -8,81 +8,13 @@ use anyhow::{bail, Context};
 use affinity::pipeline::{Pipeline, PipelineConfig};
 use affinity_data::HoldOut;
 use affinity_tune::{
-    BertConfig, DeviceChoice, EncoderOptions, Example, LoraConfig, Monitor, Objective, Precision,
-    SentenceEncoder, TrainParams, Trainer, TrainingTask, ValidationQuery,
+    BertConfig, Example, LoraConfig, Monitor, Objective, Precision, SentenceEncoder, TrainParams,
+    Trainer, TrainingTask, ValidationQuery,
 };
 
 use super::input::InputArgs;
+use super::model_args::{model_dir, RunArgs};
 use affinity::output::write_atomically;
-
-/// The model directory: `--model`, else `$AFFINITY_MODEL_DIR`, else `models/all-MiniLM-L6-v2`.
-pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.or_else(|| std::env::var_os("AFFINITY_MODEL_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"))
-}
-
-/// Device and precision options.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
-    /// A Hugging Face BERT directory or a checkpoint written by `affinity train`
-    /// [default: $AFFINITY_MODEL_DIR, else models/all-MiniLM-L6-v2].
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// auto (CUDA when present), cpu, or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32) [default: on CUDA].
-    #[arg(long, conflicts_with = "fp32")]
-    pub bf16: bool,
-    /// Everything in fp32 [default: on the CPU].
-    #[arg(long)]
-    pub fp32: bool,
-    /// Texts per forward pass (pairs per step when training).
-    #[arg(long, visible_alias = "batch", default_value_t = 64)]
-    pub batch_size: usize,
-    /// Longest token sequence [default: the model's, 256 for MiniLM].
-    #[arg(long)]
-    pub max_len: Option<usize>,
-}
-
-impl RunArgs {
-    pub fn options(&self) -> anyhow::Result<EncoderOptions> {
-        Ok(EncoderOptions {
-            device: parse_device(&self.device)?,
-            precision: match (self.bf16, self.fp32) {
-                (true, _) => Precision::Bf16,
-                (_, true) => Precision::F32,
-                _ => Precision::Auto,
-            },
-            batch_size: self.batch_size,
-            max_len: self.max_len,
-            ..EncoderOptions::default()
-        })
-    }
-
-    pub fn load(&self) -> anyhow::Result<SentenceEncoder> {
-        let mut dir = model_dir(self.model.clone());
-        // A checkpoint directory of `affinity train`: its best model.
-        if !dir.join("config.json").is_file() && dir.join("best").is_dir() {
-            dir = dir.join("best");
-        }
-        let encoder = SentenceEncoder::from_dir(&dir, &self.options()?)
-            .with_context(|| format!("cannot load the model in {}", dir.display()))?;
-        Ok(encoder)
-    }
-}
-
-pub fn parse_device(s: &str) -> anyhow::Result<DeviceChoice> {
-    Ok(match s {
-        "auto" => DeviceChoice::Auto,
-        "cpu" => DeviceChoice::Cpu,
-        "cuda" => DeviceChoice::Cuda(0),
-        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => DeviceChoice::Cuda(n),
-            None => bail!("--device must be auto, cpu, cuda or cuda:N, got {other:?}"),
-        },
-    })
-}
 
 /// `affinity embed`.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,7 @@
 //! Pipeline settings: one struct with defaults and a validating builder.
 
+use affinity_data::HistoryText;
 use affinity_data::{BasketRule, HoldOut};
-use affinity_tune::HistoryText;
 
 use super::error::{invalid, Result};
 

@@ -2,15 +2,19 @@
 //! replay sample of old ones, and the validation figure on old and on new users before and
 //! after, so that forgetting shows.
 
+#[cfg(feature = "model")]
 use std::time::Instant;
 
+#[cfg(feature = "model")]
 use affinity_data::metrics::ndcg_at;
+#[cfg(feature = "model")]
 use affinity_tune::{Example, Objective, TrainParams, Trainer, TrainingTask};
 
-use super::config::ScoreWeights;
 use super::error::{invalid, Result};
-use super::recommender::{to_array, Recommender};
-use crate::ranker::Ranker;
+#[cfg(feature = "model")]
+use super::{config::ScoreWeights, recommender::Recommender};
+#[cfg(feature = "model")]
+use crate::{model::to_array, ranker::Ranker};
 
 /// Settings of [`Recommender::fine_tune_recent`]; checked before any work.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +95,7 @@ pub struct GroupFigures {
 }
 
 /// A deterministic shuffle (splitmix64-driven Fisher-Yates).
+#[cfg(feature = "model")]
 fn shuffle<T>(items: &mut [T], seed: u64) {
     let mut state = seed;
     let mut next = || {
@@ -106,6 +111,7 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
 }
 
 /// NDCG@10 of the embedding model on (history, held-out item) queries.
+#[cfg(feature = "model")]
 fn model_ndcg(recommender: &Recommender, queries: &[(Vec<u32>, u32)]) -> Result<Option<f64>> {
     if queries.is_empty() {
         return Ok(None);
@@ -124,6 +130,8 @@ fn model_ndcg(recommender: &Recommender, queries: &[(Vec<u32>, u32)]) -> Result<
     Ok(Some(total / queries.len() as f64))
 }
 
+#[cfg(feature = "model")]
+#[cfg_attr(docsrs, doc(cfg(feature = "model")))]
 impl Recommender {
     /// Fine-tunes the encoder on the `recent` newest events of the log (those an update just
     /// added) mixed with a replay sample of older ones, then embeds the catalogue again. Each

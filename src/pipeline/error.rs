@@ -13,6 +13,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Mine(#[from] affinity_mine::MineError),
     /// The language model.
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
     #[error(transparent)]
     Tune(#[from] affinity_tune::TuneError),
     /// Ranking.

@@ -5,9 +5,9 @@ use affinity_mine::{
     generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport, MiningParams, Rule,
     RuleParams,
 };
+#[cfg(feature = "model")]
 use affinity_tune::{
-    next_item_examples, next_item_queries, steps_by_user, Objective, SentenceEncoder,
-    SequenceParams, TrainingTask,
+    next_item_examples, next_item_queries, steps_by_user, Objective, SequenceParams, TrainingTask,
 };
 
 use super::config::{PipelineConfig, ScoreWeights};
@@ -15,6 +15,7 @@ use super::error::Result;
 use super::fitted::{derive, Derived, Fitted, Ids};
 use super::recommender::{Ranking, Recommender};
 use crate::bundle::{Provenance, Tuning};
+use crate::model::Encoder;
 
 /// A dataset split and arranged for every later step. Fitting (rules, popularity, the model)
 /// sees `train` and `valid`; `test` is only ever scored.
@@ -138,6 +139,8 @@ impl Pipeline {
 
     /// Contrastive fine-tuning examples from the training steps, validation queries from the
     /// validation step (new items only, history items excluded, as in evaluation).
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
     pub fn training_task(
         &self,
         prepared: &Prepared,
@@ -216,7 +219,7 @@ impl Pipeline {
     pub fn recommender(
         &self,
         prepared: &Prepared,
-        encoder: Option<SentenceEncoder>,
+        encoder: Option<Encoder>,
         rules: Vec<Rule>,
     ) -> Result<Recommender> {
         self.recommender_with(
@@ -232,7 +235,7 @@ impl Pipeline {
     pub fn recommender_with(
         &self,
         prepared: &Prepared,
-        encoder: Option<SentenceEncoder>,
+        encoder: Option<Encoder>,
         rules: Vec<Rule>,
         weights: ScoreWeights,
         mmr_lambda: f32,
@@ -252,7 +255,7 @@ impl Pipeline {
     pub fn fit(
         &self,
         dataset: Dataset,
-        encoder: Option<SentenceEncoder>,
+        encoder: Option<Encoder>,
         tune_users: Option<usize>,
     ) -> Result<Recommender> {
         super::fitted::check_ids(&dataset, "dataset")?;

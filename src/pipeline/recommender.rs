@@ -3,14 +3,15 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
 use affinity_rank::{blend, mmr, top_k, ItemIndex, Metric, Normalization, Scored, Source};
-use affinity_tune::{HistoryText, SentenceEncoder};
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::config::ScoreWeights;
 use super::error::{invalid, PipelineError, Result};
 use super::fitted::Fitted;
+use crate::model::{self, Encoder};
 use crate::ranker::{exclusions, Ranker};
 
 /// Why an item was recommended.
@@ -80,7 +81,7 @@ pub struct Recommender {
     pub(crate) fitted: Fitted,
     /// Behind a lock: libtorch tensors may move between threads but not be shared, and the
     /// rest of the recommender is shared by every request of a server.
-    encoder: Option<Mutex<SentenceEncoder>>,
+    encoder: Option<Mutex<Encoder>>,
     index: ItemIndex,
     has_vectors: bool,
     /// Each known user's history vector, when cached ([`Recommender::cache_user_vectors`]).
@@ -105,9 +106,9 @@ impl std::fmt::Debug for Recommender {
 
 impl Recommender {
     /// Embeds every item with `encoder` (or, without one, ranks by rules and popularity only).
-    pub fn new(fitted: Fitted, encoder: Option<SentenceEncoder>, ranking: Ranking) -> Result<Self> {
+    pub fn new(fitted: Fitted, encoder: Option<Encoder>, ranking: Ranking) -> Result<Self> {
         let vectors = match &encoder {
-            Some(e) => Some(to_array(e.embed(&fitted.texts)?)?),
+            Some(e) => Some(model::embed(e, &fitted.texts)?),
             None => None,
         };
         Self::with_vectors(fitted, encoder, vectors, ranking)
@@ -117,7 +118,7 @@ impl Recommender {
     /// encoder's output).
     pub fn with_vectors(
         mut fitted: Fitted,
-        encoder: Option<SentenceEncoder>,
+        encoder: Option<Encoder>,
         vectors: Option<Array2<f32>>,
         ranking: Ranking,
     ) -> Result<Self> {
@@ -130,10 +131,10 @@ impl Recommender {
                 ));
             }
             if let Some(e) = &encoder {
-                if v.ncols() != e.dim() {
+                if v.ncols() != model::dim(e) {
                     return Err(invalid(
                         "vectors",
-                        format!("width {}, the encoder's is {}", v.ncols(), e.dim()),
+                        format!("width {}, the encoder's is {}", v.ncols(), model::dim(e)),
                     ));
                 }
             }
@@ -183,7 +184,7 @@ impl Recommender {
         self,
     ) -> (
         Fitted,
-        Option<SentenceEncoder>,
+        Option<Encoder>,
         Option<Array2<f32>>,
         Ranking,
         crate::bundle::Provenance,
@@ -227,7 +228,7 @@ impl Recommender {
     }
 
     /// The language model, when there is one (locked while the guard lives).
-    pub fn encoder(&self) -> Option<MutexGuard<'_, SentenceEncoder>> {
+    pub fn encoder(&self) -> Option<MutexGuard<'_, Encoder>> {
         self.encoder
             .as_ref()
             .map(|e| e.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
@@ -316,7 +317,7 @@ impl Recommender {
             return Ok(Array2::zeros((histories.len(), dim)));
         };
         let texts: Vec<String> = histories.iter().map(|h| self.history_text(h)).collect();
-        let mut out = to_array(encoder.embed(&texts)?)?;
+        let mut out = model::embed(&encoder, &texts)?;
         for (h, mut row) in histories.iter().zip(out.rows_mut()) {
             if h.is_empty() {
                 row.fill(0.0);
@@ -632,7 +633,7 @@ impl Recommender {
         if text.trim().is_empty() {
             return Err(invalid("query", "the query is empty"));
         }
-        let q = to_array(encoder.embed(&[text])?)?;
+        let q = model::embed(&encoder, &[text])?;
         drop(encoder);
         let found = self.index.search(q.row(0), k, &[])?;
         Ok(self.plain(found))
@@ -704,11 +705,4 @@ impl Ranker for Blend<'_> {
         self.recommender
             .rank_lists(histories, k, exclude, self.weights, self.mmr_lambda)
     }
-}
-
-pub(crate) fn to_array(t: affinity_tune::tch::Tensor) -> Result<Array2<f32>> {
-    let size = t.size();
-    let (rows, cols) = (size[0] as usize, size.get(1).copied().unwrap_or(0) as usize);
-    let flat = Vec::<f32>::try_from(t.flatten(0, -1)).map_err(affinity_tune::TuneError::from)?;
-    Ok(Array2::from_shape_vec((rows, cols), flat).expect("shape matches the tensor"))
 }

@@ -14,7 +14,8 @@ use ndarray::Array2;
 use super::error::Result;
 use super::fitted::{derive, Fitted, Ids};
 use super::prepared::Pipeline;
-use super::recommender::{to_array, Recommender};
+use super::recommender::Recommender;
+use crate::model;
 
 /// What an update did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -195,7 +196,7 @@ impl Recommender {
                 let fresh = if texts.is_empty() {
                     Array2::zeros((0, old.ncols()))
                 } else {
-                    to_array(encoder.embed(&texts)?)?
+                    model::embed(encoder, &texts)?
                 };
                 report.items_embedded = texts.len();
                 let mut all = Array2::zeros((fitted.n_items(), old.ncols()));

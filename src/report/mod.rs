@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::pipeline::{MethodResult, Reason, Recommendation};
-use affinity_tune::TrainReport;
 
 pub use chart::{bar_chart, line_chart};
 
@@ -26,6 +25,42 @@ pub struct RuleRow {
     pub confidence: f64,
     /// Lift.
     pub lift: f64,
+}
+
+/// One fine-tuning run in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainingRun {
+    /// What was trained (e.g. "full fine-tuning", "LoRA").
+    pub name: String,
+    /// Wall time.
+    pub seconds: f64,
+    /// Training loss of every optimizer step (the chart).
+    pub step_losses: Vec<f32>,
+    /// Validation NDCG@10 of the model before training.
+    pub ndcg_before: f64,
+    /// Validation NDCG@10 of the best epoch.
+    pub ndcg_best: f64,
+    /// The epoch kept (0: none beat the untrained model).
+    pub best_epoch: usize,
+    /// The trainer's whole report, as JSON.
+    pub details: serde_json::Value,
+}
+
+#[cfg(feature = "model")]
+#[cfg_attr(docsrs, doc(cfg(feature = "model")))]
+impl TrainingRun {
+    /// A run from the trainer's report.
+    pub fn new(name: &str, report: &affinity_tune::TrainReport, seconds: f64) -> Self {
+        TrainingRun {
+            name: name.into(),
+            seconds,
+            step_losses: report.step_losses.clone(),
+            ndcg_before: report.epochs[0].ndcg10,
+            ndcg_best: report.best().ndcg10,
+            best_epoch: report.best_epoch,
+            details: serde_json::to_value(report).unwrap_or_default(),
+        }
+    }
 }
 
 /// One user's recommendations shown in the report.
@@ -50,8 +85,8 @@ pub struct Report {
     pub data: String,
     /// The comparison table.
     pub results: Vec<MethodResult>,
-    /// Training runs: name, report, seconds.
-    pub training: Vec<(String, TrainReport, f64)>,
+    /// Fine-tuning runs.
+    pub training: Vec<TrainingRun>,
     /// The strongest rules.
     pub rules: Vec<RuleRow>,
     /// Example users.
@@ -112,7 +147,7 @@ impl Report {
         let losses: Vec<(String, Vec<f32>)> = self
             .training
             .iter()
-            .map(|(n, r, _)| (n.clone(), r.step_losses.clone()))
+            .map(|r| (r.name.clone(), r.step_losses.clone()))
             .collect();
         line_chart(
             &dir.join("loss.png"),
@@ -143,14 +178,16 @@ impl Report {
             "\n![metrics per method](metrics.png)\n\n## Fine-tuning\n"
         );
         let _ = writeln!(md, "| run | validation NDCG@10 before | best | best epoch | steps | seconds |\n|---|---|---|---|---|---|");
-        for (name, r, secs) in &self.training {
+        for r in &self.training {
             let _ = writeln!(
                 md,
-                "| {name} | {:.4} | {:.4} | {} | {} | {secs:.0} |",
-                r.epochs[0].ndcg10,
-                r.best().ndcg10,
+                "| {} | {:.4} | {:.4} | {} | {} | {:.0} |",
+                r.name,
+                r.ndcg_before,
+                r.ndcg_best,
                 r.best_epoch,
-                r.step_losses.len()
+                r.step_losses.len(),
+                r.seconds
             );
         }
         let _ = writeln!(
@@ -203,7 +240,7 @@ impl Report {
         let json = serde_json::json!({
             "results": self.results,
             "rules": self.rules,
-            "training": self.training.iter().map(|(n, r, s)| serde_json::json!({"name": n, "report": r, "seconds": s})).collect::<Vec<_>>(),
+            "training": self.training.iter().map(|r| serde_json::json!({"name": r.name, "report": r.details, "seconds": r.seconds})).collect::<Vec<_>>(),
         });
         write_file(
             &dir.join("results.json"),

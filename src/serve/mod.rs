@@ -33,7 +33,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
 pub use metrics::BundleFigures;
-pub use state::{AppState, ServeConfig};
+pub use state::{tune_allocator, AppState, ServeConfig};
 
 /// The routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {

@@ -2,9 +2,11 @@
 //! tiny random BERT with the real MiniLM vocabulary.
 #![allow(dead_code)]
 
+#[cfg(feature = "model")]
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[cfg(feature = "model")]
 use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
 
 /// Runs the `affinity` binary in the repository root.
@@ -26,6 +28,7 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
+#[cfg(feature = "model")]
 /// A tiny random BERT (seed 0, CPU) reading the MiniLM vocabulary copied into `dir`.
 pub fn tiny_encoder(dir: &Path, max_len: Option<usize>) -> SentenceEncoder {
     let minilm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
@@ -41,6 +44,7 @@ pub fn tiny_encoder(dir: &Path, max_len: Option<usize>) -> SentenceEncoder {
     SentenceEncoder::random(&BertConfig::tiny(30522), dir, &options).unwrap()
 }
 
+#[cfg(feature = "model")]
 /// The tiny random BERT saved in `dir` as a Hugging Face directory.
 pub fn tiny_model(dir: &Path) {
     tiny_encoder(dir, Some(64)).save_pretrained(dir).unwrap();

@@ -1,0 +1,119 @@
+//! Options for the language model, shared by every command that may use one. Without the
+//! `model` feature they parse the same, and a command that needs the model says so.
+
+use std::path::PathBuf;
+
+use affinity::bundle::LoadOptions;
+use affinity::model::Encoder;
+#[cfg(feature = "model")]
+use affinity_tune::{DeviceChoice, EncoderOptions, Precision};
+use anyhow::bail;
+#[cfg(feature = "model")]
+use anyhow::Context;
+
+/// What a command that needs the language model says in a build without it.
+pub const NO_MODEL: &str = "this affinity was built without the language model (the `model` feature); rebuild with default features, or use --no-model where offered";
+
+/// The model directory: `--model`, else `$AFFINITY_MODEL_DIR`, else `models/all-MiniLM-L6-v2`.
+#[cfg(feature = "model")]
+pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("AFFINITY_MODEL_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"))
+}
+
+/// Device and precision options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// A Hugging Face BERT directory or a checkpoint written by `affinity train`
+    /// [default: $AFFINITY_MODEL_DIR, else models/all-MiniLM-L6-v2].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// auto (CUDA when present), cpu, or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32) [default: on CUDA].
+    #[arg(long, conflicts_with = "fp32")]
+    pub bf16: bool,
+    /// Everything in fp32 [default: on the CPU].
+    #[arg(long)]
+    pub fp32: bool,
+    /// Texts per forward pass (pairs per step when training).
+    #[arg(long, visible_alias = "batch", default_value_t = 64)]
+    pub batch_size: usize,
+    /// Longest token sequence [default: the model's, 256 for MiniLM].
+    #[arg(long)]
+    pub max_len: Option<usize>,
+}
+
+impl RunArgs {
+    #[cfg(feature = "model")]
+    pub fn options(&self) -> anyhow::Result<EncoderOptions> {
+        Ok(EncoderOptions {
+            device: parse_device(&self.device)?,
+            precision: match (self.bf16, self.fp32) {
+                (true, _) => Precision::Bf16,
+                (_, true) => Precision::F32,
+                _ => Precision::Auto,
+            },
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            ..EncoderOptions::default()
+        })
+    }
+
+    #[cfg(feature = "model")]
+    pub fn load(&self) -> anyhow::Result<Encoder> {
+        let mut dir = model_dir(self.model.clone());
+        // A checkpoint directory of `affinity train`: its best model.
+        if !dir.join("config.json").is_file() && dir.join("best").is_dir() {
+            dir = dir.join("best");
+        }
+        let encoder = Encoder::from_dir(&dir, &self.options()?)
+            .with_context(|| format!("cannot load the model in {}", dir.display()))?;
+        Ok(encoder)
+    }
+
+    /// Without the `model` feature: a clear refusal.
+    #[cfg(not(feature = "model"))]
+    pub fn load(&self) -> anyhow::Result<Encoder> {
+        bail!("{NO_MODEL}")
+    }
+
+    /// How a bundle is loaded with these options (`--model` does not apply: the bundle
+    /// carries its encoder).
+    pub fn bundle_options(&self) -> anyhow::Result<LoadOptions> {
+        if self.model.is_some() || self.max_len.is_some() {
+            bail!("--model and --max-len do not apply to a bundle: it carries its own encoder");
+        }
+        #[cfg(feature = "model")]
+        {
+            let options = self.options()?;
+            Ok(LoadOptions {
+                encoder: true,
+                device: options.device,
+                precision: (self.bf16 || self.fp32).then_some(options.precision),
+                batch_size: options.batch_size,
+            })
+        }
+        #[cfg(not(feature = "model"))]
+        {
+            Ok(LoadOptions {
+                encoder: false,
+                batch_size: self.batch_size,
+            })
+        }
+    }
+}
+
+#[cfg(feature = "model")]
+pub fn parse_device(s: &str) -> anyhow::Result<DeviceChoice> {
+    Ok(match s {
+        "auto" => DeviceChoice::Auto,
+        "cpu" => DeviceChoice::Cpu,
+        "cuda" => DeviceChoice::Cuda(0),
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => DeviceChoice::Cuda(n),
+            None => bail!("--device must be auto, cpu, cuda or cuda:N, got {other:?}"),
+        },
+    })
+}

@@ -1,0 +1,54 @@
+//! The language model as the rest of the facade sees it. With the `model` feature (on by
+//! default) [`Encoder`] is affinity-tune's sentence encoder on libtorch; without it, it is a
+//! type with no values, so every path that would use one still compiles and is never taken,
+//! and nothing links libtorch.
+
+use ndarray::Array2;
+
+use crate::pipeline::Result;
+
+#[cfg(feature = "model")]
+pub use affinity_tune::SentenceEncoder as Encoder;
+
+/// No language model in this build (the `model` feature is off): no value of this type exists,
+/// so an `Option<Encoder>` is always `None`.
+#[cfg(not(feature = "model"))]
+#[derive(Debug)]
+pub enum Encoder {}
+
+/// Whether this build has the language model (the `model` feature).
+pub const AVAILABLE: bool = cfg!(feature = "model");
+
+/// Unit vectors of `texts`, one row each.
+pub(crate) fn embed<S: AsRef<str>>(encoder: &Encoder, texts: &[S]) -> Result<Array2<f32>> {
+    #[cfg(feature = "model")]
+    {
+        to_array(encoder.embed(texts)?)
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        let _ = texts;
+        match *encoder {}
+    }
+}
+
+/// Width of the vectors `encoder` gives.
+pub(crate) fn dim(encoder: &Encoder) -> usize {
+    #[cfg(feature = "model")]
+    {
+        encoder.dim()
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        match *encoder {}
+    }
+}
+
+/// A `[rows, dim]` tensor as an array.
+#[cfg(feature = "model")]
+pub(crate) fn to_array(t: affinity_tune::tch::Tensor) -> Result<Array2<f32>> {
+    let size = t.size();
+    let (rows, cols) = (size[0] as usize, size.get(1).copied().unwrap_or(0) as usize);
+    let flat = Vec::<f32>::try_from(t.flatten(0, -1)).map_err(affinity_tune::TuneError::from)?;
+    Ok(Array2::from_shape_vec((rows, cols), flat).expect("shape matches the tensor"))
+}
