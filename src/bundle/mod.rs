@@ -408,9 +408,13 @@ fn read_parts(
         None => None,
     };
     let user_vectors = match (&m.user_vectors, &m.vectors) {
-        (Some(entry), Some(items)) if entry.dim == items.dim => {
-            Some(read_matrix(reader, dir, entry, fitted.n_users(), "users in the bundle")?)
-        }
+        (Some(entry), Some(items)) if entry.dim == items.dim => Some(read_matrix(
+            reader,
+            dir,
+            entry,
+            fitted.n_users(),
+            "users in the bundle",
+        )?),
         (Some(entry), _) => {
             return Err(corrupt(
                 &path(&entry.file),
