@@ -160,7 +160,7 @@ kill -TERM $ours; wait $ours || true
 
 [[ $parts == *reference* ]] || exit 0
 port=$((20000 + RANDOM % 20000))
-(cd "$root/benches" && AFFINITY_BUNDLE="$bundle" "$venv/bin/uvicorn" serve_reference:app \
+(cd "$root/benches" && AFFINITY_BUNDLE="$bundle" exec "$venv/bin/uvicorn" serve_reference:app \
   --host 127.0.0.1 --port "$port" --workers 2 --log-level warning > "$out/reference.log" 2>&1) &
 theirs=$!
 wait_ready "http://127.0.0.1:$port"
