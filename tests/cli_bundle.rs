@@ -24,30 +24,9 @@ fn failed(out: &Output) -> String {
     err
 }
 
-/// Shoppers over some days (fruit lovers and dairy lovers, bread with butter), with titles.
+/// Shoppers over some days, all ten products of each kind.
 fn events(path: &Path, users: std::ops::Range<usize>, days: std::ops::Range<usize>) {
-    let fruit = [
-        "apple", "banana", "cherry", "grape", "pear", "plum", "kiwi", "mango", "lime", "fig",
-    ];
-    let dairy = [
-        "milk", "quark", "cheese", "yogurt", "cream", "kefir", "ghee", "curd", "whey", "skyr",
-    ];
-    let mut csv = String::from("user,item,timestamp,title\n");
-    for u in users {
-        let items = if u % 2 == 0 { fruit } else { dairy };
-        for day in days.clone() {
-            // Two products a day, new ones every day for five days.
-            for k in 0..2 {
-                let item = items[(u + day * 2 + k) % 10];
-                csv += &format!("u{u},{item},{},fresh {item}\n", 86_400 * (day + 1));
-            }
-            if (u + day) % 3 == 0 {
-                csv += &format!("u{u},bread,{},white bread\n", 86_400 * (day + 1));
-                csv += &format!("u{u},butter,{},salted butter\n", 86_400 * (day + 1));
-            }
-        }
-    }
-    std::fs::write(path, csv).unwrap();
+    common::shop_events(path, users, days, 10);
 }
 
 fn s(p: &Path) -> &str {

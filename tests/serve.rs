@@ -13,29 +13,9 @@ use serde_json::{json, Value};
 
 const TOKEN: &str = "a-test-token-of-enough-length";
 
-/// Shoppers over five days with titles; bread comes with butter.
+/// Shoppers over five days, eight products of each kind.
 fn events(path: &Path, users: std::ops::Range<usize>) {
-    let fruit = [
-        "apple", "banana", "cherry", "grape", "pear", "plum", "kiwi", "mango",
-    ];
-    let dairy = [
-        "milk", "quark", "cheese", "yogurt", "cream", "kefir", "ghee", "curd",
-    ];
-    let mut csv = String::from("user,item,timestamp,title\n");
-    for u in users {
-        let items = if u % 2 == 0 { fruit } else { dairy };
-        for day in 0..5 {
-            for k in 0..2 {
-                let item = items[(u + day * 2 + k) % 8];
-                csv += &format!("u{u},{item},{},fresh {item}\n", 86_400 * (day + 1));
-            }
-            if (u + day) % 3 == 0 {
-                csv += &format!("u{u},bread,{},white bread\n", 86_400 * (day + 1));
-                csv += &format!("u{u},butter,{},salted butter\n", 86_400 * (day + 1));
-            }
-        }
-    }
-    std::fs::write(path, csv).unwrap();
+    common::shop_events(path, users, 0..5, 8);
 }
 
 struct Server {

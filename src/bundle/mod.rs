@@ -197,25 +197,12 @@ impl Recommender {
             ]),
         )?;
         writer.write(RULES, &json(&f.rules))?;
-        let bf16 = options.vectors == VectorType::Bf16;
         let vectors_entry = match self.item_vectors() {
-            Some(v) => Some(write_matrix(
-                &mut writer,
-                VECTORS,
-                v,
-                bf16,
-                options.vectors,
-            )?),
+            Some(v) => Some(write_matrix(&mut writer, VECTORS, v, options.vectors)?),
             None => None,
         };
         let user_vectors_entry = match self.user_vectors() {
-            Some(v) => Some(write_matrix(
-                &mut writer,
-                USER_VECTORS,
-                v,
-                bf16,
-                options.vectors,
-            )?),
+            Some(v) => Some(write_matrix(&mut writer, USER_VECTORS, v, options.vectors)?),
             None => None,
         };
         let encoder_entry = match self.encoder() {
@@ -431,11 +418,11 @@ fn write_matrix(
     writer: &mut DirWriter,
     name: &str,
     v: ndarray::ArrayView2<'_, f32>,
-    bf16: bool,
     dtype: VectorType,
 ) -> Result<VectorsEntry> {
     let (rows, dim) = v.dim();
     let values: Vec<f32> = v.iter().copied().collect();
+    let bf16 = dtype == VectorType::Bf16;
     writer.write(
         name,
         &arrays::serialize(&[Array::matrix("vectors", rows, dim, &values, bf16)]),

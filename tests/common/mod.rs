@@ -2,7 +2,6 @@
 //! tiny random BERT with the real MiniLM vocabulary.
 #![allow(dead_code)]
 
-#[cfg(feature = "model")]
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -16,6 +15,38 @@ pub fn affinity(args: &[&str]) -> Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap()
+}
+
+/// Writes a long CSV of shoppers `users` over `days` with titles: even users buy fruit, odd
+/// users dairy (two products a day from the first `kinds` of ten, new ones each day), and every
+/// third user-day bread with butter.
+pub fn shop_events(
+    path: &Path,
+    users: std::ops::Range<usize>,
+    days: std::ops::Range<usize>,
+    kinds: usize,
+) {
+    let fruit = [
+        "apple", "banana", "cherry", "grape", "pear", "plum", "kiwi", "mango", "lime", "fig",
+    ];
+    let dairy = [
+        "milk", "quark", "cheese", "yogurt", "cream", "kefir", "ghee", "curd", "whey", "skyr",
+    ];
+    let mut csv = String::from("user,item,timestamp,title\n");
+    for u in users {
+        let items = if u % 2 == 0 { fruit } else { dairy };
+        for day in days.clone() {
+            for k in 0..2 {
+                let item = items[(u + day * 2 + k) % kinds];
+                csv += &format!("u{u},{item},{},fresh {item}\n", 86_400 * (day + 1));
+            }
+            if (u + day) % 3 == 0 {
+                csv += &format!("u{u},bread,{},white bread\n", 86_400 * (day + 1));
+                csv += &format!("u{u},butter,{},salted butter\n", 86_400 * (day + 1));
+            }
+        }
+    }
+    std::fs::write(path, csv).unwrap();
 }
 
 /// Standard output of a run that must succeed (its standard error otherwise).

@@ -12,34 +12,17 @@
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use affinity_tune::bench::{encode_throughput, train_throughput};
 use affinity_tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-const WORDS: [&str; 24] = [
-    "apple", "banana", "cherry", "grape", "lemon", "mango", "melon", "peach", "pear", "plum",
-    "milk", "bread", "butter", "cheese", "yogurt", "cream", "soda", "water", "juice", "coffee",
-    "tea", "sugar", "salt", "rice",
-];
-
-/// A WordPiece vocabulary (special tokens, letters, `WORDS`) for the tiny model, so that it
-/// needs no download.
-fn write_vocab(dir: &Path) -> i64 {
-    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ";", ","]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for c in 'a'..='z' {
-        vocab.push(c.to_string());
-        vocab.push(format!("##{c}"));
-    }
-    vocab.extend(WORDS.iter().map(|w| w.to_string()));
-    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
-    vocab.len() as i64
-}
+// The tests' tiny vocabulary (special tokens, letters, a few product words): no download.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{write_vocab, WORDS};
 
 /// 64 shopping histories as the pipeline writes them: five product names, newest first.
 fn histories() -> Vec<String> {

@@ -11,8 +11,8 @@ pub const WORDS: [&str; 24] = [
     "tea", "sugar", "salt", "rice",
 ];
 
-/// Writes a WordPiece vocabulary with the special tokens, letters and `WORDS`.
-pub fn write_vocab(dir: &Path) {
+/// Writes a WordPiece vocabulary with the special tokens, letters and `WORDS`; its size.
+pub fn write_vocab(dir: &Path) -> i64 {
     let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ";", ","]
         .iter()
         .map(|s| s.to_string())
@@ -23,6 +23,7 @@ pub fn write_vocab(dir: &Path) {
     }
     vocab.extend(WORDS.iter().map(|w| w.to_string()));
     std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    vocab.len() as i64
 }
 
 pub fn tiny_encoder(dir: &Path, seed: i64, lora: Option<LoraConfig>) -> SentenceEncoder {
