@@ -21,6 +21,7 @@
 //! ```
 
 mod apriori;
+mod closed;
 mod database;
 mod error;
 mod fpgrowth;

@@ -34,8 +34,11 @@ pub struct MiningSummary {
 /// Mines itemsets of `transactions` (item ids; optional integer weights, one per transaction)
 /// into `sink`.
 ///
-/// Frequent itemsets stream into the sink as they are found. Closed and maximal itemsets are
-/// filtered from the frequent ones, which are held in memory for that.
+/// Itemsets stream into the sink as they are found and the cap (`max_itemsets`) applies as
+/// they come, so memory stays bounded by the data, not by the output. With
+/// [`Algorithm::FpGrowth`], closed and maximal itemsets are mined directly by closure
+/// extension (LCM); with [`Algorithm::Apriori`] (the oracle) they are filtered from every
+/// frequent set, which are collected for that and count against the cap.
 ///
 /// ```
 /// use affinity_mine::{mine_itemsets, Algorithm, CountSink, MiningParams, MinSupport, Target};
@@ -59,32 +62,33 @@ pub fn mine_itemsets<S: ItemsetSink>(
     let max_len = params.max_len.unwrap_or(usize::MAX);
     let itemsets = match params.target {
         Target::Frequent => run(algorithm, &mut prepared, max_len, params, sink)?,
-        target => {
-            // A set is closed (maximal) when no one-item extension has the same support (is
-            // frequent); mining one level further decides that for sets up to max_len.
-            let mut all: Vec<Itemset> = Vec::new();
-            let no_cap = MiningParams {
-                max_itemsets: None,
-                ..params.clone()
-            };
-            run(
-                algorithm,
-                &mut prepared,
-                max_len.saturating_add(1),
-                &no_cap,
-                &mut all,
-            )?;
-            let kept = filter_closed_or_maximal(all, target, max_len);
-            if let Some(limit) = params.max_itemsets {
-                if kept.len() as u64 > limit {
-                    return Err(crate::MineError::TooManyItemsets { limit });
+        target => match algorithm {
+            Algorithm::FpGrowth => crate::closed::mine(
+                &prepared,
+                target,
+                max_len,
+                params.threads,
+                params.max_itemsets,
+                sink,
+            )?,
+            Algorithm::Apriori => {
+                // The oracle: every frequent set one level further, then filtered. The cap
+                // bounds the sets collected on the way.
+                let mut all: Vec<Itemset> = Vec::new();
+                run(
+                    algorithm,
+                    &mut prepared,
+                    max_len.saturating_add(1),
+                    params,
+                    &mut all,
+                )?;
+                let kept = filter_closed_or_maximal(all, target, max_len);
+                for itemset in &kept {
+                    sink.push(&itemset.items, itemset.support)?;
                 }
+                kept.len() as u64
             }
-            for itemset in &kept {
-                sink.push(&itemset.items, itemset.support)?;
-            }
-            kept.len() as u64
-        }
+        },
     };
     Ok(MiningSummary {
         transactions: prepared.total_weight,

@@ -181,6 +181,39 @@ fn the_cap_stops_with_a_typed_error() {
     }
 }
 
+/// Closed and maximal sets stream and the cap applies as they are found: before, every
+/// frequent set was collected first (a million here) and the cap applied afterwards.
+#[test]
+fn closed_and_maximal_stop_at_the_cap_as_they_are_found() {
+    // 20 transactions, each missing one item: every one of the 2^20 - 1 sets is closed.
+    let leave_one_out: Vec<Vec<u32>> = (0..20u32)
+        .map(|skip| (0..20).filter(|&i| i != skip).collect())
+        .collect();
+    // Every 8-of-16 set once: 12,870 maximal sets at min count 1.
+    let eight_of_sixteen: Vec<Vec<u32>> = (0u32..1 << 16)
+        .filter(|m| m.count_ones() == 8)
+        .map(|m| (0..16).filter(|i| m >> i & 1 == 1).collect())
+        .collect();
+    for (tx, target) in [
+        (leave_one_out, Target::Closed),
+        (eight_of_sixteen, Target::Maximal),
+    ] {
+        for threads in [1, 2] {
+            let params = MiningParams::new(MinSupport::Count(1))
+                .target(target)
+                .threads(threads)
+                .max_itemsets(1000);
+            let mut found: Vec<Itemset> = Vec::new();
+            let result = mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut found);
+            assert!(
+                matches!(result, Err(MineError::TooManyItemsets { limit: 1000 })),
+                "{target:?}: {result:?}"
+            );
+            assert!(found.len() <= 1000, "{target:?}: {} kept", found.len());
+        }
+    }
+}
+
 #[test]
 fn rules_by_hand_and_filters() {
     // 10 transactions: A=0 in 5, B=1 in 4, A&B in 3; C=2 (the bag) in all 10.

@@ -106,6 +106,16 @@ proptest! {
     }
 
     #[test]
+    fn closed_and_maximal_up_to_a_length_agree_with_the_filtering_oracle((tx, w) in database(), min in 1u64..4, max_len in 1usize..5, threads in 1usize..3) {
+        for target in [Target::Closed, Target::Maximal] {
+            let params = MiningParams::new(MinSupport::Count(min)).max_len(max_len).target(target);
+            let oracle = mine(&tx, &w, &params, Algorithm::Apriori);
+            prop_assert!(oracle.keys().all(|s| s.len() <= max_len));
+            prop_assert_eq!(&mine(&tx, &w, &params.threads(threads), Algorithm::FpGrowth), &oracle);
+        }
+    }
+
+    #[test]
     fn support_is_anti_monotone_and_rules_are_sane((tx, w) in database(), min in 1u64..4) {
         let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(min)), Algorithm::FpGrowth);
         for (set, support) in &found {

@@ -1,0 +1,789 @@
+//! Closed and maximal itemsets mined directly by prefix-preserving closure extension (LCM,
+//! Uno et al., FIMI 2004): each closed set is reached exactly once from its parent, so
+//! nothing found has to be kept, sets stream into the sink and the cap applies as they come.
+//!
+//! A node is a closed set `P` with its conditional database: the transactions containing `P`
+//! (identical ones merged), restricted to the items outside `P` that are frequent there.
+//! Extending `P` by an item `e` beyond its core gives `Q = closure(P + e)`; `Q` is a child
+//! only when the closure adds no item before `e` (the prefix-preserving test). A closed set
+//! is maximal exactly when its conditional database has no item left.
+
+use crate::database::Prepared;
+use crate::error::{MineError, Result};
+use crate::params::Target;
+use crate::sink::ItemsetSink;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+const NONE: u32 = u32::MAX;
+/// Bytes the maximality bitsets may take.
+const BITSET_BUDGET: usize = 64 << 20;
+
+/// Transactions over local items `0..labels.len()`, back to back.
+#[derive(Default)]
+struct Db {
+    /// Local id to global item key, ascending (local order is global order).
+    labels: Vec<u32>,
+    items: Vec<u32>,
+    /// Transaction `t` is `items[start[t]..start[t + 1]]`.
+    start: Vec<usize>,
+    weight: Vec<u64>,
+}
+
+impl Db {
+    fn clear(&mut self) {
+        self.labels.clear();
+        self.items.clear();
+        self.start.clear();
+        self.start.push(0);
+        self.weight.clear();
+    }
+
+    fn transaction(&self, t: u32) -> &[u32] {
+        &self.items[self.start[t as usize]..self.start[t as usize + 1]]
+    }
+
+    fn push(&mut self, items: &[u32], weight: u64) {
+        self.items.extend_from_slice(items);
+        self.start.push(self.items.len());
+        self.weight.push(weight);
+    }
+
+    fn len(&self) -> usize {
+        self.weight.len()
+    }
+}
+
+/// Scratch of one recursion depth, reused by every node at that depth.
+#[derive(Default)]
+struct Level {
+    occurrences: Vec<Vec<u32>>,
+    counts: Vec<u64>,
+    local: Vec<u32>,
+    staged: Db,
+    merge: Merge,
+    child: Db,
+    common: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Scratch {
+    levels: Vec<Level>,
+    /// The current closed set, as global item keys.
+    prefix: Vec<u32>,
+    sorted: Vec<u32>,
+    members: Vec<u32>,
+    exact_counts: Vec<u64>,
+    tids: Vec<u64>,
+}
+
+struct Miner<'a> {
+    min_count: u64,
+    max_len: usize,
+    target: Target,
+    limit: Option<u64>,
+    emitted: &'a AtomicU64,
+    key_to_item: &'a [u32],
+    /// For maximal sets: the exact test against the whole database.
+    exact: Option<Exact<'a>>,
+}
+
+/// The root database with occurrence lists, to test maximality exactly: conditional
+/// databases only know lower bounds for the items before a set's core.
+struct Exact<'a> {
+    root: &'a Db,
+    occurrences: Vec<Vec<u32>>,
+    /// Per root item, its transactions as a bitset (`words` words each), when that fits in
+    /// [`BITSET_BUDGET`]: dense data, where occurrence lists are long.
+    bits: Option<Vec<u64>>,
+    words: usize,
+    /// Mean items per root transaction (at least 1).
+    mean_length: usize,
+    /// Bit planes of the root transactions' weights: plane `k` holds the transactions whose
+    /// weight has bit `k` set, so a weighted count is a sum of shifted popcounts.
+    planes: Vec<Vec<u64>>,
+    /// Item key to root-local id (`NONE` for items in every transaction).
+    root_local: &'a [u32],
+}
+
+impl Miner<'_> {
+    fn emit<S: ItemsetSink>(
+        &self,
+        scratch: &mut Scratch,
+        support: u64,
+        sink: &mut S,
+    ) -> Result<()> {
+        let total = self.emitted.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(limit) = self.limit {
+            if total > limit {
+                return Err(MineError::TooManyItemsets { limit });
+            }
+        }
+        if !sink.needs_itemsets() {
+            return sink.push_count(1);
+        }
+        scratch.sorted.clear();
+        scratch
+            .sorted
+            .extend(scratch.prefix.iter().map(|&k| self.key_to_item[k as usize]));
+        scratch.sorted.sort_unstable();
+        sink.push(&scratch.sorted, support)
+    }
+
+    /// Whether no item outside the current set is frequent with it, counted on the root
+    /// database. Only items before `core` (the key of the item last extended) are counted:
+    /// the conditional database counted the others exactly.
+    fn is_maximal(&self, core: u32, scratch: &mut Scratch) -> bool {
+        let exact = self.exact.as_ref().expect("built for maximal sets");
+        let members = &mut scratch.members;
+        members.clear();
+        members.extend(
+            scratch
+                .prefix
+                .iter()
+                .map(|&k| exact.root_local[k as usize])
+                .filter(|&l| l != NONE),
+        );
+        members.sort_unstable();
+        // Root-local ids follow keys, so the items to count are the root items before it.
+        let before = exact.root.labels.partition_point(|&k| k < core) as u32;
+        let Some(&rarest) = members
+            .iter()
+            .min_by_key(|&&l| exact.occurrences[l as usize].len())
+        else {
+            return exact.root.labels.is_empty();
+        };
+        // Bitsets when they are cheaper than reading the transactions of the rarest member:
+        // dense data, long occurrence lists.
+        if let Some(bits) = &exact.bits {
+            let horizontal = exact.occurrences[rarest as usize].len() * exact.mean_length;
+            let dense = (members.len() + exact.planes.len() * before as usize) * exact.words;
+            if dense < horizontal && !forced(false) || forced(true) {
+                return exact.is_maximal_dense(
+                    bits,
+                    members,
+                    before,
+                    self.min_count,
+                    &mut scratch.tids,
+                );
+            }
+        }
+        let counts = &mut scratch.exact_counts;
+        counts.clear();
+        counts.resize(exact.root.labels.len(), 0);
+        for &t in &exact.occurrences[rarest as usize] {
+            let items = exact.root.transaction(t);
+            if !is_subset(members, items) {
+                continue;
+            }
+            let w = exact.root.weight[t as usize];
+            for &j in items {
+                counts[j as usize] += w;
+                if j < before
+                    && counts[j as usize] >= self.min_count
+                    && members.binary_search(&j).is_err()
+                {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Lists, for each local item from `first` on, the transactions that contain it.
+    fn deliver(db: &Db, first: u32, occurrences: &mut Vec<Vec<u32>>) {
+        let m = db.labels.len() - first as usize;
+        occurrences.resize_with(m.max(occurrences.len()), Vec::new);
+        for list in occurrences.iter_mut().take(m) {
+            list.clear();
+        }
+        for t in 0..db.len() as u32 {
+            for &item in db.transaction(t).iter().rev() {
+                if item < first {
+                    break;
+                }
+                occurrences[(item - first) as usize].push(t);
+            }
+        }
+    }
+
+    /// Expands the closed set in `scratch.prefix`, whose conditional database is `db` and
+    /// whose core item (the last one added) has global key `core`.
+    fn expand<S: ItemsetSink>(
+        &self,
+        db: &Db,
+        core: Option<u32>,
+        depth: usize,
+        scratch: &mut Scratch,
+        sink: &mut S,
+    ) -> Result<()> {
+        if scratch.levels.len() <= depth {
+            scratch.levels.resize_with(depth + 1, Level::default);
+        }
+        let first = core.map_or(0, |c| db.labels.partition_point(|&l| l <= c)) as u32;
+        if first as usize == db.labels.len() {
+            return Ok(());
+        }
+        let mut level = std::mem::take(&mut scratch.levels[depth]);
+        Self::deliver(db, first, &mut level.occurrences);
+        let mut result = Ok(());
+        for e in first..db.labels.len() as u32 {
+            let tids = std::mem::take(&mut level.occurrences[(e - first) as usize]);
+            result = self.extend(db, e, &tids, &mut level, depth, scratch, sink);
+            level.occurrences[(e - first) as usize] = tids;
+            if result.is_err() {
+                break;
+            }
+        }
+        scratch.levels[depth] = level;
+        result
+    }
+
+    /// Tries `closure(prefix + e)` over the transactions `tids` of `db` that contain `e`.
+    #[allow(clippy::too_many_arguments)]
+    fn extend<S: ItemsetSink>(
+        &self,
+        db: &Db,
+        e: u32,
+        tids: &[u32],
+        level: &mut Level,
+        depth: usize,
+        scratch: &mut Scratch,
+        sink: &mut S,
+    ) -> Result<()> {
+        if reaches_back(db, tids, e, &mut level.common) {
+            return Ok(()); // the closure adds an item before e: not a child
+        }
+        let m = db.labels.len();
+        let counts = &mut level.counts;
+        counts.clear();
+        counts.resize(m, 0);
+        let mut support = 0u64;
+        for &t in tids {
+            let w = db.weight[t as usize];
+            support += w;
+            for &j in db.transaction(t) {
+                counts[j as usize] += w;
+            }
+        }
+        if support < self.min_count {
+            return Ok(());
+        }
+        let closure = counts[e as usize + 1..]
+            .iter()
+            .filter(|&&c| c == support)
+            .count();
+        if scratch.prefix.len() + 1 + closure > self.max_len {
+            return Ok(()); // every closed superset is longer still
+        }
+        let before = scratch.prefix.len();
+        scratch.prefix.push(db.labels[e as usize]);
+        for (j, &c) in counts.iter().enumerate().skip(e as usize + 1) {
+            if c == support {
+                scratch.prefix.push(db.labels[j]);
+            }
+        }
+        let result = self.descend(db, e, tids, support, level, depth, scratch, sink);
+        scratch.prefix.truncate(before);
+        result
+    }
+
+    /// Builds the child's conditional database and recurses into it.
+    #[allow(clippy::too_many_arguments)]
+    fn descend<S: ItemsetSink>(
+        &self,
+        db: &Db,
+        e: u32,
+        tids: &[u32],
+        support: u64,
+        level: &mut Level,
+        depth: usize,
+        scratch: &mut Scratch,
+        sink: &mut S,
+    ) -> Result<()> {
+        if self.target == Target::Closed {
+            self.emit(scratch, support, sink)?;
+        }
+        // Items outside the child set that stay frequent among its transactions: those before
+        // e (their counts are lower bounds, see `merge_identical`), then the candidates.
+        level.local.clear();
+        level.child.clear();
+        for (j, &c) in level.counts.iter().enumerate() {
+            if c >= self.min_count && c < support {
+                level.local.push(level.child.labels.len() as u32);
+                level.child.labels.push(db.labels[j]);
+            } else {
+                level.local.push(NONE);
+            }
+        }
+        let label = db.labels[e as usize];
+        let split = level.child.labels.partition_point(|&l| l <= label);
+        if self.target == Target::Maximal {
+            let candidates = level.child.labels.len() - split;
+            if candidates == 0 {
+                // An item before e frequent here rules the set out; with none, items that
+                // the merging hid may still be, so the exact test decides.
+                if split == 0 && self.is_maximal(label, scratch) {
+                    self.emit(scratch, support, sink)?;
+                }
+                return Ok(());
+            }
+            // Look ahead: when the set with every candidate is frequent, it is the only
+            // maximal set this subtree could hold.
+            if scratch.prefix.len() + candidates <= self.max_len {
+                let with_all: u64 = tids
+                    .iter()
+                    .filter(|&&t| {
+                        db.transaction(t)
+                            .iter()
+                            .filter(|&&j| level.local[j as usize] >= split as u32)
+                            .filter(|&&j| level.local[j as usize] != NONE)
+                            .count()
+                            == candidates
+                    })
+                    .map(|&t| db.weight[t as usize])
+                    .sum();
+                if with_all >= self.min_count {
+                    let before = scratch.prefix.len();
+                    scratch
+                        .prefix
+                        .extend_from_slice(&level.child.labels[split..]);
+                    let result = if self.is_maximal(label, scratch) {
+                        self.emit(scratch, with_all, sink)
+                    } else {
+                        Ok(())
+                    };
+                    scratch.prefix.truncate(before);
+                    return result;
+                }
+            }
+        } else if level.child.labels.is_empty() {
+            return Ok(());
+        }
+        level.staged.clear();
+        let mut mapped = Vec::new();
+        for &t in tids {
+            mapped.clear();
+            mapped.extend(
+                db.transaction(t)
+                    .iter()
+                    .map(|&j| level.local[j as usize])
+                    .filter(|&l| l != NONE),
+            );
+            if !mapped.is_empty() {
+                level.staged.push(&mapped, db.weight[t as usize]);
+            }
+        }
+        merge_identical(
+            &level.staged,
+            split as u32,
+            &mut level.merge,
+            &mut level.child,
+        );
+        let child = std::mem::take(&mut level.child);
+        let result = self.expand(&child, Some(label), depth + 1, scratch, sink);
+        level.child = child;
+        result
+    }
+}
+
+impl<'a> Exact<'a> {
+    fn new(root: &'a Db, root_local: &'a [u32]) -> Self {
+        let mut occurrences = Vec::new();
+        Miner::deliver(root, 0, &mut occurrences);
+        let words = root.len().div_ceil(64);
+        let dense = root.labels.len().saturating_mul(words).saturating_mul(8) <= BITSET_BUDGET;
+        let bits = dense.then(|| {
+            let mut bits = vec![0u64; root.labels.len() * words];
+            for (item, list) in occurrences.iter().enumerate() {
+                for &t in list {
+                    bits[item * words + t as usize / 64] |= 1 << (t % 64);
+                }
+            }
+            bits
+        });
+        Exact {
+            root,
+            planes: weight_planes(&root.weight, words),
+            mean_length: (root.items.len() / root.len().max(1)).max(1),
+            occurrences,
+            bits,
+            words,
+            root_local,
+        }
+    }
+
+    /// The bitset form of [`Miner::is_maximal`]: intersect the members' transactions, then
+    /// count every other item within them.
+    fn is_maximal_dense(
+        &self,
+        bits: &[u64],
+        members: &[u32],
+        before: u32,
+        min: u64,
+        tids: &mut Vec<u64>,
+    ) -> bool {
+        let Some((&first, rest)) = members.split_first() else {
+            return self.root.labels.is_empty();
+        };
+        let words = self.words;
+        tids.clear();
+        tids.extend_from_slice(&bits[first as usize * words..][..words]);
+        for &m in rest {
+            for (a, b) in tids.iter_mut().zip(&bits[m as usize * words..][..words]) {
+                *a &= b;
+            }
+        }
+        // The members' transactions split by weight bit.
+        let weighted: Vec<Vec<u64>> = self
+            .planes
+            .iter()
+            .map(|plane| tids.iter().zip(plane).map(|(a, b)| a & b).collect())
+            .collect();
+        let mut next_member = 0;
+        for item in 0..before {
+            if members.get(next_member) == Some(&item) {
+                next_member += 1;
+                continue;
+            }
+            let column = &bits[item as usize * words..][..words];
+            let count: u64 = weighted
+                .iter()
+                .enumerate()
+                .map(|(k, plane)| {
+                    let ones: u32 = plane
+                        .iter()
+                        .zip(column)
+                        .map(|(a, b)| (a & b).count_ones())
+                        .sum();
+                    u64::from(ones) << k
+                })
+                .sum();
+            if count >= min {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn weight_planes(weights: &[u64], words: usize) -> Vec<Vec<u64>> {
+    let top = weights.iter().copied().max().unwrap_or(0);
+    let planes = (u64::BITS - top.leading_zeros()) as usize;
+    (0..planes)
+        .map(|k| {
+            let mut plane = vec![0u64; words];
+            for (t, &w) in weights.iter().enumerate() {
+                if w >> k & 1 == 1 {
+                    plane[t / 64] |= 1 << (t % 64);
+                }
+            }
+            plane
+        })
+        .collect()
+}
+
+/// Whether sorted `small` is contained in sorted `large`.
+fn is_subset(small: &[u32], large: &[u32]) -> bool {
+    let mut k = 0;
+    small.iter().all(|&x| {
+        while k < large.len() && large[k] < x {
+            k += 1;
+        }
+        k < large.len() && large[k] == x
+    })
+}
+
+/// Whether every transaction in `tids` shares an item before `e`: the prefix-preserving test,
+/// by intersecting sorted prefixes, which usually empties after a few transactions.
+fn reaches_back(db: &Db, tids: &[u32], e: u32, common: &mut Vec<u32>) -> bool {
+    let Some((&first, rest)) = tids.split_first() else {
+        return false;
+    };
+    let before = |t: u32| {
+        let items = db.transaction(t);
+        &items[..items.partition_point(|&j| j < e)]
+    };
+    common.clear();
+    common.extend_from_slice(before(first));
+    for &t in rest {
+        if common.is_empty() {
+            return false;
+        }
+        let other = before(t);
+        let mut k = 0;
+        common.retain(|&j| {
+            while k < other.len() && other[k] < j {
+                k += 1;
+            }
+            k < other.len() && other[k] == j
+        });
+    }
+    !common.is_empty()
+}
+
+/// Copies `staged` into `out` (whose labels are set) with identical transactions merged and
+/// their weights added: LCM's database reduction, what makes dense data fast.
+///
+/// Items before `split` only serve the prefix-preserving test, which asks whether an item is
+/// in *every* transaction of an occurrence set; so transactions that agree from `split` on
+/// merge, keeping the intersection of their items before it (LCM ver. 2). Transactions are
+/// grouped by a hash (sorting integers, not slices), then compared within a group.
+fn merge_identical(staged: &Db, split: u32, merge: &mut Merge, out: &mut Db) {
+    let parts = |t: u32| {
+        let items = staged.transaction(t);
+        items.split_at(items.partition_point(|&j| j < split))
+    };
+    let order = &mut merge.order;
+    order.clear();
+    order.extend((0..staged.len() as u32).map(|t| (hash(parts(t).1), t)));
+    order.sort_unstable();
+    let mut run = 0;
+    while run < order.len() {
+        let h = order[run].0;
+        let end = run + order[run..].partition_point(|&(g, _)| g == h);
+        merge.reps.clear();
+        for &(_, t) in &order[run..end] {
+            let (before, after) = parts(t);
+            let weight = staged.weight[t as usize];
+            match merge.reps.iter().position(|&(r, _)| parts(r).1 == after) {
+                Some(k) => {
+                    merge.reps[k].1 += weight;
+                    let kept = &mut merge.before[k];
+                    let mut i = 0;
+                    kept.retain(|&j| {
+                        while i < before.len() && before[i] < j {
+                            i += 1;
+                        }
+                        i < before.len() && before[i] == j
+                    });
+                }
+                None => {
+                    let k = merge.reps.len();
+                    merge.reps.push((t, weight));
+                    if merge.before.len() <= k {
+                        merge.before.push(Vec::new());
+                    }
+                    merge.before[k].clear();
+                    merge.before[k].extend_from_slice(before);
+                }
+            }
+        }
+        for (k, &(t, weight)) in merge.reps.iter().enumerate() {
+            out.items.extend_from_slice(&merge.before[k]);
+            out.push(parts(t).1, weight);
+        }
+        run = end;
+    }
+}
+
+/// Scratch of [`merge_identical`].
+#[derive(Default)]
+struct Merge {
+    order: Vec<(u64, u32)>,
+    /// Per representative of a hash group: its transaction and summed weight, and the items
+    /// before the split common to all merged into it.
+    reps: Vec<(u32, u64)>,
+    before: Vec<Vec<u32>>,
+}
+
+fn hash(items: &[u32]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ items.len() as u64;
+    for &i in items {
+        h = (h ^ u64::from(i)).wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    }
+    h
+}
+
+/// Mines the closed or maximal itemsets of at most `max_len` items into `sink`; returns how
+/// many were reported.
+pub(crate) fn mine<S: ItemsetSink>(
+    prepared: &Prepared,
+    target: Target,
+    max_len: usize,
+    threads: usize,
+    limit: Option<u64>,
+    sink: &mut S,
+) -> Result<u64> {
+    // The closure of the empty set: items in every transaction.
+    let mut root = Db::default();
+    root.clear();
+    let everywhere: Vec<u32> = (0..prepared.rank_to_item.len() as u32)
+        .filter(|&r| prepared.rank_support[r as usize] == prepared.total_weight)
+        .collect();
+    if everywhere.len() > max_len {
+        return Ok(0);
+    }
+    // Items are keyed least frequent first (key k is rank n - 1 - k), so that closures mostly
+    // add items after the one extended (the frequent ones) and few extensions fail the
+    // prefix-preserving test.
+    let n = prepared.rank_to_item.len();
+    let key_of = |rank: u32| (n - 1 - rank as usize) as u32;
+    let mut local = vec![NONE; n];
+    for key in 0..n as u32 {
+        let rank = n as u32 - 1 - key;
+        if !everywhere.contains(&rank) {
+            local[key as usize] = root.labels.len() as u32;
+            root.labels.push(key);
+        }
+    }
+    let mut staged = Db::default();
+    staged.clear();
+    let mut mapped = Vec::new();
+    for (items, weight) in &prepared.transactions {
+        mapped.clear();
+        mapped.extend(
+            items
+                .iter()
+                .rev()
+                .map(|&r| local[key_of(r) as usize])
+                .filter(|&l| l != NONE),
+        );
+        if !mapped.is_empty() {
+            staged.push(&mapped, *weight);
+        }
+    }
+    merge_identical(&staged, 0, &mut Merge::default(), &mut root);
+    drop(staged);
+    let emitted = AtomicU64::new(0);
+    let key_to_item: Vec<u32> = prepared.rank_to_item.iter().rev().copied().collect();
+    let exact = (target == Target::Maximal).then(|| Exact::new(&root, &local));
+    let miner = Miner {
+        min_count: prepared.min_count,
+        max_len,
+        target,
+        limit,
+        emitted: &emitted,
+        key_to_item: &key_to_item,
+        exact,
+    };
+
+    let mut scratch = Scratch::default();
+    scratch.prefix.extend(everywhere.iter().map(|&r| key_of(r)));
+    if !everywhere.is_empty() {
+        let is_maximal = root.labels.is_empty();
+        if target == Target::Closed || is_maximal {
+            miner.emit(&mut scratch, prepared.total_weight, sink)?;
+        }
+    }
+    let n = root.labels.len();
+    if threads <= 1 || n < 2 {
+        miner.expand(&root, None, 0, &mut scratch, sink)?;
+        return Ok(emitted.load(Ordering::Relaxed));
+    }
+    // One unit of work per first extension item, handed out dynamically; parts are absorbed
+    // in item order so the output is the same for every thread count.
+    let mut occurrences = Vec::new();
+    Miner::deliver(&root, 0, &mut occurrences);
+    let next = AtomicUsize::new(0);
+    let parts: Vec<std::sync::Mutex<Option<Result<S::Part>>>> =
+        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+    let template = sink.part();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(n) {
+            let (next, parts, miner, root, occurrences) =
+                (&next, &parts, &miner, &root, &occurrences);
+            let empty = template.part();
+            let base = scratch.prefix.clone();
+            scope.spawn(move || {
+                let mut scratch = Scratch {
+                    prefix: base,
+                    ..Scratch::default()
+                };
+                let mut level = Level::default();
+                loop {
+                    let e = next.fetch_add(1, Ordering::Relaxed);
+                    if e >= n {
+                        break;
+                    }
+                    let mut part = empty.part();
+                    let result = miner.extend(
+                        root,
+                        e as u32,
+                        &occurrences[e],
+                        &mut level,
+                        0,
+                        &mut scratch,
+                        &mut part,
+                    );
+                    let failed = result.is_err();
+                    *parts[e].lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(result.map(|()| part));
+                    if failed {
+                        next.store(n, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    for slot in parts {
+        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Ok(part)) => sink.absorb(part)?,
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    Ok(emitted.load(Ordering::Relaxed))
+}
+
+/// Whether a test forces the bitset (`true`) or list (`false`) maximality test.
+#[cfg(not(test))]
+fn forced(_dense: bool) -> bool {
+    false
+}
+
+#[cfg(test)]
+fn forced(dense: bool) -> bool {
+    tests::force(dense)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{mine_itemsets, Algorithm, Itemset, MinSupport, MiningParams, Target};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Which maximality test to force in this thread: none, the bitsets or the lists.
+        static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn force(dense: bool) -> bool {
+        FORCED.with(|f| f.get() == Some(dense))
+    }
+
+    #[test]
+    fn both_maximality_tests_agree_with_the_oracle() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let tx: Vec<Vec<u32>> = (0..300)
+            .map(|_| {
+                (0..3 + next(8))
+                    .map(|_| {
+                        let spread = next(20) + 1;
+                        next(spread) as u32
+                    })
+                    .collect()
+            })
+            .collect();
+        let weights: Vec<u64> = (0..300).map(|_| 1 + next(3)).collect();
+        let params = MiningParams::new(MinSupport::Count(12)).target(Target::Maximal);
+        let run = |algorithm| {
+            let mut found: Vec<Itemset> = Vec::new();
+            mine_itemsets(&tx, Some(&weights), &params, algorithm, &mut found).unwrap();
+            found.sort();
+            found
+        };
+        let oracle = run(Algorithm::Apriori);
+        assert!(oracle.len() > 10, "{} maximal sets", oracle.len());
+        for dense in [true, false] {
+            FORCED.with(|f| f.set(Some(dense)));
+            assert_eq!(run(Algorithm::FpGrowth), oracle, "dense: {dense}");
+        }
+        FORCED.with(|f| f.set(None));
+    }
+}
