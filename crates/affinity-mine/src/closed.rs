@@ -620,9 +620,13 @@ pub(crate) fn mine<S: ItemsetSink>(
     let n = prepared.rank_to_item.len();
     let key_of = |rank: u32| (n - 1 - rank as usize) as u32;
     let mut local = vec![NONE; n];
+    let mut in_every = vec![false; n];
+    for &r in &everywhere {
+        in_every[r as usize] = true;
+    }
     for key in 0..n as u32 {
         let rank = n as u32 - 1 - key;
-        if !everywhere.contains(&rank) {
+        if !in_every[rank as usize] {
             local[key as usize] = root.labels.len() as u32;
             root.labels.push(key);
         }

@@ -28,6 +28,14 @@ pub enum MineError {
         /// The cap.
         limit: u64,
     },
+    /// More rules than the configured cap.
+    #[error(
+        "more than {limit} rules: raise the minimum support or confidence, set a max length, or raise the cap"
+    )]
+    TooManyRules {
+        /// The cap.
+        limit: u64,
+    },
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Io(#[from] std::io::Error),

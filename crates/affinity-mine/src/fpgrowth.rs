@@ -156,11 +156,26 @@ impl Miner<'_> {
         Ok(())
     }
 
+    /// Fails when `n` more itemsets would pass the cap, without counting them.
+    fn check_room(&self, n: u64) -> Result<()> {
+        let limit = self.limit.unwrap_or(u64::MAX);
+        match self.emitted.load(Ordering::Relaxed).checked_add(n) {
+            Some(total) if total <= limit => Ok(()),
+            _ => Err(MineError::TooManyItemsets { limit }),
+        }
+    }
+
+    /// Counts `n` more itemsets against the cap (and against `u64::MAX` without one).
     fn count(&self, n: u64) -> Result<()> {
-        let total = self.emitted.fetch_add(n, Ordering::Relaxed) + n;
-        match self.limit {
-            Some(limit) if total > limit => Err(MineError::TooManyItemsets { limit }),
-            _ => Ok(()),
+        let limit = self.limit.unwrap_or(u64::MAX);
+        let added = self
+            .emitted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                total.checked_add(n).filter(|&t| t <= limit)
+            });
+        match added {
+            Ok(_) => Ok(()),
+            Err(_) => Err(MineError::TooManyItemsets { limit }),
         }
     }
 
@@ -261,46 +276,65 @@ impl Miner<'_> {
         sink: &mut S,
     ) -> Result<()> {
         let room = self.max_len - scratch.prefix.len();
+        // Counted before any is listed: a long path has more subsets than any cap.
+        let Some(n) = subsets_up_to(path.len(), room) else {
+            return Err(MineError::TooManyItemsets {
+                limit: self.limit.unwrap_or(u64::MAX),
+            });
+        };
         if !sink.needs_itemsets() {
-            let n = subsets_up_to(path.len(), room);
             self.count(n)?;
             return sink.push_count(n);
         }
-        self.subsets(tree, path, 0, room, scratch, sink)
+        self.check_room(n)?;
+        self.subsets(tree, path, room, scratch, sink)
     }
 
+    /// Emits the subsets of `path` with at most `room` items, in depth-first order, without
+    /// recursion: a path can be as long as the longest transaction.
     fn subsets<S: ItemsetSink>(
         &self,
         tree: &FpTree,
         path: &[u32],
-        from: usize,
         room: usize,
         scratch: &mut Scratch,
         sink: &mut S,
     ) -> Result<()> {
-        if room == 0 {
-            return Ok(());
+        let base = scratch.prefix.len();
+        // Positions in `path` of the items added to the prefix, and the next one to try.
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut next = 0;
+        loop {
+            if next < path.len() && chosen.len() < room {
+                let node = path[next] as usize;
+                scratch.prefix.push(tree.labels[tree.item[node] as usize]);
+                chosen.push(next);
+                self.emit(scratch, tree.count[node], sink)?;
+                next += 1;
+            } else {
+                match chosen.pop() {
+                    Some(last) => {
+                        scratch.prefix.pop();
+                        next = last + 1;
+                    }
+                    None => break,
+                }
+            }
         }
-        for k in from..path.len() {
-            let node = path[k] as usize;
-            scratch.prefix.push(tree.labels[tree.item[node] as usize]);
-            self.emit(scratch, tree.count[node], sink)?;
-            self.subsets(tree, path, k + 1, room - 1, scratch, sink)?;
-            scratch.prefix.pop();
-        }
+        debug_assert_eq!(scratch.prefix.len(), base);
         Ok(())
     }
 }
 
-/// Non-empty subsets of an `n`-set with at most `room` elements.
-fn subsets_up_to(n: usize, room: usize) -> u64 {
+/// Non-empty subsets of an `n`-set with at most `room` elements; `None` past `u64::MAX`.
+fn subsets_up_to(n: usize, room: usize) -> Option<u64> {
     let mut total = 0u64;
-    let mut binomial = 1u64; // C(n, k)
+    let mut binomial = 1u128; // C(n, k), exact while it fits in 64 bits
     for k in 1..=n.min(room) {
-        binomial = binomial * (n - k + 1) as u64 / k as u64;
-        total = total.saturating_add(binomial);
+        binomial = binomial * (n - k + 1) as u128 / k as u128;
+        total = total.checked_add(u64::try_from(binomial).ok()?)?;
     }
-    total
+    Some(total)
 }
 
 /// Mines every frequent itemset of the prepared transactions into `sink`; returns the count.
@@ -322,7 +356,11 @@ pub(crate) fn mine<S: ItemsetSink>(
         emitted: &emitted,
     };
     let n = tree.labels.len() as u32;
-    if threads <= 1 || n < 2 {
+    if let Some(path) = tree.single_path().filter(|p| !p.is_empty()) {
+        // One chain (e.g. a single transaction): its subsets, counted before any is listed.
+        let mut scratch = Scratch::default();
+        miner.mine_path(&tree, &path, &mut scratch, sink)?;
+    } else if threads <= 1 || n < 2 {
         let mut scratch = Scratch::default();
         for i in (0..n).rev() {
             miner.mine_item(&tree, i, 0, &mut scratch, sink)?;

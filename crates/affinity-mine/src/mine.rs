@@ -2,8 +2,8 @@
 
 use crate::database::{prepare, Prepared};
 use crate::error::Result;
-use crate::params::{MiningParams, Target};
-use crate::sink::{Itemset, ItemsetSink};
+use crate::params::{MinSupport, MiningParams, Target};
+use crate::sink::{CountSink, Itemset, ItemsetSink};
 use std::collections::HashMap;
 
 /// Which algorithm mines the frequent itemsets.
@@ -96,6 +96,94 @@ pub fn mine_itemsets<S: ItemsetSink>(
         frequent_items: prepared.rank_to_item.len(),
         min_count: prepared.min_count,
         itemsets,
+    })
+}
+
+/// What [`mine_at_most`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BoundedMining {
+    /// Figures of the run that filled the sink (its `min_count` is the one used).
+    pub summary: MiningSummary,
+    /// The minimum count the parameters asked for; below `summary.min_count` when it had to
+    /// be raised to stay within the limit.
+    pub requested_min_count: u64,
+}
+
+impl BoundedMining {
+    /// Whether the minimum count was raised.
+    pub fn raised(&self) -> bool {
+        self.summary.min_count > self.requested_min_count
+    }
+}
+
+/// Mines at most `limit` itemsets into `sink`: where `params` would give more, the minimum
+/// count is raised to the smallest one that gives at most `limit`, which keeps the sets of
+/// highest support. Memory and time stay bounded by `limit` whatever the data: each trial
+/// only counts, and stops at the limit.
+///
+/// ```
+/// use affinity_mine::{mine_at_most, Algorithm, Itemset, MinSupport, MiningParams};
+/// // 16 items bought together 3 times, and 0 and 1 once more: 65,535 sets at count 1.
+/// let mut tx = vec![(0..16).collect::<Vec<u32>>(); 3];
+/// tx.push(vec![0, 1]);
+/// let mut kept: Vec<Itemset> = Vec::new();
+/// let params = MiningParams::new(MinSupport::Count(1));
+/// let run = mine_at_most(&tx, None, &params, Algorithm::FpGrowth, 10, &mut kept)?;
+/// assert!(run.raised());
+/// assert_eq!(run.summary.min_count, 4);
+/// assert_eq!(kept.len(), 3); // {0} {1} {0 1}
+/// # Ok::<(), affinity_mine::MineError>(())
+/// ```
+pub fn mine_at_most<S: ItemsetSink>(
+    transactions: &[Vec<u32>],
+    weights: Option<&[u64]>,
+    params: &MiningParams,
+    algorithm: Algorithm,
+    limit: u64,
+    sink: &mut S,
+) -> Result<BoundedMining> {
+    if limit == 0 {
+        return Err(crate::MineError::InvalidSetting {
+            name: "limit",
+            reason: "must be at least 1".into(),
+        });
+    }
+    let total: u64 = match weights {
+        Some(w) => w.iter().sum(),
+        None => transactions.len() as u64,
+    };
+    let requested_min_count = params.min_support.min_count(total);
+    let at = |min_count: u64| MiningParams {
+        min_support: MinSupport::Count(min_count),
+        max_itemsets: Some(limit),
+        ..params.clone()
+    };
+    let fits = |min_count: u64| -> Result<bool> {
+        let mut count = CountSink::default();
+        match mine_itemsets(transactions, weights, &at(min_count), algorithm, &mut count) {
+            Ok(_) => Ok(true),
+            Err(crate::MineError::TooManyItemsets { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let mut min_count = requested_min_count;
+    if !fits(min_count)? {
+        // Invariant: `low` gives too many, `high` fits (above the total, nothing is frequent).
+        let (mut low, mut high) = (min_count, total + 1);
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if fits(mid)? {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        min_count = high;
+    }
+    let summary = mine_itemsets(transactions, weights, &at(min_count), algorithm, sink)?;
+    Ok(BoundedMining {
+        summary,
+        requested_min_count,
     })
 }
 

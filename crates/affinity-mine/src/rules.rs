@@ -121,6 +121,8 @@ pub struct RuleParams {
     pub consequent_only: Vec<u32>,
     /// Drop rules with any item whose support is above this fraction (the shopping bag).
     pub max_item_support: Option<f64>,
+    /// Stop with [`MineError::TooManyRules`] past this many rules (`None`: no cap).
+    pub max_rules: Option<u64>,
 }
 
 impl RuleParams {
@@ -142,6 +144,9 @@ impl RuleParams {
             if !(s > 0.0 && s <= 1.0) {
                 return invalid("max_item_support", format!("{s} is outside (0, 1]"));
             }
+        }
+        if self.max_rules == Some(0) {
+            return invalid("max_rules", "must be at least 1".into());
         }
         if let Some(both) = self
             .antecedent_only
@@ -203,14 +208,24 @@ pub fn generate_rules(itemsets: &[Itemset], total: u64, params: &RuleParams) -> 
             continue;
         }
         let n = set.items.len();
-        let splits: Box<dyn Iterator<Item = u64>> = match params.consequents {
-            Consequents::Single => Box::new((0..n).map(|k| 1u64 << k)),
-            Consequents::Any => Box::new(1..(1u64 << n) - 1),
+        let too_many = || MineError::TooManyRules {
+            limit: params.max_rules.unwrap_or(u64::MAX),
         };
-        for mask in splits {
+        // Consequents as bit masks over the set's items; a single item is any length.
+        let splits: Box<dyn Iterator<Item = Split>> = match params.consequents {
+            Consequents::Single => Box::new((0..n).map(Split::One)),
+            // 2^n - 2 rules from one set: more than any cap, and than a mask can hold.
+            Consequents::Any if n < 64 => Box::new((1..(1u64 << n) - 1).map(Split::Mask)),
+            Consequents::Any => return Err(too_many()),
+        };
+        for split in splits {
             let (mut antecedent, mut consequent) = (Vec::new(), Vec::new());
             for (k, &item) in set.items.iter().enumerate() {
-                if mask >> k & 1 == 1 {
+                let right = match split {
+                    Split::One(one) => k == one,
+                    Split::Mask(mask) => mask >> k & 1 == 1,
+                };
+                if right {
                     consequent.push(item);
                 } else {
                     antecedent.push(item);
@@ -226,6 +241,12 @@ pub fn generate_rules(itemsets: &[Itemset], total: u64, params: &RuleParams) -> 
             if rule.confidence >= params.min_confidence
                 && params.min_lift.is_none_or(|l| rule.lift >= l)
             {
+                if params
+                    .max_rules
+                    .is_some_and(|cap| rules.len() as u64 >= cap)
+                {
+                    return Err(too_many());
+                }
                 rules.push(rule);
             }
         }
@@ -238,6 +259,13 @@ pub fn generate_rules(itemsets: &[Itemset], total: u64, params: &RuleParams) -> 
             .then_with(|| a.consequent.cmp(&b.consequent))
     });
     Ok(rules)
+}
+
+/// Which items of a set form a rule's consequent.
+#[derive(Clone, Copy)]
+enum Split {
+    One(usize),
+    Mask(u64),
 }
 
 /// The mlxtend column names, in mlxtend's order (less `representativity`).

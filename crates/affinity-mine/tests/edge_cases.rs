@@ -1,8 +1,8 @@
 //! Edge cases where the popular tools go quietly wrong, and settings that must fail early.
 
 use affinity_mine::{
-    generate_rules, mine_itemsets, Algorithm, CountSink, Duplicates, Itemset, MinSupport,
-    MineError, MiningParams, RuleIndex, RuleParams, Target,
+    generate_rules, mine_at_most, mine_itemsets, Algorithm, Consequents, CountSink, Duplicates,
+    Itemset, MinSupport, MineError, MiningParams, RuleIndex, RuleParams, Target,
 };
 
 fn mine(tx: &[Vec<u32>], params: &MiningParams) -> Vec<Itemset> {
@@ -179,6 +179,140 @@ fn the_cap_stops_with_a_typed_error() {
             }
         }
     }
+}
+
+/// A 100,000-item transaction: the cap fires before work that grows with the square of its
+/// length (69 s before), listing its subsets does not recurse once per item (that overflowed
+/// the stack), and closed and maximal mining find the one set.
+#[test]
+fn a_long_transaction_hits_the_cap_first_and_does_not_overflow_the_stack() {
+    let wide = vec![(0..100_000u32).collect::<Vec<u32>>()];
+    for target in [Target::Frequent, Target::Closed, Target::Maximal] {
+        let params = MiningParams::new(MinSupport::Count(1))
+            .target(target)
+            .max_itemsets(1_000_000);
+        let counted = mine_itemsets(
+            &wide,
+            None,
+            &params,
+            Algorithm::FpGrowth,
+            &mut CountSink::default(),
+        );
+        let mut found: Vec<Itemset> = Vec::new();
+        let listed = mine_itemsets(&wide, None, &params, Algorithm::FpGrowth, &mut found);
+        if target == Target::Frequent {
+            for result in [counted, listed] {
+                assert!(matches!(
+                    result,
+                    Err(MineError::TooManyItemsets { limit: 1_000_000 })
+                ));
+            }
+        } else {
+            assert_eq!(counted.unwrap().itemsets, 1);
+            assert_eq!(listed.unwrap().itemsets, 1);
+            assert_eq!(found[0].items, wide[0]);
+        }
+    }
+    // Without a cap the count says it cannot be represented instead of wrapping around.
+    let params = MiningParams::new(MinSupport::Count(1));
+    let result = mine_itemsets(
+        &wide,
+        None,
+        &params,
+        Algorithm::FpGrowth,
+        &mut CountSink::default(),
+    );
+    assert!(matches!(
+        result,
+        Err(MineError::TooManyItemsets { limit: u64::MAX })
+    ));
+}
+
+/// Rule generation stops at its cap with a typed error instead of growing without bound,
+/// and a set too long for consequent masks is refused rather than wrapped around.
+#[test]
+fn rules_stop_at_their_cap() {
+    let tx = vec![(0..12).collect::<Vec<u32>>(); 3];
+    let mut sets: Vec<Itemset> = Vec::new();
+    let params = MiningParams::new(MinSupport::Count(1));
+    mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut sets).unwrap();
+    for consequents in [Consequents::Single, Consequents::Any] {
+        let capped = RuleParams {
+            consequents,
+            max_rules: Some(100),
+            ..RuleParams::default()
+        };
+        assert!(matches!(
+            generate_rules(&sets, 3, &capped),
+            Err(MineError::TooManyRules { limit: 100 })
+        ));
+    }
+    let long = vec![Itemset {
+        items: (0..70).collect(),
+        support: 1,
+    }];
+    let any = RuleParams {
+        consequents: Consequents::Any,
+        ..RuleParams::default()
+    };
+    assert!(matches!(
+        generate_rules(&long, 1, &any),
+        Err(MineError::TooManyRules { .. })
+    ));
+    let zero = RuleParams {
+        max_rules: Some(0),
+        ..RuleParams::default()
+    };
+    assert!(generate_rules(&[], 1, &zero).is_err());
+}
+
+/// The pipeline's way to stay bounded: the minimum count rises until at most N sets remain,
+/// and those are exactly the sets at or above it.
+#[test]
+fn mining_at_most_n_raises_the_threshold_to_keep_the_strongest() {
+    // A dense block that explodes at low support, and a few strong pairs.
+    let mut tx: Vec<Vec<u32>> = vec![(0..24).collect(); 2];
+    for k in 0..30u32 {
+        tx.push(vec![100 + k % 3, 103 + k % 2]);
+    }
+    let params = MiningParams::new(MinSupport::Count(1)).max_len(3);
+    let mut kept: Vec<Itemset> = Vec::new();
+    let run = mine_at_most(&tx, None, &params, Algorithm::FpGrowth, 50, &mut kept).unwrap();
+    assert!(run.raised());
+    assert_eq!(run.requested_min_count, 1);
+    assert!(kept.len() <= 50 && !kept.is_empty());
+    let mut all: Vec<Itemset> = Vec::new();
+    let exact = MiningParams::new(MinSupport::Count(run.summary.min_count)).max_len(3);
+    mine_itemsets(&tx, None, &exact, Algorithm::FpGrowth, &mut all).unwrap();
+    assert_eq!(kept, all);
+    // One lower and there would have been too many.
+    let lower = exact.clone().max_itemsets(50);
+    let lower = MiningParams {
+        min_support: MinSupport::Count(run.summary.min_count - 1),
+        ..lower
+    };
+    assert!(matches!(
+        mine_itemsets(
+            &tx,
+            None,
+            &lower,
+            Algorithm::FpGrowth,
+            &mut CountSink::default()
+        ),
+        Err(MineError::TooManyItemsets { .. })
+    ));
+    // Within the limit nothing changes.
+    let mut few: Vec<Itemset> = Vec::new();
+    let run = mine_at_most(
+        &tx,
+        None,
+        &params,
+        Algorithm::FpGrowth,
+        10_000_000,
+        &mut few,
+    )
+    .unwrap();
+    assert!(!run.raised());
 }
 
 /// Closed and maximal sets stream and the cap applies as they are found: before, every
