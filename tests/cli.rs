@@ -180,3 +180,30 @@ fn output_to_a_device_is_written_in_place_not_replaced() {
         .file_type()
         .is_char_device());
 }
+
+#[test]
+fn mine_rules_stop_at_their_cap_and_keep_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let dat = dir.path().join("t.dat");
+    std::fs::write(&dat, "1 2 3 4 5\n1 2 3 4 5\n").unwrap();
+    let rules = dir.path().join("rules.csv");
+    std::fs::write(&rules, "earlier").unwrap();
+    let out = affinity(&[
+        "mine",
+        "-i",
+        dat.to_str().unwrap(),
+        "-f",
+        "fimi",
+        "--min-count",
+        "1",
+        "--count-only",
+        "--rules",
+        "--max-rules",
+        "10",
+        "--rules-output",
+        rules.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 10 rules"));
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), "earlier");
+}

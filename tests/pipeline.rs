@@ -225,3 +225,43 @@ fn rules_and_popularity_rank_without_a_model() {
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.contains(&"rules alone"), "{names:?}");
 }
+
+/// The pipeline's mining stays bounded on data built to explode: 300 baskets of 30 items out
+/// of 45 at the default support (a count of 1) hold millions of itemsets up to 3 items; the
+/// threshold rises until the configured number fits instead of exhausting memory.
+#[test]
+fn rule_mining_inside_the_pipeline_is_bounded() {
+    let mut state = 7u64;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let baskets: Vec<Vec<u32>> = (0..300)
+        .map(|_| {
+            let mut b: Vec<u32> = (0..30).map(|_| next(45) as u32).collect();
+            b.sort_unstable();
+            b.dedup();
+            b
+        })
+        .collect();
+    let config = PipelineConfig::builder()
+        .min_support(0.001)
+        .min_confidence(0.0)
+        .min_lift(0.0)
+        .max_itemsets(2_000)
+        .build()
+        .unwrap();
+    let rules = Pipeline::new(config)
+        .unwrap()
+        .mine_baskets(&baskets)
+        .unwrap();
+    assert!(!rules.is_empty());
+    // Single consequents of at most 2,000 sets of at most 3 items.
+    assert!(rules.len() <= 3 * 2_000, "{} rules", rules.len());
+    // Every rule kept is strong: far above the requested count of 1.
+    let weakest = rules.iter().map(|r| r.count).min().unwrap();
+    assert!(weakest > 20, "weakest rule count {weakest}");
+    assert!(PipelineConfig::builder().max_itemsets(0).build().is_err());
+}

@@ -47,9 +47,13 @@ pub struct MineArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Stop with an error after this many itemsets.
+    /// Stop with an error after this many itemsets (with --rules: 10,000,000 unless given,
+    /// since rules need every frequent itemset in memory).
     #[arg(long)]
     max_itemsets: Option<u64>,
+    /// Rules: stop with an error after this many rules.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_rules: u64,
     /// The algorithm.
     #[arg(long, value_enum, default_value = "fpgrowth")]
     algorithm: AlgorithmArg,
@@ -78,6 +82,9 @@ pub struct MineArgs {
     #[arg(long)]
     json: bool,
 }
+
+/// The cap on the frequent itemsets held for rules when `--max-itemsets` is not given.
+const RULES_MAX_ITEMSETS: u64 = 10_000_000;
 
 pub fn run(args: MineArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -108,6 +115,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
             Consequents::Single
         },
         max_item_support: args.max_item_support,
+        max_rules: Some(args.max_rules),
         ..RuleParams::default()
     };
     if args.rules {
@@ -156,6 +164,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         let mut frequent: Vec<Itemset> = Vec::new();
         let all = MiningParams {
             target: Target::Frequent,
+            max_itemsets: Some(params.max_itemsets.unwrap_or(RULES_MAX_ITEMSETS)),
             ..params.clone()
         };
         mine_itemsets(&transactions, None, &all, algorithm, &mut frequent)?;

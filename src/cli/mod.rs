@@ -62,6 +62,20 @@ pub enum BenchCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        // The library's warnings (a raised mining threshold, ...) as plain stderr lines;
+        // `serve` sets up its own log. RUST_LOG overrides the level.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .without_time()
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init();
+    }
     match cli.command {
         Command::Data(command) => data::run(command),
         Command::Mine(args) => mine::run(args),

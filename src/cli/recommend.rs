@@ -30,6 +30,10 @@ pub struct RankArgs {
     /// Rule mining: minimum confidence.
     #[arg(long, default_value_t = 0.05)]
     pub min_confidence: f64,
+    /// Rule mining: at most this many itemsets; past it the minimum support rises (with a
+    /// warning) so that the strongest fit.
+    #[arg(long, default_value_t = 500_000)]
+    pub max_itemsets: u64,
     /// Weight of the embedding score (each source min-max normalised first).
     #[arg(long, default_value_t = 1.0)]
     pub embedding_weight: f32,
@@ -54,6 +58,7 @@ impl RankArgs {
             .hold_out(hold_out)
             .min_support(self.min_support)
             .min_confidence(self.min_confidence)
+            .max_itemsets(self.max_itemsets)
             .history_items(self.history_items)
             .weights(ScoreWeights {
                 embedding: self.embedding_weight,

@@ -68,6 +68,10 @@ pub struct PipelineConfig {
     pub min_lift: f64,
     /// Rule mining: longest itemset.
     pub max_rule_len: usize,
+    /// Rule mining: at most this many itemsets; where `min_support` would give more, the
+    /// threshold rises until they fit (logged as a warning), so no data exhausts memory.
+    #[serde(default = "default_max_itemsets")]
+    pub max_itemsets: u64,
     /// How a history becomes text.
     pub history: HistoryText,
     /// Score weights of the hybrid.
@@ -88,12 +92,18 @@ impl Default for PipelineConfig {
             min_confidence: 0.05,
             min_lift: 1.0,
             max_rule_len: 3,
+            max_itemsets: default_max_itemsets(),
             history: HistoryText::default(),
             weights: ScoreWeights::default(),
             mmr_lambda: 0.9,
             mmr_candidates: 50,
         }
     }
+}
+
+/// 500,000 itemsets of at most 3 items give at most 1.5 million single-consequent rules.
+fn default_max_itemsets() -> u64 {
+    500_000
 }
 
 impl PipelineConfig {
@@ -130,6 +140,9 @@ impl PipelineConfig {
                 "max_rule_len",
                 "rules need itemsets of at least two items",
             ));
+        }
+        if self.max_itemsets == 0 {
+            return Err(invalid("max_itemsets", "must be at least 1"));
         }
         if self.history.max_items == 0 {
             return Err(invalid("history.max_items", "must be at least 1"));
@@ -193,6 +206,11 @@ impl PipelineConfigBuilder {
     /// Minimum rule lift.
     pub fn min_lift(mut self, l: f64) -> Self {
         self.0.min_lift = l;
+        self
+    }
+    /// Most itemsets mined for rules (the threshold rises past it).
+    pub fn max_itemsets(mut self, n: u64) -> Self {
+        self.0.max_itemsets = n;
         self
     }
     /// Products per history text.

@@ -2,7 +2,7 @@
 
 use affinity_data::{items_by_user, leave_one_out, Dataset, Interaction, Split};
 use affinity_mine::{
-    generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport, MiningParams, Rule,
+    generate_rules, mine_at_most, Algorithm, Consequents, Itemset, MinSupport, MiningParams, Rule,
     RuleParams,
 };
 #[cfg(feature = "model")]
@@ -123,7 +123,28 @@ impl Pipeline {
             ..MiningParams::new(MinSupport::from_f64(c.min_support)?)
         };
         let mut itemsets: Vec<Itemset> = Vec::new();
-        mine_itemsets(baskets, None, &params, Algorithm::FpGrowth, &mut itemsets)?;
+        let run = mine_at_most(
+            baskets,
+            None,
+            &params,
+            Algorithm::FpGrowth,
+            c.max_itemsets,
+            &mut itemsets,
+        )?;
+        if run.raised() {
+            tracing::warn!(
+                requested_min_count = run.requested_min_count,
+                min_count = run.summary.min_count,
+                itemsets = run.summary.itemsets,
+                "min support {} would give more than {} itemsets: mined at a min count of {} \
+                 (support {:.6}) instead of {}, keeping the strongest",
+                c.min_support,
+                c.max_itemsets,
+                run.summary.min_count,
+                run.summary.min_count as f64 / baskets.len().max(1) as f64,
+                run.requested_min_count,
+            );
+        }
         let rules = generate_rules(
             &itemsets,
             baskets.len() as u64,
