@@ -207,3 +207,72 @@ fn mine_rules_stop_at_their_cap_and_keep_old_output() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("more than 10 rules"));
     assert_eq!(std::fs::read_to_string(&rules).unwrap(), "earlier");
 }
+
+/// A mining run killed while it writes leaves no temporary file, whatever the signal (a
+/// killed run used to leave a multi-GB `.NAME.tmp.PID`), and the earlier output stays.
+#[test]
+fn killed_mining_runs_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let dat = dir.path().join("dense.dat");
+    // 60 transactions of 28 of 30 items: at min count 2 far more itemsets than it can write.
+    let mut text = String::new();
+    for t in 0..60u32 {
+        let row: Vec<String> = (0..30u32)
+            .filter(|i| i % 30 != t % 30 && (i + 7) % 30 != t % 30)
+            .map(|i| i.to_string())
+            .collect();
+        text.push_str(&row.join(" "));
+        text.push('\n');
+    }
+    std::fs::write(&dat, text).unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let output = out_dir.join("itemsets.txt");
+    std::fs::write(&output, "earlier").unwrap();
+    /// Kills the run even when an assertion fails first.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    for signal in ["TERM", "INT", "KILL"] {
+        let mut running = Running(
+            std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
+                .args(["mine", "-f", "fimi", "--min-count", "2", "-i"])
+                .arg(&dat)
+                .arg("-o")
+                .arg(&output)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let child = &mut running.0;
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        let listed = |d: &std::path::Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        // While it writes, the output directory shows no temporary file at all.
+        assert_eq!(listed(&out_dir), ["itemsets.txt"], "while writing");
+        let killed = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{signal}");
+        assert_eq!(listed(&out_dir), ["itemsets.txt"], "after SIG{signal}");
+        assert_eq!(std::fs::read_to_string(&output).unwrap(), "earlier");
+    }
+}
