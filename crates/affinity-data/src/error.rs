@@ -45,6 +45,19 @@ pub enum DataError {
         /// The details (the offending value, the expected shape).
         detail: String,
     },
+    /// The file is not in the format it was read as (a CSV read as FIMI, a header line);
+    /// never skipped, even when loading leniently.
+    #[error("{path}:{line}: not a {format} file: {detail}")]
+    WrongFormat {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The format asked for.
+        format: &'static str,
+        /// What was found, and which format to use instead.
+        detail: String,
+    },
     /// A setting is outside its valid range; nothing was read.
     #[error("invalid setting {name}: {reason}")]
     InvalidSetting {

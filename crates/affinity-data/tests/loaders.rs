@@ -293,3 +293,87 @@ fn shipped_groceries_counts() {
     );
     assert_eq!(stats.top_items[0].0, "whole milk");
 }
+
+/// FIMI holds integer ids only: a byte-order mark is dropped (it became part of the first
+/// item), a CSV or a header is refused with a hint, and bad ids name their line.
+#[test]
+fn fimi_input_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str, bytes: &[u8], options: &LoadOptions| {
+        let path = write(&dir, name, bytes);
+        read_transactions(&path, TransactionFile::Fimi, options)
+    };
+    let strict = LoadOptions::default();
+    let (tx, _) = read("bom.dat", b"\xef\xbb\xbf1 2\n1 2\n1 3\n", &strict).unwrap();
+    assert_eq!(tx.items.names(), ["1", "2", "3"]);
+    assert_eq!(tx.baskets, vec![vec![0, 1], vec![0, 1], vec![0, 2]]);
+    // Leading zeros name the same item.
+    let (tx, _) = read("zeros.dat", b"7 007\n0 00\n", &strict).unwrap();
+    assert_eq!(tx.items.names(), ["7", "0"]);
+    for (name, bytes, line, needle) in [
+        ("csv.dat", &b"user,item\n1,2\n"[..], 1, "','"),
+        ("semi.dat", b"1 2\n3;4\n", 2, "';'"),
+        ("header.dat", b"item_a item_b\n1 2\n", 1, "header"),
+    ] {
+        match read(
+            name,
+            bytes,
+            &LoadOptions {
+                lenient: true,
+                ..strict.clone()
+            },
+        ) {
+            Err(DataError::WrongFormat {
+                line: l, detail, ..
+            }) => {
+                assert_eq!(l, line, "{name}");
+                assert!(
+                    detail.contains(needle) && detail.contains("--format"),
+                    "{detail}"
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    for (bytes, token) in [
+        (&b"1 2\n3 -4\n"[..], "-4"),
+        (b"1 2\n3 x\n", "x"),
+        (b"1 2\n1099511627776 1\n", "1099511627776"),
+        (b"1 2\n+3\n", "+3"),
+    ] {
+        match read("bad.dat", bytes, &strict) {
+            Err(DataError::Malformed {
+                line: 2,
+                kind,
+                detail,
+                ..
+            }) => {
+                assert_eq!(kind, RowFault::BadNumber);
+                assert!(detail.contains(token), "{detail}");
+            }
+            other => panic!("{token}: {other:?}"),
+        }
+    }
+    // Lenient loading skips and counts such rows.
+    let lenient = LoadOptions {
+        lenient: true,
+        ..strict
+    };
+    let (tx, report) = read("skip.dat", b"1 2\n3 -4\n2 3\n", &lenient).unwrap();
+    assert_eq!(tx.baskets.len(), 2);
+    assert_eq!(report.skipped_total(), 1);
+}
+
+/// A byte-order mark does not hide the first column of a CSV.
+#[test]
+fn csv_with_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend_from_slice(GROCERIES_LIKE.as_bytes());
+    let path = write(&dir, "bom.csv", &bytes);
+    let (ds, _) = load(&path, &long(), &LoadOptions::default()).unwrap();
+    let plain = write(&dir, "plain.csv", GROCERIES_LIKE.as_bytes());
+    let (expected, _) = load(&plain, &long(), &LoadOptions::default()).unwrap();
+    assert_eq!(ds.users.names(), expected.users.names());
+    assert_eq!(ds.interactions.len(), expected.interactions.len());
+}

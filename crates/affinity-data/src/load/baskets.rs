@@ -9,7 +9,8 @@ use std::path::Path;
 /// Which basket file layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransactionFile {
-    /// FIMI `.dat`: items separated by spaces or tabs.
+    /// FIMI `.dat`: integer item ids (0 to 2^32 - 1) separated by spaces or tabs. Anything
+    /// else on a line is a bad row; a CSV or a header line is refused outright.
     Fimi,
     /// One basket per line, item names separated by commas (CSV quoting allowed), no header.
     Baskets,
@@ -63,10 +64,42 @@ pub fn read_transactions(
             }
         };
         let basket = match layout {
-            TransactionFile::Fimi => text
-                .split_ascii_whitespace()
-                .map(|token| tx.items.intern(token))
-                .collect(),
+            TransactionFile::Fimi => {
+                if let Some(detail) = not_fimi(text, line) {
+                    return Err(DataError::WrongFormat {
+                        path: path.to_path_buf(),
+                        line,
+                        format: "FIMI",
+                        detail,
+                    });
+                }
+                let mut basket = Vec::new();
+                let mut bad = None;
+                for token in text.split_ascii_whitespace() {
+                    match parse_item_id(token) {
+                        // By value, so that `007` and `7` are one item.
+                        Some(id) if token.len() > 1 && token.starts_with('0') => {
+                            basket.push(tx.items.intern(&id.to_string()))
+                        }
+                        Some(_) => basket.push(tx.items.intern(token)),
+                        None => {
+                            bad = Some(token);
+                            break;
+                        }
+                    }
+                }
+                match bad {
+                    None => basket,
+                    Some(token) => {
+                        let detail = format!(
+                            "{token:?} is not an item id (FIMI items are integers from 0 to {})",
+                            u32::MAX
+                        );
+                        guard.fault(line, RowFault::BadNumber, detail)?;
+                        continue;
+                    }
+                }
+            }
             TransactionFile::Baskets => match split_csv_line(text) {
                 Ok(names) => names
                     .iter()
@@ -83,6 +116,29 @@ pub fn read_transactions(
         tx.baskets.push(basket);
     }
     Ok((tx, guard.report))
+}
+
+/// A FIMI item id: ASCII digits only (no sign), below 2^32.
+fn parse_item_id(token: &str) -> Option<u32> {
+    if token.bytes().all(|b| b.is_ascii_digit()) {
+        token.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Why `text` (line `line`) shows the file is not FIMI at all: separators of a CSV, or a
+/// first line of names (a header).
+fn not_fimi(text: &str, line: u64) -> Option<String> {
+    let hint = "use --format baskets (one basket of names per line) or --format long (a CSV \
+                of events with a header)";
+    if let Some(separator) = text.chars().find(|c| matches!(c, ',' | ';')) {
+        return Some(format!("found {separator:?}, a CSV separator: {hint}"));
+    }
+    let named = text
+        .split_ascii_whitespace()
+        .any(|t| t.chars().any(|c| c.is_alphabetic() || c == '_'));
+    (line == 1 && named).then(|| format!("the first line {text:?} looks like a header: {hint}"))
 }
 
 /// Splits one CSV line, honouring double quotes.

@@ -86,8 +86,14 @@ impl<'a> RowGuard<'a> {
 }
 
 /// The file's bytes, or an error naming it.
+/// The file's bytes, without a leading UTF-8 byte-order mark (spreadsheet exports write one;
+/// left in, it would become part of the first item or column name).
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| DataError::io(path, e))
+    let mut bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    Ok(bytes)
 }
 
 /// The user id to store: the raw id, or its keyed hash.
