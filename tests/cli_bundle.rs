@@ -4,25 +4,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 #[cfg(feature = "model")]
 use affinity::tune::DeviceChoice;
 #[cfg(feature = "model")]
 use common::tiny_model;
-use common::{affinity, ok};
-
-fn failed(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let err = String::from_utf8(out.stderr.clone()).unwrap();
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
+use common::{affinity, failed, ok};
 
 /// Shoppers over some days, all ten products of each kind.
 fn events(path: &Path, users: std::ops::Range<usize>, days: std::ops::Range<usize>) {

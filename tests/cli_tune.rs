@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{affinity, ok, tiny_model};
+use common::{affinity, failed, ok, tiny_model};
 
 /// Events of 60 shoppers over four days: fruit lovers and dairy lovers.
 fn events(path: &Path) {
@@ -61,6 +61,22 @@ fn embed_writes_one_unit_vector_per_line() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model/config.json"));
+    // Bytes that are not UTF-8 on standard input: the line is named, before any model loads.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
+        .args(["embed", "--model", "/nonexistent/model"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"milk\nyogurt\nbad \xff byte\n")
+        .unwrap();
+    let err = failed(&child.wait_with_output().unwrap());
+    assert!(err.contains("stdin:3: not UTF-8"), "{err}");
 }
 
 #[test]
@@ -89,6 +105,11 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
         "1e-3",
         "--no-progress",
     ];
+    // Nothing to resume yet: refused (it used to start afresh and exit 0).
+    let mut early = common.to_vec();
+    early.push("--resume");
+    let err = failed(&affinity(&early));
+    assert!(err.contains("no checkpoint to resume from"), "{err}");
     let mut first = common.to_vec();
     first.extend(["--stop-after", "1"]);
     ok(&affinity(&first));
@@ -281,6 +302,19 @@ fn recommend_search_and_evaluate_run_on_a_dataset() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"caviar\""));
+
+    // A product that does not exist is reported before any model is loaded: here there is
+    // none to load at all.
+    let err = failed(&affinity(&[
+        "search",
+        "-i",
+        d,
+        "--model",
+        "/nonexistent/model",
+        "--similar",
+        "caviar",
+    ]));
+    assert!(err.contains("\"caviar\" is not in the catalogue"), "{err}");
 
     let found = ok(&affinity(&[
         "search", "-i", d, "--model", m, "--device", "cpu", "--query", "cheese", "-k", "4",

@@ -257,11 +257,27 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         _ if args.k == 0 => bail!("-k must be at least 1"),
         _ => {}
     }
+    let unknown = |name: &str| format!("product {name:?} is not in the catalogue");
     let recommender = match &args.bundle {
+        // Similar products come from the stored item vectors: no language model to load.
+        Some(dir) if args.similar.is_some() => {
+            let options = affinity::bundle::LoadOptions {
+                encoder: false,
+                ..args.run.bundle_options()?
+            };
+            Recommender::load(dir, &options)
+                .with_context(|| format!("cannot load the bundle {}", dir.display()))?
+        }
         Some(dir) => load_bundle(dir, &args.run)?,
         None => {
             let pipeline = Pipeline::new(PipelineConfig::default())?;
             let (_, dataset) = args.source.raw()?;
+            // Checked before the model loads and embeds the catalogue.
+            if let Some(name) = &args.similar {
+                if dataset.items.get(name).is_none() {
+                    bail!(unknown(name));
+                }
+            }
             let prepared = pipeline.prepare_all(dataset);
             pipeline.recommender(&prepared, Some(args.run.load()?), vec![])?
         }
@@ -269,9 +285,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
     let found = match (&args.query, &args.similar) {
         (Some(q), _) => recommender.search(q, args.k)?,
         (None, Some(name)) => {
-            let id = recommender
-                .item_id(name)
-                .with_context(|| format!("product {name:?} is not in the catalogue"))?;
+            let id = recommender.item_id(name).with_context(|| unknown(name))?;
             recommender.similar(id, args.k)?
         }
         (None, None) => unreachable!("checked above"),

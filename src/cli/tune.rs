@@ -1,6 +1,6 @@
 //! `affinity embed`, `affinity train` and `affinity bench train|encode`.
 
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -29,19 +29,40 @@ pub struct EmbedArgs {
     pub output: Option<PathBuf>,
 }
 
+/// One text per line (a final newline and `\r` endings allowed); bytes that are not UTF-8
+/// are an error naming the line.
+fn text_lines(source: &str, bytes: &[u8]) -> anyhow::Result<Vec<String>> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    body.split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            std::str::from_utf8(line)
+                .map(str::to_owned)
+                .map_err(|e| anyhow::anyhow!("{source}:{}: not UTF-8 ({e})", i + 1))
+        })
+        .collect()
+}
+
 pub fn embed(args: EmbedArgs) -> anyhow::Result<()> {
-    let texts: Vec<String> = match &args.input {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .lines()
-            .map(str::to_string)
-            .collect(),
-        None => std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<Result<_, _>>()
-            .context("cannot read stdin")?,
+    let (source, bytes) = match &args.input {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .context("cannot read stdin")?;
+            ("stdin".to_owned(), bytes)
+        }
     };
+    let texts = text_lines(&source, &bytes)?;
     let encoder = args.run.load()?;
     let vectors = encoder.embed(&texts)?;
     let rows = Vec::<Vec<f32>>::try_from(&vectors).context("vectors")?;

@@ -8,6 +8,19 @@ use std::process::{Command, Output};
 #[cfg(feature = "model")]
 use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
 
+/// The standard error of a run that failed cleanly: exit code 2, no panic.
+pub fn failed(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
 /// Runs the `affinity` binary in the repository root.
 pub fn affinity(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_affinity"))

@@ -189,6 +189,18 @@ impl SentenceEncoder {
         if let Some(l) = &options.lora {
             l.validate()?;
         }
+        // A vocabulary that does not match the embedding table changes every vector quietly
+        // (a cut vocab.txt) or indexes past the table (a longer one).
+        let tokens = tokenizer.vocab_len();
+        if tokens as i64 != config.vocab_size {
+            return Err(TuneError::BadConfig {
+                path: tokenizer.vocab_path().to_path_buf(),
+                detail: format!(
+                    "{tokens} tokens, but the model's config.json says vocab_size {}",
+                    config.vocab_size
+                ),
+            });
+        }
         let device = options.device.try_resolve()?;
         let mut vs = nn::VarStore::new(device);
         let lora_vs = options.lora.as_ref().map(|_| nn::VarStore::new(device));

@@ -50,6 +50,12 @@ pub enum TuneError {
         /// The checkpoint's shape.
         found: Vec<i64>,
     },
+    /// Asked to resume, but the checkpoint directory holds no run to continue.
+    #[error("{}: no checkpoint to resume from (train without --resume to start a run)", dir.display())]
+    NothingToResume {
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
     /// A setting is out of range; nothing was computed.
     #[error("invalid setting {name}: {detail}")]
     InvalidSetting {

@@ -89,6 +89,16 @@ impl WordPiece {
         })
     }
 
+    /// Token ids the vocabulary uses: the largest plus one.
+    pub fn vocab_len(&self) -> usize {
+        self.inner
+            .vocab()
+            .values()
+            .values()
+            .max()
+            .map_or(0, |&id| id as usize + 1)
+    }
+
     /// The vocabulary file this tokenizer was read from.
     pub fn vocab_path(&self) -> &Path {
         &self.vocab_path

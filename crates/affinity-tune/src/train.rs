@@ -52,7 +52,7 @@ pub struct TrainParams {
     pub head_dropout: f64,
     /// Where checkpoints go; `None` keeps the best weights in memory only.
     pub checkpoint_dir: Option<PathBuf>,
-    /// Continue from the latest checkpoint in `checkpoint_dir` when there is one.
+    /// Continue from the latest checkpoint in `checkpoint_dir`; there must be one.
     pub resume: bool,
     /// End this run after that epoch as if interrupted (a later run resumes).
     pub stop_after: Option<usize>,
@@ -117,6 +117,9 @@ impl TrainParams {
                 "patience",
                 "use None to never stop early, or at least 1",
             ));
+        }
+        if self.stop_after == Some(0) {
+            return Err(TuneError::setting("stop_after", "must be at least 1"));
         }
         if (self.resume || self.stop_after.is_some()) && self.checkpoint_dir.is_none() {
             return Err(TuneError::setting(
@@ -228,8 +231,15 @@ const STATE_FILE: &str = "trainer_state.json";
 
 impl Trainer {
     /// Checks the settings.
+    /// Fails on invalid settings, and when asked to resume a run that left no checkpoint
+    /// (as Hugging Face's `Trainer` does): both before any model is loaded.
     pub fn new(params: TrainParams) -> Result<Self> {
         params.check()?;
+        if let Some(dir) = params.checkpoint_dir.as_ref().filter(|_| params.resume) {
+            if !dir.join(STATE_FILE).is_file() {
+                return Err(TuneError::NothingToResume { dir: dir.clone() });
+            }
+        }
         Ok(Trainer { params })
     }
 
@@ -307,7 +317,14 @@ impl Trainer {
         let bar = progress_bar(p.progress, (total * p.grad_accum) as u64);
         bar.set_position((state.optimizer_step * p.grad_accum) as u64);
         let mut stop = StopReason::Completed;
-        for epoch in state.epoch + 1..=p.epochs {
+        // Resumed past the epoch to stop after: nothing to train in this run.
+        let first = if p.stop_after.is_some_and(|last| last <= state.epoch) {
+            stop = StopReason::Interrupted;
+            p.epochs + 1
+        } else {
+            state.epoch + 1
+        };
+        for epoch in first..=p.epochs {
             let started = Instant::now();
             // Seeds derived from (seed, epoch): a resumed run replays the same epochs.
             tch::manual_seed((p.seed.wrapping_mul(1_000_003) ^ epoch as u64) as i64);
@@ -431,7 +448,7 @@ impl Trainer {
         };
         let state_path = dir.join(STATE_FILE);
         if !state_path.is_file() {
-            return Ok(None);
+            return Err(TuneError::NothingToResume { dir: dir.clone() });
         }
         let text =
             std::fs::read_to_string(&state_path).map_err(|e| TuneError::io(&state_path, e))?;

@@ -254,3 +254,35 @@ fn embeddings_are_unit_vectors_in_input_order() {
     }
     assert_eq!(encoder.embed::<&str>(&[]).unwrap().size(), [0, 32]);
 }
+
+/// A vocabulary cut short (or longer than the embedding table) is refused, naming the file
+/// and both sizes; it used to load and quietly change every vector.
+#[test]
+fn a_vocabulary_that_does_not_match_the_config_is_refused() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    saved_model(dir.path(), 3);
+    let vocab = dir.path().join("vocab.txt");
+    let full = std::fs::read_to_string(&vocab).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    for kept in [lines.len() - 5, lines.len() + 2] {
+        let mut text: Vec<String> = lines.iter().take(kept).map(|s| s.to_string()).collect();
+        text.extend((lines.len()..kept).map(|k| format!("extra{k}")));
+        std::fs::write(&vocab, text.join("\n") + "\n").unwrap();
+        let options = EncoderOptions {
+            device: DeviceChoice::Cpu,
+            ..Default::default()
+        };
+        match SentenceEncoder::from_dir(dir.path(), &options) {
+            Err(TuneError::BadConfig { path, detail }) => {
+                assert_eq!(path, vocab);
+                assert!(
+                    detail.contains(&format!("{kept} tokens"))
+                        && detail.contains(&lines.len().to_string()),
+                    "{detail}"
+                );
+            }
+            other => panic!("{kept} lines: {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -119,6 +119,29 @@ fn resumed_run_matches_uninterrupted_run() {
         .join("checkpoint-epoch-1/weights.safetensors")
         .is_file());
 
+    // Resuming with the same epoch to stop after trains nothing (it trained epoch 2).
+    let mut again = tiny_encoder(dir.path(), 98, None);
+    let idle = Trainer::new(TrainParams {
+        resume: true,
+        stop_after: Some(1),
+        ..params(&part_dir)
+    })
+    .unwrap()
+    .fit(&mut again, &matching_task())
+    .unwrap();
+    assert_eq!(idle.report.stop, StopReason::Interrupted);
+    assert_eq!(idle.report.epochs.len(), 2, "epoch 0 and 1 only");
+    assert_eq!(weights_of(&again), weights_of(&b));
+    // Nothing to resume in an empty directory: refused before any work.
+    let empty = dir.path().join("empty");
+    match Trainer::new(TrainParams {
+        resume: true,
+        ..params(&empty)
+    }) {
+        Err(TuneError::NothingToResume { dir }) => assert_eq!(dir, empty),
+        other => panic!("{other:?}"),
+    }
+
     // A fresh process would start from other random weights: the checkpoint must win.
     let mut c = tiny_encoder(dir.path(), 99, None);
     let rc = Trainer::new(TrainParams {
