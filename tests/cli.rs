@@ -83,7 +83,10 @@ fn mine_groceries_and_fimi_like_files() {
         lines.lines().count() as u64,
         summary["itemsets"].as_u64().unwrap()
     );
-    assert!(lines.lines().any(|l| l == "whole milk (2363)"), "{lines}");
+    assert!(
+        lines.lines().any(|l| l == "\"whole milk\" (2363)"),
+        "{lines}"
+    );
     let rules: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&rules_path).unwrap()).unwrap();
     assert_eq!(
@@ -275,4 +278,42 @@ fn killed_mining_runs_leave_nothing_behind() {
         assert_eq!(listed(&out_dir), ["itemsets.txt"], "after SIG{signal}");
         assert_eq!(std::fs::read_to_string(&output).unwrap(), "earlier");
     }
+}
+
+/// The itemset format follows the output's extension or --output-format, and names with
+/// separators survive each.
+#[test]
+fn mine_writes_json_lines_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let baskets = dir.path().join("b.csv");
+    std::fs::write(&baskets, "\"eggs, large\",milk\n\"eggs, large\",milk\n").unwrap();
+    let jsonl = dir.path().join("sets.jsonl");
+    let args = ["mine", "-f", "baskets", "--min-count", "2", "-i"];
+    let out = affinity(
+        &[
+            &args[..],
+            &[baskets.to_str().unwrap(), "-o", jsonl.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.contains(&serde_json::json!({"items": ["eggs, large", "milk"], "support": 2})));
+    let out = affinity(
+        &[
+            &args[..],
+            &[baskets.to_str().unwrap(), "--output-format", "csv"],
+        ]
+        .concat(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("items,freq\n"), "{text}");
+    assert!(
+        text.contains("\"[\"\"eggs, large\"\",\"\"milk\"\"]\",2"),
+        "{text}"
+    );
 }

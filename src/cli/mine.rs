@@ -5,7 +5,7 @@ use affinity::output::write_atomically;
 use affinity_data::{read_transactions, BasketRule, LoadOptions, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
-    CountSink, Itemset, ItemsetWriter, MinSupport, MiningParams, RuleParams, Target,
+    CountSink, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams, RuleParams, Target,
 };
 use anyhow::bail;
 use std::path::PathBuf;
@@ -16,6 +16,13 @@ pub enum TargetArg {
     Frequent,
     Closed,
     Maximal,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutputFormatArg {
+    Text,
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -72,9 +79,14 @@ pub struct MineArgs {
     /// Rules: drop items whose support is above this fraction (e.g. the shopping bag).
     #[arg(long)]
     max_item_support: Option<f64>,
-    /// Write itemsets here (`items (support)` per line) instead of standard output.
+    /// Write itemsets here instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Itemset format: text (`item item (support)`, awkward names JSON-quoted), jsonl (one
+    /// `{"items": [...], "support": n}` per line) or csv (`items,freq`, items a JSON array).
+    /// Default: from the --output extension (.jsonl, .csv), else text.
+    #[arg(long, value_enum)]
+    output_format: Option<OutputFormatArg>,
     /// Write rules here: JSON if the name ends in .json, else CSV (mlxtend's columns).
     #[arg(long)]
     rules_output: Option<PathBuf>,
@@ -126,6 +138,16 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         AlgorithmArg::Apriori => Algorithm::Apriori,
     };
 
+    let format = match args.output_format {
+        Some(OutputFormatArg::Text) => ItemsetFormat::Text,
+        Some(OutputFormatArg::Jsonl) => ItemsetFormat::JsonLines,
+        Some(OutputFormatArg::Csv) => ItemsetFormat::Csv,
+        None => match args.output.as_ref().and_then(|p| p.extension()) {
+            Some(e) if e == "jsonl" => ItemsetFormat::JsonLines,
+            Some(e) if e == "csv" => ItemsetFormat::Csv,
+            _ => ItemsetFormat::Text,
+        },
+    };
     let (names, transactions) = load_transactions(&args.input)?;
     let names = names.as_slice();
     let summary = if args.count_only || (args.json && args.output.is_none()) {
@@ -139,7 +161,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     } else if let Some(path) = &args.output {
         let mut summary = None;
         write_atomically(path, |out| {
-            let mut writer = ItemsetWriter::new(out, Some(names));
+            let mut writer = ItemsetWriter::with_format(out, Some(names), format);
             summary = Some(mine_itemsets(
                 &transactions,
                 None,
@@ -153,7 +175,8 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         summary.expect("set by the writer")
     } else {
         let stdout = std::io::stdout().lock();
-        let mut writer = ItemsetWriter::new(std::io::BufWriter::new(stdout), Some(names));
+        let mut writer =
+            ItemsetWriter::with_format(std::io::BufWriter::new(stdout), Some(names), format);
         let summary = mine_itemsets(&transactions, None, &params, algorithm, &mut writer)?;
         writer.finish()?;
         summary

@@ -37,4 +37,4 @@ pub use rules::{
     generate_rules, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex, RuleParams,
     RULE_COLUMNS,
 };
-pub use sink::{CountSink, Itemset, ItemsetSink, ItemsetWriter, TextChunk};
+pub use sink::{CountSink, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter, TextChunk};

@@ -292,7 +292,8 @@ fn item_names(items: &[u32], names: Option<&[String]>) -> Vec<String> {
         .collect()
 }
 
-fn csv_field(text: &str) -> String {
+/// `text` as one CSV field, quoted when it holds a separator, a quote or a line break.
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -300,7 +301,9 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// Writes rules as CSV with mlxtend's columns; item lists are written as `{a, b}`.
+/// Writes rules as CSV with mlxtend's columns; item lists are JSON arrays (`["whole milk",
+/// "rolls/buns"]`, then CSV-quoted), so that any name, commas and quotes included, reads back
+/// exactly (`json.loads` in Python, `serde_json` in Rust).
 pub fn write_rules_csv(
     out: &mut impl Write,
     rules: &[Rule],
@@ -308,8 +311,9 @@ pub fn write_rules_csv(
 ) -> Result<()> {
     writeln!(out, "{}", RULE_COLUMNS.join(","))?;
     for r in rules {
-        let set =
-            |items: &[u32]| csv_field(&format!("{{{}}}", item_names(items, names).join(", ")));
+        let set = |items: &[u32]| {
+            csv_field(&serde_json::to_string(&item_names(items, names)).expect("strings"))
+        };
         writeln!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{},{},{}",

@@ -89,32 +89,82 @@ impl ItemsetSink for Vec<Itemset> {
     }
 }
 
-/// Formats itemsets as text lines `item item item (support)`, with item names where given,
-/// into a buffer.
+/// How itemsets are written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ItemsetFormat {
+    /// `item item (support)` per line, as the FIMI tools write; a name that holds a space,
+    /// a parenthesis, a quote, a backslash or a control character is written as a JSON
+    /// string (`"whole milk" yogurt (3)`), so every line reads back one way.
+    #[default]
+    Text,
+    /// One JSON object per line: `{"items":["whole milk","yogurt"],"support":3}`.
+    JsonLines,
+    /// CSV with Spark FPGrowth's columns `items,freq`; `items` is a JSON array.
+    Csv,
+}
+
+/// Formats itemsets as lines of an [`ItemsetFormat`], with item names where given, into a
+/// buffer.
 #[derive(Debug, Clone)]
 pub struct TextChunk<'n> {
     names: Option<&'n [String]>,
+    format: ItemsetFormat,
     /// The formatted lines.
     pub buffer: Vec<u8>,
 }
 
 impl<'n> TextChunk<'n> {
+    fn name(&self, item: u32) -> std::borrow::Cow<'n, str> {
+        match self.names {
+            Some(names) => std::borrow::Cow::Borrowed(names[item as usize].as_str()),
+            None => std::borrow::Cow::Owned(item.to_string()),
+        }
+    }
+
     fn write_line(&mut self, items: &[u32], support: u64) {
-        for (i, &item) in items.iter().enumerate() {
-            if i > 0 {
-                self.buffer.push(b' ');
-            }
-            match self.names {
-                Some(names) => self
-                    .buffer
-                    .extend_from_slice(names[item as usize].as_bytes()),
-                None => {
-                    let _ = write!(self.buffer, "{item}");
+        match self.format {
+            ItemsetFormat::Text => {
+                for (i, &item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.buffer.push(b' ');
+                    }
+                    match self.names {
+                        None => {
+                            let _ = write!(self.buffer, "{item}");
+                        }
+                        Some(names) => {
+                            let name = names[item as usize].as_str();
+                            if needs_quoting(name) {
+                                let _ = serde_json::to_writer(&mut self.buffer, name);
+                            } else {
+                                self.buffer.extend_from_slice(name.as_bytes());
+                            }
+                        }
+                    }
                 }
+                let _ = writeln!(self.buffer, " ({support})");
+            }
+            ItemsetFormat::JsonLines => {
+                let names: Vec<_> = items.iter().map(|&i| self.name(i)).collect();
+                let line = serde_json::json!({ "items": names, "support": support });
+                let _ = serde_json::to_writer(&mut self.buffer, &line);
+                self.buffer.push(b'\n');
+            }
+            ItemsetFormat::Csv => {
+                let names: Vec<_> = items.iter().map(|&i| self.name(i)).collect();
+                let cell = serde_json::to_string(&names).expect("strings");
+                let _ = writeln!(self.buffer, "{},{support}", crate::rules::csv_field(&cell));
             }
         }
-        let _ = writeln!(self.buffer, " ({support})");
     }
+}
+
+/// Whether a name must be quoted in the text form to be read back as one item.
+fn needs_quoting(name: &str) -> bool {
+    name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '(' | ')' | '"' | '\\'))
 }
 
 impl<'n> ItemsetSink for TextChunk<'n> {
@@ -126,6 +176,7 @@ impl<'n> ItemsetSink for TextChunk<'n> {
     fn part(&self) -> Self {
         TextChunk {
             names: self.names,
+            format: self.format,
             buffer: Vec::new(),
         }
     }
@@ -135,20 +186,30 @@ impl<'n> ItemsetSink for TextChunk<'n> {
     }
 }
 
-/// Streams itemsets as text lines to a writer (a file, stdout), in chunks.
+/// Streams itemsets to a writer (a file, stdout) in chunks, as text, JSON lines or CSV.
 pub struct ItemsetWriter<'n, W: Write> {
     out: W,
     chunk: TextChunk<'n>,
 }
 
 impl<'n, W: Write> ItemsetWriter<'n, W> {
-    /// Writes to `out`, naming items by `names[id]` when given, else by id.
+    /// Writes text lines to `out`, naming items by `names[id]` when given, else by id.
     pub fn new(out: W, names: Option<&'n [String]>) -> Self {
+        Self::with_format(out, names, ItemsetFormat::Text)
+    }
+
+    /// Writes `format` to `out` (the CSV header first), naming items as [`ItemsetWriter::new`].
+    pub fn with_format(out: W, names: Option<&'n [String]>, format: ItemsetFormat) -> Self {
+        let mut buffer = Vec::with_capacity(1 << 16);
+        if format == ItemsetFormat::Csv {
+            buffer.extend_from_slice(b"items,freq\n");
+        }
         ItemsetWriter {
             out,
             chunk: TextChunk {
                 names,
-                buffer: Vec::with_capacity(1 << 16),
+                format,
+                buffer,
             },
         }
     }
