@@ -2,12 +2,11 @@
 """affinity mine vs pyfim 6.28 fpgrowth, side by side in one run.
 
 Each measurement is a fresh process (whole call: start, read the file, mine, and for
-"written" write every itemset to /dev/null); the wall time is the best of REPEATS, peak memory
-(max RSS) comes from os.wait4. Usage, after `bash scripts/bootstrap.sh` and
-`cargo build --release`:
-
-    ~/.cache/affinity/venv-torch-2.11.0-py3.11/bin/pip install pyfim==6.28
-    ~/.cache/affinity/venv-torch-2.11.0-py3.11/bin/python benches/mine_vs_pyfim.py [DATASETS_DIR]
+"written" write every itemset to /dev/null); the wall time is the median of REPEATS, peak
+memory (max RSS) comes from os.wait4. Ours is measured twice: `affinity-lite` (no libtorch,
+what a miner runs) and the full `affinity` binary (libtorch linked: about half a second of
+start-up). Run it through `bash benches/mine_vs_pyfim.sh [DATASETS_DIR]`, which builds the
+binaries and installs pyfim into the bootstrap venv first.
 """
 import os
 import subprocess
@@ -18,6 +17,7 @@ REPEATS = 5
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "datasets", "fimi")
 AFFINITY = os.path.join(ROOT, "target", "release", "affinity")
+LITE = os.path.join(ROOT, "target", "release", "affinity-lite")
 CASES = [
     ("retail.dat", "0.001"),
     ("retail.dat", "0.0001"),
@@ -42,7 +42,7 @@ else:
 
 
 def measure(cmd):
-    best, peak, out = float("inf"), 0, ""
+    times, peak, out = [], 0, ""
     for _ in range(REPEATS):
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -51,21 +51,22 @@ def measure(cmd):
         elapsed = time.perf_counter() - start
         if status != 0:
             raise SystemExit(f"failed: {' '.join(cmd)}")
-        best = min(best, elapsed)
+        times.append(elapsed)
         peak = max(peak, usage.ru_maxrss)
         out = data.decode().strip()
-    return best, peak / 1024, out
+    return sorted(times)[len(times) // 2], peak / 1024, out
 
 
-def ours(path, supp, threads, write):
-    cmd = [AFFINITY, "mine", "-i", path, "-f", "fimi", "--min-support", supp, "--threads", str(threads)]
+def ours(binary, path, supp, threads, write):
+    cmd = [binary, "mine", "-i", path, "-f", "fimi", "--min-support", supp, "--threads", str(threads)]
     cmd += ["-o", "/dev/null"] if write else ["--count-only"]
     return measure(cmd)
 
 
 def main():
-    print(f"| case | mode | pyfim s | ours 1t s | ours 2t s | 1t ratio | 2t ratio | pyfim MiB | ours 1t MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| case | mode | pyfim s | lite 1t s | lite 2t s | full 1t s | lite 1t ratio | lite 2t ratio "
+          "| full 1t ratio | pyfim MiB | lite 1t MiB | full 1t MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, supp in CASES:
         path = os.path.join(DATA, name)
         if not os.path.exists(path):
@@ -73,12 +74,14 @@ def main():
             continue
         for write in (False, True):
             p_time, p_mem, _ = measure([sys.executable, "-c", "import os\n" + PYFIM, path, supp, "1" if write else "0"])
-            o1, m1, _ = ours(path, supp, 1, write)
-            o2, _, _ = ours(path, supp, 2, write)
+            l1, lm, _ = ours(LITE, path, supp, 1, write)
+            l2, _, _ = ours(LITE, path, supp, 2, write)
+            f1, fm, _ = ours(AFFINITY, path, supp, 1, write)
             mode = "written" if write else "count"
             print(
-                f"| {name} @ {supp} | {mode} | {p_time:.3f} | {o1:.3f} | {o2:.3f} | "
-                f"{p_time / o1:.2f}x | {p_time / o2:.2f}x | {p_mem:.0f} | {m1:.0f} |",
+                f"| {name} @ {supp} | {mode} | {p_time:.3f} | {l1:.3f} | {l2:.3f} | {f1:.3f} | "
+                f"{p_time / l1:.2f}x | {p_time / l2:.2f}x | {p_time / f1:.2f}x | "
+                f"{p_mem:.0f} | {lm:.0f} | {fm:.0f} |",
                 flush=True,
             )
 

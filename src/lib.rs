@@ -17,7 +17,8 @@
 
 pub mod bundle;
 pub mod model;
-pub mod output;
+/// Output files written atomically (affinity-cli's, shared with the `affinity-lite` binary).
+pub use affinity_cli::output;
 pub mod pipeline;
 pub mod ranker;
 pub mod report;

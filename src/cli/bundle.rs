@@ -9,9 +9,9 @@ use affinity::bundle::{SaveOptions, SourceEntry, VectorType};
 use affinity::data::{BasketRule, HoldOut};
 use affinity::pipeline::{ContinualParams, Pipeline, Recommender};
 
-use super::input::{InputArgs, ReadArgs};
 use super::model_args::RunArgs;
 use super::recommend::RankArgs;
+use affinity_cli::input::{FormatArg, InputArgs, ReadArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HoldOutArg {
@@ -148,7 +148,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let mut provenance = recommender.provenance().clone();
     let mut source =
         SourceEntry::describe("fit", &args.input.source_file(&args.input.input), events)?;
-    source.read = Some(args.input.record());
+    source.read = Some(read_record(&args.input.read));
     provenance.sources.push(source);
     recommender.set_provenance(provenance);
     let manifest = recommender.save(&args.out, &save_options(args.vectors, args.merge_lora))?;
@@ -229,7 +229,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         bail!("--fine-tune-steps: {}", super::model_args::NO_MODEL);
     }
     let manifest = affinity::bundle::read_manifest(&args.bundle)?;
-    let read = args.read.record();
+    let read = read_record(&args.read);
     // Timestamps of old and new events must be read alike, or histories mix up silently.
     if let Some(fit) = manifest.sources.iter().rev().find_map(|s| s.read.as_ref()) {
         if fit.format == "long" && fit.time_format != read.time_format {
@@ -316,4 +316,27 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         c.users, c.items, c.events, c.rules
     );
     Ok(())
+}
+
+/// How the data was read, as the bundle's manifest records it.
+fn read_record(read: &ReadArgs) -> affinity::bundle::ReadRecord {
+    use affinity_data::TimeFormat as T;
+    affinity::bundle::ReadRecord {
+        format: match read.format {
+            FormatArg::Long => "long",
+            FormatArg::Baskets => "baskets",
+            FormatArg::Fimi => "fimi",
+            FormatArg::Unisrec => "unisrec",
+        }
+        .into(),
+        time_format: match read.time_format {
+            T::Auto => "auto",
+            T::Iso => "iso",
+            T::DayMonthYear => "dmy",
+            T::MonthDayYear => "mdy",
+            T::UnixSeconds => "unix",
+            T::UnixMillis => "unix-ms",
+        }
+        .into(),
+    }
 }

@@ -1,9 +1,6 @@
 //! The `affinity` command line.
 
 pub mod bundle;
-pub mod data;
-pub mod input;
-pub mod mine;
 pub mod model_args;
 pub mod rank;
 pub mod recommend;
@@ -23,9 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Inspect a dataset.
     #[command(subcommand)]
-    Data(data::DataCommand),
+    Data(affinity_cli::data::DataCommand),
     /// Mine frequent, closed or maximal itemsets and association rules.
-    Mine(mine::MineArgs),
+    Mine(affinity_cli::mine::MineArgs),
     /// Embed texts (one per line) as unit vectors, one per line.
     #[cfg(feature = "model")]
     Embed(tune::EmbedArgs),
@@ -77,8 +74,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .try_init();
     }
     match cli.command {
-        Command::Data(command) => data::run(command),
-        Command::Mine(args) => mine::run(args),
+        Command::Data(command) => affinity_cli::data::run(command),
+        Command::Mine(args) => affinity_cli::mine::run(args),
         #[cfg(feature = "model")]
         Command::Embed(args) => tune::embed(args),
         Command::Fit(args) => bundle::fit(args),
@@ -95,17 +92,4 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),
         Command::Bench(BenchCommand::Rank(args)) => rank::run(args),
     }
-}
-
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

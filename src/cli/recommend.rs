@@ -15,8 +15,8 @@ use affinity::ranker::{Named, Ranker};
 use affinity::report::reasons_text;
 
 use super::bundle::{load_bundle, HoldOutArg};
-use super::input::ReadArgs;
 use super::model_args::RunArgs;
+use affinity_cli::input::ReadArgs;
 
 /// Ranking settings shared by the commands that fit.
 #[derive(Debug, Clone, clap::Args)]

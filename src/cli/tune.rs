@@ -12,9 +12,9 @@ use affinity_tune::{
     Trainer, TrainingTask, ValidationQuery,
 };
 
-use super::input::InputArgs;
 use super::model_args::{model_dir, RunArgs};
-use affinity::output::write_atomically;
+use affinity_cli::input::InputArgs;
+use affinity_cli::output::write_atomically;
 
 /// `affinity embed`.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,7 @@
 //! `affinity data ...`: look at a dataset.
 
-use super::input::InputArgs;
-use super::thousands;
+use crate::input::InputArgs;
+use crate::thousands;
 
 /// Subcommands of `affinity data`.
 #[derive(Debug, clap::Subcommand)]

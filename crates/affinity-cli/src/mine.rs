@@ -1,7 +1,7 @@
 //! `affinity mine`: frequent, closed or maximal itemsets, and association rules.
 
-use super::input::{FormatArg, InputArgs};
-use affinity::output::write_atomically;
+use crate::input::{FormatArg, InputArgs};
+use crate::output::write_atomically;
 use affinity_data::{read_transactions, BasketRule, LoadOptions, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,

@@ -114,28 +114,6 @@ impl ReadArgs {
     }
 
     /// How this reads files, as the manifest records it.
-    pub fn record(&self) -> affinity::bundle::ReadRecord {
-        use affinity_data::TimeFormat as T;
-        affinity::bundle::ReadRecord {
-            format: match self.format {
-                FormatArg::Long => "long",
-                FormatArg::Baskets => "baskets",
-                FormatArg::Fimi => "fimi",
-                FormatArg::Unisrec => "unisrec",
-            }
-            .into(),
-            time_format: match self.time_format {
-                T::Auto => "auto",
-                T::Iso => "iso",
-                T::DayMonthYear => "dmy",
-                T::MonthDayYear => "mdy",
-                T::UnixSeconds => "unix",
-                T::UnixMillis => "unix-ms",
-            }
-            .into(),
-        }
-    }
-
     /// The file whose size and digest describe the data at `path` (for unisrec, the events
     /// file of the prefix).
     pub fn source_file(&self, path: &Path) -> PathBuf {

@@ -1,0 +1,35 @@
+//! The libtorch-free half of the `affinity` command line, shared by the two binaries of the
+//! `affinity` package: `affinity` (every command; links libtorch for the language model) and
+//! `affinity-lite` (`data` and `mine` from this crate alone, so no libtorch and a start in
+//! milliseconds; any other command is handed on to `affinity` beside it).
+//!
+//! - [`input`]: the options every command that reads a dataset shares;
+//! - [`data`], [`mine`]: the `affinity data` and `affinity mine` commands;
+//! - [`output::write_atomically`]: output files that are complete or absent, never half
+//!   written, and leave nothing behind when the process is killed.
+
+// clap argument types: their doc comments are the commands' help text.
+#[allow(missing_docs)]
+pub mod data;
+#[allow(missing_docs)]
+pub mod input;
+#[allow(missing_docs)]
+pub mod mine;
+pub mod output;
+
+/// `1234567` as `1,234,567`.
+///
+/// ```
+/// assert_eq!(affinity_cli::thousands(1_234_567), "1,234,567");
+/// ```
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
