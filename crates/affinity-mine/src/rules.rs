@@ -401,35 +401,99 @@ pub fn write_rules_json(
 pub struct RuleIndex {
     /// Rule ids by the first (smallest) item of their antecedent.
     by_first_item: HashMap<u32, Vec<usize>>,
+    /// Rule ids by their whole antecedent.
+    by_antecedent: HashMap<Vec<u32>, Vec<usize>>,
     antecedents: Vec<Vec<u32>>,
+    /// The longest antecedent.
+    longest: usize,
 }
 
 impl RuleIndex {
     /// Indexes `rules` by antecedent.
     pub fn new(rules: &[Rule]) -> Self {
         let mut by_first_item: HashMap<u32, Vec<usize>> = HashMap::new();
+        let mut by_antecedent: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
         for (id, rule) in rules.iter().enumerate() {
             if let Some(&first) = rule.antecedent.first() {
                 by_first_item.entry(first).or_default().push(id);
+                by_antecedent
+                    .entry(rule.antecedent.clone())
+                    .or_default()
+                    .push(id);
             }
         }
         RuleIndex {
             by_first_item,
+            by_antecedent,
+            longest: rules.iter().map(|r| r.antecedent.len()).max().unwrap_or(0),
             antecedents: rules.iter().map(|r| r.antecedent.clone()).collect(),
         }
     }
 
     /// Ids of the rules whose antecedent is contained in `basket`, ascending.
+    ///
+    /// Whichever is less work: looking up every subset of the basket up to the longest
+    /// antecedent (short antecedents, many rules per item), or checking each rule that starts
+    /// with one of the basket's items.
     pub fn fired(&self, basket: &[u32]) -> Vec<usize> {
-        let items: HashSet<u32> = basket.iter().copied().collect();
-        let mut fired: Vec<usize> = items
+        let mut items: Vec<u32> = basket.to_vec();
+        items.sort_unstable();
+        items.dedup();
+        let candidates: usize = items
             .iter()
             .filter_map(|i| self.by_first_item.get(i))
-            .flatten()
-            .copied()
-            .filter(|&r| self.antecedents[r].iter().all(|i| items.contains(i)))
-            .collect();
+            .map(Vec::len)
+            .sum();
+        let mut fired = if subsets_up_to(items.len(), self.longest, candidates) < candidates {
+            let mut fired = Vec::new();
+            let mut subset = Vec::with_capacity(self.longest);
+            self.lookup_subsets(&items, 0, &mut subset, &mut fired);
+            fired
+        } else {
+            let present: HashSet<u32> = items.iter().copied().collect();
+            items
+                .iter()
+                .filter_map(|i| self.by_first_item.get(i))
+                .flatten()
+                .copied()
+                .filter(|&r| self.antecedents[r].iter().all(|i| present.contains(i)))
+                .collect()
+        };
         fired.sort_unstable();
         fired
     }
+
+    /// Adds the rules of every subset of `items[from..]` extending `subset` (ascending).
+    fn lookup_subsets(
+        &self,
+        items: &[u32],
+        from: usize,
+        subset: &mut Vec<u32>,
+        fired: &mut Vec<usize>,
+    ) {
+        for k in from..items.len() {
+            subset.push(items[k]);
+            if let Some(ids) = self.by_antecedent.get(subset.as_slice()) {
+                fired.extend_from_slice(ids);
+            }
+            if subset.len() < self.longest {
+                self.lookup_subsets(items, k + 1, subset, fired);
+            }
+            subset.pop();
+        }
+    }
+}
+
+/// Non-empty subsets of an `n`-set with at most `room` elements, counted up to `stop`.
+fn subsets_up_to(n: usize, room: usize, stop: usize) -> usize {
+    let mut total = 0usize;
+    let mut binomial = 1usize;
+    for k in 1..=n.min(room) {
+        binomial = binomial.saturating_mul(n - k + 1) / k;
+        total = total.saturating_add(binomial);
+        if total >= stop {
+            break;
+        }
+    }
+    total
 }

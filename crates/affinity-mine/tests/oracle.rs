@@ -116,6 +116,19 @@ proptest! {
     }
 
     #[test]
+    fn the_rule_index_finds_exactly_the_rules_a_basket_fires((tx, w) in database(), basket in prop::collection::vec(0u32..9, 0..9)) {
+        let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(1)), Algorithm::FpGrowth);
+        let sets: Vec<Itemset> = found.iter().map(|(s, &support)| Itemset { items: s.clone(), support }).collect();
+        let total: u64 = w.iter().sum();
+        let params = RuleParams { consequents: Consequents::Any, ..RuleParams::default() };
+        let rules = generate_rules(&sets, total, &params).unwrap();
+        let expected: Vec<usize> = (0..rules.len())
+            .filter(|&r| rules[r].antecedent.iter().all(|i| basket.contains(i)))
+            .collect();
+        prop_assert_eq!(affinity_mine::RuleIndex::new(&rules).fired(&basket), expected);
+    }
+
+    #[test]
     fn support_is_anti_monotone_and_rules_are_sane((tx, w) in database(), min in 1u64..4) {
         let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(min)), Algorithm::FpGrowth);
         for (set, support) in &found {
