@@ -377,3 +377,40 @@ fn csv_with_a_byte_order_mark() {
     assert_eq!(ds.users.names(), expected.users.names());
     assert_eq!(ds.interactions.len(), expected.interactions.len());
 }
+
+/// Found by fuzzing (`fuzz/regressions/load_unisrec`): an index far beyond the file asked for
+/// gigabytes (aborting the process), the largest index overflowed; a repeated index silently
+/// replaced a name. All are bad rows naming the line now.
+#[test]
+fn unisrec_indices_beyond_the_file_or_repeated_are_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "T.user2index", b"alice\t0\n");
+    write(
+        &dir,
+        "T.test.inter",
+        b"user_id:token\titem_id_list:token_seq\titem_id:token\n0\t0\t0\n",
+    );
+    for (bytes, line, needle) in [
+        (&b"\t133333333"[..], 1, "index 133333333 but only 1 lines"),
+        (b"A\t0\nB\t18446744073709551615\n", 2, "only 2 lines"),
+        (b"A\t0\nB\t0\n", 2, "index 0 given twice"),
+    ] {
+        write(&dir, "T.item2index", bytes);
+        match load(
+            dir.path().join("T"),
+            &Format::UniSRec,
+            &LoadOptions::default(),
+        ) {
+            Err(DataError::Malformed {
+                line: l,
+                kind: RowFault::BadNumber,
+                detail,
+                ..
+            }) => {
+                assert_eq!(l, line, "{detail}");
+                assert!(detail.contains(needle), "{detail}");
+            }
+            other => panic!("{needle}: {other:?}"),
+        }
+    }
+}

@@ -41,8 +41,11 @@ fn tsv_lines(path: &Path) -> Result<Vec<(u64, String)>> {
 
 /// `name<TAB>index` lines into an id map whose dense ids are the indices.
 fn index_file(path: &Path, guard: &mut RowGuard) -> Result<IdMap> {
+    let lines = tsv_lines(path)?;
+    // Indices are contiguous from 0, so none can reach the number of lines: checked before
+    // any allocation (an index of 10^10 asked for gigabytes).
     let mut names: Vec<Option<String>> = Vec::new();
-    for (line, text) in tsv_lines(path)? {
+    for (line, text) in lines.iter().map(|(l, t)| (*l, t)) {
         let Some((name, index)) = text.split_once('\t') else {
             guard.fault(line, RowFault::WrongFieldCount, "expected name<TAB>index")?;
             continue;
@@ -51,8 +54,21 @@ fn index_file(path: &Path, guard: &mut RowGuard) -> Result<IdMap> {
             guard.fault(line, RowFault::BadNumber, format!("index {index:?}"))?;
             continue;
         };
+        if index >= lines.len() {
+            let detail = format!("index {index} but only {} lines", lines.len());
+            guard.fault(line, RowFault::BadNumber, detail)?;
+            continue;
+        }
         if index >= names.len() {
             names.resize(index + 1, None);
+        }
+        if names[index].is_some() {
+            guard.fault(
+                line,
+                RowFault::BadNumber,
+                format!("index {index} given twice"),
+            )?;
+            continue;
         }
         names[index] = Some(name.to_owned());
     }
