@@ -206,6 +206,25 @@ fn invalid_training_settings_fail_before_loading_anything() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("epochs"), "{err}");
     assert!(!Path::new("/tmp/never").exists());
+    // Values outside a list fail while the arguments are parsed, naming the choices.
+    for (flag, value, needle) in [
+        ("--monitor", "mrr", "[possible values: ndcg, recall]"),
+        ("--device", "gpu0", "expected auto, cpu, cuda or cuda:N"),
+        ("--device", "cuda:x", "expected auto, cpu, cuda or cuda:N"),
+    ] {
+        let out = affinity(&[
+            "train",
+            "-i",
+            "/nonexistent.csv",
+            "--out",
+            "/tmp/never",
+            flag,
+            value,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle) && err.contains(flag), "{err}");
+    }
 }
 
 #[test]

@@ -28,8 +28,8 @@ pub struct RunArgs {
     /// [default: $AFFINITY_MODEL_DIR, else models/all-MiniLM-L6-v2].
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// auto (CUDA when present), cpu, or cuda:N.
-    #[arg(long, default_value = "auto")]
+    /// auto (CUDA when present), cpu, cuda, or cuda:N.
+    #[arg(long, default_value = "auto", value_parser = device_arg)]
     pub device: String,
     /// Matrix products in bf16 (weights, LayerNorm and loss stay fp32) [default: on CUDA].
     #[arg(long, conflicts_with = "fp32")]
@@ -102,6 +102,16 @@ impl RunArgs {
                 batch_size: self.batch_size,
             })
         }
+    }
+}
+
+/// Checks `--device` when the arguments are parsed, so a typo fails before any work (in
+/// builds with or without the model).
+fn device_arg(s: &str) -> Result<String, String> {
+    let index = s.strip_prefix("cuda:").map(str::parse::<usize>);
+    match (s, index) {
+        ("auto" | "cpu" | "cuda", _) | (_, Some(Ok(_))) => Ok(s.to_owned()),
+        _ => Err("expected auto, cpu, cuda or cuda:N".to_owned()),
     }
 }
 

@@ -96,6 +96,12 @@ pub enum ObjectiveArg {
 }
 
 /// `affinity train`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MonitorArg {
+    Ndcg,
+    Recall,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     #[command(flatten)]
@@ -128,9 +134,9 @@ pub struct TrainArgs {
     /// Epochs without improvement before stopping (0: never).
     #[arg(long, default_value_t = 2)]
     pub patience: usize,
-    /// Early-stopping metric: ndcg or recall (at 10).
-    #[arg(long, default_value = "ndcg")]
-    pub monitor: String,
+    /// Early-stopping metric (at 10).
+    #[arg(long, value_enum, default_value = "ndcg")]
+    pub monitor: MonitorArg,
     /// Products per history text, newest first.
     #[arg(long, default_value_t = 10)]
     pub history_items: usize,
@@ -169,10 +175,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         warmup_ratio: args.warmup_ratio,
         seed: args.seed,
         patience: (args.patience > 0).then_some(args.patience),
-        monitor: match args.monitor.as_str() {
-            "ndcg" => Monitor::Ndcg10,
-            "recall" => Monitor::Recall10,
-            m => bail!("--monitor must be ndcg or recall, got {m:?}"),
+        monitor: match args.monitor {
+            MonitorArg::Ndcg => Monitor::Ndcg10,
+            MonitorArg::Recall => Monitor::Recall10,
         },
         checkpoint_dir: Some(args.out.clone()),
         resume: args.resume,
