@@ -317,3 +317,30 @@ fn mine_writes_json_lines_and_csv() {
         "{text}"
     );
 }
+
+/// `data stats` names the top products by their titles where the data has them.
+#[test]
+fn data_stats_shows_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.csv");
+    common::shop_events(&events, 0..12, 0..3, 10);
+    let out = affinity(&[
+        "data",
+        "stats",
+        "-i",
+        events.to_str().unwrap(),
+        "--top",
+        "3",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("white bread [bread]"), "{text}");
+    let out = affinity(&["data", "stats", "-i", events.to_str().unwrap(), "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let titles = stats["top_item_titles"].as_array().unwrap();
+    assert_eq!(titles.len(), stats["top_items"].as_array().unwrap().len());
+    assert!(
+        titles.contains(&serde_json::json!("salted butter")),
+        "{titles:?}"
+    );
+}

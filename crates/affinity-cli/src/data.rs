@@ -64,9 +64,19 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             );
             println!("sparsity           {:.4}", stats.sparsity);
             println!("top items:");
-            for (rank, (name, count)) in stats.top_items.iter().enumerate() {
+            for (rank, ((name, count), title)) in stats
+                .top_items
+                .iter()
+                .zip(&stats.top_item_titles)
+                .enumerate()
+            {
+                // The product's title where the data has one: ids alone say little.
+                let shown = match title {
+                    Some(title) if title != name => format!("{title} [{name}]"),
+                    _ => name.clone(),
+                };
                 println!(
-                    "  {:>3}. {name} ({})",
+                    "  {:>3}. {shown} ({})",
                     rank + 1,
                     thousands(u64::from(*count))
                 );

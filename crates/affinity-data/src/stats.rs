@@ -27,6 +27,8 @@ pub struct DatasetStats {
     pub sparsity: f64,
     /// The most frequent items with their event counts.
     pub top_items: Vec<(String, u32)>,
+    /// The title of each top item, where the data has one (same order as `top_items`).
+    pub top_item_titles: Vec<Option<String>>,
 }
 
 /// Computes the statistics, with the `top` most frequent items.
@@ -57,9 +59,20 @@ pub fn dataset_stats(dataset: &Dataset, report: &LoadReport, top: usize) -> Data
             0.0
         },
         top_items: order
-            .into_iter()
+            .iter()
             .take(top)
-            .map(|i| (dataset.items.name(i).to_owned(), counts[i as usize]))
+            .map(|&i| (dataset.items.name(i).to_owned(), counts[i as usize]))
+            .collect(),
+        top_item_titles: order
+            .iter()
+            .take(top)
+            .map(|&i| {
+                dataset
+                    .catalog
+                    .get(i)
+                    .title
+                    .filter(|t| !t.trim().is_empty())
+            })
             .collect(),
     }
 }
