@@ -344,3 +344,28 @@ fn data_stats_shows_titles() {
         "{titles:?}"
     );
 }
+
+/// Completions and man pages come from the same definitions as `--help`.
+#[test]
+fn completions_and_man_pages() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = affinity(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("affinity") && script.contains("mine"),
+            "{shell}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = affinity(&["man", "--out", pages.to_str().unwrap()]);
+    assert!(out.status.success());
+    let mine = std::fs::read_to_string(pages.join("affinity-mine.1")).unwrap();
+    assert!(
+        mine.contains(".TH affinity-mine 1") && mine.contains("min\\-support"),
+        "{mine}"
+    );
+    let page = String::from_utf8(affinity(&["man"]).stdout).unwrap();
+    assert!(page.contains(".TH affinity 1"), "{page}");
+}

@@ -1,6 +1,7 @@
 //! The `affinity` command line.
 
 pub mod bundle;
+pub mod docs;
 pub mod model_args;
 pub mod rank;
 pub mod recommend;
@@ -44,6 +45,10 @@ pub enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a shell completion script (e.g. `affinity completions bash > ~/.local/share/bash-completion/completions/affinity`).
+    Completions(docs::CompletionsArgs),
+    /// Write man pages (affinity.1 and one per command) to a directory, or affinity.1 to stdout.
+    Man(docs::ManArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -91,5 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "model")]
         Command::Bench(BenchCommand::Encode(args)) => tune::bench_model(args, false),
         Command::Bench(BenchCommand::Rank(args)) => rank::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
     }
 }
