@@ -231,16 +231,10 @@ fn rules_and_popularity_rank_without_a_model() {
 /// threshold rises until the configured number fits instead of exhausting memory.
 #[test]
 fn rule_mining_inside_the_pipeline_is_bounded() {
-    let mut state = 7u64;
-    let mut next = move |n: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % n
-    };
+    let mut rng = affinity::data::synthetic::XorShift::new(7);
     let baskets: Vec<Vec<u32>> = (0..300)
         .map(|_| {
-            let mut b: Vec<u32> = (0..30).map(|_| next(45) as u32).collect();
+            let mut b: Vec<u32> = (0..30).map(|_| rng.below(45) as u32).collect();
             b.sort_unstable();
             b.dedup();
             b

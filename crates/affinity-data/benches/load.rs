@@ -13,15 +13,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// xorshift64: deterministic data without a rand dependency.
+/// Deterministic data without a rand dependency (the crate's own xorshift64).
 fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
+    let mut rng = affinity_data::synthetic::XorShift::new(seed);
+    move || rng.next_u64()
 }
 
 /// An item id in 0..n with a skewed popularity, as in shop data.

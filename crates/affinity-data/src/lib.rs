@@ -19,6 +19,7 @@ pub mod metrics;
 mod model;
 mod split;
 mod stats;
+pub mod synthetic;
 mod time;
 
 pub use clean::{k_core, KCoreReport};

@@ -20,38 +20,19 @@ fn fimi_dir() -> PathBuf {
 }
 
 fn fimi(name: &str) -> Option<Vec<Vec<u32>>> {
-    let text = std::fs::read_to_string(fimi_dir().join(name)).ok()?;
-    Some(
-        text.lines()
-            .map(|l| {
-                l.split_ascii_whitespace()
-                    .map(|t| t.parse().unwrap())
-                    .collect()
-            })
-            .collect(),
-    )
+    let path = fimi_dir().join(name);
+    path.is_file().then(|| {
+        let options = affinity_data::LoadOptions::default();
+        affinity_data::read_transactions(&path, affinity_data::TransactionFile::Fimi, &options)
+            .expect("a FIMI benchmark set")
+            .0
+            .baskets
+    })
 }
 
 /// 20,000 baskets over 500 items with a skewed popularity, deterministic.
 fn generated() -> Vec<Vec<u32>> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..20_000)
-        .map(|_| {
-            let len = 2 + (next() % 12) as usize;
-            (0..len)
-                .map(|_| {
-                    let u = (next() % 1_000_000) as f64 / 1_000_000.0;
-                    (u * u * 500.0) as u32
-                })
-                .collect()
-        })
-        .collect()
+    affinity_data::synthetic::skewed_baskets(20_000, 13, 500)
 }
 
 fn bench(c: &mut Criterion) {

@@ -11,18 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 fn main() -> Result<(), affinity_mine::MineError> {
-    let mut state = 11u64;
-    let mut next = move |n: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % n
-    };
+    let mut rng = affinity_data::synthetic::XorShift::new(11);
     let baskets: Vec<Vec<u32>> = (0..5000)
         .map(|_| {
             let mut basket: Vec<u32> = (0..40)
                 .map(|_| {
-                    let u = next(1000) as f64 / 1000.0;
+                    let u = rng.unit();
                     (u * u * 300.0) as u32
                 })
                 .collect();

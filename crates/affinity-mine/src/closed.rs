@@ -757,13 +757,8 @@ mod tests {
 
     #[test]
     fn both_maximality_tests_agree_with_the_oracle() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut rng = affinity_data::synthetic::XorShift::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move |n: u64| rng.below(n);
         let tx: Vec<Vec<u32>> = (0..300)
             .map(|_| {
                 (0..3 + next(8))

@@ -4,23 +4,21 @@
 use affinity_mine::{mine_itemsets, Algorithm, CountSink, MinSupport, MiningParams, Target};
 use std::path::PathBuf;
 
+/// The set through affinity-data's FIMI reader (the one the CLI uses), or `None` with a
+/// message when the datasets folder is absent.
 fn fimi(name: &str) -> Option<Vec<Vec<u32>>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/datasets/fimi")
         .join(name);
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    if !path.is_file() {
         eprintln!("skipped: {} not found", path.display());
         return None;
-    };
-    Some(
-        text.lines()
-            .map(|l| {
-                l.split_ascii_whitespace()
-                    .map(|t| t.parse().unwrap())
-                    .collect()
-            })
-            .collect(),
-    )
+    }
+    let options = affinity_data::LoadOptions::default();
+    let (tx, _) =
+        affinity_data::read_transactions(&path, affinity_data::TransactionFile::Fimi, &options)
+            .unwrap();
+    Some(tx.baskets)
 }
 
 fn count(tx: &[Vec<u32>], params: MiningParams) -> u64 {

@@ -99,24 +99,7 @@ fn rerank(c: &mut Criterion) {
 
 /// 50,000 baskets of 2 to 9 items with a skewed popularity, deterministic.
 fn baskets(items: u32) -> Vec<Vec<u32>> {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..50_000)
-        .map(|_| {
-            let len = 2 + (next() % 8) as usize;
-            (0..len)
-                .map(|_| {
-                    let u = (next() % 1_000_000) as f64 / 1_000_000.0;
-                    (u * u * items as f64) as u32
-                })
-                .collect()
-        })
-        .collect()
+    affinity_data::synthetic::skewed_baskets(50_000, 9, items)
 }
 
 criterion_group! {
