@@ -259,3 +259,26 @@ fn rule_mining_inside_the_pipeline_is_bounded() {
     assert!(weakest > 20, "weakest rule count {weakest}");
     assert!(PipelineConfig::builder().max_itemsets(0).build().is_err());
 }
+
+/// Product classification by category, in the library (it lived in the binary).
+#[cfg(feature = "model")]
+#[test]
+fn category_task_classifies_titles_by_category() {
+    let mut ds = Dataset::default();
+    for i in 0..10u32 {
+        let item = ds.items.intern(&format!("p{i}"));
+        let entry = ds.catalog.entry_mut(item);
+        entry.title = Some(format!("product {i}"));
+        entry.category = Some(if i % 2 == 0 { "fruit" } else { "dairy" }.into());
+    }
+    let task = Pipeline::category_task(&ds).unwrap();
+    assert_eq!(task.targets, ["fruit", "dairy"]);
+    assert_eq!((task.examples.len(), task.validation.len()), (8, 2));
+    assert_eq!(task.validation[0].text, "product 4");
+    assert_eq!(task.validation[0].target, 0);
+    for i in 0..10 {
+        ds.catalog.entry_mut(i).category = Some("fruit".into());
+    }
+    let err = Pipeline::category_task(&ds).unwrap_err();
+    assert!(err.to_string().contains("two categories"), "{err}");
+}

@@ -3,13 +3,12 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use affinity::pipeline::{Pipeline, PipelineConfig};
 use affinity_data::HoldOut;
 use affinity_tune::{
-    BertConfig, Example, LoraConfig, Monitor, Objective, Precision, SentenceEncoder, TrainParams,
-    Trainer, TrainingTask, ValidationQuery,
+    BertConfig, LoraConfig, Monitor, Objective, Precision, SentenceEncoder, TrainParams, Trainer,
 };
 
 use super::model_args::{model_dir, RunArgs};
@@ -210,11 +209,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let dir = model_dir(args.run.model.clone());
     let mut encoder = SentenceEncoder::from_dir(&dir, &options)
         .with_context(|| format!("cannot load the model in {}", dir.display()))?;
-    let texts: Vec<String> = (0..dataset.items.len() as u32)
-        .map(|i| dataset.catalog.text_or(i, dataset.items.name(i)))
-        .collect();
+    let items = dataset.items.len();
     let task = match args.objective {
-        ObjectiveArg::Category => category_task(&dataset, &texts)?,
+        ObjectiveArg::Category => Pipeline::category_task(&dataset)?,
         objective => {
             let prepared = pipeline.prepare(dataset);
             let mut task = pipeline.training_task(
@@ -224,9 +221,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 args.seed,
             );
             task.objective = match objective {
-                ObjectiveArg::NextItem => Objective::Classification {
-                    num_classes: texts.len(),
-                },
+                ObjectiveArg::NextItem => Objective::Classification { num_classes: items },
                 _ => Objective::Contrastive { scale: args.scale },
             };
             task
@@ -259,56 +254,6 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         args.out.join("best").display()
     );
     Ok(())
-}
-
-/// Product classification: each product's title against its category; every fifth product
-/// validates.
-fn category_task(
-    dataset: &affinity_data::Dataset,
-    texts: &[String],
-) -> anyhow::Result<TrainingTask> {
-    let mut classes: Vec<String> = Vec::new();
-    let mut examples = Vec::new();
-    let mut validation = Vec::new();
-    for item in 0..dataset.items.len() as u32 {
-        let entry = dataset.catalog.get(item);
-        let Some(category) = entry.category.filter(|c| !c.is_empty()) else {
-            continue;
-        };
-        let class = match classes.iter().position(|c| *c == category) {
-            Some(c) => c,
-            None => {
-                classes.push(category);
-                classes.len() - 1
-            }
-        } as u32;
-        let text = entry.title.unwrap_or_else(|| texts[item as usize].clone());
-        if item % 5 == 4 {
-            validation.push(ValidationQuery {
-                text,
-                target: class,
-                exclude: vec![],
-            });
-        } else {
-            examples.push(Example {
-                text,
-                target: class,
-                negative: None,
-            });
-        }
-    }
-    if classes.len() < 2 {
-        bail!("--objective category needs products with at least two categories in the data");
-    }
-    Ok(TrainingTask {
-        objective: Objective::Classification {
-            num_classes: classes.len(),
-        },
-        examples,
-        validation,
-        targets: classes,
-        full_catalog: false,
-    })
 }
 
 #[derive(Debug, clap::Args)]

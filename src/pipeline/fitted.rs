@@ -96,13 +96,6 @@ pub(crate) fn check_ids(dataset: &Dataset, what: &'static str) -> crate::pipelin
     }
 }
 
-/// Item texts for the encoder: the catalogue's text, else the item's name.
-pub(crate) fn item_texts(items: &IdMap, catalog: &Catalog) -> Vec<String> {
-    (0..items.len() as u32)
-        .map(|i| catalog.text_or(i, items.name(i)))
-        .collect()
-}
-
 impl Fitted {
     /// Items in the catalogue.
     pub fn n_items(&self) -> usize {
@@ -205,7 +198,7 @@ impl Fitted {
             entries.resize(items.len(), Default::default());
             catalog = Catalog::from_entries(entries);
         }
-        let texts = item_texts(&items, &catalog);
+        let texts = catalog.texts(&items);
         Fitted {
             items,
             catalog,

@@ -7,7 +7,8 @@ use affinity_mine::{
 };
 #[cfg(feature = "model")]
 use affinity_tune::{
-    next_item_examples, next_item_queries, steps_by_user, Objective, SequenceParams, TrainingTask,
+    next_item_examples, next_item_queries, steps_by_user, Example, Objective, SequenceParams,
+    TrainingTask, ValidationQuery,
 };
 
 use super::config::{PipelineConfig, ScoreWeights};
@@ -90,7 +91,7 @@ impl Pipeline {
         let names: Vec<String> = (0..n_items as u32)
             .map(|i| dataset.items.name(i).to_string())
             .collect();
-        let texts = super::fitted::item_texts(&dataset.items, &dataset.catalog);
+        let texts = dataset.catalog.texts(&dataset.items);
         let seen: Vec<_> = split.train.iter().chain(&split.valid).copied().collect();
         let Derived {
             histories,
@@ -156,6 +157,59 @@ impl Pipeline {
             },
         )?;
         Ok(rules)
+    }
+
+    /// Product classification: each product's title (or text) against its category, every
+    /// fifth product held out for validation. Needs products in at least two categories.
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
+    pub fn category_task(dataset: &Dataset) -> Result<TrainingTask> {
+        let texts = dataset.catalog.texts(&dataset.items);
+        let mut classes: Vec<String> = Vec::new();
+        let mut examples = Vec::new();
+        let mut validation = Vec::new();
+        for item in 0..dataset.items.len() as u32 {
+            let entry = dataset.catalog.get(item);
+            let Some(category) = entry.category.filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            let class = match classes.iter().position(|c| *c == category) {
+                Some(c) => c,
+                None => {
+                    classes.push(category);
+                    classes.len() - 1
+                }
+            } as u32;
+            let text = entry.title.unwrap_or_else(|| texts[item as usize].clone());
+            if item % 5 == 4 {
+                validation.push(ValidationQuery {
+                    text,
+                    target: class,
+                    exclude: vec![],
+                });
+            } else {
+                examples.push(Example {
+                    text,
+                    target: class,
+                    negative: None,
+                });
+            }
+        }
+        if classes.len() < 2 {
+            return Err(super::error::PipelineError::InvalidSetting {
+                name: "objective",
+                detail: "category classification needs products in at least two categories".into(),
+            });
+        }
+        Ok(TrainingTask {
+            objective: Objective::Classification {
+                num_classes: classes.len(),
+            },
+            examples,
+            validation,
+            targets: classes,
+            full_catalog: false,
+        })
     }
 
     /// Contrastive fine-tuning examples from the training steps, validation queries from the

@@ -124,6 +124,14 @@ impl Catalog {
         self.entries.is_empty()
     }
 
+    /// The text of every item of `items` for a language model, indexed by item id: the
+    /// catalog's text, or the item's external name where the catalog has none.
+    pub fn texts(&self, items: &crate::IdMap) -> Vec<String> {
+        (0..items.len() as u32)
+            .map(|i| self.text_or(i, items.name(i)))
+            .collect()
+    }
+
     /// Text for `item` for a language model: the catalog's text, or `fallback` (the item's
     /// external name) when the catalog has none.
     pub fn text_or(&self, item: u32, fallback: &str) -> String {
