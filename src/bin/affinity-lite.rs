@@ -7,7 +7,13 @@ use clap::Parser;
 
 /// Product association analysis on e-commerce data: data and mining without libtorch.
 #[derive(Debug, clap::Parser)]
-#[command(name = "affinity-lite", version, about)]
+#[command(
+    name = "affinity-lite",
+    version,
+    about,
+    after_help = "Any other command (fit, recommend, search, evaluate, serve, train, embed, ...) \
+                  is run by the `affinity` binary in the same directory."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

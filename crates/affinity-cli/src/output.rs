@@ -46,8 +46,12 @@ pub fn write_atomically(
         write(&mut out)?;
         out.flush().with_context(cannot_write)?;
         out.get_ref().sync_all().with_context(cannot_write)?;
-        // Named only now that it is complete, and renamed at once.
-        unnamed::link(out.get_ref(), &tmp).with_context(cannot_write)?;
+        // Named only now that it is complete, and renamed at once. Where the link is refused
+        // (no /proc), the content is copied to the named temporary instead.
+        if unnamed::link(out.get_ref(), &tmp).is_err() {
+            let mut file = out.into_inner().map_err(|e| e.into_error())?;
+            copy_to(&mut file, &tmp).with_context(cannot_write)?;
+        }
         return std::fs::rename(&tmp, path)
             .inspect_err(|_| {
                 let _ = std::fs::remove_file(&tmp);
@@ -65,6 +69,22 @@ pub fn write_atomically(
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Copies the whole of `file` (read from its start) into a new file at `to`, synced.
+#[cfg(target_os = "linux")]
+fn copy_to(file: &mut std::fs::File, to: &Path) -> std::io::Result<()> {
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let result = (|| {
+        let mut named = std::fs::File::create(to)?;
+        std::io::copy(file, &mut named)?;
+        named.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(to);
     }
     result
 }
@@ -107,7 +127,9 @@ mod unnamed {
 
     /// An unnamed regular file in `dir`, or `None` where the file system cannot make one.
     pub fn create(dir: &Path) -> Option<std::fs::File> {
+        // Readable too, so that it can be copied where it cannot be linked.
         std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .mode(0o666)
             .custom_flags(libc::O_TMPFILE)
@@ -147,6 +169,20 @@ fn temp_name(path: &Path, pid: u32) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where an unnamed file cannot be linked, its content is copied out whole.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unnamed_file_can_be_copied_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = unnamed::create(dir.path()).expect("O_TMPFILE on the test file system");
+        file.write_all(b"complete output").unwrap();
+        let names = || std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(names(), 0, "an unnamed file shows no name");
+        let to = dir.path().join("copy");
+        copy_to(&mut file, &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"complete output");
+    }
 
     #[test]
     fn writes_replace_and_leave_no_temporary_files() {
