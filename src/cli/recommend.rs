@@ -95,9 +95,10 @@ fn fit_on_the_spot(
     dataset: Dataset,
     run: &RunArgs,
 ) -> anyhow::Result<Recommender> {
+    // The model before the mining: a bad model path fails before the heavy work.
+    let encoder = run.load()?;
     let prepared = pipeline.prepare_all(dataset);
     let rules = pipeline.mine_rules(&prepared)?;
-    let encoder = run.load()?;
     Ok(pipeline.recommender(&prepared, Some(encoder), rules)?)
 }
 
@@ -457,13 +458,14 @@ fn evaluate_split(
     let k = args.rank.k;
     let pipeline = Pipeline::new(args.rank.config(args.hold_out.into())?)?;
     let (dataset, _) = args.read.load(&args.input)?;
-    let prepared = pipeline.prepare(dataset);
-    let set = EvalSet::from_prepared(&prepared, protocol);
-    let rules = pipeline.mine_rules(&prepared)?;
+    // The model before the mining: a bad model path fails before the heavy work.
     let encoder = match args.no_model {
         true => None,
         false => Some(args.run.load()?),
     };
+    let prepared = pipeline.prepare(dataset);
+    let set = EvalSet::from_prepared(&prepared, protocol);
+    let rules = pipeline.mine_rules(&prepared)?;
     let mut model = pipeline.recommender_with(
         &prepared,
         encoder,
