@@ -422,6 +422,17 @@ impl Trainer {
                 restore(&params, &best)?;
             }
         }
+        // When no epoch beat the model as it started, that model is the best: write it, so
+        // that `best/` always exists after a finished run.
+        if let Some(dir) = p
+            .checkpoint_dir
+            .as_ref()
+            .filter(|_| stop != StopReason::Interrupted)
+        {
+            if !dir.join("best").exists() {
+                save_best(encoder, head.as_ref(), dir)?;
+            }
+        }
         state.report.stop = stop;
         state.report.best_epoch = state.best_epoch;
         Ok(TrainOutcome {

@@ -405,3 +405,28 @@ fn without_validation_the_last_epoch_is_kept() {
     assert_eq!(r.stop, StopReason::Completed);
     assert_ne!(weights_of(&encoder), before, "training was kept");
 }
+
+/// A run in which no epoch beats the model as it started still leaves `best/` (the starting
+/// model): the CLI used to print "model in OUT/best" with no such directory.
+#[test]
+fn best_exists_even_when_no_epoch_improves() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("run");
+    let mut encoder = tiny_encoder(dir.path(), 4, None);
+    let before = weights_of(&encoder);
+    // A learning rate too small to change the validation ranking.
+    let outcome = Trainer::new(TrainParams {
+        learning_rate: 1e-12,
+        epochs: 1,
+        checkpoint_dir: Some(ckpt.clone()),
+        ..quick_params()
+    })
+    .unwrap()
+    .fit(&mut encoder, &matching_task())
+    .unwrap();
+    assert_eq!(outcome.report.best_epoch, 0, "{:?}", outcome.report.epochs);
+    assert!(ckpt.join("best/model.safetensors").is_file());
+    // The encoder holds the starting weights, as `best/` does.
+    assert_eq!(weights_of(&encoder), before);
+}
