@@ -684,12 +684,13 @@ pub(crate) fn mine<S: ItemsetSink>(
         (0..n).map(|_| std::sync::Mutex::new(None)).collect();
     let template = sink.part();
     std::thread::scope(|scope| {
+        let mut workers = Vec::new();
         for _ in 0..threads.min(n) {
             let (next, parts, miner, root, occurrences) =
                 (&next, &parts, &miner, &root, &occurrences);
             let empty = template.part();
             let base = scratch.prefix.clone();
-            scope.spawn(move || {
+            workers.push(scope.spawn(move || {
                 let mut scratch = Scratch {
                     prefix: base,
                     ..Scratch::default()
@@ -717,7 +718,14 @@ pub(crate) fn mine<S: ItemsetSink>(
                         next.store(n, Ordering::Relaxed);
                     }
                 }
-            });
+            }));
+        }
+        // Joined one by one, not only at the end of the scope: then each thread has
+        // finished its thread-local destructors too (LeakSanitizer saw them in flight).
+        for worker in workers {
+            if let Err(panic) = worker.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
     });
     for slot in parts {

@@ -374,10 +374,11 @@ pub(crate) fn mine<S: ItemsetSink>(
         let tree = &tree;
         let template = sink.part();
         std::thread::scope(|scope| {
+            let mut workers = Vec::new();
             for _ in 0..threads.min(n as usize) {
                 let (next, parts, miner) = (&next, &parts, &miner);
                 let empty = template.part();
-                scope.spawn(move || {
+                workers.push(scope.spawn(move || {
                     let mut scratch = Scratch::default();
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
@@ -394,7 +395,14 @@ pub(crate) fn mine<S: ItemsetSink>(
                             next.store(n as usize, Ordering::Relaxed);
                         }
                     }
-                });
+                }));
+            }
+            // Joined one by one, not only at the end of the scope: then each thread has
+            // finished its thread-local destructors too (LeakSanitizer saw them in flight).
+            for worker in workers {
+                if let Err(panic) = worker.join() {
+                    std::panic::resume_unwind(panic);
+                }
             }
         });
         for slot in parts {
