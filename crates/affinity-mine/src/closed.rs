@@ -12,7 +12,7 @@ use crate::database::Prepared;
 use crate::error::{MineError, Result};
 use crate::params::Target;
 use crate::sink::ItemsetSink;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const NONE: u32 = u32::MAX;
 /// Bytes the maximality bitsets may take.
@@ -675,66 +675,26 @@ pub(crate) fn mine<S: ItemsetSink>(
         miner.expand(&root, None, 0, &mut scratch, sink)?;
         return Ok(emitted.load(Ordering::Relaxed));
     }
-    // One unit of work per first extension item, handed out dynamically; parts are absorbed
-    // in item order so the output is the same for every thread count.
+    // One unit of work per first extension item; the output is the same for every thread
+    // count.
     let mut occurrences = Vec::new();
     Miner::deliver(&root, 0, &mut occurrences);
-    let next = AtomicUsize::new(0);
-    let parts: Vec<std::sync::Mutex<Option<Result<S::Part>>>> =
-        (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-    let template = sink.part();
-    std::thread::scope(|scope| {
-        let mut workers = Vec::new();
-        for _ in 0..threads.min(n) {
-            let (next, parts, miner, root, occurrences) =
-                (&next, &parts, &miner, &root, &occurrences);
-            let empty = template.part();
-            let base = scratch.prefix.clone();
-            workers.push(scope.spawn(move || {
-                let mut scratch = Scratch {
-                    prefix: base,
-                    ..Scratch::default()
-                };
-                let mut level = Level::default();
-                loop {
-                    let e = next.fetch_add(1, Ordering::Relaxed);
-                    if e >= n {
-                        break;
-                    }
-                    let mut part = empty.part();
-                    let result = miner.extend(
-                        root,
-                        e as u32,
-                        &occurrences[e],
-                        &mut level,
-                        0,
-                        &mut scratch,
-                        &mut part,
-                    );
-                    let failed = result.is_err();
-                    *parts[e].lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(result.map(|()| part));
-                    if failed {
-                        next.store(n, Ordering::Relaxed);
-                    }
-                }
-            }));
-        }
-        // Joined one by one, not only at the end of the scope: then each thread has
-        // finished its thread-local destructors too (LeakSanitizer saw them in flight).
-        for worker in workers {
-            if let Err(panic) = worker.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-    });
-    for slot in parts {
-        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(Ok(part)) => sink.absorb(part)?,
-            Some(Err(e)) => return Err(e),
-            None => {}
-        }
-    }
+    let base = scratch.prefix;
+    crate::parallel::in_unit_order(
+        n,
+        threads,
+        sink,
+        || {
+            let scratch = Scratch {
+                prefix: base.clone(),
+                ..Scratch::default()
+            };
+            (scratch, Level::default())
+        },
+        |e, (scratch, level), part| {
+            miner.extend(&root, e as u32, &occurrences[e], level, 0, scratch, part)
+        },
+    )?;
     Ok(emitted.load(Ordering::Relaxed))
 }
 

@@ -3,7 +3,7 @@
 use crate::database::Prepared;
 use crate::error::{MineError, Result};
 use crate::sink::ItemsetSink;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const NONE: u32 = u32::MAX;
 const ROOT: u32 = 0;
@@ -366,52 +366,15 @@ pub(crate) fn mine<S: ItemsetSink>(
             miner.mine_item(&tree, i, 0, &mut scratch, sink)?;
         }
     } else {
-        // Work items are top-level items, handed out dynamically; parts are absorbed in item
-        // order so that the output is the same for every thread count.
-        let next = AtomicUsize::new(0);
-        let parts: Vec<std::sync::Mutex<Option<Result<S::Part>>>> =
-            (0..n).map(|_| std::sync::Mutex::new(None)).collect();
-        let tree = &tree;
-        let template = sink.part();
-        std::thread::scope(|scope| {
-            let mut workers = Vec::new();
-            for _ in 0..threads.min(n as usize) {
-                let (next, parts, miner) = (&next, &parts, &miner);
-                let empty = template.part();
-                workers.push(scope.spawn(move || {
-                    let mut scratch = Scratch::default();
-                    loop {
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        if k >= n as usize {
-                            break;
-                        }
-                        let i = n - 1 - k as u32;
-                        let mut part = empty.part();
-                        let result = miner.mine_item(tree, i, 0, &mut scratch, &mut part);
-                        let failed = result.is_err();
-                        *parts[k].lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(result.map(|()| part));
-                        if failed {
-                            next.store(n as usize, Ordering::Relaxed);
-                        }
-                    }
-                }));
-            }
-            // Joined one by one, not only at the end of the scope: then each thread has
-            // finished its thread-local destructors too (LeakSanitizer saw them in flight).
-            for worker in workers {
-                if let Err(panic) = worker.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-        });
-        for slot in parts {
-            match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                Some(Ok(part)) => sink.absorb(part)?,
-                Some(Err(e)) => return Err(e),
-                None => {}
-            }
-        }
+        // Work units are top-level items, least frequent first; the output is the same for
+        // every thread count.
+        crate::parallel::in_unit_order(
+            n as usize,
+            threads,
+            sink,
+            Scratch::default,
+            |k, scratch, part| miner.mine_item(&tree, n - 1 - k as u32, 0, scratch, part),
+        )?;
     }
     let total = emitted.load(Ordering::Relaxed);
     Ok(total)

@@ -26,6 +26,7 @@ mod database;
 mod error;
 mod fpgrowth;
 mod mine;
+mod parallel;
 mod params;
 mod rules;
 mod sink;
