@@ -1,8 +1,9 @@
 //! Apriori: candidates of length k+1 joined from frequent sets of length k, pruned by their
 //! subsets, counted against the transactions. Simple and slow; the oracle for FP-growth.
 
+use crate::cap::Cap;
 use crate::database::Prepared;
-use crate::error::{MineError, Result};
+use crate::error::Result;
 use crate::sink::ItemsetSink;
 use std::collections::{HashMap, HashSet};
 
@@ -13,14 +14,9 @@ pub(crate) fn mine<S: ItemsetSink>(
     sink: &mut S,
 ) -> Result<u64> {
     let labels = &prepared.rank_to_item;
-    let mut emitted = 0u64;
-    let mut emit = |items: &[u32], support: u64, sink: &mut S| -> Result<()> {
-        emitted += 1;
-        if limit.is_some_and(|l| emitted > l) {
-            return Err(MineError::TooManyItemsets {
-                limit: limit.unwrap_or_default(),
-            });
-        }
+    let cap = Cap::new(limit);
+    let emit = |items: &[u32], support: u64, sink: &mut S| -> Result<()> {
+        cap.count(1)?;
         let mut original: Vec<u32> = items.iter().map(|&r| labels[r as usize]).collect();
         original.sort_unstable();
         sink.push(&original, support)
@@ -79,7 +75,7 @@ pub(crate) fn mine<S: ItemsetSink>(
         level.sort_unstable();
         k += 1;
     }
-    Ok(emitted)
+    Ok(cap.emitted())
 }
 
 /// Both slices ascending.

@@ -8,11 +8,11 @@
 //! only when the closure adds no item before `e` (the prefix-preserving test). A closed set
 //! is maximal exactly when its conditional database has no item left.
 
+use crate::cap::Cap;
 use crate::database::Prepared;
-use crate::error::{MineError, Result};
+use crate::error::Result;
 use crate::params::Target;
 use crate::sink::ItemsetSink;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const NONE: u32 = u32::MAX;
 /// Bytes the maximality bitsets may take.
@@ -80,8 +80,7 @@ struct Miner<'a> {
     min_count: u64,
     max_len: usize,
     target: Target,
-    limit: Option<u64>,
-    emitted: &'a AtomicU64,
+    cap: &'a Cap,
     key_to_item: &'a [u32],
     /// For maximal sets: the exact test against the whole database.
     exact: Option<Exact<'a>>,
@@ -112,12 +111,7 @@ impl Miner<'_> {
         support: u64,
         sink: &mut S,
     ) -> Result<()> {
-        let total = self.emitted.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(limit) = self.limit {
-            if total > limit {
-                return Err(MineError::TooManyItemsets { limit });
-            }
-        }
+        self.cap.count(1)?;
         if !sink.needs_itemsets() {
             return sink.push_count(1);
         }
@@ -649,15 +643,14 @@ pub(crate) fn mine<S: ItemsetSink>(
     }
     merge_identical(&staged, 0, &mut Merge::default(), &mut root);
     drop(staged);
-    let emitted = AtomicU64::new(0);
+    let cap = Cap::new(limit);
     let key_to_item: Vec<u32> = prepared.rank_to_item.iter().rev().copied().collect();
     let exact = (target == Target::Maximal).then(|| Exact::new(&root, &local));
     let miner = Miner {
         min_count: prepared.min_count,
         max_len,
         target,
-        limit,
-        emitted: &emitted,
+        cap: &cap,
         key_to_item: &key_to_item,
         exact,
     };
@@ -673,7 +666,7 @@ pub(crate) fn mine<S: ItemsetSink>(
     let n = root.labels.len();
     if threads <= 1 || n < 2 {
         miner.expand(&root, None, 0, &mut scratch, sink)?;
-        return Ok(emitted.load(Ordering::Relaxed));
+        return Ok(cap.emitted());
     }
     // One unit of work per first extension item; the output is the same for every thread
     // count.
@@ -695,7 +688,7 @@ pub(crate) fn mine<S: ItemsetSink>(
             miner.extend(&root, e as u32, &occurrences[e], level, 0, scratch, part)
         },
     )?;
-    Ok(emitted.load(Ordering::Relaxed))
+    Ok(cap.emitted())
 }
 
 /// Whether a test forces the bitset (`true`) or list (`false`) maximality test.

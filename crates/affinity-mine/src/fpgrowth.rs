@@ -1,9 +1,9 @@
 //! FP-growth: a prefix tree of the transactions, mined by recursive conditional trees.
 
+use crate::cap::Cap;
 use crate::database::Prepared;
-use crate::error::{MineError, Result};
+use crate::error::Result;
 use crate::sink::ItemsetSink;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const NONE: u32 = u32::MAX;
 const ROOT: u32 = 0;
@@ -133,8 +133,7 @@ struct Scratch {
 struct Miner<'a> {
     min_count: u64,
     max_len: usize,
-    limit: Option<u64>,
-    emitted: &'a AtomicU64,
+    cap: &'a Cap,
 }
 
 impl Miner<'_> {
@@ -144,7 +143,7 @@ impl Miner<'_> {
         support: u64,
         sink: &mut S,
     ) -> Result<()> {
-        self.count(1)?;
+        self.cap.count(1)?;
         if sink.needs_itemsets() {
             scratch.sorted.clear();
             scratch.sorted.extend_from_slice(&scratch.prefix);
@@ -154,29 +153,6 @@ impl Miner<'_> {
             sink.push_count(1)?;
         }
         Ok(())
-    }
-
-    /// Fails when `n` more itemsets would pass the cap, without counting them.
-    fn check_room(&self, n: u64) -> Result<()> {
-        let limit = self.limit.unwrap_or(u64::MAX);
-        match self.emitted.load(Ordering::Relaxed).checked_add(n) {
-            Some(total) if total <= limit => Ok(()),
-            _ => Err(MineError::TooManyItemsets { limit }),
-        }
-    }
-
-    /// Counts `n` more itemsets against the cap (and against `u64::MAX` without one).
-    fn count(&self, n: u64) -> Result<()> {
-        let limit = self.limit.unwrap_or(u64::MAX);
-        let added = self
-            .emitted
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
-                total.checked_add(n).filter(|&t| t <= limit)
-            });
-        match added {
-            Ok(_) => Ok(()),
-            Err(_) => Err(MineError::TooManyItemsets { limit }),
-        }
     }
 
     /// Mines item `i` of `tree` (at recursion `depth`) with the current prefix.
@@ -278,15 +254,13 @@ impl Miner<'_> {
         let room = self.max_len - scratch.prefix.len();
         // Counted before any is listed: a long path has more subsets than any cap.
         let Some(n) = subsets_up_to(path.len(), room) else {
-            return Err(MineError::TooManyItemsets {
-                limit: self.limit.unwrap_or(u64::MAX),
-            });
+            return Err(self.cap.exceeded());
         };
         if !sink.needs_itemsets() {
-            self.count(n)?;
+            self.cap.count(n)?;
             return sink.push_count(n);
         }
-        self.check_room(n)?;
+        self.cap.check_room(n)?;
         self.subsets(tree, path, room, scratch, sink)
     }
 
@@ -348,12 +322,11 @@ pub(crate) fn mine<S: ItemsetSink>(
     prepared.transactions.sort_unstable();
     let mut tree = FpTree::default();
     build_global(&mut tree, prepared);
-    let emitted = AtomicU64::new(0);
+    let cap = Cap::new(limit);
     let miner = Miner {
         min_count: prepared.min_count,
         max_len,
-        limit,
-        emitted: &emitted,
+        cap: &cap,
     };
     let n = tree.labels.len() as u32;
     if let Some(path) = tree.single_path().filter(|p| !p.is_empty()) {
@@ -376,8 +349,7 @@ pub(crate) fn mine<S: ItemsetSink>(
             |k, scratch, part| miner.mine_item(&tree, n - 1 - k as u32, 0, scratch, part),
         )?;
     }
-    let total = emitted.load(Ordering::Relaxed);
-    Ok(total)
+    Ok(cap.emitted())
 }
 
 fn build_global(tree: &mut FpTree, prepared: &Prepared) {

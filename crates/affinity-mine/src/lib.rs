@@ -21,6 +21,7 @@
 //! ```
 
 mod apriori;
+mod cap;
 mod closed;
 mod database;
 mod error;
