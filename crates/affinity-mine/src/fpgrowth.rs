@@ -301,7 +301,7 @@ impl Miner<'_> {
 }
 
 /// Non-empty subsets of an `n`-set with at most `room` elements; `None` past `u64::MAX`.
-fn subsets_up_to(n: usize, room: usize) -> Option<u64> {
+pub(crate) fn subsets_up_to(n: usize, room: usize) -> Option<u64> {
     let mut total = 0u64;
     let mut binomial = 1u128; // C(n, k), exact while it fits in 64 bits
     for k in 1..=n.min(room) {

@@ -444,7 +444,8 @@ impl RuleIndex {
             .filter_map(|i| self.by_first_item.get(i))
             .map(Vec::len)
             .sum();
-        let mut fired = if subsets_up_to(items.len(), self.longest, candidates) < candidates {
+        let lookups = crate::fpgrowth::subsets_up_to(items.len(), self.longest);
+        let mut fired = if lookups.is_some_and(|l| l < candidates as u64) {
             let mut fired = Vec::new();
             let mut subset = Vec::with_capacity(self.longest);
             self.lookup_subsets(&items, 0, &mut subset, &mut fired);
@@ -482,18 +483,4 @@ impl RuleIndex {
             subset.pop();
         }
     }
-}
-
-/// Non-empty subsets of an `n`-set with at most `room` elements, counted up to `stop`.
-fn subsets_up_to(n: usize, room: usize, stop: usize) -> usize {
-    let mut total = 0usize;
-    let mut binomial = 1usize;
-    for k in 1..=n.min(room) {
-        binomial = binomial.saturating_mul(n - k + 1) / k;
-        total = total.saturating_add(binomial);
-        if total >= stop {
-            break;
-        }
-    }
-    total
 }
