@@ -1,5 +1,6 @@
 //! Itemsets written in every format read back exactly, whatever the item names hold: the
-//! text form (names that need it JSON-quoted), JSON lines, and CSV with JSON-array cells.
+//! text form (names that need it JSON-quoted; read with `parse_itemset_line`), JSON lines,
+//! and CSV with JSON-array cells.
 //!
 //! Input: up to 16 itemsets, each a length byte (0 to 4 items), item bytes (below the number
 //! of names) and a support byte; then item names separated by 0xFF bytes (UTF-8, lossily;
@@ -7,37 +8,10 @@
 #![no_main]
 
 use affinity_fuzz::Bytes;
-use affinity_mine::{ItemsetFormat, ItemsetSink, ItemsetWriter};
+use affinity_mine::{parse_itemset_line, ItemsetFormat, ItemsetSink, ItemsetWriter};
 use libfuzzer_sys::fuzz_target;
 
 type Sets = Vec<(Vec<String>, u64)>;
-
-/// Reads the text form: items separated by one space, JSON strings where quoted, then
-/// ` (support)`.
-fn parse_text(line: &str) -> Option<(Vec<String>, u64)> {
-    let (body, support) = line.rsplit_once(" (")?;
-    let support = support.strip_suffix(')')?.parse().ok()?;
-    let mut items = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        if rest.starts_with('"') {
-            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<String>();
-            items.push(stream.next()?.ok()?);
-            rest = &rest[stream.byte_offset()..];
-        } else {
-            let end = rest.find(' ').unwrap_or(rest.len());
-            items.push(rest[..end].to_owned());
-            rest = &rest[end..];
-        }
-        if !rest.is_empty() {
-            rest = rest.strip_prefix(' ')?;
-            if rest.is_empty() {
-                return None; // a trailing separator is not the writer's
-            }
-        }
-    }
-    Some((items, support))
-}
 
 fn write(names: &[String], sets: &[(Vec<u32>, u64)], format: ItemsetFormat) -> String {
     let mut writer = ItemsetWriter::with_format(Vec::new(), Some(names), format);
@@ -89,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(lines.len(), sets.len(), "one line per set: {text:?}");
     let read: Sets = lines
         .iter()
-        .map(|l| parse_text(l).unwrap_or_else(|| panic!("unreadable line {l:?}")))
+        .map(|l| parse_itemset_line(l).unwrap_or_else(|| panic!("unreadable line {l:?}")))
         .collect();
     assert_eq!(read, expected, "text");
 

@@ -39,4 +39,6 @@ pub use rules::{
     generate_rules, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex, RuleParams,
     RULE_COLUMNS,
 };
-pub use sink::{CountSink, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter, TextChunk};
+pub use sink::{
+    parse_itemset_line, CountSink, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter, TextChunk,
+};

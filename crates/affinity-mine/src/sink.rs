@@ -159,6 +159,39 @@ impl<'n> TextChunk<'n> {
     }
 }
 
+/// Reads one line of the text form back ([`ItemsetFormat::Text`]): item names split at single
+/// spaces, JSON strings where quoted, then ` (support)`. `None` for a line the writer could not
+/// have written.
+///
+/// ```
+/// let (items, support) = affinity_mine::parse_itemset_line(r#""whole milk" yogurt (3)"#).unwrap();
+/// assert_eq!((items, support), (vec!["whole milk".to_string(), "yogurt".to_string()], 3));
+/// ```
+pub fn parse_itemset_line(line: &str) -> Option<(Vec<String>, u64)> {
+    let (body, support) = line.rsplit_once(" (")?;
+    let support = support.strip_suffix(')')?.parse().ok()?;
+    let mut items = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        if rest.starts_with('"') {
+            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+            items.push(stream.next()?.ok()?);
+            rest = &rest[stream.byte_offset()..];
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            items.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+        if !rest.is_empty() {
+            rest = rest.strip_prefix(' ')?;
+            if rest.is_empty() {
+                return None; // a trailing separator is not the writer's
+            }
+        }
+    }
+    Some((items, support))
+}
+
 /// Whether a name must be quoted in the text form to be read back as one item.
 fn needs_quoting(name: &str) -> bool {
     name.is_empty()

@@ -2,8 +2,9 @@
 //! quotes, parentheses, braces, backslashes, line breaks, tabs, non-ASCII.
 
 use affinity_mine::{
-    generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
-    Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams, RuleParams,
+    generate_rules, mine_itemsets, parse_itemset_line, write_rules_csv, write_rules_json,
+    Algorithm, Consequents, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams,
+    RuleParams,
 };
 use std::collections::BTreeSet;
 
@@ -53,32 +54,14 @@ fn write(format: ItemsetFormat) -> String {
     String::from_utf8(writer.finish().unwrap()).unwrap()
 }
 
-/// Reads the text form back: items separated by one space, JSON strings where quoted.
-fn parse_text(line: &str) -> (Vec<String>, u64) {
-    let (body, support) = line.rsplit_once(" (").unwrap();
-    let support = support.strip_suffix(')').unwrap().parse().unwrap();
-    let mut items = Vec::new();
-    let mut rest = body;
-    while !rest.is_empty() {
-        if rest.starts_with('"') {
-            let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<String>();
-            items.push(stream.next().unwrap().unwrap());
-            rest = &rest[stream.byte_offset()..];
-        } else {
-            let end = rest.find(' ').unwrap_or(rest.len());
-            items.push(rest[..end].to_owned());
-            rest = &rest[end..];
-        }
-        rest = rest.strip_prefix(' ').unwrap_or(rest);
-    }
-    (items, support)
-}
-
 #[test]
 fn text_lines_quote_only_what_needs_it_and_read_back() {
     let text = write(ItemsetFormat::Text);
     assert_eq!(text.lines().count(), expected().len(), "one line per set");
-    let read: Sets = text.lines().map(parse_text).collect();
+    let read: Sets = text
+        .lines()
+        .map(|l| parse_itemset_line(l).expect("a line the writer wrote"))
+        .collect();
     assert_eq!(read, expected());
     // Plain names stay plain.
     let plain = vec!["milk".to_string(), "rolls/buns".to_string()];
