@@ -152,13 +152,18 @@ pub fn check_dataset(dataset: &Dataset) {
     }
 }
 
-/// The checks run on one input loaded strictly and leniently: any dataset returned is
-/// consistent; a strict load that succeeds skipped nothing, and a lenient load of the same
-/// input gives the same dataset and report.
+/// The checks run on one input loaded by `load` strictly and leniently (with the
+/// pseudonymisation `key`): any dataset returned is consistent; a strict load that succeeds
+/// skipped nothing, and a lenient load of the same input gives the same dataset and report.
 pub fn check_strict_and_lenient(
-    strict: DataResult<(Dataset, LoadReport)>,
-    lenient: DataResult<(Dataset, LoadReport)>,
+    key: Option<[u8; 32]>,
+    load: impl Fn(&affinity_data::LoadOptions) -> DataResult<(Dataset, LoadReport)>,
 ) {
+    let options = |lenient| affinity_data::LoadOptions {
+        lenient,
+        pseudonymize_key: key,
+    };
+    let (strict, lenient) = (load(&options(false)), load(&options(true)));
     if let Ok((dataset, report)) = &lenient {
         check_dataset(dataset);
         assert!(
@@ -255,8 +260,5 @@ pub fn fuzz_transaction_file(
         assert_eq!(tx.items.names(), lenient.items.names());
     }
 
-    check_strict_and_lenient(
-        load(file.path(), format, &strict),
-        load(file.path(), format, &lenient),
-    );
+    check_strict_and_lenient(None, |options| load(file.path(), format, options));
 }
