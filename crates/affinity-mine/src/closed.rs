@@ -90,7 +90,7 @@ struct Miner<'a> {
 /// databases only know lower bounds for the items before a set's core.
 struct Exact<'a> {
     root: &'a Db,
-    occurrences: Vec<Vec<u32>>,
+    occurrences: &'a [Vec<u32>],
     /// Per root item, its transactions as a bitset (`words` words each), when that fits in
     /// [`BITSET_BUDGET`]: dense data, where occurrence lists are long.
     bits: Option<Vec<u64>>,
@@ -381,9 +381,8 @@ impl Miner<'_> {
 }
 
 impl<'a> Exact<'a> {
-    fn new(root: &'a Db, root_local: &'a [u32]) -> Self {
-        let mut occurrences = Vec::new();
-        Miner::deliver(root, 0, &mut occurrences);
+    /// `occurrences`: the root items' transactions ([`Miner::deliver`] from item 0).
+    fn new(root: &'a Db, occurrences: &'a [Vec<u32>], root_local: &'a [u32]) -> Self {
         let words = root.len().div_ceil(64);
         let dense = root.labels.len().saturating_mul(words).saturating_mul(8) <= BITSET_BUDGET;
         let bits = dense.then(|| {
@@ -645,7 +644,14 @@ pub(crate) fn mine<S: ItemsetSink>(
     drop(staged);
     let cap = Cap::new(limit);
     let key_to_item: Vec<u32> = prepared.rank_to_item.iter().rev().copied().collect();
-    let exact = (target == Target::Maximal).then(|| Exact::new(&root, &local));
+    let n = root.labels.len();
+    let parallel = threads > 1 && n >= 2;
+    // The root items' transactions, listed once for the maximality test and the threads.
+    let mut occurrences = Vec::new();
+    if target == Target::Maximal || parallel {
+        Miner::deliver(&root, 0, &mut occurrences);
+    }
+    let exact = (target == Target::Maximal).then(|| Exact::new(&root, &occurrences, &local));
     let miner = Miner {
         min_count: prepared.min_count,
         max_len,
@@ -663,15 +669,12 @@ pub(crate) fn mine<S: ItemsetSink>(
             miner.emit(&mut scratch, prepared.total_weight, sink)?;
         }
     }
-    let n = root.labels.len();
-    if threads <= 1 || n < 2 {
+    if !parallel {
         miner.expand(&root, None, 0, &mut scratch, sink)?;
         return Ok(cap.emitted());
     }
     // One unit of work per first extension item; the output is the same for every thread
     // count.
-    let mut occurrences = Vec::new();
-    Miner::deliver(&root, 0, &mut occurrences);
     let base = scratch.prefix;
     crate::parallel::in_unit_order(
         n,
