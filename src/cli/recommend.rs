@@ -450,6 +450,9 @@ fn evaluate_bundle(
         .collect()
 }
 
+/// Validation users the hybrid's weights are chosen on.
+const TUNE_USERS: usize = 2_000;
+
 /// Split the raw data per user, fit on the training part, score the test step.
 fn evaluate_split(
     args: &EvaluateArgs,
@@ -473,6 +476,8 @@ fn evaluate_split(
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
+    // The model row, the tuning and the hybrid row embed the same histories: once each.
+    model.cache_history_vectors(set.histories.len() + 2 * TUNE_USERS);
     let vectors = model.item_vectors().map(|v| v.to_owned());
     let vectors = vectors.as_ref().map(|v| v.view());
     let mut results =
@@ -488,7 +493,7 @@ fn evaluate_split(
     let config = pipeline.config();
     model.set_ranking(config.weights, config.mmr_lambda);
     if args.tune {
-        let tuning = pipeline.tune_ranking(&prepared, &mut model, 2_000)?;
+        let tuning = pipeline.tune_ranking(&prepared, &mut model, TUNE_USERS)?;
         let (w, l) = model.ranking();
         eprintln!(
             "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",

@@ -393,12 +393,18 @@ impl Pipeline {
         let histories: Vec<Vec<u32>> = users.iter().map(|(h, _)| h.clone()).collect();
         let sims = recommender.embedding_scores(&histories)?;
         let k = self.config.k;
+        // The sources are normalised once per user; each setting tried only re-weights them.
+        let popularity = recommender.normalized_popularity();
+        let sources: Vec<_> = users
+            .iter()
+            .zip(sims.axis_iter(ndarray::Axis(0)))
+            .map(|((h, _), row)| recommender.normalized(h, row.as_slice().expect("contiguous")))
+            .collect();
         let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
             let mut total = 0.0;
-            for ((h, rel), row) in users.iter().zip(sims.axis_iter(ndarray::Axis(0))) {
-                let row = row.as_slice().expect("contiguous");
+            for ((h, rel), source) in users.iter().zip(&sources) {
                 let list: Vec<u32> = recommender
-                    .rank_with(h, h, row, k, w, lambda)?
+                    .select(&source.blend(&popularity, w), h, k, lambda)?
                     .into_iter()
                     .map(|s| s.item)
                     .collect();

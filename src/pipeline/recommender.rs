@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
-use affinity_rank::{blend, mmr, top_k, ItemIndex, Metric, Normalization, Scored, Source};
+use affinity_rank::{
+    blend, mmr, normalize, top_k, ItemIndex, Metric, Normalization, Scored, Source,
+};
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::config::ScoreWeights;
@@ -86,6 +88,9 @@ pub struct Recommender {
     has_vectors: bool,
     /// Each known user's history vector, when cached ([`Recommender::cache_user_vectors`]).
     user_vectors: Option<Array2<f32>>,
+    /// History vectors by history text, when enabled
+    /// ([`Recommender::cache_history_vectors`]).
+    history_cache: Option<Mutex<TextCache>>,
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
@@ -171,6 +176,7 @@ impl Recommender {
             index,
             has_vectors,
             user_vectors: None,
+            history_cache: None,
             popularity,
             popularity_rank,
             ranking,
@@ -317,7 +323,13 @@ impl Recommender {
             return Ok(Array2::zeros((histories.len(), dim)));
         };
         let texts: Vec<String> = histories.iter().map(|h| self.history_text(h)).collect();
-        let mut out = model::embed(&encoder, &texts)?;
+        let mut out = match &self.history_cache {
+            None => model::embed(&encoder, &texts)?,
+            Some(cache) => {
+                let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                cache.embed(&texts, dim, |missing| model::embed(&encoder, missing))?
+            }
+        };
         for (h, mut row) in histories.iter().zip(out.rows_mut()) {
             if h.is_empty() {
                 row.fill(0.0);
@@ -333,52 +345,58 @@ impl Recommender {
         embedding: &[f32],
         w: ScoreWeights,
     ) -> Result<(Vec<f32>, HashMap<u32, usize>)> {
-        let n = self.len();
-        let rules = &self.fitted.rules;
-        let mut rule_scores = vec![0f32; n];
-        let mut best_rule: HashMap<u32, usize> = HashMap::new();
-        if !rules.is_empty() {
-            for r in self.rule_index.fired(history) {
-                let rule = &rules[r];
-                let c = rule.consequent[0];
-                let better = best_rule.get(&c).is_none_or(|&b| {
-                    let old = &rules[b];
-                    (rule.confidence, rule.lift) > (old.confidence, old.lift)
-                });
-                if better {
-                    best_rule.insert(c, r);
-                    rule_scores[c as usize] = rule.confidence as f32;
-                }
+        let (rule_scores, best_rule) = self.rule_scores(history);
+        let mut sources = Vec::with_capacity(3);
+        for (scores, weight) in [
+            (embedding, w.embedding),
+            (&rule_scores[..], w.rules),
+            (&self.popularity[..], w.popularity),
+        ] {
+            if weight > 0.0 {
+                sources.push(Source { scores, weight });
             }
         }
-        let mut sources = Vec::with_capacity(3);
-        if w.embedding > 0.0 {
-            sources.push(Source {
-                scores: embedding,
-                weight: w.embedding,
-            });
-        }
-        if w.rules > 0.0 {
-            sources.push(Source {
-                scores: &rule_scores,
-                weight: w.rules,
-            });
-        }
-        if w.popularity > 0.0 {
-            sources.push(Source {
-                scores: &self.popularity,
-                weight: w.popularity,
-            });
-        }
         let blended = if sources.is_empty() {
-            vec![0.0; n]
+            vec![0.0; self.len()]
         } else {
             blend(&sources, Normalization::MinMax)?
         };
         Ok((blended, best_rule))
     }
 
-    fn select(
+    /// Per item, the confidence of the strongest rule the history fires for it (0 where none
+    /// does), and that rule.
+    fn rule_scores(&self, history: &[u32]) -> (Vec<f32>, HashMap<u32, usize>) {
+        let n = self.len();
+        let rules = &self.fitted.rules;
+        let mut scores = vec![0f32; n];
+        let mut best_rule: HashMap<u32, usize> = HashMap::new();
+        if !rules.is_empty() {
+            for (item, r) in self.rule_index.strongest_by_item(history) {
+                if (item as usize) < n {
+                    best_rule.insert(item, r);
+                    scores[item as usize] = rules[r].confidence as f32;
+                }
+            }
+        }
+        (scores, best_rule)
+    }
+
+    /// The score sources of one history normalised once, so that many weightings can be
+    /// tried on them ([`Normalized::blend`] equals [`Recommender::rank_with`]'s scores).
+    pub(crate) fn normalized(&self, history: &[u32], embedding: &[f32]) -> Normalized {
+        Normalized {
+            embedding: normalize(embedding, Normalization::MinMax),
+            rules: normalize(&self.rule_scores(history).0, Normalization::MinMax),
+        }
+    }
+
+    /// The popularity source normalised, shared by every history.
+    pub(crate) fn normalized_popularity(&self) -> Vec<f32> {
+        normalize(&self.popularity, Normalization::MinMax)
+    }
+
+    pub(crate) fn select(
         &self,
         scores: &[f32],
         exclude: &[u32],
@@ -545,6 +563,20 @@ impl Recommender {
         Ok(())
     }
 
+    /// Keeps the vectors of up to `capacity` history texts, so that a history met again is not
+    /// encoded again (evaluating several rankers on the same histories encodes them once);
+    /// 0 turns the cache off. The vectors belong to the encoder as it is now: clear the cache
+    /// (`cache_history_vectors(0)`) after changing the encoder through
+    /// [`Recommender::encoder`].
+    pub fn cache_history_vectors(&mut self, capacity: usize) {
+        self.history_cache = (capacity > 0).then(|| {
+            Mutex::new(TextCache {
+                capacity,
+                vectors: HashMap::new(),
+            })
+        });
+    }
+
     /// The cached history vector of a known user.
     pub fn user_vector(&self, user: &str) -> Option<ndarray::ArrayView1<'_, f32>> {
         let u = self.fitted.users.get(user)?;
@@ -704,5 +736,169 @@ impl Ranker for Blend<'_> {
     ) -> Result<Vec<Vec<Scored>>> {
         self.recommender
             .rank_lists(histories, k, exclude, self.weights, self.mmr_lambda)
+    }
+}
+
+/// One history's score sources, normalised as [`blend`] normalises them.
+pub(crate) struct Normalized {
+    embedding: Vec<f32>,
+    rules: Vec<f32>,
+}
+
+impl Normalized {
+    /// The weighted sum, added in [`blend`]'s order so that the result is bit-identical.
+    pub(crate) fn blend(&self, popularity: &[f32], w: ScoreWeights) -> Vec<f32> {
+        let mut out = vec![0f32; popularity.len()];
+        for (scores, weight) in [
+            (&self.embedding[..], w.embedding),
+            (&self.rules[..], w.rules),
+            (popularity, w.popularity),
+        ] {
+            if weight > 0.0 {
+                for (o, &v) in out.iter_mut().zip(scores.iter()) {
+                    *o += weight * v;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Vectors by text, at most `capacity` of them (emptied when full: the simplest bound, and
+/// a repeated pass over the same texts refills it at once).
+struct TextCache {
+    capacity: usize,
+    vectors: HashMap<String, Vec<f32>>,
+}
+
+impl TextCache {
+    /// Rows for `texts`, encoding only those not cached (each once).
+    fn embed(
+        &mut self,
+        texts: &[String],
+        dim: usize,
+        encode: impl FnOnce(&[String]) -> Result<Array2<f32>>,
+    ) -> Result<Array2<f32>> {
+        let mut missing: Vec<String> = texts
+            .iter()
+            .filter(|t| !self.vectors.contains_key(*t))
+            .cloned()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let mut fresh = HashMap::new();
+        if !missing.is_empty() {
+            let encoded = encode(&missing)?;
+            if encoded.nrows() != missing.len() {
+                return Err(invalid(
+                    "encoder",
+                    format!("{} vectors for {} texts", encoded.nrows(), missing.len()),
+                ));
+            }
+            fresh = missing
+                .into_iter()
+                .zip(encoded.rows())
+                .map(|(t, row)| (t, row.to_vec()))
+                .collect();
+        }
+        let mut out = Array2::zeros((texts.len(), dim));
+        for (text, mut row) in texts.iter().zip(out.rows_mut()) {
+            let v = fresh.get(text).or_else(|| self.vectors.get(text));
+            row.assign(&ndarray::ArrayView1::from(v.expect("encoded above")));
+        }
+        if self.vectors.len() + fresh.len() > self.capacity {
+            self.vectors.clear();
+        }
+        if fresh.len() <= self.capacity {
+            self.vectors.extend(fresh);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Pipeline, PipelineConfig};
+    use affinity_data::synthetic::XorShift;
+    use affinity_data::{load, Format, LoadOptions as DataOptions, LongCsv};
+
+    /// A rules-only recommender over generated baskets with strong pairs.
+    fn recommender() -> Recommender {
+        let mut rng = XorShift::new(3);
+        let mut csv = String::from("user,item,timestamp\n");
+        for user in 0..80 {
+            for day in 0..3 {
+                let first = rng.below(12);
+                for item in [first, (first + 1) % 12, rng.below(12)] {
+                    csv += &format!("u{user},i{item},{}\n", 86_400 * (day + 1));
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.csv");
+        std::fs::write(&path, csv).unwrap();
+        let format = Format::Long(LongCsv::default());
+        let (data, _) = load(&path, &format, &DataOptions::default()).unwrap();
+        let config = PipelineConfig::builder().min_support(0.01).build().unwrap();
+        Pipeline::new(config)
+            .unwrap()
+            .fit(data, None, None)
+            .unwrap()
+    }
+
+    #[test]
+    fn sources_normalised_once_blend_exactly_as_scoring_does() {
+        let r = recommender();
+        assert!(!r.fitted.rules.is_empty());
+        let popularity = r.normalized_popularity();
+        let mut rng = XorShift::new(9);
+        for trial in 0..20 {
+            let history: Vec<u32> = (0..1 + trial % 4).map(|_| rng.below(12) as u32).collect();
+            let embedding: Vec<f32> = (0..r.len()).map(|_| rng.unit() as f32 - 0.5).collect();
+            let normalized = r.normalized(&history, &embedding);
+            for (rules, popularity_weight) in [(0.0, 0.0), (0.3, 0.0), (1.0, 4.0), (0.0, 0.1)] {
+                let w = ScoreWeights {
+                    embedding: 1.0,
+                    rules,
+                    popularity: popularity_weight,
+                };
+                let (expected, _) = r.scores(&history, &embedding, w).unwrap();
+                let found = normalized.blend(&popularity, w);
+                let same = expected
+                    .iter()
+                    .zip(&found)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "weights {w:?}: {expected:?} vs {found:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_text_cache_encodes_each_text_once_and_stays_bounded() {
+        let mut cache = TextCache {
+            capacity: 3,
+            vectors: HashMap::new(),
+        };
+        let calls = std::cell::RefCell::new(Vec::new());
+        let encode = |texts: &[String]| {
+            calls.borrow_mut().push(texts.to_vec());
+            let rows: Vec<f32> = texts.iter().flat_map(|t| [t.len() as f32, 1.0]).collect();
+            Ok(Array2::from_shape_vec((texts.len(), 2), rows).unwrap())
+        };
+        let texts = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        let first = cache.embed(&texts(&["a", "bb", "a"]), 2, encode).unwrap();
+        assert_eq!(first.column(0).to_vec(), [1.0, 2.0, 1.0]);
+        let again = cache.embed(&texts(&["bb", "a"]), 2, encode).unwrap();
+        assert_eq!(again.column(0).to_vec(), [2.0, 1.0]);
+        cache.embed(&texts(&["ccc", "dddd"]), 2, encode).unwrap();
+        assert!(cache.vectors.len() <= 3);
+        assert_eq!(
+            calls.into_inner(),
+            vec![texts(&["a", "bb"]), texts(&["ccc", "dddd"])]
+        );
+        // An encoder that returns too few rows is an error, not a panic.
+        let short = |_: &[String]| Ok(Array2::zeros((0, 2)));
+        assert!(cache.embed(&texts(&["e"]), 2, short).is_err());
     }
 }

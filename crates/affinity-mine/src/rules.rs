@@ -399,43 +399,136 @@ pub fn write_rules_json(
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct RuleIndex {
-    /// Rule ids by the first (smallest) item of their antecedent.
+    /// Rules grouped by antecedent: the antecedent and its entries' range in `entries`.
+    groups: Vec<(Vec<u32>, std::ops::Range<usize>)>,
+    /// One per consequent item of each rule, grouped as `groups` says, so that scoring a
+    /// basket reads contiguous memory instead of chasing every fired rule's allocations.
+    entries: Vec<Entry>,
+    /// Group ids by the first (smallest) item of their antecedent.
     by_first_item: HashMap<u32, Vec<usize>>,
-    /// Rule ids by their whole antecedent.
-    by_antecedent: HashMap<Vec<u32>, Vec<usize>>,
-    antecedents: Vec<Vec<u32>>,
+    /// Group ids by their whole antecedent.
+    by_antecedent: HashMap<Vec<u32>, usize>,
     /// The longest antecedent.
     longest: usize,
+    /// One past the largest consequent item.
+    items: usize,
+}
+
+/// A rule's consequent item with what ranks the rule.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    rule: usize,
+    item: u32,
+    confidence: f64,
+    lift: f64,
+}
+
+impl Entry {
+    /// Higher confidence, then higher lift, then the lower rule id.
+    fn beats(&self, other: &Entry) -> bool {
+        match (self.confidence, self.lift).partial_cmp(&(other.confidence, other.lift)) {
+            Some(std::cmp::Ordering::Greater) => true,
+            Some(std::cmp::Ordering::Equal) => self.rule < other.rule,
+            _ => false,
+        }
+    }
 }
 
 impl RuleIndex {
     /// Indexes `rules` by antecedent.
     pub fn new(rules: &[Rule]) -> Self {
-        let mut by_first_item: HashMap<u32, Vec<usize>> = HashMap::new();
-        let mut by_antecedent: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
-        for (id, rule) in rules.iter().enumerate() {
-            if let Some(&first) = rule.antecedent.first() {
-                by_first_item.entry(first).or_default().push(id);
-                by_antecedent
-                    .entry(rule.antecedent.clone())
+        let mut order: Vec<usize> = (0..rules.len())
+            .filter(|&r| !rules[r].antecedent.is_empty())
+            .collect();
+        order.sort_by(|&a, &b| rules[a].antecedent.cmp(&rules[b].antecedent));
+        let mut index = RuleIndex::default();
+        for r in order {
+            let rule = &rules[r];
+            let same = index
+                .groups
+                .last()
+                .is_some_and(|(antecedent, _)| *antecedent == rule.antecedent);
+            if !same {
+                let id = index.groups.len();
+                let at = index.entries.len();
+                index.groups.push((rule.antecedent.clone(), at..at));
+                index.by_antecedent.insert(rule.antecedent.clone(), id);
+                index
+                    .by_first_item
+                    .entry(rule.antecedent[0])
                     .or_default()
                     .push(id);
+                index.longest = index.longest.max(rule.antecedent.len());
             }
+            for &item in &rule.consequent {
+                index.entries.push(Entry {
+                    rule: r,
+                    item,
+                    confidence: rule.confidence,
+                    lift: rule.lift,
+                });
+                index.items = index.items.max(item as usize + 1);
+            }
+            let end = index.entries.len();
+            index.groups.last_mut().expect("pushed above").1.end = end;
         }
-        RuleIndex {
-            by_first_item,
-            by_antecedent,
-            longest: rules.iter().map(|r| r.antecedent.len()).max().unwrap_or(0),
-            antecedents: rules.iter().map(|r| r.antecedent.clone()).collect(),
-        }
+        index
     }
 
     /// Ids of the rules whose antecedent is contained in `basket`, ascending.
+    pub fn fired(&self, basket: &[u32]) -> Vec<usize> {
+        let mut fired: Vec<usize> = self
+            .fired_groups(basket)
+            .into_iter()
+            .flat_map(|g| {
+                self.entries[self.groups[g].1.clone()]
+                    .iter()
+                    .map(|e| e.rule)
+            })
+            .collect();
+        fired.sort_unstable();
+        fired.dedup();
+        fired
+    }
+
+    /// For every item that a fired rule predicts (has in its consequent), the strongest such
+    /// rule: highest confidence, then lift, then lowest id. Ascending by item. What a
+    /// recommender scores a basket with, without reading each fired rule.
+    ///
+    /// ```
+    /// use affinity_mine::{generate_rules, mine_itemsets, Algorithm, MinSupport, MiningParams, RuleIndex, RuleParams};
+    /// let tx = vec![vec![0, 1, 2], vec![0, 1, 2], vec![0, 1], vec![3]];
+    /// let mut sets = Vec::new();
+    /// mine_itemsets(&tx, None, &MiningParams::new(MinSupport::Count(2)), Algorithm::FpGrowth, &mut sets).unwrap();
+    /// let rules = generate_rules(&sets, 4, &RuleParams::default()).unwrap();
+    /// let strongest = RuleIndex::new(&rules).strongest_by_item(&[0, 2]);
+    /// let (item, rule) = strongest[0];
+    /// assert_eq!((item, rules[rule].confidence), (1, 1.0)); // 0 -> 1 and 2 -> 1 both hold always
+    /// ```
+    pub fn strongest_by_item(&self, basket: &[u32]) -> Vec<(u32, usize)> {
+        const NONE: usize = usize::MAX;
+        let mut best = vec![NONE; self.items];
+        for g in self.fired_groups(basket) {
+            for (e, entry) in self.entries[self.groups[g].1.clone()].iter().enumerate() {
+                let slot = &mut best[entry.item as usize];
+                if *slot == NONE || entry.beats(&self.entries[*slot]) {
+                    *slot = self.groups[g].1.start + e;
+                }
+            }
+        }
+        best.iter()
+            .enumerate()
+            .filter(|(_, &e)| e != NONE)
+            .map(|(item, &e)| (item as u32, self.entries[e].rule))
+            .collect()
+    }
+
+    /// Groups whose antecedent is contained in `basket`, in no particular order.
     ///
     /// Whichever is less work: looking up every subset of the basket up to the longest
-    /// antecedent (short antecedents, many rules per item), or checking each rule that starts
-    /// with one of the basket's items.
-    pub fn fired(&self, basket: &[u32]) -> Vec<usize> {
+    /// antecedent (short antecedents, many groups per item), or checking each group that
+    /// starts with one of the basket's items.
+    fn fired_groups(&self, basket: &[u32]) -> Vec<usize> {
         let mut items: Vec<u32> = basket.to_vec();
         items.sort_unstable();
         items.dedup();
@@ -445,7 +538,7 @@ impl RuleIndex {
             .map(Vec::len)
             .sum();
         let lookups = crate::fpgrowth::subsets_up_to(items.len(), self.longest);
-        let mut fired = if lookups.is_some_and(|l| l < candidates as u64) {
+        if lookups.is_some_and(|l| l < candidates as u64) {
             let mut fired = Vec::new();
             let mut subset = Vec::with_capacity(self.longest);
             self.lookup_subsets(&items, 0, &mut subset, &mut fired);
@@ -457,14 +550,12 @@ impl RuleIndex {
                 .filter_map(|i| self.by_first_item.get(i))
                 .flatten()
                 .copied()
-                .filter(|&r| self.antecedents[r].iter().all(|i| present.contains(i)))
+                .filter(|&g| self.groups[g].0.iter().all(|i| present.contains(i)))
                 .collect()
-        };
-        fired.sort_unstable();
-        fired
+        }
     }
 
-    /// Adds the rules of every subset of `items[from..]` extending `subset` (ascending).
+    /// Adds the groups of every subset of `items[from..]` extending `subset` (ascending).
     fn lookup_subsets(
         &self,
         items: &[u32],
@@ -474,8 +565,8 @@ impl RuleIndex {
     ) {
         for k in from..items.len() {
             subset.push(items[k]);
-            if let Some(ids) = self.by_antecedent.get(subset.as_slice()) {
-                fired.extend_from_slice(ids);
+            if let Some(&group) = self.by_antecedent.get(subset.as_slice()) {
+                fired.push(group);
             }
             if subset.len() < self.longest {
                 self.lookup_subsets(items, k + 1, subset, fired);

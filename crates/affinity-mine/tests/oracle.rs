@@ -129,6 +129,32 @@ proptest! {
     }
 
     #[test]
+    fn the_strongest_rule_per_item_is_the_best_fired_one((tx, w) in database(), basket in prop::collection::vec(0u32..9, 0..9)) {
+        let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(1)), Algorithm::FpGrowth);
+        let sets: Vec<Itemset> = found.iter().map(|(s, &support)| Itemset { items: s.clone(), support }).collect();
+        let total: u64 = w.iter().sum();
+        let params = RuleParams { consequents: Consequents::Any, ..RuleParams::default() };
+        let rules = generate_rules(&sets, total, &params).unwrap();
+        // Brute force: every fired rule, each consequent item, the first of the strongest.
+        let mut expected = std::collections::BTreeMap::<u32, usize>::new();
+        for (r, rule) in rules.iter().enumerate() {
+            if rule.antecedent.is_empty() || !rule.antecedent.iter().all(|i| basket.contains(i)) {
+                continue;
+            }
+            for &item in &rule.consequent {
+                let better = expected.get(&item).is_none_or(|&b| {
+                    (rule.confidence, rule.lift) > (rules[b].confidence, rules[b].lift)
+                });
+                if better {
+                    expected.insert(item, r);
+                }
+            }
+        }
+        let found = affinity_mine::RuleIndex::new(&rules).strongest_by_item(&basket);
+        prop_assert_eq!(found, expected.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
     fn support_is_anti_monotone_and_rules_are_sane((tx, w) in database(), min in 1u64..4) {
         let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(min)), Algorithm::FpGrowth);
         for (set, support) in &found {

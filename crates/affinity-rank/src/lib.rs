@@ -19,5 +19,5 @@ mod topk;
 pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
-pub use rerank::{blend, mmr, Normalization, Source};
+pub use rerank::{blend, mmr, normalize, Normalization, Source};
 pub use topk::{top_k, Scored};

@@ -57,16 +57,34 @@ pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32
                 detail: format!("{} is not finite", s.weight),
             });
         }
-        let finite = s.scores.iter().copied().filter(|x| x.is_finite());
-        let (min, max) = finite
-            .clone()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| {
-                (a.min(x), b.max(x))
-            });
-        let count = finite.clone().count().max(1) as f32;
-        let mean = finite.clone().sum::<f32>() / count;
-        let std = (finite.map(|x| (x - mean) * (x - mean)).sum::<f32>() / count).sqrt();
-        for (o, &x) in out.iter_mut().zip(s.scores) {
+        for (o, v) in out.iter_mut().zip(normalize(s.scores, normalization)) {
+            *o += s.weight * v;
+        }
+    }
+    Ok(out)
+}
+
+/// One source's scores brought to the common scale [`blend`] weights them on: non-finite
+/// scores count as the minimum, and a constant source becomes zeros. Blending sources
+/// normalised once with several weights gives exactly what [`blend`] gives for each.
+///
+/// ```
+/// use affinity_rank::{normalize, Normalization};
+/// assert_eq!(normalize(&[1.0, 3.0, f32::NAN], Normalization::MinMax), vec![0.0, 1.0, 0.0]);
+/// ```
+pub fn normalize(scores: &[f32], normalization: Normalization) -> Vec<f32> {
+    let finite = scores.iter().copied().filter(|x| x.is_finite());
+    let (min, max) = finite
+        .clone()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        });
+    let count = finite.clone().count().max(1) as f32;
+    let mean = finite.clone().sum::<f32>() / count;
+    let std = (finite.map(|x| (x - mean) * (x - mean)).sum::<f32>() / count).sqrt();
+    scores
+        .iter()
+        .map(|&x| {
             let x = if x.is_finite() { x } else { min };
             let v = match normalization {
                 Normalization::MinMax if max > min => (x - min) / (max - min),
@@ -75,10 +93,13 @@ pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32
                 Normalization::ZScore => 0.0,
                 Normalization::None => x,
             };
-            *o += s.weight * if v.is_finite() { v } else { 0.0 };
-        }
-    }
-    Ok(out)
+            if v.is_finite() {
+                v
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Maximal marginal relevance: picks `k` of `candidates` greedily by
