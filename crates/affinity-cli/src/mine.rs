@@ -51,9 +51,9 @@ pub struct MineArgs {
     /// Count the itemsets without writing them.
     #[arg(long)]
     count_only: bool,
-    /// Worker threads.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Worker threads [default: the machine's cores]; the output is the same for any number.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Stop with an error after this many itemsets (with --rules: 10,000,000 unless given,
     /// since rules need every frequent itemset in memory).
     #[arg(long)]
@@ -113,7 +113,9 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
             TargetArg::Maximal => Target::Maximal,
         },
         max_len: args.max_len,
-        threads: args.threads,
+        threads: args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
         max_itemsets: args.max_itemsets,
         ..MiningParams::new(min_support)
     };

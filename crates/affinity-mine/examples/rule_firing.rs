@@ -88,8 +88,10 @@ fn main() -> Result<(), affinity_mine::MineError> {
     }
     let reading = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let strongest: Vec<Vec<(u32, usize)>> =
-        histories.iter().map(|h| index.strongest_by_item(h)).collect();
+    let strongest: Vec<Vec<(u32, usize)>> = histories
+        .iter()
+        .map(|h| index.strongest_by_item(h))
+        .collect();
     let grouped = started.elapsed().as_secs_f64();
     assert_eq!(per_rule, strongest, "both pick the same rules");
     println!(

@@ -19,6 +19,11 @@ impl Cap {
         }
     }
 
+    /// Whether a cap was set (without one, only a count past `u64::MAX` fails).
+    pub fn is_bounded(&self) -> bool {
+        self.limit != u64::MAX
+    }
+
     /// The error for a run that passes the cap.
     pub fn exceeded(&self) -> MineError {
         MineError::TooManyItemsets { limit: self.limit }

@@ -128,6 +128,9 @@ struct Scratch {
     path: Vec<u32>,
     prefix: Vec<u32>,
     sorted: Vec<u32>,
+    labels: Vec<u32>,
+    /// Itemsets counted by this thread and not yet added to an unbounded cap.
+    pending: u64,
 }
 
 struct Miner<'a> {
@@ -143,7 +146,7 @@ impl Miner<'_> {
         support: u64,
         sink: &mut S,
     ) -> Result<()> {
-        self.cap.count(1)?;
+        self.count(scratch, 1)?;
         if sink.needs_itemsets() {
             scratch.sorted.clear();
             scratch.sorted.extend_from_slice(&scratch.prefix);
@@ -153,6 +156,25 @@ impl Miner<'_> {
             sink.push_count(1)?;
         }
         Ok(())
+    }
+
+    /// Counts `n` itemsets: against a bounded cap at once (the error must come exactly at the
+    /// cap), else in this thread's tally, added to the total after each unit of work (two
+    /// threads bumping one shared counter per itemset cost more than the mining).
+    fn count(&self, scratch: &mut Scratch, n: u64) -> Result<()> {
+        if self.cap.is_bounded() {
+            return self.cap.count(n);
+        }
+        scratch.pending = scratch
+            .pending
+            .checked_add(n)
+            .ok_or_else(|| self.cap.exceeded())?;
+        Ok(())
+    }
+
+    /// Adds this thread's tally to the total.
+    fn flush(&self, scratch: &mut Scratch) -> Result<()> {
+        self.cap.count(std::mem::take(&mut scratch.pending))
     }
 
     /// Mines item `i` of `tree` (at recursion `depth`) with the current prefix.
@@ -212,7 +234,8 @@ impl Miner<'_> {
         let local = &mut scratch.local;
         local.clear();
         local.resize(i as usize, NONE);
-        let mut labels = Vec::new();
+        let labels = &mut scratch.labels;
+        labels.clear();
         for (item, &c) in counts.iter().enumerate() {
             if c >= self.min_count {
                 local[item] = labels.len() as u32;
@@ -222,7 +245,7 @@ impl Miner<'_> {
         if labels.is_empty() {
             return false;
         }
-        out.reset(&labels);
+        out.reset(labels);
         let mut node = tree.head[i as usize];
         while node != NONE {
             let path = &mut scratch.path;
@@ -257,7 +280,7 @@ impl Miner<'_> {
             return Err(self.cap.exceeded());
         };
         if !sink.needs_itemsets() {
-            self.cap.count(n)?;
+            self.count(scratch, n)?;
             return sink.push_count(n);
         }
         self.cap.check_room(n)?;
@@ -333,11 +356,13 @@ pub(crate) fn mine<S: ItemsetSink>(
         // One chain (e.g. a single transaction): its subsets, counted before any is listed.
         let mut scratch = Scratch::default();
         miner.mine_path(&tree, &path, &mut scratch, sink)?;
+        miner.flush(&mut scratch)?;
     } else if threads <= 1 || n < 2 {
         let mut scratch = Scratch::default();
         for i in (0..n).rev() {
             miner.mine_item(&tree, i, 0, &mut scratch, sink)?;
         }
+        miner.flush(&mut scratch)?;
     } else {
         // Work units are top-level items, least frequent first; the output is the same for
         // every thread count.
@@ -346,7 +371,10 @@ pub(crate) fn mine<S: ItemsetSink>(
             threads,
             sink,
             Scratch::default,
-            |k, scratch, part| miner.mine_item(&tree, n - 1 - k as u32, 0, scratch, part),
+            |k, scratch, part| {
+                miner.mine_item(&tree, n - 1 - k as u32, 0, scratch, part)?;
+                miner.flush(scratch)
+            },
         )?;
     }
     Ok(cap.emitted())
