@@ -45,7 +45,7 @@ pub fn exclusions<'a>(
     if !exclude.is_empty() && exclude.len() != histories.len() {
         return Err(PipelineError::InvalidSetting {
             name: "exclude",
-            detail: format!(
+            reason: format!(
                 "{} exclusion lists for {} histories",
                 exclude.len(),
                 histories.len()

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use affinity::data::{Dataset, EventKind, Interaction};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Reason, ScoreWeights,
+    evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, PipelineError, Reason, ScoreWeights,
 };
 #[cfg(feature = "model")]
 use affinity::ranker::Ranker;
@@ -185,6 +185,55 @@ fn invalid_settings_fail_before_work() {
         ..PipelineConfig::default()
     })
     .is_err());
+    // Each bad setting is named, whether the facade or affinity-mine's own check finds it.
+    let named = |config: PipelineConfig| match config.check() {
+        Err(PipelineError::InvalidSetting { name, .. }) => name,
+        other => panic!("expected an invalid setting, got {other:?}"),
+    };
+    let base = PipelineConfig::default;
+    assert_eq!(
+        named(PipelineConfig {
+            min_support: 1.5,
+            ..base()
+        }),
+        "min_support"
+    );
+    assert_eq!(
+        named(PipelineConfig {
+            min_confidence: -0.1,
+            ..base()
+        }),
+        "min_confidence"
+    );
+    assert_eq!(
+        named(PipelineConfig {
+            min_lift: f64::NAN,
+            ..base()
+        }),
+        "min_lift"
+    );
+    assert_eq!(
+        named(PipelineConfig {
+            max_rule_len: 0,
+            ..base()
+        }),
+        "max_rule_len"
+    );
+    assert_eq!(
+        named(PipelineConfig {
+            max_itemsets: 0,
+            ..base()
+        }),
+        "max_itemsets"
+    );
+    assert_eq!(
+        named(PipelineConfig {
+            mmr_lambda: 2.0,
+            ..base()
+        }),
+        "mmr_lambda"
+    );
+    assert!(base().check().is_ok());
 }
 
 /// What a build without the language model offers: rules, popularity, co-occurrence and their

@@ -3,7 +3,9 @@
 use affinity_data::HistoryText;
 use affinity_data::{BasketRule, HoldOut};
 
-use super::error::{invalid, Result};
+use affinity_mine::{Consequents, MinSupport, MineError, MiningParams, RuleParams};
+
+use super::error::{invalid, PipelineError, Result};
 
 /// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
 /// the catalogue first, so a weight is the most that source can add to an item's score.
@@ -43,7 +45,7 @@ impl Default for ScoreWeights {
 }
 
 /// Everything the pipeline steps share. Build it with [`PipelineConfig::builder`] (checked) or
-/// change fields of [`PipelineConfig::default`] and call [`PipelineConfig::validate`].
+/// change fields of [`PipelineConfig::default`] and call [`PipelineConfig::check`].
 ///
 /// ```
 /// use affinity::pipeline::PipelineConfig;
@@ -112,29 +114,15 @@ impl PipelineConfig {
         PipelineConfigBuilder(PipelineConfig::default())
     }
 
-    /// Fails on settings that cannot work.
-    pub fn validate(&self) -> Result<()> {
+    /// The first setting that cannot work, as [`PipelineError::InvalidSetting`] naming it,
+    /// before any work starts. The mining and rule thresholds are checked by affinity-mine's
+    /// own [`MiningParams::check`] and [`RuleParams::check`], not repeated here.
+    pub fn check(&self) -> Result<()> {
         if self.k == 0 {
             return Err(invalid("k", "must be at least 1"));
         }
-        if !(self.min_support > 0.0 && self.min_support <= 1.0) {
-            return Err(invalid(
-                "min_support",
-                format!("{} is outside (0, 1]", self.min_support),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.min_confidence) {
-            return Err(invalid(
-                "min_confidence",
-                format!("{} is outside [0, 1]", self.min_confidence),
-            ));
-        }
-        if !(self.min_lift.is_finite() && self.min_lift >= 0.0) {
-            return Err(invalid(
-                "min_lift",
-                format!("{} must be a finite number >= 0", self.min_lift),
-            ));
-        }
+        self.mining_params()?.check().map_err(from_mine)?;
+        self.rule_params().check().map_err(from_mine)?;
         if self.max_rule_len < 2 {
             return Err(invalid(
                 "max_rule_len",
@@ -168,9 +156,42 @@ impl PipelineConfig {
         }
         Ok(())
     }
+
+    /// How the rules' itemsets are mined: at least `min_support`, at most `max_rule_len`
+    /// items (the cap, `max_itemsets`, is applied by raising the support instead of failing:
+    /// see [`affinity_mine::mine_at_most`]).
+    pub fn mining_params(&self) -> Result<MiningParams> {
+        let support = MinSupport::from_f64(self.min_support).map_err(from_mine)?;
+        Ok(MiningParams::new(support).max_len(self.max_rule_len))
+    }
+
+    /// How rules are generated from the itemsets: single consequents, at least
+    /// `min_confidence` and `min_lift`.
+    pub fn rule_params(&self) -> RuleParams {
+        RuleParams {
+            min_confidence: self.min_confidence,
+            min_lift: Some(self.min_lift),
+            consequents: Consequents::Single,
+            ..RuleParams::default()
+        }
+    }
 }
 
-/// Builds a [`PipelineConfig`]; [`PipelineConfigBuilder::build`] validates.
+/// A mining setting's error under the name the pipeline's field has.
+fn from_mine(e: MineError) -> PipelineError {
+    match e {
+        MineError::InvalidSetting { name, reason } => invalid(
+            match name {
+                "max_len" => "max_rule_len",
+                other => other,
+            },
+            reason,
+        ),
+        other => other.into(),
+    }
+}
+
+/// Builds a [`PipelineConfig`]; [`PipelineConfigBuilder::build`] checks it.
 #[derive(Debug, Clone)]
 pub struct PipelineConfigBuilder(PipelineConfig);
 
@@ -230,7 +251,7 @@ impl PipelineConfigBuilder {
     }
     /// Checks and returns the settings.
     pub fn build(self) -> Result<PipelineConfig> {
-        self.0.validate()?;
+        self.0.check()?;
         Ok(self.0)
     }
 }

@@ -21,12 +21,12 @@ pub enum PipelineError {
     #[error(transparent)]
     Rank(#[from] affinity_rank::RankError),
     /// A setting is out of range; nothing was computed.
-    #[error("invalid setting {name}: {detail}")]
+    #[error("invalid setting {name}: {reason}")]
     InvalidSetting {
         /// The setting.
         name: &'static str,
         /// Why.
-        detail: String,
+        reason: String,
     },
     /// An item id or name the catalogue does not have.
     #[error("unknown item {0}")]
@@ -88,10 +88,10 @@ pub enum PipelineError {
 /// Results of the pipeline.
 pub type Result<T> = std::result::Result<T, PipelineError>;
 
-pub(crate) fn invalid(name: &'static str, detail: impl Into<String>) -> PipelineError {
+pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> PipelineError {
     PipelineError::InvalidSetting {
         name,
-        detail: detail.into(),
+        reason: reason.into(),
     }
 }
 

@@ -1,10 +1,7 @@
 //! The steps before ranking: split, baskets, rules, training examples.
 
 use affinity_data::{items_by_user, leave_one_out, Dataset, Interaction, Split};
-use affinity_mine::{
-    generate_rules, mine_at_most, Algorithm, Consequents, Itemset, MinSupport, MiningParams, Rule,
-    RuleParams,
-};
+use affinity_mine::{generate_rules, mine_at_most, Algorithm, Itemset, Rule};
 #[cfg(feature = "model")]
 use affinity_tune::{
     next_item_examples, next_item_queries, steps_by_user, Example, Objective, SequenceParams,
@@ -60,7 +57,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Checks the settings.
     pub fn new(config: PipelineConfig) -> Result<Self> {
-        config.validate()?;
+        config.check()?;
         Ok(Pipeline { config })
     }
 
@@ -119,10 +116,7 @@ impl Pipeline {
     /// Association rules on `baskets` with the configured thresholds.
     pub fn mine_baskets(&self, baskets: &[Vec<u32>]) -> Result<Vec<Rule>> {
         let c = &self.config;
-        let params = MiningParams {
-            max_len: Some(c.max_rule_len),
-            ..MiningParams::new(MinSupport::from_f64(c.min_support)?)
-        };
+        let params = c.mining_params()?;
         let mut itemsets: Vec<Itemset> = Vec::new();
         let run = mine_at_most(
             baskets,
@@ -146,16 +140,7 @@ impl Pipeline {
                 run.requested_min_count,
             );
         }
-        let rules = generate_rules(
-            &itemsets,
-            baskets.len() as u64,
-            &RuleParams {
-                min_confidence: c.min_confidence,
-                min_lift: Some(c.min_lift),
-                consequents: Consequents::Single,
-                ..RuleParams::default()
-            },
-        )?;
+        let rules = generate_rules(&itemsets, baskets.len() as u64, &c.rule_params())?;
         Ok(rules)
     }
 
@@ -198,7 +183,7 @@ impl Pipeline {
         if classes.len() < 2 {
             return Err(super::error::PipelineError::InvalidSetting {
                 name: "objective",
-                detail: "category classification needs products in at least two categories".into(),
+                reason: "category classification needs products in at least two categories".into(),
             });
         }
         Ok(TrainingTask {

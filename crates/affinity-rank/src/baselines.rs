@@ -139,10 +139,10 @@ impl CooccurrenceCounts {
     /// Fails unless the rows are well formed: offsets ascending within the arrays, neighbours
     /// in range and ascending per row, and no pair counted more often than either item.
     pub fn check(&self) -> Result<()> {
-        let bad = |detail: String| {
+        let bad = |reason: String| {
             Err(RankError::InvalidSetting {
                 name: "cooccurrence",
-                detail,
+                reason,
             })
         };
         let n = self.item_counts.len();

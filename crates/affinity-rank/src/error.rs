@@ -31,12 +31,12 @@ pub enum RankError {
         len: usize,
     },
     /// A setting is out of range; nothing was computed.
-    #[error("invalid setting {name}: {detail}")]
+    #[error("invalid setting {name}: {reason}")]
     InvalidSetting {
         /// The setting.
         name: &'static str,
         /// Why.
-        detail: String,
+        reason: String,
     },
 }
 

@@ -206,7 +206,7 @@ impl ItemIndex {
         if !exclude.is_empty() && exclude.len() != queries.nrows() {
             return Err(RankError::InvalidSetting {
                 name: "exclude",
-                detail: format!(
+                reason: format!(
                     "{} exclusion lists for {} queries",
                     exclude.len(),
                     queries.nrows()

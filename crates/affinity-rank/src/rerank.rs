@@ -54,7 +54,7 @@ pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32
         if !s.weight.is_finite() {
             return Err(RankError::InvalidSetting {
                 name: "weight",
-                detail: format!("{} is not finite", s.weight),
+                reason: format!("{} is not finite", s.weight),
             });
         }
         for (o, v) in out.iter_mut().zip(normalize(s.scores, normalization)) {
@@ -126,7 +126,7 @@ pub fn mmr(
     if !(0.0..=1.0).contains(&lambda) {
         return Err(RankError::InvalidSetting {
             name: "lambda",
-            detail: format!("{lambda} is outside [0, 1]"),
+            reason: format!("{lambda} is outside [0, 1]"),
         });
     }
     let (min, max) = candidates

@@ -57,12 +57,12 @@ pub enum TuneError {
         dir: PathBuf,
     },
     /// A setting is out of range; nothing was computed.
-    #[error("invalid setting {name}: {detail}")]
+    #[error("invalid setting {name}: {reason}")]
     InvalidSetting {
         /// The setting.
         name: &'static str,
         /// Why it is invalid.
-        detail: String,
+        reason: String,
     },
     /// The loss became NaN or infinite; the last checkpoint on disk is intact.
     #[error("loss is {value} at epoch {epoch}, step {step}; training stopped (checkpoints on disk are untouched)")]
@@ -87,10 +87,10 @@ impl TuneError {
         }
     }
 
-    pub(crate) fn setting(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn setting(name: &'static str, reason: impl Into<String>) -> Self {
         TuneError::InvalidSetting {
             name,
-            detail: detail.into(),
+            reason: reason.into(),
         }
     }
 }
