@@ -488,3 +488,103 @@ fn without_the_model_feature(dir: &Path, data: &Path, bundle: &Path) {
     ]));
     assert!(err.contains("cannot carry over"), "{err}");
 }
+
+/// `--pseudonymize-key-file`: raw user ids reach no bundle file; the key looks users up; a
+/// missing or other key is refused rather than answered with a silent cold start.
+#[test]
+fn pseudonymised_bundles_need_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, bundle, key, other) = (
+        dir.path().join("events.csv"),
+        dir.path().join("bundle"),
+        dir.path().join("key"),
+        dir.path().join("other"),
+    );
+    events(&data, 0..30, 0..4);
+    ok(&affinity(&["data", "new-key", "-o", s(&key)]));
+    ok(&affinity(&["data", "new-key", "-o", s(&other)]));
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(text.trim().len(), 64, "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let err = failed(&affinity(&["data", "new-key", "-o", s(&key)]));
+    assert!(err.contains("cannot create"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        text,
+        "never replaced"
+    );
+
+    ok(&affinity(&[
+        "fit",
+        "-i",
+        s(&data),
+        "--no-model",
+        "--min-support",
+        "0.02",
+        "--pseudonymize-key-file",
+        s(&key),
+        "-o",
+        s(&bundle),
+    ]));
+    for file in std::fs::read_dir(&bundle).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("\"u1\"") && !text.contains("u17"),
+            "raw ids kept"
+        );
+    }
+    // The same list as from a bundle fitted without a key: the user is found, not a cold start.
+    let plain = dir.path().join("plain");
+    ok(&affinity(&[
+        "fit",
+        "-i",
+        s(&data),
+        "--no-model",
+        "--min-support",
+        "0.02",
+        "-o",
+        s(&plain),
+    ]));
+    let raw = ok(&affinity(&["recommend", "-b", s(&plain), "--user", "u1"]));
+    let keyed = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--user",
+        "u1",
+        "--pseudonymize-key-file",
+        s(&key),
+    ]));
+    assert_eq!(raw, keyed);
+    for wrong in [vec![], vec!["--pseudonymize-key-file", s(&other)]] {
+        let mut argv = vec!["recommend", "-b", s(&bundle), "--user", "u1"];
+        argv.extend(&wrong);
+        let err = failed(&affinity(&argv));
+        assert!(
+            err.contains("pseudonymised with the key of fingerprint"),
+            "{err}"
+        );
+        let mut argv = vec!["update", "-b", s(&bundle), "--events", s(&data)];
+        argv.extend(&wrong);
+        argv.extend(["-o", s(&bundle)]);
+        let err = failed(&affinity(&argv));
+        assert!(err.contains("--pseudonymize-key-file"), "{err}");
+    }
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "not a key").unwrap();
+    let err = failed(&affinity(&[
+        "data",
+        "stats",
+        "-i",
+        s(&data),
+        "--pseudonymize-key-file",
+        s(&bad),
+    ]));
+    assert!(
+        err.contains("bad") && err.contains("64 hexadecimal digits"),
+        "{err}"
+    );
+}

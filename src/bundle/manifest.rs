@@ -232,6 +232,10 @@ pub struct ReadRecord {
     pub format: String,
     /// How timestamps were read (`auto`, `iso`, `dmy`, `mdy`, `unix`, `unix-ms`).
     pub time_format: String,
+    /// The fingerprint of the key user ids were pseudonymised with
+    /// ([`affinity_data::PseudonymKey::fingerprint`]); absent when they were kept raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym_key: Option<String>,
 }
 
 impl SourceEntry {

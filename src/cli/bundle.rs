@@ -148,7 +148,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let mut provenance = recommender.provenance().clone();
     let mut source =
         SourceEntry::describe("fit", &args.input.source_file(&args.input.input), events)?;
-    source.read = Some(read_record(&args.input.read));
+    source.read = Some(read_record(&args.input.read)?);
     provenance.sources.push(source);
     recommender.set_provenance(provenance);
     let manifest = recommender.save(&args.out, &save_options(args.vectors, args.merge_lora))?;
@@ -229,9 +229,17 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         bail!("--fine-tune-steps: {}", super::model_args::NO_MODEL);
     }
     let manifest = affinity::bundle::read_manifest(&args.bundle)?;
-    let read = read_record(&args.read);
+    let read = read_record(&args.read)?;
     // Timestamps of old and new events must be read alike, or histories mix up silently.
     if let Some(fit) = manifest.sources.iter().rev().find_map(|s| s.read.as_ref()) {
+        // So must user ids: raw ids and pseudonyms (or two keys' pseudonyms) never match.
+        if fit.pseudonym_key != read.pseudonym_key {
+            bail!(
+                "the bundle's user ids were {}, the new events' would be {}: pass the bundle's key with --pseudonymize-key-file",
+                key_said(fit.pseudonym_key.as_deref()),
+                key_said(read.pseudonym_key.as_deref()),
+            );
+        }
         if fit.format == "long" && fit.time_format != read.time_format {
             bail!(
                 "the bundle's events were read with --time-format {}; read {} the same way (--time-format {})",
@@ -318,10 +326,47 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses to look a user up in a bundle with another key than its users were pseudonymised
+/// with (or with none, or with one where they were kept raw): the lookup would find nobody
+/// and answer a cold start without a word.
+pub fn check_user_key(
+    bundle: &std::path::Path,
+    key: Option<&affinity_data::PseudonymKey>,
+) -> anyhow::Result<()> {
+    let manifest = affinity::bundle::read_manifest(bundle)?;
+    let stored = manifest
+        .sources
+        .iter()
+        .rev()
+        .find_map(|s| s.read.as_ref())
+        .and_then(|r| r.pseudonym_key.clone());
+    let given = key.map(|k| k.fingerprint());
+    if stored != given {
+        bail!(
+            "{}: the bundle's user ids were {}, and --user would be looked up {}",
+            bundle.display(),
+            key_said(stored.as_deref()),
+            match given {
+                Some(f) => format!("by the pseudonym of the key of fingerprint {f}"),
+                None => "raw: pass the bundle's key with --pseudonymize-key-file".into(),
+            }
+        );
+    }
+    Ok(())
+}
+
+/// How user ids were stored, for messages.
+fn key_said(fingerprint: Option<&str>) -> String {
+    match fingerprint {
+        Some(f) => format!("pseudonymised with the key of fingerprint {f}"),
+        None => "kept raw".into(),
+    }
+}
+
 /// How the data was read, as the bundle's manifest records it.
-fn read_record(read: &ReadArgs) -> affinity::bundle::ReadRecord {
+fn read_record(read: &ReadArgs) -> anyhow::Result<affinity::bundle::ReadRecord> {
     use affinity_data::TimeFormat as T;
-    affinity::bundle::ReadRecord {
+    Ok(affinity::bundle::ReadRecord {
         format: match read.format {
             FormatArg::Long => "long",
             FormatArg::Baskets => "baskets",
@@ -338,5 +383,6 @@ fn read_record(read: &ReadArgs) -> affinity::bundle::ReadRecord {
             T::UnixMillis => "unix-ms",
         }
         .into(),
-    }
+        pseudonym_key: read.pseudonym_key()?.map(|k| k.fingerprint()),
+    })
 }

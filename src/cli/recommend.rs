@@ -158,9 +158,12 @@ fn history_of(
     recommender: &Recommender,
     user: Option<&str>,
     items: Option<&str>,
+    key: Option<&affinity_data::PseudonymKey>,
 ) -> anyhow::Result<Vec<u32>> {
+    // With a key, users are known by their pseudonyms only.
+    let user = user.map(|u| key.map_or_else(|| u.to_owned(), |k| k.pseudonym(u)));
     match (user, items) {
-        (Some(user), _) => Ok(match recommender.fitted().history(user) {
+        (Some(user), _) => Ok(match recommender.fitted().history(&user) {
             Some(history) => history.to_vec(),
             None => {
                 eprintln!("user {user:?} has no history here: cold start (popular products)");
@@ -194,15 +197,26 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
     if args.rank.k == 0 {
         bail!("-k must be at least 1");
     }
+    let key = args.source.read.pseudonym_key()?;
     let recommender = match &args.bundle {
-        Some(dir) => load_bundle(dir, &args.run)?,
+        Some(dir) => {
+            if args.user.is_some() {
+                super::bundle::check_user_key(dir, key.as_ref())?;
+            }
+            load_bundle(dir, &args.run)?
+        }
         None => {
             let pipeline = Pipeline::new(args.rank.config(HoldOut::LastItem)?)?;
             let (_, dataset) = args.source.raw()?;
             fit_on_the_spot(&pipeline, dataset, &args.run)?
         }
     };
-    let history = history_of(&recommender, args.user.as_deref(), args.items.as_deref())?;
+    let history = history_of(
+        &recommender,
+        args.user.as_deref(),
+        args.items.as_deref(),
+        key.as_ref(),
+    )?;
     let recs = recommender.recommend(&history, args.rank.k)?;
     print(&recs, args.json)
 }

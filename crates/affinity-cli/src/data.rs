@@ -17,10 +17,18 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new random pseudonymisation key (for --pseudonymize-key-file); keep it secret
+    /// and keep it: the same key gives the same pseudonyms on every run.
+    NewKey {
+        /// The key file to create (an existing one is never replaced).
+        #[arg(long, short)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
+        DataCommand::NewKey { out } => new_key(&out),
         DataCommand::Stats { input, top, json } => {
             let (dataset, report) = input.load()?;
             let stats = affinity_data::dataset_stats(&dataset, &report, top);
@@ -84,4 +92,29 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Creates `out` with a fresh key, readable by its owner only; refuses to replace a file
+/// (losing a key loses every pseudonym made with it).
+fn new_key(out: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = affinity_data::PseudonymKey::generate()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    if let Err(e) = writeln!(file, "{}", key.to_hex()).and_then(|()| file.sync_all()) {
+        // Half a key is no key: leave nothing that a later run would refuse to replace.
+        let _ = std::fs::remove_file(out);
+        anyhow::bail!("cannot write {}: {e}", out.display());
+    }
+    eprintln!(
+        "wrote a new key to {} (fingerprint {})",
+        out.display(),
+        key.fingerprint()
+    );
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Input options shared by every subcommand that reads a dataset.
 
-use affinity_data::{Format, LoadOptions, LongCsv, TimeFormat};
+use affinity_data::{Format, LoadOptions, LongCsv, PseudonymKey, TimeFormat};
 use anyhow::bail;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +71,10 @@ pub struct ReadArgs {
     /// Skip malformed rows (reported by kind) instead of stopping at the first.
     #[arg(long)]
     pub lenient: bool,
+    /// Replace user ids by keyed pseudonyms as they are read, so that no raw id reaches an
+    /// output, a model or a bundle (a file of 64 hex digits: `affinity data new-key`).
+    #[arg(long, value_name = "FILE")]
+    pub pseudonymize_key_file: Option<PathBuf>,
 }
 
 impl ReadArgs {
@@ -98,9 +102,17 @@ impl ReadArgs {
         };
         let options = LoadOptions {
             lenient: self.lenient,
-            pseudonymize_key: None,
+            pseudonymize_key: self.pseudonym_key()?.map(|k| k.bytes()),
         };
         Ok((format, options))
+    }
+
+    /// The key of `--pseudonymize-key-file`, read.
+    pub fn pseudonym_key(&self) -> anyhow::Result<Option<PseudonymKey>> {
+        Ok(match &self.pseudonymize_key_file {
+            Some(path) => Some(PseudonymKey::read(path)?),
+            None => None,
+        })
     }
 
     /// Loads the dataset in `path`.

@@ -2,7 +2,7 @@
 
 use crate::input::{FormatArg, InputArgs};
 use crate::output::write_atomically;
-use affinity_data::{read_transactions, BasketRule, LoadOptions, TransactionFile};
+use affinity_data::{read_transactions, BasketRule, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
     CountSink, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams, RuleParams, Target,
@@ -252,10 +252,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
 /// Item names and transactions: basket files keep their blank lines as empty transactions;
 /// event files are grouped into baskets (order, else user and day).
 fn load_transactions(input: &InputArgs) -> anyhow::Result<(Vec<String>, Vec<Vec<u32>>)> {
-    let options = LoadOptions {
-        lenient: input.lenient,
-        pseudonymize_key: None,
-    };
+    let (_, options) = input.to_format()?;
     let layout = match input.format {
         FormatArg::Fimi => Some(TransactionFile::Fimi),
         FormatArg::Baskets => Some(TransactionFile::Baskets),

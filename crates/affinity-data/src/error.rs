@@ -58,6 +58,14 @@ pub enum DataError {
         /// What was found, and which format to use instead.
         detail: String,
     },
+    /// A pseudonymisation key file that holds no key.
+    #[error("{}: not a pseudonymisation key: {reason}", path.display())]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A setting is outside its valid range; nothing was read.
     #[error("invalid setting {name}: {reason}")]
     InvalidSetting {

@@ -17,6 +17,7 @@ mod ids;
 mod load;
 pub mod metrics;
 mod model;
+mod pseudonym;
 mod split;
 mod stats;
 pub mod synthetic;
@@ -31,6 +32,7 @@ pub use load::{
     LoadOptions, LoadReport, LongCsv, TransactionFile, Transactions,
 };
 pub use model::{Basket, BasketRule, Catalog, Dataset, EventKind, Interaction, ItemText};
+pub use pseudonym::PseudonymKey;
 pub use split::{items_by_user, leave_one_out, time_cutoff, HoldOut, Split};
 pub use stats::{dataset_stats, DatasetStats};
 pub use time::{days_from_civil, parse_timestamp, TimeFormat};

@@ -205,6 +205,38 @@ fn pseudonymised_users_are_stable_and_hide_raw_ids() {
     };
     let (c, _) = load(&path, &long(), &other_key).unwrap();
     assert_ne!(a.users.names(), c.users.names());
+    // The key's own pseudonym of a raw id is the one the loader stored.
+    let key = affinity_data::PseudonymKey::from_bytes([7; 32]);
+    assert!(a.users.get(&key.pseudonym("1808")).is_some());
+}
+
+#[test]
+fn key_files_round_trip_and_bad_ones_name_the_file() {
+    use affinity_data::{DataError, PseudonymKey};
+    let dir = tempfile::tempdir().unwrap();
+    let key = PseudonymKey::generate().unwrap();
+    let good = write(&dir, "k", format!("{}\n", key.to_hex()).as_bytes());
+    assert_eq!(PseudonymKey::read(&good).unwrap(), key);
+    assert_ne!(PseudonymKey::generate().unwrap(), key);
+    assert!(
+        !format!("{key:?}").contains(&key.to_hex()),
+        "Debug must not show the key"
+    );
+    for (name, bytes) in [
+        ("short", &b"abcd"[..]),
+        ("nothex", "zz".repeat(32).as_bytes()),
+        ("binary", &[0xff; 32][..]),
+    ] {
+        let path = write(&dir, name, bytes);
+        match PseudonymKey::read(&path) {
+            Err(e @ DataError::BadKey { .. }) => assert!(e.to_string().contains(name), "{e}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        PseudonymKey::read(&dir.path().join("missing")),
+        Err(DataError::Io { .. })
+    ));
 }
 
 #[test]
