@@ -19,6 +19,8 @@ pub mod bundle;
 pub mod model;
 /// Output files written atomically (affinity-cli's, shared with the `affinity-lite` binary).
 pub use affinity_cli::output;
+/// Progress bars on long steps, off unless turned on (the `affinity` binary does).
+pub use affinity_cli::progress;
 pub mod pipeline;
 pub mod ranker;
 pub mod report;

@@ -39,6 +39,7 @@ fn main() -> std::process::ExitCode {
     if !own && first.is_some() {
         return hand_on();
     }
+    affinity_cli::progress::show(true);
     let result = match Cli::parse().command {
         Command::Data(command) => affinity_cli::data::run(command),
         Command::Mine(args) => affinity_cli::mine::run(args),

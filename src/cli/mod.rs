@@ -64,6 +64,7 @@ pub enum BenchCommand {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    affinity_cli::progress::show(true);
     if !matches!(cli.command, Command::Serve(_)) {
         // The library's warnings (a raised mining threshold, ...) as plain stderr lines;
         // `serve` sets up its own log. RUST_LOG overrides the level.

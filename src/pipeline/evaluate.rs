@@ -98,7 +98,15 @@ pub fn evaluate(
     vectors: Option<ndarray::ArrayView2<f32>>,
 ) -> Result<MethodResult> {
     let start = Instant::now();
-    let lists = ranker.rank(&set.histories, k, &set.histories)?;
+    let bar = crate::progress::bar(set.histories.len() as u64, &ranker.name());
+    let mut lists = Vec::with_capacity(set.histories.len());
+    // In steps of the recommender's own batches of histories, for the bar; every ranker
+    // treats users independently, so the lists are the same as in one call.
+    for histories in set.histories.chunks(1024) {
+        lists.extend(ranker.rank(histories, k, histories)?);
+        bar.inc(histories.len() as u64);
+    }
+    bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let mut eval = Evaluator::new(k, set.n_items);
     for (list, rel) in lists.iter().zip(&set.relevant) {

@@ -16,6 +16,7 @@ pub mod input;
 #[allow(missing_docs)]
 pub mod mine;
 pub mod output;
+pub mod progress;
 
 /// `1234567` as `1,234,567`.
 ///

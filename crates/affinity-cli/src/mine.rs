@@ -2,6 +2,7 @@
 
 use crate::input::{FormatArg, InputArgs};
 use crate::output::write_atomically;
+use crate::progress::Counted;
 use affinity_data::{read_transactions, BasketRule, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
@@ -152,18 +153,20 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     };
     let (names, transactions) = load_transactions(&args.input)?;
     let names = names.as_slice();
+    let bar = crate::progress::spinner("itemsets");
     let summary = if args.count_only || (args.json && args.output.is_none()) {
         mine_itemsets(
             &transactions,
             None,
             &params,
             algorithm,
-            &mut CountSink::default(),
+            &mut Counted::new(CountSink::default(), bar.clone()),
         )?
     } else if let Some(path) = &args.output {
         let mut summary = None;
         write_atomically(path, |out| {
-            let mut writer = ItemsetWriter::with_format(out, Some(names), format);
+            let writer = ItemsetWriter::with_format(out, Some(names), format);
+            let mut writer = Counted::new(writer, bar.clone());
             summary = Some(mine_itemsets(
                 &transactions,
                 None,
@@ -171,18 +174,20 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
                 algorithm,
                 &mut writer,
             )?);
-            writer.finish()?;
+            writer.into_inner().finish()?;
             Ok(())
         })?;
         summary.expect("set by the writer")
     } else {
         let stdout = std::io::stdout().lock();
-        let mut writer =
+        let writer =
             ItemsetWriter::with_format(std::io::BufWriter::new(stdout), Some(names), format);
+        let mut writer = Counted::new(writer, bar.clone());
         let summary = mine_itemsets(&transactions, None, &params, algorithm, &mut writer)?;
-        writer.finish()?;
+        writer.into_inner().finish()?;
         summary
     };
+    bar.finish_and_clear();
 
     let mut rule_count = None;
     if args.rules {
