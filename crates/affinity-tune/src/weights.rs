@@ -257,9 +257,15 @@ pub(crate) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
             other => return Err(bad(format!("{name}: unsupported dtype {other}"))),
         };
         let (from, to) = e.data_offsets;
-        let numel: i64 = e.shape.iter().product();
-        let expected = numel.max(0) as u64 * kind.elt_size_in_bytes() as u64;
-        if to < from || to - from != expected || data_start + to > file_len {
+        // Checked: a header is untrusted input, and a wrapped product or offset would pass
+        // the bounds test and read the wrong bytes.
+        let bytes = e
+            .shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?))
+            .and_then(|n| n.checked_mul(kind.elt_size_in_bytes() as u64));
+        let end = data_start.checked_add(to);
+        if to < from || bytes != Some(to - from) || end.is_none_or(|end| end > file_len) {
             return Err(bad(format!(
                 "{name}: bytes {from}..{to} do not hold {:?} {:?} within {file_len} bytes",
                 e.dtype, e.shape
@@ -310,4 +316,53 @@ fn tmp_path(path: &Path) -> std::path::PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors file with `header` and `data` bytes after it.
+    fn file(dir: &Path, header: &str, data: &[u8]) -> std::path::PathBuf {
+        let path = dir.join("w.safetensors");
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn headers_that_overflow_or_lie_are_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = file(
+            dir.path(),
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+            &[0; 8],
+        );
+        assert_eq!(read(&good).unwrap()[0].1.size(), [2]);
+        let max = u64::MAX;
+        for header in [
+            // The element count overflows (and wraps to a small number).
+            r#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}"#
+                .to_string(),
+            // Negative dimensions whose product looks right.
+            r#"{"a":{"dtype":"F32","shape":[-1,-2],"data_offsets":[0,8]}}"#.to_string(),
+            // Offsets near the end of u64: the end wraps around to inside the file.
+            format!(
+                r#"{{"a":{{"dtype":"F32","shape":[1],"data_offsets":[{},{max}]}}}}"#,
+                max - 4
+            ),
+            // Bytes beyond the file.
+            r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#.to_string(),
+        ] {
+            let path = file(dir.path(), &header, &[0; 8]);
+            match read(&path) {
+                Err(TuneError::BadConfig { detail, .. }) => {
+                    assert!(detail.contains("safetensors"), "{detail}")
+                }
+                other => panic!("{header}: {other:?}"),
+            }
+        }
+    }
 }
