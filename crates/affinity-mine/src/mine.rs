@@ -170,6 +170,17 @@ pub fn mine_at_most<S: ItemsetSink>(
     if !fits(min_count)? {
         // Invariant: `low` gives too many, `high` fits (above the total, nothing is frequent).
         let (mut low, mut high) = (min_count, total + 1);
+        // Galloping up first: the answer is usually a little above the request, and trials
+        // near it (which mine up to the limit) are the costly ones.
+        let mut step = 1;
+        while low + step < high {
+            if fits(low + step)? {
+                high = low + step;
+                break;
+            }
+            low += step;
+            step *= 2;
+        }
         while high - low > 1 {
             let mid = low + (high - low) / 2;
             if fits(mid)? {
