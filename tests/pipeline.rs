@@ -33,7 +33,7 @@ fn shop() -> Dataset {
         let own: [u32; 3] = if u % 2 == 0 { [2, 3, 4] } else { [5, 6, 7] };
         for day in 0..4i64 {
             let mut items = vec![own[(u as usize + day as usize) % 3]];
-            if (u + day as u32) % 3 == 0 {
+            if (u + day as u32).is_multiple_of(3) {
                 items.extend([0, 1]);
             }
             if day == 3 {
