@@ -112,12 +112,29 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
     assert!(err.contains("no checkpoint to resume from"), "{err}");
     let mut first = common.to_vec();
     first.extend(["--stop-after", "1"]);
-    ok(&affinity(&first));
+    let out = affinity(&first);
+    ok(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !log.contains("epoch 1: loss"),
+        "--no-progress is quiet: {log}"
+    );
     assert!(out_dir.join("checkpoint-epoch-1").is_dir());
-    let mut second = common.to_vec();
+    // With progress on and standard error not a terminal, each epoch of this run gets a line.
+    let mut second: Vec<&str> = common
+        .iter()
+        .copied()
+        .filter(|&a| a != "--no-progress")
+        .collect();
     second.push("--resume");
-    let text = ok(&affinity(&second));
+    let out = affinity(&second);
+    let text = ok(&out);
     assert!(text.contains("best epoch"), "{text}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("epoch 2: loss") && !log.contains("epoch 1: loss"),
+        "{log}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
             .unwrap();

@@ -8,7 +8,8 @@ use anyhow::Context;
 use affinity::pipeline::{Pipeline, PipelineConfig};
 use affinity_data::HoldOut;
 use affinity_tune::{
-    BertConfig, LoraConfig, Monitor, Objective, Precision, SentenceEncoder, TrainParams, Trainer,
+    BertConfig, LoraConfig, Monitor, Objective, Precision, ProgressBarObserver, SentenceEncoder,
+    TrainParams, Trainer,
 };
 
 use super::model_args::{model_dir, RunArgs};
@@ -181,7 +182,6 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         checkpoint_dir: Some(args.out.clone()),
         resume: args.resume,
         stop_after: args.stop_after,
-        progress: !args.no_progress,
         ..TrainParams::default()
     };
     let trainer = Trainer::new(params)?;
@@ -234,7 +234,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         task.targets.len(),
         args.out.display()
     );
-    let outcome = trainer.fit(&mut encoder, &task)?;
+    let outcome = if args.no_progress {
+        trainer.fit(&mut encoder, &task)?
+    } else {
+        trainer.fit_with(&mut encoder, &task, &mut ProgressBarObserver::new())?
+    };
     let report = &outcome.report;
     let json = serde_json::to_string_pretty(report)?;
     write_atomically(&args.out.join("train_report.json"), |w| {

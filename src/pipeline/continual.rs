@@ -242,7 +242,6 @@ impl Recommender {
             learning_rate: params.learning_rate,
             seed: params.seed,
             patience: None,
-            progress: false,
             ..TrainParams::default()
         })?;
         let cached_users = self.take_user_vectors().is_some();

@@ -411,19 +411,7 @@ impl SentenceEncoder {
     /// modules, so that Python's `SentenceTransformer(dir)` loads it. Each file is written
     /// through a temporary file.
     pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| TuneError::io(dir, e))?;
-        let weights: BTreeMap<String, Tensor> = self
-            .hf_weights()?
-            .into_iter()
-            .chain(
-                self.pooler
-                    .iter()
-                    .map(|(n, t)| (n.clone(), t.shallow_clone())),
-            )
-            .map(|(n, t)| Ok((n, t.f_to_kind(Kind::Float)?)))
-            .collect::<Result<_>>()?;
-        weights::write_atomic(&weights, &dir.join("model.safetensors"))?;
-        self.write_sidecar_files(dir)
+        crate::export::save_pretrained(self, dir)
     }
 
     /// Writes only the LoRA adapters (`adapter.safetensors`, `adapter_config.json` naming the
@@ -445,72 +433,22 @@ impl SentenceEncoder {
             lora: cfg.clone(),
             base_model: base,
         };
-        weights::write_bytes_atomic(
-            &dir.join("adapter_config.json"),
-            serde_json::to_string_pretty(&file)
-                .expect("serializable")
-                .as_bytes(),
-        )?;
-        self.write_sidecar_files(dir)
+        crate::export::write_json(&dir.join("adapter_config.json"), &file)?;
+        crate::export::write_settings(self, dir)
     }
 
-    fn write_sidecar_files(&self, dir: &Path) -> Result<()> {
-        let json = |v: &serde_json::Value| serde_json::to_string_pretty(v).expect("serializable");
-        let mut config = serde_json::to_value(self.model.config()).expect("serializable");
-        config["architectures"] = serde_json::json!(["BertModel"]);
-        config["model_type"] = serde_json::json!("bert");
-        weights::write_bytes_atomic(&dir.join("config.json"), json(&config).as_bytes())?;
-        let vocab = std::fs::read(self.tokenizer.vocab_path())
-            .map_err(|e| TuneError::io(self.tokenizer.vocab_path(), e))?;
-        if std::fs::canonicalize(self.tokenizer.vocab_path()).ok()
-            != std::fs::canonicalize(dir.join("vocab.txt")).ok()
-        {
-            weights::write_bytes_atomic(&dir.join("vocab.txt"), &vocab)?;
-        }
-        let (lower, strip) = crate::tokenizer::lower_casing(
-            self.tokenizer
-                .vocab_path()
-                .parent()
-                .unwrap_or(Path::new(".")),
-        );
-        let files: Vec<(&str, serde_json::Value)> = vec![
-            (
-                "tokenizer_config.json",
-                serde_json::json!({"tokenizer_class": "BertTokenizer", "do_lower_case": lower,
-                    "strip_accents": if strip == lower { serde_json::Value::Null } else { strip.into() },
-                    "model_max_length": 512, "unk_token": "[UNK]", "sep_token": "[SEP]",
-                    "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}),
-            ),
-            (
-                "special_tokens_map.json",
-                serde_json::json!({"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-                    "cls_token": "[CLS]", "mask_token": "[MASK]"}),
-            ),
-            (
-                "sentence_bert_config.json",
-                serde_json::json!({"max_seq_length": self.tokenizer.max_len(), "do_lower_case": false}),
-            ),
-            (
-                "1_Pooling/config.json",
-                serde_json::json!({"word_embedding_dimension": self.dim(),
-                    "pooling_mode_cls_token": self.pooling == Pooling::Cls,
-                    "pooling_mode_mean_tokens": self.pooling == Pooling::Mean,
-                    "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}),
-            ),
-            ("modules.json", {
-                let mut mods = vec![
-                    serde_json::json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}),
-                    serde_json::json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
-                ];
-                if self.normalize {
-                    mods.push(serde_json::json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}));
-                }
-                serde_json::Value::Array(mods)
-            }),
-        ];
-        for (name, value) in files {
-            weights::write_bytes_atomic(&dir.join(name), json(&value).as_bytes())?;
-        }
-        Ok(())
+    /// The checkpoint's pooler weights, kept for export.
+    pub(crate) fn pooler(&self) -> &BTreeMap<String, Tensor> {
+        &self.pooler
+    }
+
+    /// How token states become the sentence vector.
+    pub(crate) fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// Whether vectors are L2-normalised.
+    pub(crate) fn normalizes(&self) -> bool {
+        self.normalize
     }
 }

@@ -3,17 +3,22 @@
 //! - [`SentenceEncoder`] loads any Hugging Face BERT directory (all-MiniLM-L6-v2 by default)
 //!   and embeds texts as sentence-transformers does (mean pooling, L2 normalisation).
 //! - [`Trainer`] fine-tunes it: contrastive two-tower training on (history, next product) pairs,
-//!   or a classification head over products or categories; LoRA optional.
+//!   or a classification head over products or categories; LoRA optional. It reports to a
+//!   [`TrainObserver`], such as [`ProgressBarObserver`].
 
 pub mod bench;
 mod bert;
+mod checkpoint;
 mod config;
 mod device;
 mod encoder;
 mod error;
+mod export;
 mod head;
 mod layers;
+mod observer;
 mod optim;
+mod progress_bar;
 mod sequences;
 mod task;
 mod tokenizer;
@@ -27,7 +32,9 @@ pub use encoder::{EncoderOptions, SentenceEncoder};
 pub use error::{Result, TuneError};
 pub use head::ClassifierHead;
 pub use layers::{cpu_has_native_bf16, LoraConfig, Precision};
+pub use observer::{BatchProgress, TrainObserver};
 pub use optim::LinearSchedule;
+pub use progress_bar::ProgressBarObserver;
 pub use sequences::{next_item_examples, next_item_queries, steps_by_user, SequenceParams, Steps};
 pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};
 /// The `tch` crate this one is built on, for callers that need tensors directly.

@@ -1,18 +1,20 @@
-//! The training loop: batches, loss, AdamW, validation, early stopping, checkpoints.
+//! The training loop: schedule, batches, loss, AdamW, validation and early stopping. The
+//! checkpoint files are [`crate::checkpoint`]'s, the reporting an observer's.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use crate::checkpoint::{CheckpointStore, TrainerState};
 use crate::encoder::SentenceEncoder;
 use crate::error::{Result, TuneError};
 use crate::head::ClassifierHead;
+use crate::observer::{BatchProgress, TrainObserver};
 use crate::optim::{AdamW, LinearSchedule};
 use crate::task::{Objective, TrainingTask};
-use crate::weights;
 
 /// The validation metric that picks the best epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -56,8 +58,6 @@ pub struct TrainParams {
     pub resume: bool,
     /// End this run after that epoch as if interrupted (a later run resumes).
     pub stop_after: Option<usize>,
-    /// Show a progress bar.
-    pub progress: bool,
 }
 
 impl Default for TrainParams {
@@ -77,13 +77,13 @@ impl Default for TrainParams {
             checkpoint_dir: None,
             resume: false,
             stop_after: None,
-            progress: true,
         }
     }
 }
 
 impl TrainParams {
-    fn check(&self) -> Result<()> {
+    /// The first invalid setting as [`TuneError::InvalidSetting`]; [`Trainer::new`] calls it.
+    pub fn check(&self) -> Result<()> {
         let positive = |name, v: usize| {
             if v == 0 {
                 Err(TuneError::setting(name, "must be at least 1"))
@@ -128,6 +128,17 @@ impl TrainParams {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a run with these settings continues one written with `other`: all must agree
+    /// but `resume` and `stop_after`, which only say how each invocation runs.
+    fn same_run(&self, other: &TrainParams) -> bool {
+        *self
+            == TrainParams {
+                resume: self.resume,
+                stop_after: self.stop_after,
+                ..other.clone()
+            }
     }
 }
 
@@ -194,18 +205,6 @@ pub struct TrainOutcome {
     pub head: Option<ClassifierHead>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Progress {
-    epoch: usize,
-    optimizer_step: usize,
-    best_epoch: usize,
-    #[serde(deserialize_with = "nan_from_null")]
-    best_metric: f64,
-    bad_epochs: usize,
-    report: TrainReport,
-    params: TrainParams,
-}
-
 /// Runs fine-tuning with checked settings.
 ///
 /// ```no_run
@@ -227,8 +226,6 @@ pub struct Trainer {
     params: TrainParams,
 }
 
-const STATE_FILE: &str = "trainer_state.json";
-
 impl Trainer {
     /// Checks the settings.
     /// Fails on invalid settings, and when asked to resume a run that left no checkpoint
@@ -236,7 +233,7 @@ impl Trainer {
     pub fn new(params: TrainParams) -> Result<Self> {
         params.check()?;
         if let Some(dir) = params.checkpoint_dir.as_ref().filter(|_| params.resume) {
-            if !dir.join(STATE_FILE).is_file() {
+            if !CheckpointStore::new(dir).has_state() {
                 return Err(TuneError::NothingToResume { dir: dir.clone() });
             }
         }
@@ -248,74 +245,33 @@ impl Trainer {
         &self.params
     }
 
-    /// Fine-tunes `encoder` on `task`. On return the encoder holds the best epoch's weights.
-    /// A NaN or infinite loss ends the run with [`TuneError::NonFiniteLoss`]; checkpoints
-    /// already written stay as they were.
+    /// [`Trainer::fit_with`], silently.
     pub fn fit(&self, encoder: &mut SentenceEncoder, task: &TrainingTask) -> Result<TrainOutcome> {
+        self.fit_with(encoder, task, &mut ())
+    }
+
+    /// Fine-tunes `encoder` on `task`, telling `observer` how it goes. On return the encoder
+    /// holds the best epoch's weights. A NaN or infinite loss ends the run with
+    /// [`TuneError::NonFiniteLoss`]; checkpoints already written stay as they were.
+    pub fn fit_with(
+        &self,
+        encoder: &mut SentenceEncoder,
+        task: &TrainingTask,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<TrainOutcome> {
         task.validate()?;
         let p = &self.params;
-        let device = encoder.device();
-        tch::manual_seed(p.seed as i64);
-        let head = match task.objective {
-            Objective::Classification { num_classes } => Some(ClassifierHead::new(
-                encoder.dim(),
-                num_classes,
-                p.head_dropout,
-                device,
-            )),
-            Objective::Contrastive { .. } => None,
+        let store = p.checkpoint_dir.as_deref().map(CheckpointStore::new);
+        let mut run = Run::new(p, encoder, task)?;
+        let mut state = match self.resume(store.as_ref(), &mut run)? {
+            Some(state) => state,
+            None => self.fresh_state(encoder, &run)?,
         };
-        let mut params = encoder.trainable();
-        if let Some(h) = &head {
-            params.extend(h.variables());
-        }
-        let mut optimizer = AdamW::new(
-            params
-                .iter()
-                .map(|(n, t)| (n.clone(), t.shallow_clone()))
-                .collect(),
-            p.weight_decay,
-        )?;
-        let batches = task.examples.len().div_ceil(p.batch_size);
-        let steps_per_epoch = batches.div_ceil(p.grad_accum);
-        let total = steps_per_epoch * p.epochs;
-        let schedule = LinearSchedule {
-            peak: p.learning_rate,
-            warmup: (p.warmup_ratio * total as f64).ceil() as usize,
-            total,
-        };
-
-        let mut state = match self.resume_state(&params, &mut optimizer)? {
-            Some(s) => s,
-            None => {
-                let (ndcg10, recall10) = validate(encoder, head.as_ref(), task)?;
-                let zero = EpochRecord {
-                    epoch: 0,
-                    train_loss: f64::NAN,
-                    ndcg10,
-                    recall10,
-                    seconds: 0.0,
-                    examples_per_second: 0.0,
-                };
-                Progress {
-                    epoch: 0,
-                    optimizer_step: 0,
-                    best_epoch: 0,
-                    best_metric: self.metric(&zero),
-                    bad_epochs: 0,
-                    report: TrainReport {
-                        epochs: vec![zero],
-                        step_losses: vec![],
-                        best_epoch: 0,
-                        stop: StopReason::Completed,
-                    },
-                    params: p.clone(),
-                }
-            }
-        };
-        let mut best_weights: Option<BTreeMap<String, Tensor>> = Some(snapshot(&params)?);
-        let bar = progress_bar(p.progress, (total * p.grad_accum) as u64);
-        bar.set_position((state.optimizer_step * p.grad_accum) as u64);
+        let mut best_weights = snapshot(&run.vars)?;
+        observer.on_start(
+            (run.batches * p.epochs) as u64,
+            (run.batches * state.epoch) as u64,
+        );
         let mut stop = StopReason::Completed;
         // Resumed past the epoch to stop after: nothing to train in this run.
         let first = if p.stop_after.is_some_and(|last| last <= state.epoch) {
@@ -325,68 +281,8 @@ impl Trainer {
             state.epoch + 1
         };
         for epoch in first..=p.epochs {
-            let started = Instant::now();
-            // Seeds derived from (seed, epoch): a resumed run replays the same epochs.
-            tch::manual_seed((p.seed.wrapping_mul(1_000_003) ^ epoch as u64) as i64);
-            let order = shuffled(task.examples.len(), p.seed, epoch);
-            let mut loss_sum = 0.0;
-            let mut loss_count = 0usize;
-            let mut step_loss = 0.0;
-            for (i, chunk) in order.chunks(p.batch_size).enumerate() {
-                let loss = batch_loss(encoder, head.as_ref(), task, chunk)?;
-                let value = f64::try_from(&loss)?;
-                if !value.is_finite() {
-                    bar.abandon();
-                    return Err(TuneError::NonFiniteLoss {
-                        epoch,
-                        step: state.optimizer_step + 1,
-                        value,
-                    });
-                }
-                loss.f_div_scalar(p.grad_accum as f64)?.backward();
-                loss_sum += value;
-                loss_count += 1;
-                step_loss += value / p.grad_accum as f64;
-                let last = i + 1 == batches;
-                if (i + 1) % p.grad_accum == 0 || last {
-                    optimizer.clip_grad_norm(p.max_grad_norm)?;
-                    state.optimizer_step += 1;
-                    optimizer.step(schedule.rate(state.optimizer_step))?;
-                    state.report.step_losses.push(step_loss as f32);
-                    step_loss = 0.0;
-                }
-                bar.inc(1);
-                let rate = (loss_count * p.batch_size) as f64 / started.elapsed().as_secs_f64();
-                let message = format!(
-                    "epoch {epoch} loss {:.4} {rate:.1} ex/s",
-                    loss_sum / loss_count as f64
-                );
-                if p.progress && bar.is_hidden() && (i + 1) % 50 == 0 {
-                    // Not a terminal: a line now and then instead of the bar.
-                    eprintln!("{message} (batch {}/{batches})", i + 1);
-                }
-                bar.set_message(message);
-            }
-            let seconds = started.elapsed().as_secs_f64();
-            let (ndcg10, recall10) = validate(encoder, head.as_ref(), task)?;
-            let record = EpochRecord {
-                epoch,
-                train_loss: loss_sum / loss_count.max(1) as f64,
-                ndcg10,
-                recall10,
-                seconds,
-                examples_per_second: task.examples.len() as f64 / seconds,
-            };
-            let line = format!(
-                "epoch {epoch}: loss {:.4}, validation NDCG@10 {ndcg10:.4}, Recall@10 {recall10:.4} ({seconds:.0} s)",
-                record.train_loss
-            );
-            if p.progress && bar.is_hidden() {
-                // Not a terminal (a log file): the bar draws nothing, the epoch line still helps.
-                eprintln!("{line}");
-            } else if p.progress {
-                bar.println(line);
-            }
+            let record = run.train_epoch(encoder, epoch, &mut state, observer)?;
+            observer.on_epoch(&record);
             let metric = self.metric(&record);
             state.report.epochs.push(record);
             state.epoch = epoch;
@@ -395,16 +291,16 @@ impl Trainer {
                 state.best_metric = metric;
                 state.best_epoch = epoch;
                 state.bad_epochs = 0;
-                best_weights = Some(snapshot(&params)?);
-                if let Some(dir) = &p.checkpoint_dir {
-                    save_best(encoder, head.as_ref(), dir)?;
+                best_weights = snapshot(&run.vars)?;
+                if let Some(store) = &store {
+                    store.save_best(encoder, run.head.as_ref())?;
                 }
             } else {
                 state.bad_epochs += 1;
             }
             state.report.best_epoch = state.best_epoch;
-            if let Some(dir) = &p.checkpoint_dir {
-                save_checkpoint(dir, &state, &params, &optimizer)?;
+            if let Some(store) = &store {
+                store.save(&state, &run.vars, &run.optimizer)?;
             }
             if p.stop_after == Some(epoch) && epoch < p.epochs {
                 stop = StopReason::Interrupted;
@@ -415,29 +311,23 @@ impl Trainer {
                 break;
             }
         }
-        bar.finish_and_clear();
-        // Leave the best weights in the encoder.
-        if let Some(best) = best_weights {
-            if state.best_epoch != state.epoch && stop != StopReason::Interrupted {
-                restore(&params, &best)?;
+        observer.on_finish();
+        if stop != StopReason::Interrupted {
+            // Leave the best weights in the encoder.
+            if state.best_epoch != state.epoch {
+                restore(&run.vars, &best_weights)?;
             }
-        }
-        // When no epoch beat the model as it started, that model is the best: write it, so
-        // that `best/` always exists after a finished run.
-        if let Some(dir) = p
-            .checkpoint_dir
-            .as_ref()
-            .filter(|_| stop != StopReason::Interrupted)
-        {
-            if !dir.join("best").exists() {
-                save_best(encoder, head.as_ref(), dir)?;
+            // When no epoch beat the model as it started, that model is the best: write it,
+            // so that `best/` always exists after a finished run.
+            if let Some(store) = store.as_ref().filter(|s| !s.has_best()) {
+                store.save_best(encoder, run.head.as_ref())?;
             }
         }
         state.report.stop = stop;
         state.report.best_epoch = state.best_epoch;
         Ok(TrainOutcome {
             report: state.report,
-            head,
+            head: run.head,
         })
     }
 
@@ -448,72 +338,178 @@ impl Trainer {
         }
     }
 
-    fn resume_state(
+    /// The state of the run to continue, with its weights and optimizer moments loaded into
+    /// `run`; `None` when not resuming.
+    fn resume(
         &self,
-        params: &BTreeMap<String, Tensor>,
-        optimizer: &mut AdamW,
-    ) -> Result<Option<Progress>> {
-        let p = &self.params;
-        let Some(dir) = p.checkpoint_dir.as_ref().filter(|_| p.resume) else {
+        store: Option<&CheckpointStore>,
+        run: &mut Run,
+    ) -> Result<Option<TrainerState>> {
+        let Some(store) = store.filter(|_| self.params.resume) else {
             return Ok(None);
         };
-        let state_path = dir.join(STATE_FILE);
-        if !state_path.is_file() {
-            return Err(TuneError::NothingToResume { dir: dir.clone() });
-        }
-        let text =
-            std::fs::read_to_string(&state_path).map_err(|e| TuneError::io(&state_path, e))?;
-        let state: Progress = serde_json::from_str(&text).map_err(|e| TuneError::BadConfig {
-            path: state_path.clone(),
-            detail: e.to_string(),
-        })?;
-        let comparable = |t: &TrainParams| TrainParams {
-            stop_after: None,
-            resume: false,
-            progress: false,
-            ..t.clone()
-        };
-        if comparable(&state.params) != comparable(p) {
+        let state = store.read_state()?;
+        if !state.params.same_run(&self.params) {
             return Err(TuneError::BadConfig {
-                path: state_path,
+                path: store.state_path(),
                 detail: "the checkpoint was written with other training settings; resuming would not continue the same run".into(),
             });
         }
-        let ckpt = dir.join(checkpoint_name(state.epoch));
-        let vars: HashMap<String, Tensor> = params
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-            .collect();
-        weights::load_into(&vars, &ckpt.join("weights.safetensors"))?;
-        optimizer.load_state(
-            &weights::read(&ckpt.join("optimizer.safetensors"))?,
-            state.optimizer_step,
-        )?;
+        store.load(&state, &run.vars, &mut run.optimizer)?;
         Ok(Some(state))
+    }
+
+    /// The state before the first epoch, with the untrained model's validation figures.
+    fn fresh_state(&self, encoder: &SentenceEncoder, run: &Run) -> Result<TrainerState> {
+        let (ndcg10, recall10) = validate(encoder, run.head.as_ref(), run.task)?;
+        let zero = EpochRecord {
+            epoch: 0,
+            train_loss: f64::NAN,
+            ndcg10,
+            recall10,
+            seconds: 0.0,
+            examples_per_second: 0.0,
+        };
+        Ok(TrainerState {
+            epoch: 0,
+            optimizer_step: 0,
+            best_epoch: 0,
+            best_metric: self.metric(&zero),
+            bad_epochs: 0,
+            report: TrainReport {
+                epochs: vec![zero],
+                step_losses: vec![],
+                best_epoch: 0,
+                stop: StopReason::Completed,
+            },
+            params: self.params.clone(),
+        })
+    }
+}
+
+/// What one run trains with: the head, the variables, the optimizer and its schedule.
+struct Run<'a> {
+    params: &'a TrainParams,
+    task: &'a TrainingTask,
+    head: Option<ClassifierHead>,
+    /// The encoder's trainable variables and the head's.
+    vars: BTreeMap<String, Tensor>,
+    optimizer: AdamW,
+    schedule: LinearSchedule,
+    /// Batches per epoch.
+    batches: usize,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        params: &'a TrainParams,
+        encoder: &SentenceEncoder,
+        task: &'a TrainingTask,
+    ) -> Result<Self> {
+        tch::manual_seed(params.seed as i64);
+        let head = match task.objective {
+            Objective::Classification { num_classes } => Some(ClassifierHead::new(
+                encoder.dim(),
+                num_classes,
+                params.head_dropout,
+                encoder.device(),
+            )),
+            Objective::Contrastive { .. } => None,
+        };
+        let mut vars = encoder.trainable();
+        if let Some(h) = &head {
+            vars.extend(h.variables());
+        }
+        let optimizer = AdamW::new(
+            vars.iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect(),
+            params.weight_decay,
+        )?;
+        let batches = task.examples.len().div_ceil(params.batch_size);
+        let total = batches.div_ceil(params.grad_accum) * params.epochs;
+        let schedule = LinearSchedule {
+            peak: params.learning_rate,
+            warmup: (params.warmup_ratio * total as f64).ceil() as usize,
+            total,
+        };
+        Ok(Run {
+            params,
+            task,
+            head,
+            vars,
+            optimizer,
+            schedule,
+            batches,
+        })
+    }
+
+    /// Trains one epoch (steps and their losses go into `state`) and validates.
+    fn train_epoch(
+        &mut self,
+        encoder: &SentenceEncoder,
+        epoch: usize,
+        state: &mut TrainerState,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<EpochRecord> {
+        let p = self.params;
+        let task = self.task;
+        let started = Instant::now();
+        // Seeds derived from (seed, epoch): a resumed run replays the same epochs.
+        tch::manual_seed((p.seed.wrapping_mul(1_000_003) ^ epoch as u64) as i64);
+        let order = shuffled(task.examples.len(), p.seed, epoch);
+        let mut loss_sum = 0.0;
+        let mut loss_count = 0usize;
+        let mut step_loss = 0.0;
+        for (i, chunk) in order.chunks(p.batch_size).enumerate() {
+            let loss = batch_loss(encoder, self.head.as_ref(), task, chunk)?;
+            let value = f64::try_from(&loss)?;
+            if !value.is_finite() {
+                return Err(TuneError::NonFiniteLoss {
+                    epoch,
+                    step: state.optimizer_step + 1,
+                    value,
+                });
+            }
+            loss.f_div_scalar(p.grad_accum as f64)?.backward();
+            loss_sum += value;
+            loss_count += 1;
+            step_loss += value / p.grad_accum as f64;
+            if (i + 1) % p.grad_accum == 0 || i + 1 == self.batches {
+                self.optimizer.clip_grad_norm(p.max_grad_norm)?;
+                state.optimizer_step += 1;
+                self.optimizer
+                    .step(self.schedule.rate(state.optimizer_step))?;
+                state.report.step_losses.push(step_loss as f32);
+                step_loss = 0.0;
+            }
+            observer.on_batch(&BatchProgress {
+                epoch,
+                batch: i + 1,
+                batches: self.batches,
+                mean_loss: loss_sum / loss_count as f64,
+                examples_per_second: (loss_count * p.batch_size) as f64
+                    / started.elapsed().as_secs_f64(),
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let (ndcg10, recall10) = validate(encoder, self.head.as_ref(), task)?;
+        Ok(EpochRecord {
+            epoch,
+            train_loss: loss_sum / loss_count.max(1) as f64,
+            ndcg10,
+            recall10,
+            seconds,
+            examples_per_second: task.examples.len() as f64 / seconds,
+        })
     }
 }
 
 /// serde_json writes NaN as `null`; read it back as NaN.
-fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+pub(crate) fn nan_from_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-fn checkpoint_name(epoch: usize) -> String {
-    format!("checkpoint-epoch-{epoch}")
-}
-
-fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} batches [{elapsed_precise}<{eta_precise}] {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }
 
 /// A permutation of `0..n` from (seed, epoch), with SplitMix64 and Fisher-Yates.
@@ -657,65 +653,6 @@ fn restore(params: &BTreeMap<String, Tensor>, saved: &BTreeMap<String, Tensor>) 
     for (n, t) in params {
         t.shallow_clone().f_copy_(&saved[n])?;
     }
-    Ok(())
-}
-
-/// Writes `checkpoint-epoch-N/` (weights, optimizer moments, progress) into a temporary folder,
-/// renames it into place, then points `trainer_state.json` at it and removes older ones.
-fn save_checkpoint(
-    dir: &Path,
-    state: &Progress,
-    params: &BTreeMap<String, Tensor>,
-    optimizer: &AdamW,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| TuneError::io(dir, e))?;
-    let name = checkpoint_name(state.epoch);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| TuneError::io(&tmp, e))?;
-    weights::write_atomic(params, &tmp.join("weights.safetensors"))?;
-    weights::write_atomic(&optimizer.state(), &tmp.join("optimizer.safetensors"))?;
-    let json = serde_json::to_string_pretty(state).expect("serializable");
-    weights::write_bytes_atomic(&tmp.join(STATE_FILE), json.as_bytes())?;
-    let final_dir = dir.join(&name);
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(|e| TuneError::io(&final_dir, e))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(|e| TuneError::io(&final_dir, e))?;
-    weights::write_bytes_atomic(&dir.join(STATE_FILE), json.as_bytes())?;
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| TuneError::io(dir, e))?
-        .flatten()
-    {
-        let n = entry.file_name().to_string_lossy().into_owned();
-        if n.starts_with("checkpoint-epoch-") && n != name {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-    Ok(())
-}
-
-/// Exports the current weights to `best/` as a Hugging Face directory (or LoRA adapters),
-/// swapping it in only once complete.
-fn save_best(encoder: &SentenceEncoder, head: Option<&ClassifierHead>, dir: &Path) -> Result<()> {
-    let tmp = dir.join(".best.tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| TuneError::io(&tmp, e))?;
-    match encoder.lora() {
-        Some(_) => encoder.save_adapter(&tmp, encoder.base_dir())?,
-        None => encoder.save_pretrained(&tmp)?,
-    }
-    if let Some(h) = head {
-        h.save(&tmp)?;
-    }
-    let best = dir.join("best");
-    let old = dir.join(".best.old");
-    let _ = std::fs::remove_dir_all(&old);
-    if best.exists() {
-        std::fs::rename(&best, &old).map_err(|e| TuneError::io(&best, e))?;
-    }
-    std::fs::rename(&tmp, &best).map_err(|e| TuneError::io(&best, e))?;
-    let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 

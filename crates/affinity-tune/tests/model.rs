@@ -286,3 +286,94 @@ fn a_vocabulary_that_does_not_match_the_config_is_refused() {
         }
     }
 }
+
+/// The export's settings files as they have always been written (keys sorted), so that
+/// directories exported before and after compare byte for byte.
+#[test]
+fn export_writes_the_settings_files_unchanged() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    tiny_encoder(dir.path(), 1, None)
+        .save_pretrained(&out)
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let tokens = r#"  "cls_token": "[CLS]",
+  "mask_token": "[MASK]",
+  "pad_token": "[PAD]",
+  "sep_token": "[SEP]",
+  "unk_token": "[UNK]""#;
+    assert_eq!(read("special_tokens_map.json"), format!("{{\n{tokens}\n}}"));
+    assert_eq!(
+        read("sentence_bert_config.json"),
+        "{\n  \"do_lower_case\": false,\n  \"max_seq_length\": 32\n}"
+    );
+    assert_eq!(
+        read("1_Pooling/config.json"),
+        r#"{
+  "pooling_mode_cls_token": false,
+  "pooling_mode_max_tokens": false,
+  "pooling_mode_mean_sqrt_len_tokens": false,
+  "pooling_mode_mean_tokens": true,
+  "word_embedding_dimension": 32
+}"#
+    );
+    let module = |i: usize, path: &str, kind: &str| {
+        format!(
+            "  {{\n    \"idx\": {i},\n    \"name\": \"{i}\",\n    \"path\": \"{path}\",\n    \"type\": \"sentence_transformers.models.{kind}\"\n  }}"
+        )
+    };
+    assert_eq!(
+        read("modules.json"),
+        format!(
+            "[\n{},\n{},\n{}\n]",
+            module(0, "", "Transformer"),
+            module(1, "1_Pooling", "Pooling"),
+            module(2, "2_Normalize", "Normalize")
+        )
+    );
+    let tokenizer = |lower: bool, strip: &str| {
+        format!(
+            "{{\n  \"cls_token\": \"[CLS]\",\n  \"do_lower_case\": {lower},\n  \"mask_token\": \"[MASK]\",\n  \"model_max_length\": 512,\n  \"pad_token\": \"[PAD]\",\n  \"sep_token\": \"[SEP]\",\n  \"strip_accents\": {strip},\n  \"tokenizer_class\": \"BertTokenizer\",\n  \"unk_token\": \"[UNK]\"\n}}"
+        )
+    };
+    assert_eq!(read("tokenizer_config.json"), tokenizer(true, "null"));
+
+    // A source with its own keys: kept, sorted, and the model's own names win.
+    let mut config: serde_json::Value = serde_json::from_str(&read("config.json")).unwrap();
+    config["architectures"] = serde_json::json!(["BertForMaskedLM"]);
+    config["model_type"] = serde_json::json!("other");
+    config["_name_or_path"] = serde_json::json!("somewhere");
+    std::fs::write(out.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(
+        out.join("tokenizer_config.json"),
+        r#"{"do_lower_case": false, "strip_accents": true}"#,
+    )
+    .unwrap();
+    std::fs::write(out.join("modules.json"), "[]").unwrap();
+    let again = dir.path().join("again");
+    SentenceEncoder::from_dir(&out, &cpu())
+        .unwrap()
+        .save_pretrained(&again)
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(again.join(name)).unwrap();
+    assert_eq!(read("tokenizer_config.json"), tokenizer(false, "true"));
+    assert_eq!(
+        read("modules.json"),
+        format!(
+            "[\n{},\n{}\n]",
+            module(0, "", "Transformer"),
+            module(1, "1_Pooling", "Pooling")
+        )
+    );
+    let config = read("config.json");
+    assert!(
+        config.starts_with("{\n  \"_name_or_path\": \"somewhere\",\n  \"architectures\": [\n    \"BertModel\"\n  ],\n  \"attention_probs_dropout_prob\": 0.1,"),
+        "{config}"
+    );
+    assert!(
+        config.contains("\n  \"model_type\": \"bert\",\n"),
+        "{config}"
+    );
+    assert_eq!(config.matches("architectures").count(), 1, "{config}");
+}

@@ -430,3 +430,121 @@ fn best_exists_even_when_no_epoch_improves() {
     // The encoder holds the starting weights, as `best/` does.
     assert_eq!(weights_of(&encoder), before);
 }
+
+/// Everything an observer is told, in order.
+#[derive(Default)]
+struct Recorder {
+    starts: Vec<(u64, u64)>,
+    batches: Vec<BatchProgress>,
+    epochs: Vec<EpochRecord>,
+    finishes: usize,
+}
+
+impl TrainObserver for Recorder {
+    fn on_start(&mut self, total_batches: u64, done: u64) {
+        assert!(self.batches.is_empty() && self.finishes == 0);
+        self.starts.push((total_batches, done));
+    }
+    fn on_batch(&mut self, progress: &BatchProgress) {
+        self.batches.push(*progress);
+    }
+    fn on_epoch(&mut self, record: &EpochRecord) {
+        self.epochs.push(record.clone());
+    }
+    fn on_finish(&mut self) {
+        self.finishes += 1;
+    }
+}
+
+/// Records compared where NaN (no loss before training) equals NaN.
+fn same_records(a: &[EpochRecord], b: &[EpochRecord]) -> bool {
+    serde_json::to_string(a).unwrap() == serde_json::to_string(b).unwrap()
+}
+
+#[test]
+fn an_observer_sees_every_batch_and_epoch() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let task = matching_task();
+    let batches = task.examples.len().div_ceil(16);
+    let mut encoder = tiny_encoder(dir.path(), 11, None);
+    let mut seen = Recorder::default();
+    let params = TrainParams {
+        grad_accum: 4,
+        ..quick_params()
+    };
+    let report = Trainer::new(params.clone())
+        .unwrap()
+        .fit_with(&mut encoder, &task, &mut seen)
+        .unwrap()
+        .report;
+    assert_eq!(seen.starts, [(3 * batches as u64, 0)]);
+    assert_eq!(seen.batches.len(), 3 * batches);
+    for (i, b) in seen.batches.iter().enumerate() {
+        assert_eq!(
+            (b.epoch, b.batch, b.batches),
+            (i / batches + 1, i % batches + 1, batches)
+        );
+        assert!(
+            b.mean_loss.is_finite() && b.examples_per_second > 0.0,
+            "{b:?}"
+        );
+    }
+    assert!(same_records(&seen.epochs, &report.epochs[1..]));
+    assert_eq!(seen.finishes, 1);
+
+    // The silent `fit` trains the same run.
+    let mut silent = tiny_encoder(dir.path(), 11, None);
+    let quiet = Trainer::new(params)
+        .unwrap()
+        .fit(&mut silent, &task)
+        .unwrap()
+        .report;
+    assert_eq!(quiet.step_losses, report.step_losses);
+    assert_eq!(weights_of(&silent), weights_of(&encoder));
+}
+
+/// Runs before `TrainParams::progress` went away wrote it into `trainer_state.json`; they
+/// still resume, and the observer hears only of this run's epochs.
+#[test]
+fn a_state_written_with_progress_still_resumes() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let params = TrainParams {
+        checkpoint_dir: Some(ckpt.clone()),
+        ..quick_params()
+    };
+    let mut a = tiny_encoder(dir.path(), 12, None);
+    Trainer::new(TrainParams {
+        stop_after: Some(1),
+        ..params.clone()
+    })
+    .unwrap()
+    .fit(&mut a, &matching_task())
+    .unwrap();
+    let state_path = ckpt.join("trainer_state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert!(state["params"].get("progress").is_none());
+    state["params"]["progress"] = serde_json::Value::Bool(true);
+    std::fs::write(&state_path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+
+    let mut b = tiny_encoder(dir.path(), 13, None);
+    let mut seen = Recorder::default();
+    let report = Trainer::new(TrainParams {
+        resume: true,
+        ..params
+    })
+    .unwrap()
+    .fit_with(&mut b, &matching_task(), &mut seen)
+    .unwrap()
+    .report;
+    assert_eq!(report.stop, StopReason::Completed);
+    assert_eq!(report.epochs.len(), 4, "epochs 0 to 3");
+    let batches = matching_task().examples.len().div_ceil(16) as u64;
+    assert_eq!(seen.starts, [(3 * batches, batches)]);
+    assert_eq!(seen.batches.len() as u64, 2 * batches);
+    assert!(same_records(&seen.epochs, &report.epochs[2..]));
+    assert_eq!(seen.finishes, 1);
+}

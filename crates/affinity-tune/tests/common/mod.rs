@@ -90,7 +90,6 @@ pub fn quick_params() -> TrainParams {
         learning_rate: 3e-3,
         warmup_ratio: 0.1,
         patience: None,
-        progress: false,
         seed: 5,
         ..TrainParams::default()
     }
