@@ -65,9 +65,13 @@ impl BertConfig {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        config.validate().map_err(|detail| TuneError::BadConfig {
+        // A bad setting read from a file is a bad file: the error names it.
+        config.check().map_err(|e| TuneError::BadConfig {
             path: path.to_path_buf(),
-            detail,
+            detail: match e {
+                TuneError::InvalidSetting { name, reason } => format!("{name} {reason}"),
+                other => other.to_string(),
+            },
         })?;
         Ok(config)
     }
@@ -103,21 +107,30 @@ impl BertConfig {
         }
     }
 
-    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
-        if self.hidden_size <= 0 || self.num_attention_heads <= 0 {
-            return Err("hidden_size and num_attention_heads must be positive".into());
-        }
+    /// The first setting the model cannot be built with, as [`TuneError::InvalidSetting`].
+    pub fn check(&self) -> Result<()> {
+        let positive = |name, v: i64| match v > 0 {
+            true => Ok(()),
+            false => Err(TuneError::setting(name, format!("{v} is not positive"))),
+        };
+        positive("hidden_size", self.hidden_size)?;
+        positive("num_attention_heads", self.num_attention_heads)?;
+        positive("vocab_size", self.vocab_size)?;
+        positive("max_position_embeddings", self.max_position_embeddings)?;
         if self.hidden_size % self.num_attention_heads != 0 {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
+            return Err(TuneError::setting(
+                "hidden_size",
+                format!(
+                    "{} is not a multiple of num_attention_heads {}",
+                    self.hidden_size, self.num_attention_heads
+                ),
             ));
         }
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
-            return Err(format!("hidden_act {:?} is not supported", self.hidden_act));
-        }
-        if self.vocab_size <= 0 || self.max_position_embeddings <= 0 {
-            return Err("vocab_size and max_position_embeddings must be positive".into());
+            return Err(TuneError::setting(
+                "hidden_act",
+                format!("{:?} is not supported", self.hidden_act),
+            ));
         }
         Ok(())
     }

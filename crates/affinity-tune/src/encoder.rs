@@ -30,6 +30,23 @@ pub struct EncoderOptions {
     pub lora: Option<LoraConfig>,
 }
 
+impl EncoderOptions {
+    /// The first setting that cannot work, as [`TuneError::InvalidSetting`];
+    /// [`SentenceEncoder::from_dir`] and [`SentenceEncoder::random`] call it before loading.
+    pub fn check(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(TuneError::setting("batch_size", "must be positive"));
+        }
+        if self.max_len == Some(0) {
+            return Err(TuneError::setting("max_len", "must be positive"));
+        }
+        match &self.lora {
+            Some(lora) => lora.check(),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for EncoderOptions {
     fn default() -> Self {
         EncoderOptions {
@@ -93,9 +110,7 @@ impl SentenceEncoder {
     /// Loads a Hugging Face BERT directory (`config.json`, `vocab.txt`, `model.safetensors`),
     /// or a LoRA checkpoint written by [`SentenceEncoder::save_adapter`].
     pub fn from_dir(dir: &Path, options: &EncoderOptions) -> Result<Self> {
-        if options.batch_size == 0 {
-            return Err(TuneError::setting("batch_size", "must be positive"));
-        }
+        options.check()?;
         let adapter_path = dir.join("adapter_config.json");
         if adapter_path.is_file() && !dir.join("model.safetensors").is_file() {
             let text = std::fs::read_to_string(&adapter_path)
@@ -109,6 +124,11 @@ impl SentenceEncoder {
                 lora: Some(adapter.lora),
                 ..options.clone()
             };
+            // Settings read from a file: a bad one is a bad file.
+            opts.check().map_err(|e| TuneError::BadConfig {
+                path: adapter_path.clone(),
+                detail: e.to_string(),
+            })?;
             // The adapter directory's own settings (config, vocabulary, pooling), written with
             // the adapters; only the weights come from the base. Older adapter directories
             // without them fall back to the base's.
@@ -161,12 +181,8 @@ impl SentenceEncoder {
     /// (for tests and `--random-init` benchmarks). Seeded by `tch::manual_seed` beforehand
     /// (on a GPU machine, call [`crate::load_cuda`] before seeding: see there).
     pub fn random(config: &BertConfig, vocab_dir: &Path, options: &EncoderOptions) -> Result<Self> {
-        if options.batch_size == 0 {
-            return Err(TuneError::setting("batch_size", "must be positive"));
-        }
-        config
-            .validate()
-            .map_err(|detail| TuneError::setting("config", detail))?;
+        options.check()?;
+        config.check()?;
         let max_len = options
             .max_len
             .unwrap_or(256)
@@ -186,9 +202,6 @@ impl SentenceEncoder {
         normalize: bool,
         checkpoint: Option<&Path>,
     ) -> Result<Self> {
-        if let Some(l) = &options.lora {
-            l.validate()?;
-        }
         // A vocabulary that does not match the embedding table changes every vector quietly
         // (a cut vocab.txt) or indexes past the table (a longer one).
         let tokens = tokenizer.vocab_len();

@@ -93,7 +93,8 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// The first setting that cannot work, as [`crate::TuneError::InvalidSetting`].
+    pub fn check(&self) -> Result<()> {
         if self.rank <= 0 {
             return Err(crate::TuneError::setting("lora.rank", "must be positive"));
         }

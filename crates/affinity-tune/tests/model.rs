@@ -377,3 +377,56 @@ fn export_writes_the_settings_files_unchanged() {
     );
     assert_eq!(config.matches("architectures").count(), 1, "{config}");
 }
+
+/// The settings convention: each struct's public `check` names the first bad setting, and the
+/// loaders run it before any work (a bad setting read from a file names the file).
+#[test]
+fn settings_checks_name_the_setting() {
+    let named = |r: Result<()>| match r {
+        Err(TuneError::InvalidSetting { name, .. }) => name,
+        other => panic!("expected an invalid setting, got {other:?}"),
+    };
+    let options = |f: fn(&mut EncoderOptions)| {
+        let mut o = EncoderOptions::default();
+        f(&mut o);
+        o
+    };
+    assert_eq!(named(options(|o| o.batch_size = 0).check()), "batch_size");
+    assert_eq!(named(options(|o| o.max_len = Some(0)).check()), "max_len");
+    let lora = |f: fn(&mut LoraConfig)| {
+        let mut l = LoraConfig::default();
+        f(&mut l);
+        EncoderOptions {
+            lora: Some(l),
+            ..EncoderOptions::default()
+        }
+    };
+    assert_eq!(named(lora(|l| l.rank = 0).check()), "lora.rank");
+    assert_eq!(named(lora(|l| l.dropout = 1.0).check()), "lora.dropout");
+    assert!(EncoderOptions::default().check().is_ok());
+    let config = |f: fn(&mut BertConfig)| {
+        let mut c = BertConfig::tiny(100);
+        f(&mut c);
+        c.check()
+    };
+    assert_eq!(named(config(|c| c.hidden_size = 30)), "hidden_size");
+    assert_eq!(named(config(|c| c.vocab_size = 0)), "vocab_size");
+    assert_eq!(
+        named(config(|c| c.hidden_act = "swish".into())),
+        "hidden_act"
+    );
+    assert!(config(|_| ()).is_ok());
+    assert_eq!(
+        named(
+            TrainParams {
+                epochs: 0,
+                ..TrainParams::default()
+            }
+            .check()
+        ),
+        "epochs"
+    );
+    // Checked before the directory is even looked at.
+    let err = SentenceEncoder::from_dir("/nonexistent".as_ref(), &options(|o| o.batch_size = 0));
+    assert_eq!(named(err.map(|_| ())), "batch_size");
+}
