@@ -19,6 +19,26 @@ pub enum Encoder {}
 /// Whether this build has the language model (the `model` feature).
 pub const AVAILABLE: bool = cfg!(feature = "model");
 
+/// [`embed`] with a progress bar labelled `what` (drawn where the binary turned progress on).
+pub(crate) fn embed_with_bar<S: AsRef<str>>(
+    encoder: &Encoder,
+    texts: &[S],
+    what: &str,
+) -> Result<Array2<f32>> {
+    #[cfg(feature = "model")]
+    {
+        let bar = crate::progress::bar(texts.len() as u64, what);
+        let vectors = encoder.embed_observed(texts, &mut |n| bar.inc(n as u64))?;
+        bar.finish_and_clear();
+        to_array(vectors)
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        let _ = (texts, what);
+        match *encoder {}
+    }
+}
+
 /// Unit vectors of `texts`, one row each.
 pub(crate) fn embed<S: AsRef<str>>(encoder: &Encoder, texts: &[S]) -> Result<Array2<f32>> {
     #[cfg(feature = "model")]

@@ -354,15 +354,29 @@ impl SentenceEncoder {
     /// Embeds texts in batches without gradients; rows in input order, fp32 on the CPU.
     /// Texts are grouped by token length so that padding stays short.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor> {
+        self.embed_observed(texts, &mut |_| {})
+    }
+
+    /// [`SentenceEncoder::embed`], telling `done` how many texts each batch finished (for a
+    /// progress bar); the batches, and so the vectors, are the same.
+    pub fn embed_observed<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        done: &mut dyn FnMut(usize),
+    ) -> Result<Tensor> {
         let ids: Vec<Vec<i64>> = texts
             .iter()
             .map(|t| self.tokenizer.ids(t.as_ref()))
             .collect();
-        self.embed_ids(&ids)
+        self.embed_ids_observed(&ids, done)
     }
 
     /// [`SentenceEncoder::embed`] for texts already tokenized.
     pub fn embed_ids(&self, ids: &[Vec<i64>]) -> Result<Tensor> {
+        self.embed_ids_observed(ids, &mut |_| {})
+    }
+
+    fn embed_ids_observed(&self, ids: &[Vec<i64>], done: &mut dyn FnMut(usize)) -> Result<Tensor> {
         let dim = self.dim() as i64;
         if ids.is_empty() {
             return Ok(Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)));
@@ -375,6 +389,7 @@ impl SentenceEncoder {
             let rows: Vec<Vec<i64>> = chunk.iter().map(|&i| ids[i].clone()).collect();
             let batch = crate::tokenizer::pad(&rows, self.model.config().pad_token_id);
             parts.push(self.forward(&batch, false)?.f_to_device(Device::Cpu)?);
+            done(chunk.len());
         }
         let sorted = Tensor::f_cat(&parts, 0)?;
         // Row j of `sorted` is text order[j]; scatter back.

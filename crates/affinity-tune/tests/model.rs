@@ -430,3 +430,20 @@ fn settings_checks_name_the_setting() {
     let err = SentenceEncoder::from_dir("/nonexistent".as_ref(), &options(|o| o.batch_size = 0));
     assert_eq!(named(err.map(|_| ())), "batch_size");
 }
+
+#[test]
+fn observed_embedding_reports_every_batch_and_gives_the_same_vectors() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = tiny_encoder(dir.path(), 5, None);
+    let texts: Vec<String> = (0..150)
+        .map(|i| format!("plum {}", "apple ".repeat(i % 7)))
+        .collect();
+    let mut batches = Vec::new();
+    let observed = encoder
+        .embed_observed(&texts, &mut |n| batches.push(n))
+        .unwrap();
+    assert_eq!(batches.iter().sum::<usize>(), texts.len());
+    assert!(batches.len() > 1, "{batches:?}");
+    assert!(observed.equal(&encoder.embed(&texts).unwrap()));
+}
