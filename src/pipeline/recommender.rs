@@ -113,7 +113,11 @@ impl Recommender {
     /// Embeds every item with `encoder` (or, without one, ranks by rules and popularity only).
     pub fn new(fitted: Fitted, encoder: Option<Encoder>, ranking: Ranking) -> Result<Self> {
         let vectors = match &encoder {
-            Some(e) => Some(model::embed_with_bar(e, &fitted.texts, "embedding products")?),
+            Some(e) => Some(model::embed_with_bar(
+                e,
+                &fitted.texts,
+                "embedding products",
+            )?),
             None => None,
         };
         Self::with_vectors(fitted, encoder, vectors, ranking)
