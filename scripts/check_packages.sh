@@ -24,7 +24,13 @@ fi
 echo "cargo package: $(grep -c 'Packaged' <<<"$out") packages"
 
 if [[ ${1:-} == --verify ]]; then
-    # Built from the tarballs, with their dependencies from the registry.
+    # Built from the tarballs, with their dependencies from the registry. Cargo treats the
+    # packages of its temporary registry as immutable by name and version, sources and builds
+    # alike: without removing both, a crate would be verified against an older package of its
+    # workspace dependency. A target folder of its own keeps that away from everyday builds.
+    export CARGO_TARGET_DIR=$PWD/target/package-verify
+    rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/affinity-* \
+        "$CARGO_TARGET_DIR"/debug/.fingerprint/affinity-* "$CARGO_TARGET_DIR"/debug/deps/*affinity*
     cargo package --allow-dirty -p affinity-data -p affinity-mine -p affinity-rank -p affinity-cli
 fi
 
