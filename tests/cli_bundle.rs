@@ -20,6 +20,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `affinity fit` without a model (rules and popularity) into `out`, with `extra` arguments.
+fn fit_rules_only(data: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut argv = vec!["fit", "-i", s(data), "--no-model", "--min-support", "0.02"];
+    argv.extend_from_slice(extra);
+    argv.extend(["-o", s(out)]);
+    ok(&affinity(&argv))
+}
+
 #[cfg(feature = "model")]
 #[test]
 fn fit_then_answer_from_the_bundle() {
@@ -329,16 +337,7 @@ fn fit_without_a_model_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let (data, bundle) = (dir.path().join("events.csv"), dir.path().join("bundle"));
     events(&data, 0..30, 0..4);
-    ok(&affinity(&[
-        "fit",
-        "-i",
-        s(&data),
-        "--no-model",
-        "--min-support",
-        "0.02",
-        "-o",
-        s(&bundle),
-    ]));
+    fit_rules_only(&data, &bundle, &[]);
     let out = ok(&affinity(&[
         "recommend",
         "-b",
@@ -516,18 +515,7 @@ fn pseudonymised_bundles_need_their_key() {
         "never replaced"
     );
 
-    ok(&affinity(&[
-        "fit",
-        "-i",
-        s(&data),
-        "--no-model",
-        "--min-support",
-        "0.02",
-        "--pseudonymize-key-file",
-        s(&key),
-        "-o",
-        s(&bundle),
-    ]));
+    fit_rules_only(&data, &bundle, &["--pseudonymize-key-file", s(&key)]);
     for file in std::fs::read_dir(&bundle).unwrap() {
         let bytes = std::fs::read(file.unwrap().path()).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -538,16 +526,7 @@ fn pseudonymised_bundles_need_their_key() {
     }
     // The same list as from a bundle fitted without a key: the user is found, not a cold start.
     let plain = dir.path().join("plain");
-    ok(&affinity(&[
-        "fit",
-        "-i",
-        s(&data),
-        "--no-model",
-        "--min-support",
-        "0.02",
-        "-o",
-        s(&plain),
-    ]));
+    fit_rules_only(&data, &plain, &[]);
     let raw = ok(&affinity(&["recommend", "-b", s(&plain), "--user", "u1"]));
     let keyed = ok(&affinity(&[
         "recommend",

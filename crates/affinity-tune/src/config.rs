@@ -107,6 +107,23 @@ impl BertConfig {
         }
     }
 
+    /// Weights of the model this describes, without the optional pooler (`None` past
+    /// `u64`): a weights file must hold at least two bytes for each, which bounds what a
+    /// `config.json` can make the loader allocate.
+    pub fn parameter_count(&self) -> Option<u64> {
+        let n = |v: i64| u64::try_from(v).ok();
+        let (h, i) = (n(self.hidden_size)?, n(self.intermediate_size)?);
+        let rows = n(self.vocab_size)?
+            .checked_add(n(self.max_position_embeddings)?)?
+            .checked_add(n(self.type_vocab_size)?)?;
+        let embeddings = rows.checked_mul(h)?.checked_add(2 * h)?;
+        // Q, K, V and the output projection with biases, two LayerNorms, the feed-forward pair.
+        let attention = h.checked_mul(h)?.checked_add(h)?.checked_mul(4)?;
+        let feed_forward = h.checked_mul(i)?.checked_mul(2)?.checked_add(h + i)?;
+        let layer = attention.checked_add(feed_forward)?.checked_add(4 * h)?;
+        embeddings.checked_add(layer.checked_mul(n(self.num_hidden_layers)?)?)
+    }
+
     /// The first setting the model cannot be built with, as [`TuneError::InvalidSetting`].
     pub fn check(&self) -> Result<()> {
         let positive = |name, v: i64| match v > 0 {
@@ -117,6 +134,17 @@ impl BertConfig {
         positive("num_attention_heads", self.num_attention_heads)?;
         positive("vocab_size", self.vocab_size)?;
         positive("max_position_embeddings", self.max_position_embeddings)?;
+        positive("intermediate_size", self.intermediate_size)?;
+        positive("type_vocab_size", self.type_vocab_size)?;
+        if self.num_hidden_layers < 0 {
+            return Err(TuneError::setting("num_hidden_layers", "is negative"));
+        }
+        if self.parameter_count().is_none() {
+            return Err(TuneError::setting(
+                "hidden_size",
+                "the sizes give more parameters than can be counted",
+            ));
+        }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(TuneError::setting(
                 "hidden_size",

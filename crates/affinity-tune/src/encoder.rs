@@ -161,6 +161,20 @@ impl SentenceEncoder {
     /// Settings (config, vocabulary, pooling) from `settings`, weights from `weights`.
     fn from_parts(settings: &Path, weights: &Path, options: &EncoderOptions) -> Result<Self> {
         let config = BertConfig::from_file(&settings.join("config.json"))?;
+        // The model is allocated from config.json before the weights are read: a config that
+        // describes far more weights than the file holds is refused first.
+        // (A missing file is reported where the weights are read.)
+        let bytes = std::fs::metadata(weights).map_or(u64::MAX, |m| m.len());
+        let params = config.parameter_count().unwrap_or(u64::MAX);
+        if params.saturating_mul(2) > bytes {
+            return Err(TuneError::BadConfig {
+                path: settings.join("config.json"),
+                detail: format!(
+                    "describes {params} weights, more than {} can hold ({bytes} bytes)",
+                    weights.display()
+                ),
+            });
+        }
         let (pooling, max_len, normalize) = sentence_settings(settings);
         let max_len = options.max_len.or(max_len).unwrap_or(256);
         let tokenizer = WordPiece::from_dir(

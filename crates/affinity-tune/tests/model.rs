@@ -447,3 +447,30 @@ fn observed_embedding_reports_every_batch_and_gives_the_same_vectors() {
     assert!(batches.len() > 1, "{batches:?}");
     assert!(observed.equal(&encoder.embed(&texts).unwrap()));
 }
+
+/// A config.json that describes a far bigger model than its weights file is refused before
+/// anything is allocated (it used to be allocated from the config first).
+#[test]
+fn a_config_larger_than_its_weights_is_refused_before_allocating() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let encoder = tiny_encoder(dir.path(), 3, None);
+    let saved = dir.path().join("saved");
+    encoder.save_pretrained(&saved).unwrap();
+    assert!(SentenceEncoder::from_dir(&saved, &cpu()).is_ok());
+    let path = saved.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["num_hidden_layers"] = 100_000.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = SentenceEncoder::from_dir(&saved, &cpu()).unwrap_err();
+    assert!(
+        matches!(&err, TuneError::BadConfig { detail, .. } if detail.contains("weights")),
+        "{err}"
+    );
+    config["num_hidden_layers"] = 2.into();
+    config["intermediate_size"] = i64::MAX.into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    let err = SentenceEncoder::from_dir(&saved, &cpu()).unwrap_err();
+    assert!(matches!(&err, TuneError::BadConfig { .. }), "{err}");
+}
