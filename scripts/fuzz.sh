@@ -45,11 +45,29 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     CARGO_BUILD_JOBS=1 nice -n 19 cargo install cargo-fuzz --locked -j1
 fi
 
+# load_model links libtorch: the bootstrap's libtorch, no sanitizer (libtorch is not built
+# for one; Rust's overflow checks and panics still count as crashes) and no leak checks.
+flags() {
+    if [[ $1 == load_model ]]; then
+        echo "--features model --sanitizer none"
+    fi
+}
+for target in "${targets[@]}"; do
+    if [[ $target == load_model ]]; then
+        bash "$root/scripts/bootstrap.sh"
+        # cargo fuzz runs the binary itself: libtorch is found through the bootstrap's path.
+        LD_LIBRARY_PATH=$(sed -n 's/^AFFINITY_TORCH_LIB = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
+        export LD_LIBRARY_PATH
+        break
+    fi
+done
+
 export CARGO_BUILD_JOBS=1
 cd "$root"
 echo "building ${#targets[@]} target(s)..." >&2
 for target in "${targets[@]}"; do
-    nice -n 19 cargo +nightly fuzz build "$target"
+    # shellcheck disable=SC2046
+    nice -n 19 cargo +nightly fuzz build $(flags "$target") "$target"
 done
 
 logs="$fuzz/target/logs"
@@ -65,7 +83,8 @@ for target in "${targets[@]}"; do
     status=0
     # The working corpus first: libFuzzer adds new inputs to the first directory only, so the
     # committed seeds are never written to.
-    nice -n 19 cargo +nightly fuzz run "$target" "$corpus" "$seeds" -- \
+    # shellcheck disable=SC2046
+    nice -n 19 cargo +nightly fuzz run $(flags "$target") "$target" "$corpus" "$seeds" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
 
