@@ -62,6 +62,23 @@ fn database() -> impl Strategy<Value = (Vec<Vec<u32>>, Vec<u64>)> {
         .prop_map(|rows| rows.into_iter().unzip())
 }
 
+/// Every rule (any consequent size) of every itemset of the database.
+fn every_rule(tx: &[Vec<u32>], w: &[u64]) -> Vec<affinity_mine::Rule> {
+    let found = mine(tx, w, &MiningParams::new(MinSupport::Count(1)), Algorithm::FpGrowth);
+    let sets: Vec<Itemset> = found
+        .iter()
+        .map(|(s, &support)| Itemset {
+            items: s.clone(),
+            support,
+        })
+        .collect();
+    let params = RuleParams {
+        consequents: Consequents::Any,
+        ..RuleParams::default()
+    };
+    generate_rules(&sets, w.iter().sum(), &params).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -117,11 +134,7 @@ proptest! {
 
     #[test]
     fn the_rule_index_finds_exactly_the_rules_a_basket_fires((tx, w) in database(), basket in prop::collection::vec(0u32..9, 0..9)) {
-        let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(1)), Algorithm::FpGrowth);
-        let sets: Vec<Itemset> = found.iter().map(|(s, &support)| Itemset { items: s.clone(), support }).collect();
-        let total: u64 = w.iter().sum();
-        let params = RuleParams { consequents: Consequents::Any, ..RuleParams::default() };
-        let rules = generate_rules(&sets, total, &params).unwrap();
+        let rules = every_rule(&tx, &w);
         let expected: Vec<usize> = (0..rules.len())
             .filter(|&r| rules[r].antecedent.iter().all(|i| basket.contains(i)))
             .collect();
@@ -130,11 +143,7 @@ proptest! {
 
     #[test]
     fn the_strongest_rule_per_item_is_the_best_fired_one((tx, w) in database(), basket in prop::collection::vec(0u32..9, 0..9)) {
-        let found = mine(&tx, &w, &MiningParams::new(MinSupport::Count(1)), Algorithm::FpGrowth);
-        let sets: Vec<Itemset> = found.iter().map(|(s, &support)| Itemset { items: s.clone(), support }).collect();
-        let total: u64 = w.iter().sum();
-        let params = RuleParams { consequents: Consequents::Any, ..RuleParams::default() };
-        let rules = generate_rules(&sets, total, &params).unwrap();
+        let rules = every_rule(&tx, &w);
         // Brute force: every fired rule, each consequent item, the first of the strongest.
         let mut expected = std::collections::BTreeMap::<u32, usize>::new();
         for (r, rule) in rules.iter().enumerate() {
