@@ -64,7 +64,12 @@ fn database() -> impl Strategy<Value = (Vec<Vec<u32>>, Vec<u64>)> {
 
 /// Every rule (any consequent size) of every itemset of the database.
 fn every_rule(tx: &[Vec<u32>], w: &[u64]) -> Vec<affinity_mine::Rule> {
-    let found = mine(tx, w, &MiningParams::new(MinSupport::Count(1)), Algorithm::FpGrowth);
+    let found = mine(
+        tx,
+        w,
+        &MiningParams::new(MinSupport::Count(1)),
+        Algorithm::FpGrowth,
+    );
     let sets: Vec<Itemset> = found
         .iter()
         .map(|(s, &support)| Itemset {
