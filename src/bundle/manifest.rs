@@ -238,6 +238,13 @@ pub struct ReadRecord {
     pub pseudonym_key: Option<String>,
 }
 
+impl Manifest {
+    /// How the newest source that says so was read: what new events must be read like.
+    pub fn last_read(&self) -> Option<&ReadRecord> {
+        self.sources.iter().rev().find_map(|s| s.read.as_ref())
+    }
+}
+
 impl SourceEntry {
     /// Describes the data file at `path` (size and digest read from disk).
     pub fn describe(

@@ -231,7 +231,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
     let manifest = affinity::bundle::read_manifest(&args.bundle)?;
     let read = read_record(&args.read)?;
     // Timestamps of old and new events must be read alike, or histories mix up silently.
-    if let Some(fit) = manifest.sources.iter().rev().find_map(|s| s.read.as_ref()) {
+    if let Some(fit) = manifest.last_read() {
         // So must user ids: raw ids and pseudonyms (or two keys' pseudonyms) never match.
         if fit.pseudonym_key != read.pseudonym_key {
             bail!(
@@ -334,12 +334,7 @@ pub fn check_user_key(
     key: Option<&affinity_data::PseudonymKey>,
 ) -> anyhow::Result<()> {
     let manifest = affinity::bundle::read_manifest(bundle)?;
-    let stored = manifest
-        .sources
-        .iter()
-        .rev()
-        .find_map(|s| s.read.as_ref())
-        .and_then(|r| r.pseudonym_key.clone());
+    let stored = manifest.last_read().and_then(|r| r.pseudonym_key.clone());
     let given = key.map(|k| k.fingerprint());
     if stored != given {
         bail!(

@@ -102,7 +102,7 @@ pub fn evaluate(
     let mut lists = Vec::with_capacity(set.histories.len());
     // In steps of the recommender's own batches of histories, for the bar; every ranker
     // treats users independently, so the lists are the same as in one call.
-    for histories in set.histories.chunks(1024) {
+    for histories in set.histories.chunks(super::recommender::HISTORY_BATCH) {
         lists.extend(ranker.rank(histories, k, histories)?);
         bar.inc(histories.len() as u64);
     }

@@ -68,6 +68,9 @@ pub struct Ranking {
     pub history: HistoryText,
 }
 
+/// Histories ranked together (encoded in one call, scored against every item at once).
+pub(crate) const HISTORY_BATCH: usize = 1024;
+
 /// A ready recommender: the fitted events, rules and co-occurrence, item vectors embedded
 /// once, and the encoder for new histories. Save it with [`Recommender::save`] and load it with
 /// [`Recommender::load`] (a bundle directory).
@@ -457,11 +460,11 @@ impl Recommender {
     ) -> Result<Vec<Vec<Scored>>> {
         let excluded = exclusions(histories, exclude)?;
         let mut out = Vec::with_capacity(histories.len());
-        for (c, chunk) in histories.chunks(1024).enumerate() {
+        for (c, chunk) in histories.chunks(HISTORY_BATCH).enumerate() {
             let sims = self.embedding_scores_with(chunk, weights.embedding)?;
             for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
                 let row = row.as_slice().expect("contiguous");
-                let ex = excluded(c * 1024 + j);
+                let ex = excluded(c * HISTORY_BATCH + j);
                 out.push(self.rank_with(h, ex, row, k, weights, lambda)?);
             }
         }

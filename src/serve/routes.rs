@@ -391,8 +391,7 @@ pub(crate) async fn events(
     // Read like the bundle's own events, unless told otherwise.
     let recorded = crate::bundle::read_manifest(&state.current().dir)
         .ok()
-        .and_then(|m| m.sources.iter().rev().find_map(|s| s.read.clone()))
-        .map(|r| r.time_format);
+        .and_then(|m| m.last_read().map(|r| r.time_format.clone()));
     let time_format = match q.time_format.as_deref().or(recorded.as_deref()) {
         None => affinity_data::TimeFormat::default(),
         Some(t) => t
