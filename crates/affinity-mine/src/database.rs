@@ -18,11 +18,22 @@ pub(crate) struct Prepared {
     pub min_count: u64,
 }
 
+/// How frequent items are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemOrder {
+    /// Descending support, ties by id: the order that keeps FP-trees small.
+    BySupport,
+    /// Ascending id: for callers whose ids already are global frequency ranks (parallel
+    /// FP-growth's groups, where the order must be the same in every group).
+    ById,
+}
+
 /// Counts, recodes and filters. Fails on a rejected duplicate or a bad weight vector.
 pub(crate) fn prepare(
     transactions: &[Vec<u32>],
     weights: Option<&[u64]>,
     params: &MiningParams,
+    order: ItemOrder,
 ) -> Result<Prepared> {
     params.check()?;
     if let Some(w) = weights {
@@ -66,7 +77,9 @@ pub(crate) fn prepare(
     let mut frequent: Vec<u32> = (0..n_items as u32)
         .filter(|&i| support[i as usize] >= min_count)
         .collect();
-    frequent.sort_by_key(|&i| (std::cmp::Reverse(support[i as usize]), i));
+    if order == ItemOrder::BySupport {
+        frequent.sort_by_key(|&i| (std::cmp::Reverse(support[i as usize]), i));
+    }
     let mut item_to_rank = vec![u32::MAX; n_items];
     for (rank, &item) in frequent.iter().enumerate() {
         item_to_rank[item as usize] = rank as u32;

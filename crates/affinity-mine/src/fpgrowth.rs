@@ -334,12 +334,18 @@ pub(crate) fn subsets_up_to(n: usize, room: usize) -> Option<u64> {
     Some(total)
 }
 
+/// Which top-level items are mined: all, or only those whose original id a group owns.
+pub(crate) type Owns<'a> = Option<&'a (dyn Fn(u32) -> bool + Sync)>;
+
 /// Mines every frequent itemset of the prepared transactions into `sink`; returns the count.
+/// With `owns`, only the itemsets whose last item in the tree's order (the top-level item they
+/// are mined under) is owned.
 pub(crate) fn mine<S: ItemsetSink>(
     prepared: &mut Prepared,
     max_len: usize,
     threads: usize,
     limit: Option<u64>,
+    owns: Owns<'_>,
     sink: &mut S,
 ) -> Result<u64> {
     prepared.transactions.sort_unstable();
@@ -352,27 +358,36 @@ pub(crate) fn mine<S: ItemsetSink>(
         cap: &cap,
     };
     let n = tree.labels.len() as u32;
-    if let Some(path) = tree.single_path().filter(|p| !p.is_empty()) {
+    // Top-level items, least frequent first.
+    let units: Vec<u32> = (0..n)
+        .rev()
+        .filter(|&i| owns.is_none_or(|owns| owns(tree.labels[i as usize])))
+        .collect();
+    let single_path = if owns.is_none() {
+        tree.single_path().filter(|p| !p.is_empty())
+    } else {
+        None // its shortcut lists every subset, owned or not
+    };
+    if let Some(path) = single_path {
         // One chain (e.g. a single transaction): its subsets, counted before any is listed.
         let mut scratch = Scratch::default();
         miner.mine_path(&tree, &path, &mut scratch, sink)?;
         miner.flush(&mut scratch)?;
-    } else if threads <= 1 || n < 2 {
+    } else if threads <= 1 || units.len() < 2 {
         let mut scratch = Scratch::default();
-        for i in (0..n).rev() {
+        for &i in &units {
             miner.mine_item(&tree, i, 0, &mut scratch, sink)?;
         }
         miner.flush(&mut scratch)?;
     } else {
-        // Work units are top-level items, least frequent first; the output is the same for
-        // every thread count.
+        // The output is the same for every thread count.
         crate::parallel::in_unit_order(
-            n as usize,
+            units.len(),
             threads,
             sink,
             Scratch::default,
             |k, scratch, part| {
-                miner.mine_item(&tree, n - 1 - k as u32, 0, scratch, part)?;
+                miner.mine_item(&tree, units[k], 0, scratch, part)?;
                 miner.flush(scratch)
             },
         )?;

@@ -33,7 +33,7 @@ mod rules;
 mod sink;
 
 pub use error::{MineError, Result};
-pub use mine::{mine_at_most, mine_itemsets, Algorithm, BoundedMining, MiningSummary};
+pub use mine::{mine_at_most, mine_group, mine_itemsets, Algorithm, BoundedMining, MiningSummary};
 pub use params::{Duplicates, MinSupport, MiningParams, Target};
 pub use rules::{
     generate_rules, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex, RuleParams,

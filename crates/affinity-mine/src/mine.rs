@@ -1,6 +1,6 @@
 //! The entry points: frequent, closed and maximal itemsets by FP-growth or Apriori.
 
-use crate::database::{prepare, Prepared};
+use crate::database::{prepare, ItemOrder, Prepared};
 use crate::error::Result;
 use crate::params::{MinSupport, MiningParams, Target};
 use crate::sink::{CountSink, Itemset, ItemsetSink};
@@ -58,7 +58,7 @@ pub fn mine_itemsets<S: ItemsetSink>(
     algorithm: Algorithm,
     sink: &mut S,
 ) -> Result<MiningSummary> {
-    let mut prepared = prepare(transactions, weights, params)?;
+    let mut prepared = prepare(transactions, weights, params, ItemOrder::BySupport)?;
     let max_len = params.max_len.unwrap_or(usize::MAX);
     let itemsets = match params.target {
         Target::Frequent => run(algorithm, &mut prepared, max_len, params, sink)?,
@@ -90,6 +90,77 @@ pub fn mine_itemsets<S: ItemsetSink>(
             }
         },
     };
+    Ok(MiningSummary {
+        transactions: prepared.total_weight,
+        items: prepared.distinct_items,
+        frequent_items: prepared.rank_to_item.len(),
+        min_count: prepared.min_count,
+        itemsets,
+    })
+}
+
+/// The local step of parallel FP-growth (Li et al., RecSys 2008; what Spark MLlib runs): mines
+/// one group's share of the frequent itemsets.
+///
+/// Items must be **global frequency ranks** (0 = the most frequent item of the whole data),
+/// and `transactions` the group's conditional transactions: each original transaction, ranked
+/// and sorted, cut after its last item that the group owns. Every frequent itemset of the whole
+/// data then has exactly one group that owns its largest rank, and that group sees every
+/// transaction containing it, so the groups' outputs together are the frequent itemsets of the
+/// whole data with their exact counts, each reported once. The tree here keeps the global order
+/// (ascending rank) rather than re-ranking by the group's own counts, so that "largest item" is
+/// the same in every group; only `Target::Frequent` is supported (closed and maximal sets are
+/// not decided by one group).
+///
+/// ```
+/// use affinity_mine::{mine_group, mine_itemsets, Algorithm, Itemset, MinSupport, MiningParams};
+/// let data = vec![vec![0, 1, 2], vec![0, 1], vec![0, 2], vec![1, 2]];
+/// let params = MiningParams::new(MinSupport::Count(2));
+/// let (groups, mut union) = (2, Vec::<Itemset>::new());
+/// for group in 0..groups {
+///     // Each transaction cut after its last item of this group.
+///     let share: Vec<Vec<u32>> = data.iter().filter_map(|t| {
+///         let last = t.iter().rposition(|&r| r % groups == group)?;
+///         Some(t[..=last].to_vec())
+///     }).collect();
+///     mine_group(&share, None, &params, &|r| r % groups == group, &mut union)?;
+/// }
+/// let mut whole: Vec<Itemset> = Vec::new();
+/// mine_itemsets(&data, None, &params, Algorithm::FpGrowth, &mut whole)?;
+/// union.sort_by(|a, b| a.items.cmp(&b.items));
+/// whole.sort_by(|a, b| a.items.cmp(&b.items));
+/// assert_eq!(union, whole);
+/// # Ok::<(), affinity_mine::MineError>(())
+/// ```
+pub fn mine_group<S: ItemsetSink>(
+    transactions: &[Vec<u32>],
+    weights: Option<&[u64]>,
+    params: &MiningParams,
+    owns: &(dyn Fn(u32) -> bool + Sync),
+    sink: &mut S,
+) -> Result<MiningSummary> {
+    if params.target != Target::Frequent {
+        return Err(crate::MineError::InvalidSetting {
+            name: "target",
+            reason: "a group mines frequent itemsets only".into(),
+        });
+    }
+    if matches!(params.min_support, MinSupport::Fraction { .. }) {
+        // A fraction would be taken of the group's transactions, not the whole data's.
+        return Err(crate::MineError::InvalidSetting {
+            name: "min_support",
+            reason: "a group needs the whole data's minimum as a count".into(),
+        });
+    }
+    let mut prepared = prepare(transactions, weights, params, ItemOrder::ById)?;
+    let itemsets = crate::fpgrowth::mine(
+        &mut prepared,
+        params.max_len.unwrap_or(usize::MAX),
+        params.threads,
+        params.max_itemsets,
+        Some(owns),
+        sink,
+    )?;
     Ok(MiningSummary {
         transactions: prepared.total_weight,
         items: prepared.distinct_items,
@@ -206,9 +277,14 @@ fn run<S: ItemsetSink>(
     sink: &mut S,
 ) -> Result<u64> {
     match algorithm {
-        Algorithm::FpGrowth => {
-            crate::fpgrowth::mine(prepared, max_len, params.threads, params.max_itemsets, sink)
-        }
+        Algorithm::FpGrowth => crate::fpgrowth::mine(
+            prepared,
+            max_len,
+            params.threads,
+            params.max_itemsets,
+            None,
+            sink,
+        ),
         Algorithm::Apriori => crate::apriori::mine(prepared, max_len, params.max_itemsets, sink),
     }
 }

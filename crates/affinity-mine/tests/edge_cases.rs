@@ -403,3 +403,30 @@ fn rules_by_hand_and_filters() {
     assert_eq!(index.fired(&[2, 0]).len(), 1);
     assert!(index.fired(&[2]).is_empty());
 }
+
+#[test]
+fn a_group_refuses_a_fraction_and_closed_sets() {
+    use affinity_mine::{mine_group, Itemset, MinSupport, MineError, MiningParams, Target};
+    let tx = vec![vec![0, 1], vec![0, 1]];
+    let owns = |_: u32| true;
+    let mut out: Vec<Itemset> = Vec::new();
+    let fraction = MiningParams::new(MinSupport::fraction("0.5").unwrap());
+    let err = mine_group(&tx, None, &fraction, &owns, &mut out).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MineError::InvalidSetting {
+                name: "min_support",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let closed = MiningParams::new(MinSupport::Count(1)).target(Target::Closed);
+    let err = mine_group(&tx, None, &closed, &owns, &mut out).unwrap_err();
+    assert!(
+        matches!(err, MineError::InvalidSetting { name: "target", .. }),
+        "{err}"
+    );
+    assert!(out.is_empty());
+}

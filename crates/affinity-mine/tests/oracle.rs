@@ -2,8 +2,8 @@
 //! their definitions; support is anti-monotone; thread count changes nothing.
 
 use affinity_mine::{
-    generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport, MiningParams,
-    RuleParams, Target,
+    generate_rules, mine_group, mine_itemsets, Algorithm, Consequents, Itemset, MinSupport,
+    MiningParams, RuleParams, Target,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -84,6 +84,69 @@ fn every_rule(tx: &[Vec<u32>], w: &[u64]) -> Vec<affinity_mine::Rule> {
     generate_rules(&sets, w.iter().sum(), &params).unwrap()
 }
 
+/// Parallel FP-growth as Spark lays it out: items ranked by global support, each transaction
+/// sent to each group once, cut after its last item of that group; the groups' outputs mapped
+/// back to item ids and merged.
+fn parallel_fp_growth(
+    tx: &[Vec<u32>],
+    weights: &[u64],
+    min: u64,
+    max_len: usize,
+    groups: u32,
+) -> BTreeMap<Vec<u32>, u64> {
+    let mut support: BTreeMap<u32, u64> = BTreeMap::new();
+    for (t, &w) in tx.iter().zip(weights) {
+        let mut items = t.clone();
+        items.sort_unstable();
+        items.dedup();
+        for i in items {
+            *support.entry(i).or_default() += w;
+        }
+    }
+    let mut ranked: Vec<u32> = support
+        .keys()
+        .copied()
+        .filter(|i| support[i] >= min)
+        .collect();
+    ranked.sort_by_key(|i| (std::cmp::Reverse(support[i]), *i));
+    let rank: BTreeMap<u32, u32> = ranked
+        .iter()
+        .enumerate()
+        .map(|(r, &i)| (i, r as u32))
+        .collect();
+    let mut merged = BTreeMap::new();
+    for group in 0..groups {
+        let (mut share, mut share_weights) = (Vec::new(), Vec::new());
+        for (t, &w) in tx.iter().zip(weights) {
+            let mut ranks: Vec<u32> = t.iter().filter_map(|i| rank.get(i).copied()).collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+            if let Some(last) = ranks.iter().rposition(|r| r % groups == group) {
+                share.push(ranks[..=last].to_vec());
+                share_weights.push(w);
+            }
+        }
+        let params = MiningParams::new(MinSupport::Count(min)).max_len(max_len);
+        let mut found: Vec<Itemset> = Vec::new();
+        let owns = |r: u32| r % groups == group;
+        mine_group(&share, Some(&share_weights), &params, &owns, &mut found).unwrap();
+        for set in found {
+            assert!(
+                owns(*set.items.last().unwrap()),
+                "group {group} reported {:?}",
+                set.items
+            );
+            let mut items: Vec<u32> = set.items.iter().map(|&r| ranked[r as usize]).collect();
+            items.sort_unstable();
+            assert!(
+                merged.insert(items, set.support).is_none(),
+                "an itemset was reported by two groups"
+            );
+        }
+    }
+    merged
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -93,6 +156,11 @@ proptest! {
         let params = MiningParams::new(MinSupport::Count(min)).max_len(max_len);
         prop_assert_eq!(&mine(&tx, &w, &params, Algorithm::Apriori), &expected);
         prop_assert_eq!(&mine(&tx, &w, &params.clone().threads(threads), Algorithm::FpGrowth), &expected);
+    }
+
+    #[test]
+    fn parallel_fp_growth_groups_together_find_every_itemset_once((tx, w) in database(), min in 1u64..5, max_len in 1usize..6, groups in 1u32..5) {
+        prop_assert_eq!(parallel_fp_growth(&tx, &w, min, max_len, groups), brute_force(&tx, &w, min, max_len));
     }
 
     #[test]
