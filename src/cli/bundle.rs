@@ -367,6 +367,8 @@ fn read_record(read: &ReadArgs) -> anyhow::Result<affinity::bundle::ReadRecord> 
             FormatArg::Baskets => "baskets",
             FormatArg::Fimi => "fimi",
             FormatArg::Unisrec => "unisrec",
+            FormatArg::Parquet => "parquet",
+            FormatArg::Arrow => "arrow",
         }
         .into(),
         time_format: match read.time_format {

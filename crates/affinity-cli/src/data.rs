@@ -17,6 +17,10 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Generate synthetic transactions in the style of IBM's Quest generator (Agrawal &
+    /// Srikant 1994): patterns of items bought together, corrupted, mixed by weight.
+    /// Streams: memory does not grow with --transactions. The same seed gives the same bytes.
+    Generate(crate::generate::GenerateArgs),
     /// Write a new random pseudonymisation key (for --pseudonymize-key-file); keep it secret
     /// and keep it: the same key gives the same pseudonyms on every run.
     NewKey {
@@ -29,6 +33,7 @@ pub enum DataCommand {
 pub fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::NewKey { out } => new_key(&out),
+        DataCommand::Generate(args) => crate::generate::run(&args),
         DataCommand::Stats { input, top, json } => {
             let (dataset, report) = input.load()?;
             let stats = affinity_data::dataset_stats(&dataset, &report, top);
@@ -52,6 +57,12 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
                     "rows skipped       {} ({})",
                     thousands(stats.rows_skipped as u64),
                     kinds.join(", ")
+                );
+            }
+            if report.null_baskets > 0 {
+                println!(
+                    "null baskets       {} ignored",
+                    thousands(report.null_baskets)
                 );
             }
             let users = if dataset.has_users {

@@ -1,5 +1,6 @@
 //! Input options shared by every subcommand that reads a dataset.
 
+use affinity_data::columnar::{Columnar, Container};
 use affinity_data::{Format, LoadOptions, LongCsv, PseudonymKey, TimeFormat};
 use anyhow::bail;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,22 @@ pub enum FormatArg {
     Fimi,
     /// UniSRec/RecBole atomic files; --input is DIR/NAME.
     Unisrec,
+    /// A Parquet table: events (columns as for long, chosen by the same flags) or baskets (a
+    /// list column, --items-col).
+    Parquet,
+    /// An Arrow IPC table (file or stream format), read like parquet.
+    Arrow,
+}
+
+impl FormatArg {
+    /// The container of the columnar formats.
+    pub fn container(self) -> Option<Container> {
+        match self {
+            FormatArg::Parquet => Some(Container::Parquet),
+            FormatArg::Arrow => Some(Container::ArrowIpc),
+            _ => None,
+        }
+    }
 }
 
 /// Where the data comes from and how to read it.
@@ -47,22 +64,28 @@ pub struct ReadArgs {
     /// How the file is laid out.
     #[arg(long, short, value_enum, default_value = "long")]
     pub format: FormatArg,
-    /// Long CSV: the user column (default: found by common names).
+    /// Long CSV and event tables: the user column (default: found by common names).
     #[arg(long)]
     pub user_col: Option<String>,
-    /// Long CSV: the item column (default: found by common names).
+    /// Long CSV and event tables: the item column (default: found by common names).
     #[arg(long)]
     pub item_col: Option<String>,
-    /// Long CSV: the timestamp column (default: found by common names).
+    /// Long CSV and event tables: the timestamp column (default: found by common names).
     #[arg(long)]
     pub time_col: Option<String>,
-    /// Long CSV: the event kind column.
+    /// Long CSV and event tables: the event kind column.
     #[arg(long)]
     pub event_col: Option<String>,
-    /// Long CSV: the order (basket) id column.
+    /// Long CSV and event tables: the order (basket) id column.
     #[arg(long)]
     pub order_col: Option<String>,
-    /// Long CSV: how timestamps are written: auto, iso, dmy, mdy, unix, unix-ms.
+    /// Parquet/Arrow basket tables: the list column of items [default: items]. Naming it reads
+    /// the table as baskets; without it, a table with a list column `items` (and no
+    /// --user-col or --item-col) is read as baskets, any other as events.
+    #[arg(long)]
+    pub items_col: Option<String>,
+    /// Long CSV and event tables: how timestamps written as text or plain integers read:
+    /// auto, iso, dmy, mdy, unix, unix-ms (Arrow timestamps and dates need none).
     #[arg(long, default_value = "auto")]
     pub time_format: TimeFormat,
     /// Long CSV: the field delimiter (one ASCII character; "tab" for tabs).
@@ -85,26 +108,38 @@ impl ReadArgs {
             d if d.len() == 1 && d.is_ascii() => d.as_bytes()[0],
             d => bail!("--delimiter must be one ASCII character or \"tab\", got {d:?}"),
         };
+        let columns = LongCsv {
+            delimiter,
+            user: self.user_col.clone(),
+            item: self.item_col.clone(),
+            time: self.time_col.clone(),
+            event: self.event_col.clone(),
+            order: self.order_col.clone(),
+            time_format: self.time_format,
+            ..LongCsv::default()
+        };
         let format = match self.format {
-            FormatArg::Long => Format::Long(LongCsv {
-                delimiter,
-                user: self.user_col.clone(),
-                item: self.item_col.clone(),
-                time: self.time_col.clone(),
-                event: self.event_col.clone(),
-                order: self.order_col.clone(),
-                time_format: self.time_format,
-                ..LongCsv::default()
-            }),
+            FormatArg::Long => Format::Long(columns),
             FormatArg::Baskets => Format::Baskets,
             FormatArg::Fimi => Format::Fimi,
             FormatArg::Unisrec => Format::UniSRec,
+            FormatArg::Parquet => Format::Parquet(self.columnar(columns)),
+            FormatArg::Arrow => Format::ArrowIpc(self.columnar(columns)),
         };
         let options = LoadOptions {
             lenient: self.lenient,
             pseudonymize_key: self.pseudonym_key()?.map(|k| k.bytes()),
         };
         Ok((format, options))
+    }
+
+    /// How a Parquet or Arrow table is read, with `columns` for an event table.
+    pub fn columnar(&self, columns: LongCsv) -> Columnar {
+        Columnar {
+            columns,
+            items: self.items_col.clone(),
+            ..Columnar::default()
+        }
     }
 
     /// The key of `--pseudonymize-key-file`, read.

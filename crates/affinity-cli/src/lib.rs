@@ -4,18 +4,23 @@
 //! milliseconds; any other command is handed on to `affinity` beside it).
 //!
 //! - [`input`]: the options every command that reads a dataset shares;
-//! - [`data`], [`mine`]: the `affinity data` and `affinity mine` commands;
+//! - [`data`], [`mine`]: the `affinity data` and `affinity mine` commands ([`generate`]:
+//!   `affinity data generate`);
 //! - [`output::write_atomically`]: output files that are complete or absent, never half
-//!   written, and leave nothing behind when the process is killed.
+//!   written, and leave nothing behind when the process is killed;
+//! - [`parquet_out`]: itemsets and rules as Parquet with Spark FPGrowth's columns.
 
 // clap argument types: their doc comments are the commands' help text.
 #[allow(missing_docs)]
 pub mod data;
 #[allow(missing_docs)]
+pub mod generate;
+#[allow(missing_docs)]
 pub mod input;
 #[allow(missing_docs)]
 pub mod mine;
 pub mod output;
+pub mod parquet_out;
 pub mod progress;
 
 /// `1234567` as `1,234,567`.

@@ -2,8 +2,10 @@
 
 use crate::input::{FormatArg, InputArgs};
 use crate::output::write_atomically;
+use crate::parquet_out::{write_rules_parquet, ParquetItemsets};
 use crate::progress::Counted;
-use affinity_data::{read_transactions, BasketRule, TransactionFile};
+use affinity_data::columnar::read_basket_table;
+use affinity_data::{read_transactions, BasketRule, Format, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
     CountSink, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams, RuleParams, Target,
@@ -19,11 +21,12 @@ pub enum TargetArg {
     Maximal,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormatArg {
     Text,
     Jsonl,
     Csv,
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -84,11 +87,14 @@ pub struct MineArgs {
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Itemset format: text (`item item (support)`, awkward names JSON-quoted), jsonl (one
-    /// `{"items": [...], "support": n}` per line) or csv (`items,freq`, items a JSON array).
-    /// Default: from the --output extension (.jsonl, .csv), else text.
+    /// `{"items": [...], "support": n}` per line), csv (`items,freq`, items a JSON array) or
+    /// parquet (Spark FPGrowth's `items: array<string>, freq: long`; needs --output).
+    /// Default: from the --output extension (.jsonl, .csv, .parquet), else text.
     #[arg(long, value_enum)]
     output_format: Option<OutputFormatArg>,
-    /// Write rules here: JSON if the name ends in .json, else CSV (mlxtend's columns).
+    /// Write rules here: JSON if the name ends in .json, Parquet if in .parquet (Spark
+    /// FPGrowth's antecedent, consequent, confidence, lift, support, then affinity's other
+    /// measures), else CSV (mlxtend's columns).
     #[arg(long)]
     rules_output: Option<PathBuf>,
     /// Print one JSON summary object (itemsets go to --output only).
@@ -141,15 +147,22 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         AlgorithmArg::Apriori => Algorithm::Apriori,
     };
 
-    let format = match args.output_format {
-        Some(OutputFormatArg::Text) => ItemsetFormat::Text,
-        Some(OutputFormatArg::Jsonl) => ItemsetFormat::JsonLines,
-        Some(OutputFormatArg::Csv) => ItemsetFormat::Csv,
-        None => match args.output.as_ref().and_then(|p| p.extension()) {
-            Some(e) if e == "jsonl" => ItemsetFormat::JsonLines,
-            Some(e) if e == "csv" => ItemsetFormat::Csv,
-            _ => ItemsetFormat::Text,
-        },
+    let output_format = args.output_format.unwrap_or_else(|| {
+        match args.output.as_ref().and_then(|p| p.extension()) {
+            Some(e) if e == "jsonl" => OutputFormatArg::Jsonl,
+            Some(e) if e == "csv" => OutputFormatArg::Csv,
+            Some(e) if e == "parquet" => OutputFormatArg::Parquet,
+            _ => OutputFormatArg::Text,
+        }
+    });
+    let parquet = output_format == OutputFormatArg::Parquet;
+    if parquet && args.output.is_none() && !args.count_only && !args.json {
+        bail!("--output-format parquet writes a file: give it with --output");
+    }
+    let format = match output_format {
+        OutputFormatArg::Jsonl => ItemsetFormat::JsonLines,
+        OutputFormatArg::Csv => ItemsetFormat::Csv,
+        OutputFormatArg::Text | OutputFormatArg::Parquet => ItemsetFormat::Text,
     };
     let (names, transactions) = load_transactions(&args.input)?;
     let names = names.as_slice();
@@ -162,6 +175,22 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
             algorithm,
             &mut Counted::new(CountSink::default(), bar.clone()),
         )?
+    } else if let (Some(path), true) = (&args.output, parquet) {
+        let mut summary = None;
+        write_atomically(path, |out| {
+            let writer = ParquetItemsets::new(out, names)?;
+            let mut writer = Counted::new(writer, bar.clone());
+            summary = Some(mine_itemsets(
+                &transactions,
+                None,
+                &params,
+                algorithm,
+                &mut writer,
+            )?);
+            writer.into_inner().finish()?;
+            Ok(())
+        })?;
+        summary.expect("set by the writer")
     } else if let Some(path) = &args.output {
         let mut summary = None;
         write_atomically(path, |out| {
@@ -202,11 +231,12 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         rule_count = Some(rules.len());
         match &args.rules_output {
             Some(path) => write_atomically(path, |out| {
-                let json = path.extension().is_some_and(|e| e == "json");
-                if json {
-                    write_rules_json(out, &rules, Some(names))?
-                } else {
-                    write_rules_csv(out, &rules, Some(names))?
+                match path.extension().and_then(|e| e.to_str()) {
+                    Some("json") => write_rules_json(out, &rules, Some(names))?,
+                    Some("parquet") => {
+                        write_rules_parquet(out, &rules, names)?;
+                    }
+                    _ => write_rules_csv(out, &rules, Some(names))?,
                 }
                 Ok(())
             })?,
@@ -255,9 +285,18 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
 }
 
 /// Item names and transactions: basket files keep their blank lines as empty transactions;
-/// event files are grouped into baskets (order, else user and day).
+/// event files are grouped into baskets (order, else user and day); a Parquet or Arrow table
+/// is either.
 fn load_transactions(input: &InputArgs) -> anyhow::Result<(Vec<String>, Vec<Vec<u32>>)> {
-    let (_, options) = input.to_format()?;
+    let (format, options) = input.to_format()?;
+    if let (Some(container), Format::Parquet(spec) | Format::ArrowIpc(spec)) =
+        (input.format.container(), &format)
+    {
+        if spec.reads_baskets(&input.input, container)? {
+            let (tx, _) = read_basket_table(&input.input, container, spec, &options)?;
+            return Ok((tx.items.names().to_vec(), tx.baskets));
+        }
+    }
     let layout = match input.format {
         FormatArg::Fimi => Some(TransactionFile::Fimi),
         FormatArg::Baskets => Some(TransactionFile::Baskets),

@@ -58,6 +58,43 @@ pub enum DataError {
         /// What was found, and which format to use instead.
         detail: String,
     },
+    /// A column of a columnar file (Parquet, Arrow IPC) whose type the role cannot take.
+    #[error("{}: column {column:?} is {found}, expected {accepted}", path.display())]
+    WrongColumnType {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// Its Arrow type.
+        found: String,
+        /// The types accepted for its role.
+        accepted: &'static str,
+    },
+    /// A value of a columnar file (Parquet, Arrow IPC) that cannot be read.
+    #[error("{}: row {row}, column {column:?}: {kind}: {detail}", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// 1-based data row (the file has no header line).
+        row: u64,
+        /// The column.
+        column: String,
+        /// What kind of fault.
+        kind: RowFault,
+        /// The details (the offending value).
+        detail: String,
+    },
+    /// A file that cannot be decoded as the columnar format it was read as (not that format,
+    /// truncated, corrupt); never skipped, even when loading leniently.
+    #[error("{}: cannot read as {format}: {detail}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The format asked for (`Parquet`, `Arrow IPC`).
+        format: &'static str,
+        /// What the decoder said, and where (the row group or record batch).
+        detail: String,
+    },
     /// A pseudonymisation key file that holds no key.
     #[error("{}: not a pseudonymisation key: {reason}", path.display())]
     BadKey {

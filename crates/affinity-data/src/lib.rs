@@ -11,6 +11,9 @@
 //! ```
 
 mod clean;
+#[cfg(feature = "parquet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
+pub mod columnar;
 mod error;
 mod history;
 mod ids;
@@ -18,6 +21,7 @@ mod load;
 pub mod metrics;
 mod model;
 mod pseudonym;
+pub mod quest;
 mod split;
 mod stats;
 pub mod synthetic;

@@ -34,6 +34,16 @@ impl XorShift {
         self.next_u64() % n
     }
 
+    /// A number in [0, 1) with 53 random bits (all the precision of an `f64`).
+    ///
+    /// ```
+    /// let mut rng = affinity_data::synthetic::XorShift::new(1);
+    /// assert!((0..1000).map(|_| rng.uniform()).all(|u| (0.0..1.0).contains(&u)));
+    /// ```
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
     /// A number in [0, 1) in steps of one millionth.
     pub fn unit(&mut self) -> f64 {
         self.below(1_000_000) as f64 / 1_000_000.0

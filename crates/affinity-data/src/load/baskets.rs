@@ -14,6 +14,13 @@ pub enum TransactionFile {
     Fimi,
     /// One basket per line, item names separated by commas (CSV quoting allowed), no header.
     Baskets,
+    /// A Parquet basket table: the list column `items` (see
+    /// [`read_basket_table`](crate::columnar::read_basket_table) for another column).
+    #[cfg(feature = "parquet")]
+    Parquet,
+    /// An Arrow IPC basket table: the list column `items`.
+    #[cfg(feature = "parquet")]
+    ArrowIpc,
 }
 
 /// Transactions as read: one item list per line, in file order, with items in line order
@@ -43,6 +50,18 @@ pub fn read_transactions(
     layout: TransactionFile,
     options: &LoadOptions,
 ) -> Result<(Transactions, LoadReport)> {
+    #[cfg(feature = "parquet")]
+    {
+        use crate::columnar::{read_basket_table, Columnar, Container};
+        let container = match layout {
+            TransactionFile::Parquet => Some(Container::Parquet),
+            TransactionFile::ArrowIpc => Some(Container::ArrowIpc),
+            _ => None,
+        };
+        if let Some(container) = container {
+            return read_basket_table(path, container, &Columnar::default(), options);
+        }
+    }
     let bytes = read_file(path)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DataError::Empty {
@@ -98,7 +117,8 @@ pub fn read_transactions(
                     }
                 }
             }
-            TransactionFile::Baskets => match split_csv_line(text) {
+            // Baskets (the columnar layouts returned above).
+            _ => match split_csv_line(text) {
                 Ok(names) => names
                     .iter()
                     .map(|n| n.trim())
@@ -155,7 +175,7 @@ fn split_csv_line(text: &str) -> std::result::Result<Vec<String>, String> {
     }
 }
 
-fn dataset_from(tx: Transactions) -> Dataset {
+pub(super) fn dataset_from(tx: Transactions) -> Dataset {
     let mut dataset = Dataset {
         items: tx.items,
         has_users: false,
@@ -196,13 +216,22 @@ pub fn load_fimi(path: &Path, options: &LoadOptions) -> Result<(Dataset, LoadRep
 /// FIMI ids to dense ids by a table indexed by the number, for numbers below 2^20 (a hash
 /// lookup per token was a tenth of mining a dense file); larger ones go through the map.
 #[derive(Default)]
-struct NumberIds(Vec<u32>);
+pub(crate) struct NumberIds(Vec<u32>);
 
 impl NumberIds {
     const DIRECT: u32 = 1 << 20;
     const UNSEEN: u32 = u32::MAX;
 
-    fn intern(&mut self, number: u32, items: &mut IdMap) -> u32 {
+    /// As [`NumberIds::intern`], for an integer of any width and sign (columnar tables).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub fn intern_wide(&mut self, number: i128, items: &mut IdMap) -> u32 {
+        match u32::try_from(number) {
+            Ok(n) => self.intern(n, items),
+            Err(_) => items.intern(&number.to_string()),
+        }
+    }
+
+    pub fn intern(&mut self, number: u32, items: &mut IdMap) -> u32 {
         if number >= Self::DIRECT {
             return items.intern(&number.to_string());
         }

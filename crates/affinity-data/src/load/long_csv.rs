@@ -1,10 +1,10 @@
 //! Long CSV: one event per row, with a header.
 
-use super::{read_file, user_key, LoadOptions, LoadReport, RowGuard};
+use super::events::{Event, Events};
+use super::{read_file, LoadOptions, LoadReport, RowGuard};
 use crate::error::{DataError, Result, RowFault};
-use crate::model::{Dataset, EventKind, Interaction};
+use crate::model::{Dataset, EventKind};
 use crate::time::{parse_timestamp, TimeFormat};
-use std::collections::HashSet;
 use std::path::Path;
 
 /// Column layout of a long CSV. Columns left `None` are found by common names
@@ -130,7 +130,11 @@ const ROLES: [Role; 8] = [
 ];
 
 /// Column index of each role, `None` where absent.
-fn resolve_columns(path: &Path, header: &[String], spec: &LongCsv) -> Result<[Option<usize>; 8]> {
+pub(crate) fn resolve_columns(
+    path: &Path,
+    header: &[String],
+    spec: &LongCsv,
+) -> Result<[Option<usize>; 8]> {
     let mut columns = [None; 8];
     for (slot, (role, (label, aliases))) in ROLES.iter().zip(LongCsv::ALIASES).enumerate() {
         let found = match spec.explicit(*role) {
@@ -205,13 +209,7 @@ pub fn load_long_csv(
         cols;
 
     let mut guard = RowGuard::new(path, options);
-    let mut dataset = Dataset {
-        has_users: true,
-        ..Dataset::default()
-    };
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut event_key: Vec<u8> = Vec::new();
-    let key = options.pseudonymize_key.as_ref();
+    let mut events = Events::new(options.pseudonymize_key.as_ref());
 
     while reader.read_byte_record(&mut record).map_err(read_error)? {
         let line = record.position().map_or(0, |p| p.line());
@@ -279,52 +277,22 @@ pub fn load_long_csv(
                 }
             },
         };
-        let order = get(order_col).filter(|o| !o.is_empty());
-        let user = user_key(user, key);
-        let item = dataset.items.intern(item);
-        // A repeated row's text still counts: the first text seen per field is kept.
-        for (col, field) in [(title_col, 0), (category_col, 1)] {
-            if let Some(text) = get(col).filter(|t| !t.is_empty()) {
-                let entry = dataset.catalog.entry_mut(item);
-                let slot = if field == 0 {
-                    &mut entry.title
-                } else {
-                    &mut entry.category
-                };
-                slot.get_or_insert_with(|| text.to_owned());
-            }
-        }
-        // The event itself is the key (lengths keep "ab","c" apart from "a","bc"), so two rows
-        // that write one event differently are one event.
-        event_key.clear();
-        event_key.push(u8::from(order.is_some()));
-        for part in [user.as_str(), dataset.items.name(item), order.unwrap_or("")] {
-            event_key.extend_from_slice(&(part.len() as u64).to_le_bytes());
-            event_key.extend_from_slice(part.as_bytes());
-        }
-        event_key.extend_from_slice(&timestamp.to_le_bytes());
-        event_key.push(kind as u8);
-        event_key.extend_from_slice(&weight.to_bits().to_le_bytes());
-        if !seen.insert(event_key.clone()) {
-            guard.report.duplicates_dropped += 1;
-            continue;
-        }
-        let order = order.map(|o| dataset.orders.intern(o));
-        let user = dataset.users.intern(&user);
-        dataset.interactions.push(Interaction {
+        let event = Event {
             user,
             item,
             timestamp,
             kind,
             weight,
-            order,
-        });
+            order: get(order_col).filter(|o| !o.is_empty()),
+            title: get(title_col),
+            category: get(category_col),
+        };
+        events.push(event, &mut guard.report);
     }
     if guard.report.rows_read == 0 {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
         });
     }
-    dataset.catalog.resize(dataset.items.len());
-    Ok((dataset, guard.report))
+    Ok((events.finish(), guard.report))
 }

@@ -5,10 +5,15 @@
 //! and counted by kind instead.
 
 mod baskets;
+pub(crate) mod events;
 mod long_csv;
 mod unisrec;
 
+#[cfg(feature = "parquet")]
+pub(crate) use baskets::NumberIds;
 pub use baskets::{load_basket_csv, load_fimi, read_transactions, TransactionFile, Transactions};
+#[cfg(feature = "parquet")]
+pub(crate) use long_csv::resolve_columns;
 pub use long_csv::{load_long_csv, LongCsv};
 pub use unisrec::load_unisrec;
 
@@ -37,8 +42,11 @@ pub struct LoadReport {
     pub duplicates_dropped: u64,
     /// Rows skipped in lenient mode, by kind.
     pub skipped: BTreeMap<RowFault, u64>,
-    /// The first few skipped lines, with their kind.
+    /// The first few skipped lines (rows, in columnar files), with their kind.
     pub skipped_examples: Vec<(u64, RowFault)>,
+    /// Rows of a columnar basket table whose basket is null: ignored, as Spark's FPGrowth
+    /// ignores them (not transactions, not counted in `rows_read`).
+    pub null_baskets: u64,
 }
 
 impl LoadReport {
@@ -77,11 +85,38 @@ impl<'a> RowGuard<'a> {
                 detail: detail.into(),
             });
         }
+        self.skip(line, kind);
+        Ok(())
+    }
+
+    /// As [`RowGuard::fault`], for a value of a columnar file: the error names the row and
+    /// the column.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub fn cell_fault(
+        &mut self,
+        row: u64,
+        column: &str,
+        kind: RowFault,
+        detail: impl Into<String>,
+    ) -> Result<()> {
+        if !self.lenient {
+            return Err(DataError::BadValue {
+                path: self.path.to_path_buf(),
+                row,
+                column: column.to_owned(),
+                kind,
+                detail: detail.into(),
+            });
+        }
+        self.skip(row, kind);
+        Ok(())
+    }
+
+    fn skip(&mut self, line: u64, kind: RowFault) {
         *self.report.skipped.entry(kind).or_default() += 1;
         if self.report.skipped_examples.len() < MAX_EXAMPLES {
             self.report.skipped_examples.push((line, kind));
         }
-        Ok(())
     }
 }
 
@@ -119,6 +154,12 @@ pub enum Format {
     /// UniSRec/RecBole atomic files; the path is `DIR/NAME` (as in `data/Scientific`), the
     /// loader reads `NAME.text`, `NAME.item2index`, `NAME.user2index` and `NAME.test.inter`.
     UniSRec,
+    /// A Parquet table of events or of baskets (feature `parquet`).
+    #[cfg(feature = "parquet")]
+    Parquet(crate::columnar::Columnar),
+    /// An Arrow IPC table (file or stream format) of events or of baskets (feature `parquet`).
+    #[cfg(feature = "parquet")]
+    ArrowIpc(crate::columnar::Columnar),
 }
 
 /// Loads `path` in `format`.
@@ -133,6 +174,30 @@ pub fn load(
         Format::Baskets => load_basket_csv(path, options),
         Format::Fimi => load_fimi(path, options),
         Format::UniSRec => load_unisrec(path, options),
+        #[cfg(feature = "parquet")]
+        Format::Parquet(spec) => {
+            load_columnar(path, crate::columnar::Container::Parquet, spec, options)
+        }
+        #[cfg(feature = "parquet")]
+        Format::ArrowIpc(spec) => {
+            load_columnar(path, crate::columnar::Container::ArrowIpc, spec, options)
+        }
+    }
+}
+
+/// A columnar table as a dataset: events as they are, baskets as users of their own.
+#[cfg(feature = "parquet")]
+fn load_columnar(
+    path: &Path,
+    container: crate::columnar::Container,
+    spec: &crate::columnar::Columnar,
+    options: &LoadOptions,
+) -> Result<(Dataset, LoadReport)> {
+    if spec.reads_baskets(path, container)? {
+        let (tx, report) = crate::columnar::read_basket_table(path, container, spec, options)?;
+        Ok((baskets::dataset_from(tx), report))
+    } else {
+        crate::columnar::load_long_table(path, container, &spec.columns, options)
     }
 }
 
