@@ -240,7 +240,9 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
                 key_said(read.pseudonym_key.as_deref()),
             );
         }
-        if fit.format == "long" && fit.time_format != read.time_format {
+        // Event tables in Parquet or Arrow parse text times with --time-format too.
+        let reads_times = matches!(fit.format.as_str(), "long" | "parquet" | "arrow");
+        if reads_times && fit.time_format != read.time_format {
             bail!(
                 "the bundle's events were read with --time-format {}; read {} the same way (--time-format {})",
                 fit.time_format,
