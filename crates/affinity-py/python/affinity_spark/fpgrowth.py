@@ -1,0 +1,381 @@
+"""FPGrowth: parallel FP-growth (Li et al., RecSys 2008) with affinity's Rust miner per group.
+
+Layout of one fit (docs/spark.md has the picture):
+
+1. Spark SQL counts the baskets and each item (explode + groupBy); the frequent items, ordered
+   by (count desc, item), are the ranks. That list is small and goes to the driver (as in MLlib).
+2. ``mapInArrow`` + ``affinity.pfp_shard`` turns each basket into at most one conditional prefix
+   per item group (group of rank r: ``r % G``), the frequent items broadcast.
+3. The prefixes are shuffled by group; ``applyInArrow`` runs ``affinity.pfp_mine`` once per group,
+   which emits only the itemsets whose largest rank the group owns, so no itemset comes twice.
+4. The itemsets (as rank lists) are persisted; the items are put back by a broadcast lookup.
+"""
+
+import functools
+import math
+from fractions import Fraction
+
+import pyarrow as pa
+from pyspark import StorageLevel, TaskContext, keyword_only
+from pyspark.errors import IllegalArgumentException
+from pyspark.ml.base import Estimator, Model
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_type
+from pyspark.sql.types import (
+    ArrayType,
+    IntegerType,
+    LongType,
+    StructField,
+    StructType,
+)
+
+from . import _arrow, _rules
+from ._native import native
+from ._params import FPGrowthParams
+
+_UNIQUE = "Items in a transaction must be unique but got "
+
+
+def min_count_for(n, min_support, mode="exact"):
+    """The smallest count an itemset needs among `n` baskets at `min_support`.
+
+    ``mode="spark"`` is MLlib's ``ceil(minSupport * n)`` in doubles, where 0.07 * 100 is
+    7.000000000000001 and gives 8; ``mode="exact"`` reads `min_support` as the decimal it is
+    written as (``Fraction(repr(0.07)) == 7/100``) and gives 7. Never below 1.
+
+    >>> min_count_for(100, 0.07), min_count_for(100, 0.07, "spark")
+    (7, 8)
+    """
+    if mode == "spark":
+        count = math.ceil(min_support * n)
+    elif mode == "exact":
+        f = Fraction(repr(float(min_support)))
+        count = -(-n * f.numerator // f.denominator)
+    else:
+        raise ValueError(f"thresholdMode must be 'exact' or 'spark', not {mode!r}")
+    return max(1, int(count))
+
+
+def _murmur3_int(value, seed=42):
+    """Spark's ``hash(int)`` (Murmur3 x86 32-bit over 4 bytes, seed 42), as a signed int."""
+    mask = 0xFFFFFFFF
+
+    def rotl(x, r):
+        return ((x << r) | (x >> (32 - r))) & mask
+
+    k = (value & mask) * 0xCC9E2D51 & mask
+    k = rotl(k, 15) * 0x1B873593 & mask
+    h = rotl(seed ^ k, 13)
+    h = (h * 5 + 0xE6546B64) & mask
+    h ^= 4
+    h ^= h >> 16
+    h = h * 0x85EBCA6B & mask
+    h ^= h >> 13
+    h = h * 0xC2B2AE35 & mask
+    h ^= h >> 16
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_keys(num_groups):
+    """For each group g, an int key that Spark's hash partitioning into `num_groups` partitions
+    sends to partition g, so that each group's mining gets a task (and a core) of its own
+    instead of sharing one with a group whose number happens to hash alike."""
+    keys, found, candidate = [None] * num_groups, 0, 0
+    while found < num_groups:
+        part = _murmur3_int(candidate) % num_groups
+        if keys[part] is None:
+            keys[part] = candidate
+            found += 1
+        candidate += 1
+    return keys
+
+
+def _shard(batches, items_bc, arrow_type, num_groups, keys):
+    """mapInArrow body: baskets to (key, group, prefix) rows with affinity.pfp_shard."""
+    affinity = native()
+    key_of = pa.array(keys, pa.int32())
+    for batch in batches:
+        items = _arrow.items_array(items_bc, arrow_type)
+        out = affinity.pfp_shard(batch.column(0), items, num_groups)
+        group = out.column(0).cast(pa.int32())
+        yield pa.RecordBatch.from_arrays(
+            [key_of.take(group), group, out.column(1)], names=["key", "group", "prefix"]
+        )
+
+
+def _mine(key, table, num_groups, min_count, max_len):
+    """applyInArrow body: one group's prefixes mined by affinity.pfp_mine."""
+    group = table.column("group")[0].as_py()
+    # As many miner threads as the task was given cores (spark.task.cpus, 1 by default).
+    context = TaskContext.get()
+    threads = max(1, context.cpus()) if context is not None else 1
+    out = native().pfp_mine(
+        table.column("prefix").combine_chunks(),
+        group,
+        num_groups,
+        min_count,
+        max_len=max_len,
+        threads=threads,
+    )
+    return pa.Table.from_arrays([out.column(0), out.column(1)], names=["ranks", "freq"])
+
+
+_SHARD_SCHEMA = StructType(
+    [
+        StructField("key", IntegerType()),
+        StructField("group", IntegerType()),
+        StructField("prefix", ArrayType(IntegerType())),
+    ]
+)
+_RANKED_SCHEMA = StructType(
+    [StructField("ranks", ArrayType(IntegerType())), StructField("freq", LongType())]
+)
+
+
+class FPGrowth(Estimator, FPGrowthParams):
+    """A drop-in for ``pyspark.ml.fpm.FPGrowth`` whose local mining runs in Rust.
+
+    The same parameters, defaults and outputs, plus ``maxLen``, ``minCount`` and
+    ``thresholdMode`` (``"exact"`` by default; ``"spark"`` reproduces MLlib's rounding).
+    """
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        minSupport=0.3,
+        minConfidence=0.8,
+        itemsCol="items",
+        predictionCol="prediction",
+        numPartitions=None,
+        maxLen=None,
+        minCount=None,
+        thresholdMode="exact",
+    ):
+        super().__init__()
+        kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
+        self._set(**kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        minSupport=0.3,
+        minConfidence=0.8,
+        itemsCol="items",
+        predictionCol="prediction",
+        numPartitions=None,
+        maxLen=None,
+        minCount=None,
+        thresholdMode="exact",
+    ):
+        """Sets params for this FPGrowth (None leaves a param unset)."""
+        kwargs = {k: v for k, v in self._input_kwargs.items() if v is not None}
+        return self._set(**kwargs)
+
+    def setItemsCol(self, value):
+        """Sets the value of itemsCol."""
+        return self._set(itemsCol=value)
+
+    def setMinSupport(self, value):
+        """Sets the value of minSupport."""
+        return self._set(minSupport=value)
+
+    def setNumPartitions(self, value):
+        """Sets the value of numPartitions (the number of item groups)."""
+        return self._set(numPartitions=value)
+
+    def setMinConfidence(self, value):
+        """Sets the value of minConfidence."""
+        return self._set(minConfidence=value)
+
+    def setPredictionCol(self, value):
+        """Sets the value of predictionCol."""
+        return self._set(predictionCol=value)
+
+    def setMaxLen(self, value):
+        """Sets the value of maxLen."""
+        return self._set(maxLen=value)
+
+    def setMinCount(self, value):
+        """Sets the value of minCount."""
+        return self._set(minCount=value)
+
+    def setThresholdMode(self, value):
+        """Sets the value of thresholdMode ('exact' or 'spark')."""
+        return self._set(thresholdMode=value)
+
+    def _fit(self, dataset):
+        self.check()
+        items_col = self.getItemsCol()
+        if items_col not in dataset.columns:
+            raise IllegalArgumentException(
+                message=f"{items_col} does not exist. Available: {', '.join(dataset.columns)}"
+            )
+        dtype = dataset.schema[items_col].dataType
+        if not isinstance(dtype, ArrayType):
+            raise IllegalArgumentException(
+                message=f"requirement failed: The input column must be array, but got "
+                f"{dtype.simpleString()}."
+            )
+        spark = dataset.sparkSession
+        sc = spark.sparkContext
+        arrow_type = to_arrow_type(dtype.elementType)
+
+        base = dataset.select(F.col(items_col).alias("items")).where(F.col("items").isNotNull())
+        cache_here = not dataset.storageLevel.useMemory and not dataset.storageLevel.useDisk
+        if cache_here:
+            base = base.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            # One pass counts the baskets and fails, inside the job as MLlib does, on a basket
+            # that repeats an item.
+            shown = F.concat(
+                F.lit(_UNIQUE + "["),
+                F.array_join(F.col("items").cast("array<string>"), ", ", "null"),
+                F.lit("]."),
+            )
+            dup = F.size("items") != F.size(F.array_distinct("items"))
+            n = base.agg(
+                F.count(F.lit(1)).alias("n"),
+                F.sum(F.when(dup, F.raise_error(shown)).otherwise(F.lit(0))).alias("dups"),
+            ).first()["n"]
+            min_count = self.getMinCount() or min_count_for(
+                n, self.getMinSupport(), self.getThresholdMode()
+            )
+            counted = (
+                base.select(F.explode("items").alias("item"))
+                .groupBy("item")
+                .count()
+                .where(F.col("count") >= min_count)
+                .collect()
+            )
+            frequent = sorted(((-r["count"], r["item"]) for r in counted))
+            items = [item for _, item in frequent]
+            items_bc = sc.broadcast(items)
+            groups = self.getNumPartitions() if self.isSet(self.numPartitions) else None
+            groups = max(1, min(groups or base.rdd.getNumPartitions(), max(1, len(items))))
+            keys = partition_keys(groups)
+            shards = base.mapInArrow(
+                functools.partial(
+                    _shard, items_bc=items_bc, arrow_type=arrow_type, num_groups=groups, keys=keys
+                ),
+                _SHARD_SCHEMA,
+            )
+            ranked = (
+                shards.repartition(groups, "key")
+                .groupBy("key")
+                .applyInArrow(
+                    functools.partial(
+                        _mine,
+                        num_groups=groups,
+                        min_count=min_count,
+                        max_len=self.getMaxLen(),
+                    ),
+                    _RANKED_SCHEMA,
+                )
+                .persist(StorageLevel.MEMORY_AND_DISK)
+            )
+            ranked.count()
+        finally:
+            if cache_here:
+                base.unpersist()
+        model = FPGrowthModel._create(ranked, items_bc, dtype, n, min_count)
+        return self._copyValues(model)
+
+
+class FPGrowthModel(Model, FPGrowthParams):
+    """The fitted model: ``freqItemsets``, ``associationRules`` and ``transform`` as MLlib's."""
+
+    def __init__(self):
+        super().__init__()
+        self._ranked = None
+        self._items_bc = None
+        self._dtype = None
+        self._n = None
+        self._min_count = None
+        self._freq = None
+        self._rules = {}
+
+    @classmethod
+    def _create(cls, ranked, items_bc, dtype, n, min_count):
+        model = cls()
+        model._ranked, model._items_bc, model._dtype = ranked, items_bc, dtype
+        model._n, model._min_count = n, min_count
+        return model
+
+    def setItemsCol(self, value):
+        """Sets the value of itemsCol (the column transform reads)."""
+        return self._set(itemsCol=value)
+
+    def setMinConfidence(self, value):
+        """Sets the value of minConfidence (the rules are recomputed)."""
+        return self._set(minConfidence=value)
+
+    def setPredictionCol(self, value):
+        """Sets the value of predictionCol."""
+        return self._set(predictionCol=value)
+
+    @property
+    def numTrainingRecords(self):
+        """The number of non-null baskets the model was fitted on."""
+        return self._n
+
+    @property
+    def minCountUsed(self):
+        """The count threshold the fit applied (from minCount, or minSupport and the mode)."""
+        return self._min_count
+
+    def _to_items(self, df, columns, out_schema):
+        arrow_type = to_arrow_type(self._dtype.elementType)
+        body = functools.partial(
+            _arrow.ranks_to_items,
+            broadcast=self._items_bc,
+            arrow_type=arrow_type,
+            columns=frozenset(columns),
+        )
+        return df.mapInArrow(body, out_schema)
+
+    @property
+    def freqItemsets(self):
+        """DataFrame(items: array, freq: long): the frequent itemsets, items most frequent first."""
+        if self._freq is None:
+            schema = StructType(
+                [
+                    StructField("items", self._dtype, False),
+                    StructField("freq", LongType(), False),
+                ]
+            )
+            ranked = self._ranked.select(F.col("ranks").alias("items"), "freq")
+            self._freq = self._to_items(ranked, ["items"], schema)
+        return self._freq
+
+    @property
+    def associationRules(self):
+        """DataFrame(antecedent, consequent: array, confidence, lift, support: double).
+
+        Generated from the itemsets without leaving the executors (a join of each itemset's
+        one-item-out subsets with their counts), with MLlib's double arithmetic.
+        """
+        conf = self.getMinConfidence()
+        if conf not in self._rules:
+            ranked = _rules.rules_of_ranks(self._ranked, self._n, conf)
+            schema = StructType(
+                [
+                    StructField("antecedent", self._dtype, False),
+                    StructField("consequent", self._dtype, False),
+                    StructField("confidence", ranked.schema["confidence"].dataType, False),
+                    StructField("lift", ranked.schema["lift"].dataType, True),
+                    StructField("support", ranked.schema["support"].dataType, False),
+                ]
+            )
+            # Persisted (lazily) because transform reads them again; one confidence at a time.
+            for stale in self._rules.values():
+                stale.unpersist()
+            rules = self._to_items(ranked, ["antecedent", "consequent"], schema)
+            self._rules = {conf: rules.persist(StorageLevel.MEMORY_AND_DISK)}
+        return self._rules[conf]
+
+    def _transform(self, dataset):
+        return _rules.predict(
+            dataset, self.associationRules, self.getItemsCol(), self.getPredictionCol()
+        )

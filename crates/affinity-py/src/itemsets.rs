@@ -1,0 +1,242 @@
+//! `affinity.mine` and `affinity.rules`: baskets to itemsets to rules, all in Arrow columns.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use affinity_mine::{
+    generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MineError, MiningParams, Rule,
+    RuleParams,
+};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow_pyarrow::Table;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+use crate::error::{PyBindError, Result};
+use crate::input::{flat_ints, for_each_row, Interner};
+use crate::output::{batches, ColumnSink, Lists, Values};
+
+/// Rows per batch of an itemset or rule table.
+pub const TABLE_BATCH_ROWS: usize = 1 << 20;
+
+/// Mines the baskets (list chunks) into a table `items, freq`. A null basket is an empty
+/// transaction (it counts towards a fractional `min_support`).
+pub fn mine(baskets: &[ArrayRef], params: &MiningParams) -> Result<Table> {
+    let mut interner = Interner::default();
+    let mut transactions: Vec<Vec<u32>> = Vec::new();
+    for_each_row(baskets, "baskets", &mut interner, |_, items| {
+        transactions.push(items.map_or_else(Vec::new, <[u32]>::to_vec));
+        Ok(())
+    })?;
+    let mut sink = ColumnSink::default();
+    mine_itemsets(&transactions, None, params, Algorithm::FpGrowth, &mut sink)
+        .map_err(|e| named(e, &interner))?;
+    drop(transactions);
+    itemset_table(&sink, Values::Items(&interner.into_items()))
+}
+
+/// A miner error with the caller's item in place of an internal id.
+pub fn named(error: MineError, interner: &Interner) -> PyBindError {
+    match error {
+        MineError::DuplicateItem { transaction, item } => PyBindError::DuplicateItem {
+            transaction,
+            item: interner.describe(item),
+        },
+        other => other.into(),
+    }
+}
+
+/// The schema `items: list<...>, freq: int64`.
+pub fn itemset_schema(values: Values) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("items", values.list_type(), true),
+        Field::new("freq", DataType::Int64, true),
+    ]))
+}
+
+/// Collected itemsets as record batches of at most `max_rows` rows.
+pub fn itemset_batches(
+    sink: &ColumnSink,
+    values: Values,
+    max_rows: usize,
+) -> Result<Vec<RecordBatch>> {
+    let schema = itemset_schema(values);
+    batches(sink.lists.len(), &[&sink.lists], values, max_rows)
+        .into_iter()
+        .map(|rows| {
+            let freq = Int64Array::from(sink.freq[rows.clone()].to_vec());
+            let columns: Vec<ArrayRef> = vec![sink.lists.column(rows, values)?, Arc::new(freq)];
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
+}
+
+fn itemset_table(sink: &ColumnSink, values: Values) -> Result<Table> {
+    let batches = itemset_batches(sink, values, TABLE_BATCH_ROWS)?;
+    Ok(Table::try_new(batches, itemset_schema(values))?)
+}
+
+/// Rules from a table of every frequent itemset (`items` and `freq` chunks) over
+/// `transactions`.
+pub fn rules(
+    items: &[ArrayRef],
+    freq: &[ArrayRef],
+    transactions: u64,
+    params: &RuleParams,
+) -> Result<Table> {
+    params.check()?;
+    let counts = flat_ints(freq, "freq")?;
+    let mut interner = Interner::default();
+    let mut itemsets: Vec<Itemset> = Vec::with_capacity(counts.len());
+    for_each_row(items, "items", &mut interner, |row, set| {
+        let bad = |reason: String| PyBindError::BadRow {
+            argument: "items",
+            row,
+            reason,
+        };
+        let mut set = set.ok_or_else(|| bad("is null".into()))?.to_vec();
+        set.sort_unstable();
+        if set.windows(2).any(|w| w[0] == w[1]) {
+            return Err(bad("lists an item twice".into()));
+        }
+        let support = *counts
+            .get(row)
+            .ok_or_else(|| bad("has no freq: items and freq differ in length".into()))?;
+        let support =
+            u64::try_from(support).map_err(|_| bad(format!("freq {support} is negative")))?;
+        itemsets.push(Itemset {
+            items: set,
+            support,
+        });
+        Ok(())
+    })?;
+    if itemsets.len() != counts.len() {
+        return Err(PyBindError::BadInput {
+            argument: "itemsets",
+            reason: format!("{} items for {} freq", itemsets.len(), counts.len()),
+        });
+    }
+    let rules = match generate_rules(&itemsets, transactions, params) {
+        Err(MineError::InvalidSetting {
+            name: "itemsets", ..
+        }) => return Err(missing_subset(&itemsets, &interner)),
+        other => other?,
+    };
+    drop(itemsets);
+    rule_table(&rules, Values::Items(&interner.into_items()))
+}
+
+/// The first itemset with a missing subset, named with the caller's items (the core's message
+/// would show internal ids). Every (n-1)-subset present implies every subset is.
+fn missing_subset(itemsets: &[Itemset], interner: &Interner) -> PyBindError {
+    let known: HashSet<&[u32]> = itemsets.iter().map(|s| s.items.as_slice()).collect();
+    for set in itemsets.iter().filter(|s| s.items.len() >= 2) {
+        for skip in 0..set.items.len() {
+            let mut subset = set.items.clone();
+            subset.remove(skip);
+            if !known.contains(subset.as_slice()) {
+                let names: Vec<String> = subset.iter().map(|&i| interner.describe(i)).collect();
+                return PyBindError::InvalidSetting {
+                    name: "itemsets",
+                    reason: format!(
+                        "subset [{}] is missing: pass all frequent itemsets",
+                        names.join(", ")
+                    ),
+                };
+            }
+        }
+    }
+    PyBindError::InvalidSetting {
+        name: "itemsets",
+        reason: "a subset is missing: pass all frequent itemsets".into(),
+    }
+}
+
+/// The measures after the two item columns, in order.
+const MEASURES: [&str; 11] = [
+    "confidence",
+    "lift",
+    "support",
+    "antecedent_support",
+    "consequent_support",
+    "leverage",
+    "conviction",
+    "zhangs_metric",
+    "jaccard",
+    "certainty",
+    "kulczynski",
+];
+
+fn measure(rule: &Rule, column: usize) -> f64 {
+    [
+        rule.confidence,
+        rule.lift,
+        rule.support,
+        rule.antecedent_support,
+        rule.consequent_support,
+        rule.leverage,
+        rule.conviction,
+        rule.zhangs_metric,
+        rule.jaccard,
+        rule.certainty,
+        rule.kulczynski,
+    ][column]
+}
+
+fn rule_table(rules: &[Rule], values: Values) -> Result<Table> {
+    let mut fields = vec![
+        Field::new("antecedent", values.list_type(), true),
+        Field::new("consequent", values.list_type(), true),
+    ];
+    fields.extend(
+        MEASURES
+            .iter()
+            .map(|&m| Field::new(m, DataType::Float64, true)),
+    );
+    fields.push(Field::new("count", DataType::Int64, true));
+    let schema = Arc::new(Schema::new(fields));
+    let (mut left, mut right) = (Lists::default(), Lists::default());
+    for rule in rules {
+        left.push(&rule.antecedent);
+        right.push(&rule.consequent);
+    }
+    let batches = batches(rules.len(), &[&left, &right], values, TABLE_BATCH_ROWS)
+        .into_iter()
+        .map(|rows| {
+            let part = &rules[rows.clone()];
+            let mut columns = vec![
+                left.column(rows.clone(), values)?,
+                right.column(rows, values)?,
+            ];
+            for m in 0..MEASURES.len() {
+                let column = Float64Array::from_iter_values(part.iter().map(|r| measure(r, m)));
+                columns.push(Arc::new(column));
+            }
+            let counts = part
+                .iter()
+                .map(|r| i64::try_from(r.count).unwrap_or(i64::MAX));
+            columns.push(Arc::new(Int64Array::from_iter_values(counts)));
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Table::try_new(batches, schema)?)
+}
+
+/// Rule settings of `affinity.rules`.
+pub fn rule_params(
+    min_confidence: f64,
+    min_lift: Option<f64>,
+    any_consequent: bool,
+    max_rules: Option<u64>,
+) -> RuleParams {
+    RuleParams {
+        min_confidence,
+        min_lift,
+        consequents: if any_consequent {
+            Consequents::Any
+        } else {
+            Consequents::Single
+        },
+        max_rules,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,93 @@
+//! `affinity.top_k`: exact top-k of queries against an item matrix, through
+//! `affinity_rank::ItemIndex`, padded to `k` columns.
+
+use affinity_rank::{ItemIndex, Metric};
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float32Type;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+use ndarray::ArrayView2;
+
+use crate::error::{PyBindError, Result};
+use crate::input::rank_rows;
+
+/// A row-major float32 matrix handed over as one flat Arrow array.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    /// The values, row after row.
+    pub values: &'a ArrayRef,
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+}
+
+impl<'a> Matrix<'a> {
+    fn view(&self, argument: &'static str) -> Result<ArrayView2<'a, f32>> {
+        if self.values.data_type() != &DataType::Float32 || self.values.null_count() > 0 {
+            return Err(PyBindError::BadInput {
+                argument,
+                reason: format!(
+                    "expected float32 values without nulls, found {}",
+                    self.values.data_type()
+                ),
+            });
+        }
+        let flat: &'a [f32] = self.values.as_primitive::<Float32Type>().values();
+        ArrayView2::from_shape((self.rows, self.cols), flat).map_err(|_| PyBindError::BadInput {
+            argument,
+            reason: format!(
+                "{} values do not make a {} x {} matrix",
+                flat.len(),
+                self.rows,
+                self.cols
+            ),
+        })
+    }
+}
+
+/// The best `k` items of `vectors` for each row of `queries`, leaving out the items of row
+/// `row` of the `exclude` lists (a null row excludes nothing): (indices, scores), row-major
+/// `queries.rows x k`, padded with -1 and NaN where fewer than `k` items remain.
+pub fn top_k(
+    vectors: Matrix,
+    queries: Matrix,
+    k: usize,
+    exclude: Option<&[ArrayRef]>,
+    metric: Metric,
+    threads: usize,
+) -> Result<(Vec<i64>, Vec<f32>)> {
+    let items = vectors.view("vectors")?;
+    let queries = queries.view("queries")?;
+    let exclude = match exclude {
+        Some(chunks) => rank_rows(chunks, "exclude", true)?,
+        None => Vec::new(),
+    };
+    if let Some((row, &item)) = exclude.iter().enumerate().find_map(|(row, list)| {
+        list.iter()
+            .find(|&&i| i as usize >= items.nrows())
+            .map(|i| (row, i))
+    }) {
+        return Err(PyBindError::BadRow {
+            argument: "exclude",
+            row,
+            reason: format!(
+                "item {item} is out of range (the index has {} items)",
+                items.nrows()
+            ),
+        });
+    }
+    // The index owns its vectors: cosine normalises them in place.
+    let index = ItemIndex::new(items.to_owned(), metric)?.with_threads(threads);
+    // No more than the catalogue can fill: the rest is padding.
+    let found = index.search_batch(queries, k.min(items.nrows()), &exclude)?;
+    let mut indices = vec![-1i64; queries.nrows() * k];
+    let mut scores = vec![f32::NAN; queries.nrows() * k];
+    for (row, best) in found.iter().enumerate() {
+        for (col, scored) in best.iter().enumerate() {
+            indices[row * k + col] = i64::from(scored.item);
+            scores[row * k + col] = scored.score;
+        }
+    }
+    Ok((indices, scores))
+}
