@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""How mining cost grows with the number of transactions: `affinity mine` in one process,
+affinity_spark.FPGrowth on Spark local[N] and Spark MLlib's FPGrowth, on IBM Quest-style data
+(`affinity data generate`, T10 I4, 1,000 items) of 10^5, 10^6 and 10^7 transactions.
+
+Each (side, size) runs in a process of its own; its wall time and the peak of the summed RSS of
+its whole process tree (the JVM and Spark's Python workers included) are sampled from /proc
+every 0.2 s. For the Spark sides the time is the job's, from reading the Parquet file to the
+counted itemsets (fit + freqItemsets.count()), session start excluded; for `affinity mine` it is
+the whole process (read, mine, count). Every run is bounded (--timeout).
+
+    bash benches/spark_scale.sh [--sizes 100000,1000000,10000000] [--support 0.001]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tree_rss_kb(pid):
+    """Summed RSS (KiB) of `pid` and every descendant."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def measured(cmd, timeout, env=None):
+    """Runs `cmd`; returns (wall seconds, peak tree RSS MiB, stdout, exit code or 'timeout')."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True, start_new_session=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_kb(proc.pid))
+        if time.perf_counter() - start > timeout:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            return time.perf_counter() - start, peak / 1024, "", "timeout"
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        sys.stderr.write(err[-2000:])
+    return time.perf_counter() - start, peak / 1024, out, proc.returncode
+
+
+def spark_job(args):
+    """One side on Spark, in this process: prints a JSON line with the job's figures."""
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(f"local[{args.cores}]")
+        .appName("spark_scale")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", args.memory)
+        .config("spark.sql.shuffle.partitions", str(args.cores))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    start = time.perf_counter()
+    df = spark.read.parquet(args.input).repartition(args.cores)
+    if args.side == "mllib":
+        from pyspark.ml.fpm import FPGrowth
+    else:
+        from affinity_spark import FPGrowth
+    model = FPGrowth(minSupport=args.support, minConfidence=0.5).fit(df)
+    itemsets = model.freqItemsets.count()
+    print(json.dumps({"seconds": time.perf_counter() - start, "itemsets": itemsets}))
+    spark.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000,10000000")
+    parser.add_argument("--support", type=float, default=0.001)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--memory", default="12g", help="spark.driver.memory")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per run")
+    parser.add_argument("--sides", default="mine,ours,mllib")
+    parser.add_argument("--data", default=os.path.join(ROOT, "out", "scale"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "out", "spark_scale.md"))
+    parser.add_argument("--affinity", default=os.path.join(ROOT, "target", "release", "affinity-lite"))
+    # Internal: one Spark side in this process.
+    parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--side", help=argparse.SUPPRESS)
+    parser.add_argument("--input", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.job:
+        return spark_job(args)
+
+    os.makedirs(args.data, exist_ok=True)
+    lines = [
+        f"T10 I4, 1,000 items, minSupport {args.support * 100:g} %, Spark local[{args.cores}] "
+        f"(driver memory {args.memory})",
+        "",
+        "| transactions | side | itemsets | seconds | peak RSS (MiB) |",
+        "|---|---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    for n in (int(s) for s in args.sizes.split(",")):
+        path = os.path.join(args.data, f"T10I4N1000-{n}.parquet")
+        if not os.path.exists(path):
+            subprocess.run([args.affinity, "data", "generate", "--transactions", str(n),
+                            "--items", "1000", "--avg-len", "10", "--pattern-len", "4",
+                            "--seed", "1", "-o", path], check=True, stderr=subprocess.DEVNULL)
+        for side in args.sides.split(","):
+            if side == "mine":
+                cmd = [args.affinity, "mine", "-i", path, "-f", "parquet", "--min-support",
+                       repr(args.support), "--count-only", "--json"]
+                wall, peak, out, rc = measured(cmd, args.timeout)
+                itemsets = json.loads(out)["itemsets"] if rc == 0 else None
+                label, seconds = "affinity mine (one process)", wall
+            else:
+                cmd = [sys.executable, __file__, "--job", "--side", side, "--input", path,
+                       "--support", repr(args.support), "--cores", str(args.cores),
+                       "--memory", args.memory]
+                wall, peak, out, rc = measured(cmd, args.timeout)
+                figures = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
+                itemsets, seconds = figures.get("itemsets"), figures.get("seconds")
+                label = "affinity_spark" if side == "ours" else "MLlib FPGrowth"
+            if rc != 0:
+                result = f"| {n:,} | {label} | - | {'stopped at ' + str(int(args.timeout)) + ' s' if rc == 'timeout' else 'failed (exit ' + str(rc) + ')'} | {peak:,.0f} |"
+            else:
+                result = f"| {n:,} | {label} | {itemsets:,} | {seconds:.1f} | {peak:,.0f} |"
+            lines.append(result)
+            print(result, flush=True)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()
