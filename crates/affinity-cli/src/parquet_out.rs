@@ -5,13 +5,13 @@
 //! - itemsets: `items: list<string>` (Spark's `array<string>`), `freq: int64`;
 //! - rules: `antecedent: list<string>, consequent: list<string>, confidence: double,
 //!   lift: double, support: double`, then affinity's further measures as `double` columns
-//!   ([`EXTRA_RULE_COLUMNS`]).
+//!   (in [`affinity_mine::MEASURE_COLUMNS`] order).
 //!
 //! Snappy-compressed (Spark's default codec), written in row groups of
 //! [`ROW_GROUP_ROWS`] rows: the writer holds one group at a time.
 
 use affinity_data::columnar::ROW_GROUP_ROWS;
-use affinity_mine::{ItemsetSink, Rule};
+use affinity_mine::{ItemsetSink, Rule, MEASURE_COLUMNS};
 use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -20,18 +20,6 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::io::Write;
 use std::sync::Arc;
-
-/// The measures written after Spark's five rule columns, in order.
-pub const EXTRA_RULE_COLUMNS: [&str; 8] = [
-    "antecedent_support",
-    "consequent_support",
-    "leverage",
-    "conviction",
-    "zhangs_metric",
-    "jaccard",
-    "certainty",
-    "kulczynski",
-];
 
 fn io(e: impl std::error::Error + Send + Sync + 'static) -> std::io::Error {
     std::io::Error::other(e)
@@ -73,14 +61,11 @@ pub fn rule_schema() -> SchemaRef {
     let mut fields = vec![
         Field::new("antecedent", string_list(), false),
         Field::new("consequent", string_list(), false),
-        Field::new("confidence", DataType::Float64, false),
-        Field::new("lift", DataType::Float64, true),
-        Field::new("support", DataType::Float64, false),
     ];
     fields.extend(
-        EXTRA_RULE_COLUMNS
+        MEASURE_COLUMNS
             .iter()
-            .map(|name| Field::new(*name, DataType::Float64, false)),
+            .map(|&name| Field::new(name, DataType::Float64, name == "lift")),
     );
     Arc::new(Schema::new(fields))
 }
@@ -212,27 +197,20 @@ pub fn write_rules_parquet<W: Write + Send>(
                 builder.append(true);
             }
         }
-        let measure = |get: fn(&Rule) -> f64| -> ArrayRef {
-            let mut builder = Float64Builder::with_capacity(group.len());
-            builder.extend(group.iter().map(|r| Some(get(r))));
-            Arc::new(builder.finish())
-        };
         let [antecedent, consequent] = &mut sides;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(antecedent.finish()),
-            Arc::new(consequent.finish()),
-            measure(|r| r.confidence),
-            measure(|r| r.lift),
-            measure(|r| r.support),
-            measure(|r| r.antecedent_support),
-            measure(|r| r.consequent_support),
-            measure(|r| r.leverage),
-            measure(|r| r.conviction),
-            measure(|r| r.zhangs_metric),
-            measure(|r| r.jaccard),
-            measure(|r| r.certainty),
-            measure(|r| r.kulczynski),
-        ];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(antecedent.finish()), Arc::new(consequent.finish())];
+        let mut measures = MEASURE_COLUMNS.map(|_| Float64Builder::with_capacity(group.len()));
+        for rule in group {
+            for (builder, value) in measures.iter_mut().zip(rule.measures()) {
+                builder.append_value(value);
+            }
+        }
+        columns.extend(
+            measures
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(io)?;
         writer.write(&batch).map_err(io)?;
         writer.flush().map_err(io)?;

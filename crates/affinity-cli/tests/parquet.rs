@@ -172,7 +172,7 @@ fn mined_parquet_has_sparks_schema_and_the_text_outputs_itemsets() {
         names[..5],
         ["antecedent", "consequent", "confidence", "lift", "support"]
     );
-    assert_eq!(names[5..], affinity_cli::parquet_out::EXTRA_RULE_COLUMNS);
+    assert_eq!(names[2..], affinity_mine::MEASURE_COLUMNS);
     for field in &schema.fields()[..2] {
         let DataType::List(element) = field.data_type() else {
             panic!("{} is {}", field.name(), field.data_type())

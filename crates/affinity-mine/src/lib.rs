@@ -37,7 +37,7 @@ pub use mine::{mine_at_most, mine_group, mine_itemsets, Algorithm, BoundedMining
 pub use params::{Duplicates, MinSupport, MiningParams, Target};
 pub use rules::{
     generate_rules, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex, RuleParams,
-    RULE_COLUMNS,
+    MEASURE_COLUMNS, RULE_COLUMNS,
 };
 pub use sink::{
     parse_itemset_line, CountSink, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter, TextChunk,

@@ -90,13 +90,7 @@ pub fn mine_itemsets<S: ItemsetSink>(
             }
         },
     };
-    Ok(MiningSummary {
-        transactions: prepared.total_weight,
-        items: prepared.distinct_items,
-        frequent_items: prepared.rank_to_item.len(),
-        min_count: prepared.min_count,
-        itemsets,
-    })
+    Ok(MiningSummary::of(&prepared, itemsets))
 }
 
 /// The local step of parallel FP-growth (Li et al., RecSys 2008; what Spark MLlib runs): mines
@@ -161,13 +155,19 @@ pub fn mine_group<S: ItemsetSink>(
         Some(owns),
         sink,
     )?;
-    Ok(MiningSummary {
-        transactions: prepared.total_weight,
-        items: prepared.distinct_items,
-        frequent_items: prepared.rank_to_item.len(),
-        min_count: prepared.min_count,
-        itemsets,
-    })
+    Ok(MiningSummary::of(&prepared, itemsets))
+}
+
+impl MiningSummary {
+    fn of(prepared: &Prepared, itemsets: u64) -> Self {
+        MiningSummary {
+            transactions: prepared.total_weight,
+            items: prepared.distinct_items,
+            frequent_items: prepared.rank_to_item.len(),
+            min_count: prepared.min_count,
+            itemsets,
+        }
+    }
 }
 
 /// What [`mine_at_most`] did.

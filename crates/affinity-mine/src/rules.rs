@@ -52,7 +52,41 @@ fn infinite_from_null<'de, D: serde::Deserializer<'de>>(
     Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
+/// The measure columns of columnar rule tables (Parquet, Arrow): Spark FPGrowth's three
+/// (`confidence`, `lift`, `support`) first, then affinity's others; [`Rule::measures`] gives
+/// the values in this order.
+pub const MEASURE_COLUMNS: [&str; 11] = [
+    "confidence",
+    "lift",
+    "support",
+    "antecedent_support",
+    "consequent_support",
+    "leverage",
+    "conviction",
+    "zhangs_metric",
+    "jaccard",
+    "certainty",
+    "kulczynski",
+];
+
 impl Rule {
+    /// The measures in [`MEASURE_COLUMNS`] order.
+    pub fn measures(&self) -> [f64; MEASURE_COLUMNS.len()] {
+        [
+            self.confidence,
+            self.lift,
+            self.support,
+            self.antecedent_support,
+            self.consequent_support,
+            self.leverage,
+            self.conviction,
+            self.zhangs_metric,
+            self.jaccard,
+            self.certainty,
+            self.kulczynski,
+        ]
+    }
+
     fn new(antecedent: Vec<u32>, consequent: Vec<u32>, counts: [u64; 3], total: u64) -> Self {
         let n = total as f64;
         let (pa, pc, pac) = (

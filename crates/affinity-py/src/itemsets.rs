@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use affinity_mine::{
     generate_rules, mine_itemsets, Algorithm, Consequents, Itemset, MineError, MiningParams, Rule,
-    RuleParams,
+    RuleParams, MEASURE_COLUMNS,
 };
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow_pyarrow::Table;
@@ -151,44 +151,13 @@ fn missing_subset(itemsets: &[Itemset], interner: &Interner) -> PyBindError {
     }
 }
 
-/// The measures after the two item columns, in order.
-const MEASURES: [&str; 11] = [
-    "confidence",
-    "lift",
-    "support",
-    "antecedent_support",
-    "consequent_support",
-    "leverage",
-    "conviction",
-    "zhangs_metric",
-    "jaccard",
-    "certainty",
-    "kulczynski",
-];
-
-fn measure(rule: &Rule, column: usize) -> f64 {
-    [
-        rule.confidence,
-        rule.lift,
-        rule.support,
-        rule.antecedent_support,
-        rule.consequent_support,
-        rule.leverage,
-        rule.conviction,
-        rule.zhangs_metric,
-        rule.jaccard,
-        rule.certainty,
-        rule.kulczynski,
-    ][column]
-}
-
 fn rule_table(rules: &[Rule], values: Values) -> Result<Table> {
     let mut fields = vec![
         Field::new("antecedent", values.list_type(), true),
         Field::new("consequent", values.list_type(), true),
     ];
     fields.extend(
-        MEASURES
+        MEASURE_COLUMNS
             .iter()
             .map(|&m| Field::new(m, DataType::Float64, true)),
     );
@@ -207,10 +176,17 @@ fn rule_table(rules: &[Rule], values: Values) -> Result<Table> {
                 left.column(rows.clone(), values)?,
                 right.column(rows, values)?,
             ];
-            for m in 0..MEASURES.len() {
-                let column = Float64Array::from_iter_values(part.iter().map(|r| measure(r, m)));
-                columns.push(Arc::new(column));
+            let mut measures = MEASURE_COLUMNS.map(|_| Vec::with_capacity(part.len()));
+            for rule in part {
+                for (column, value) in measures.iter_mut().zip(rule.measures()) {
+                    column.push(value);
+                }
             }
+            columns.extend(
+                measures
+                    .into_iter()
+                    .map(|m| Arc::new(Float64Array::from(m)) as ArrayRef),
+            );
             let counts = part
                 .iter()
                 .map(|r| i64::try_from(r.count).unwrap_or(i64::MAX));
