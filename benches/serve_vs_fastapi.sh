@@ -3,7 +3,7 @@
 # sentence-transformers + faiss, benches/serve_reference.py), on the Scientific bundle, driven
 # by one load generator (wrk, Debian's package) on 127.0.0.1 only, each side with two cores'
 # worth of workers, one after the other. Then a 10-minute mixed-route soak of `affinity serve`
-# with a reload every 10 s.
+# with a reload every 10 s, RSS sampled every 30 s.
 #
 #   bash benches/serve_vs_fastapi.sh [BUNDLE] [SCIENTIFIC_PREFIX]
 #
@@ -28,7 +28,10 @@ if [ ! -f "$prefix.test.inter" ]; then
 fi
 mkdir -p "$out"
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity >/dev/null)
+# The server as README builds it for serving: jemalloc as the process's malloc (FEATURES= for
+# glibc's, to compare).
+features=${FEATURES-jemalloc}
+(cd "$root" && cargo build --release --bin affinity --features "$features" >/dev/null)
 if [ ! -f "$bundle/manifest.json" ]; then
   echo "fitting $bundle (tuned, user vectors cached)"
   t0=$(date +%s.%N)
@@ -148,11 +151,14 @@ if [[ $parts == *soak* ]]; then
   kill $reloader; sleep 3
   rss_warm=$(awk '/VmRSS/ {print $2}' "/proc/$ours/status")
   reloads & reloader=$!
+  (while sleep 30; do echo "$(date +%s) $(awk '/VmRSS/ {print $2}' "/proc/$ours/status")"; done \
+    > "$out/rss.txt") & sampler=$!
   wrk -t1 -c8 -d"${soak}s" --latency --timeout 30s -s "$out/mixed.lua" "$url" > "$out/affinity-soak.txt"
-  kill $reloader; sleep 3
+  kill $reloader $sampler; sleep 3
   rss_end=$(awk '/VmRSS/ {print $2}' "/proc/$ours/status")
   echo "affinity soak, mixed routes, c=8, ${soak}s: $(summary "$out/affinity-soak.txt")"
   echo "reloads: $(grep -c '^200$' "$out/reloads.txt") answered 200, $(grep -vc '^200$' "$out/reloads.txt") otherwise"
+  echo "RSS every 30 s (kB): $(awk '{printf "%s ", $2}' "$out/rss.txt")"
   echo "RSS after warm-up ${rss_warm} kB, after the soak ${rss_end} kB ($(echo "scale=2; 100 * ($rss_end - $rss_warm) / $rss_warm" | bc) %)"
   curl -s "$url/metrics" | grep -E '^affinity_requests_total' > "$out/metrics.txt" || true
 fi
