@@ -10,6 +10,11 @@ counted itemsets (fit + freqItemsets.count()), session start excluded; for `affi
 the whole process (read, mine, count). Every run is bounded (--timeout).
 
     bash benches/spark_scale.sh [--sizes 100000,1000000,10000000] [--support 0.001]
+
+With --limit-gb L every run is a machine of L GB: its whole process tree goes into a cgroup
+(v1 or v2, needs write access to /sys/fs/cgroup) whose memory is limited to L GB, so a side that
+needs more is killed by the kernel ("out of memory" in the table), while Spark, given a heap
+below L (--memory), spills its shuffle and cached data to disk and goes on.
 """
 
 import argparse
@@ -48,11 +53,56 @@ def tree_rss_kb(pid):
     return total
 
 
-def measured(cmd, timeout, env=None):
-    """Runs `cmd`; returns (wall seconds, peak tree RSS MiB, stdout, exit code or 'timeout')."""
+class MemoryCgroup:
+    """A cgroup limited to `gb` GiB of memory (page cache included, which the kernel reclaims
+    before it kills), for one run at a time."""
+
+    def __init__(self, gb):
+        limit = int(gb * 2**30)
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        base = "/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/memory"
+        self.path = os.path.join(base, f"affinity-spark-scale-{os.getpid()}")
+        self.v2 = v2
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            self._write("memory.max" if v2 else "memory.limit_in_bytes", str(limit))
+            swap = "memory.swap.max" if v2 else "memory.memsw.limit_in_bytes"
+            if os.path.exists(os.path.join(self.path, swap)):
+                self._write(swap, "0" if v2 else str(limit))
+        except OSError as e:
+            sys.exit(f"spark_scale: --limit-gb needs a writable cgroup ({self.path}): {e}")
+
+    def _write(self, name, value):
+        with open(os.path.join(self.path, name), "w") as f:
+            f.write(value)
+
+    def enter(self):
+        """preexec_fn: puts the child (and so everything it starts) into the cgroup."""
+        self._write("cgroup.procs", str(os.getpid()))
+
+    def oom_kills(self):
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        with open(os.path.join(self.path, name)) as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        return 0
+
+    def remove(self):
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+def measured(cmd, timeout, env=None, cgroup=None):
+    """Runs `cmd`; returns (wall seconds, peak tree RSS MiB, stdout, exit code, 'timeout' or
+    'out of memory')."""
+    kills = cgroup.oom_kills() if cgroup else 0
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=cgroup.enter if cgroup else None)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss_kb(proc.pid))
@@ -63,6 +113,10 @@ def measured(cmd, timeout, env=None):
         time.sleep(0.2)
     out, err = proc.communicate()
     if proc.returncode != 0:
+        # A JVM or Python worker killed inside the group fails the job without the parent
+        # being killed: the cgroup's kill counter tells.
+        if cgroup and cgroup.oom_kills() > kills:
+            return time.perf_counter() - start, peak / 1024, out, "out of memory"
         sys.stderr.write(err[-2000:])
     return time.perf_counter() - start, peak / 1024, out, proc.returncode
 
@@ -100,6 +154,8 @@ def main():
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--memory", default="12g", help="spark.driver.memory")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per run")
+    parser.add_argument("--limit-gb", type=float, default=None,
+                        help="run each side in a cgroup of this much memory")
     parser.add_argument("--sides", default="mine,ours,mllib")
     parser.add_argument("--data", default=os.path.join(ROOT, "out", "scale"))
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "spark_scale.md"))
@@ -113,9 +169,11 @@ def main():
         return spark_job(args)
 
     os.makedirs(args.data, exist_ok=True)
+    cgroup = MemoryCgroup(args.limit_gb) if args.limit_gb else None
+    limit = f", every run limited to {args.limit_gb:g} GiB (cgroup)" if cgroup else ""
     lines = [
         f"T10 I4, 1,000 items, minSupport {args.support * 100:g} %, Spark local[{args.cores}] "
-        f"(driver memory {args.memory})",
+        f"(driver memory {args.memory}){limit}",
         "",
         "| transactions | side | itemsets | seconds | peak RSS (MiB) |",
         "|---|---|---|---|---|",
@@ -131,23 +189,29 @@ def main():
             if side == "mine":
                 cmd = [args.affinity, "mine", "-i", path, "-f", "parquet", "--min-support",
                        repr(args.support), "--count-only", "--json"]
-                wall, peak, out, rc = measured(cmd, args.timeout)
+                wall, peak, out, rc = measured(cmd, args.timeout, cgroup=cgroup)
                 itemsets = json.loads(out)["itemsets"] if rc == 0 else None
                 label, seconds = "affinity mine (one process)", wall
             else:
                 cmd = [sys.executable, __file__, "--job", "--side", side, "--input", path,
                        "--support", repr(args.support), "--cores", str(args.cores),
                        "--memory", args.memory]
-                wall, peak, out, rc = measured(cmd, args.timeout)
+                wall, peak, out, rc = measured(cmd, args.timeout, cgroup=cgroup)
                 figures = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
                 itemsets, seconds = figures.get("itemsets"), figures.get("seconds")
                 label = "affinity_spark" if side == "ours" else "MLlib FPGrowth"
             if rc != 0:
-                result = f"| {n:,} | {label} | - | {'stopped at ' + str(int(args.timeout)) + ' s' if rc == 'timeout' else 'failed (exit ' + str(rc) + ')'} | {peak:,.0f} |"
+                why = {
+                    "timeout": f"stopped at {int(args.timeout)} s",
+                    "out of memory": f"killed: out of memory after {wall:.1f} s",
+                }.get(rc, f"failed (exit {rc})")
+                result = f"| {n:,} | {label} | - | {why} | {peak:,.0f} |"
             else:
                 result = f"| {n:,} | {label} | {itemsets:,} | {seconds:.1f} | {peak:,.0f} |"
             lines.append(result)
             print(result, flush=True)
+    if cgroup:
+        cgroup.remove()
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -76,6 +76,8 @@ def assert_same(ours, theirs, df):
     # Bit-identical measures: compared with ==, not approximately.
     assert rules(ours.associationRules) == rules(theirs.associationRules)
     assert predictions(ours.transform(df)) == predictions(theirs.transform(df))
+    # In the input's order, as MLlib's row-by-row predictions are.
+    assert [r["id"] for r in ours.transform(df).collect()] == [r["id"] for r in df.collect()]
 
 
 def test_threshold_modes_differ_where_documented():
@@ -146,6 +148,37 @@ def test_min_count_and_max_len(spark):
     few = model.setMinConfidence(0.9).associationRules.count()
     many = model.setMinConfidence(0.0).associationRules.count()
     assert few < many
+
+
+def test_save_and_load_keep_the_model_and_the_estimator(spark, tmp_path):
+    import affinity_spark
+
+    rows = [(0, [1, 2, 5]), (1, [1, 2, 3, 5]), (2, [1, 2]), (3, [2, 5]), (4, [])]
+    df = spark.createDataFrame(rows, "id long, items array<int>")
+    estimator = affinity_spark.FPGrowth(minSupport=0.4, minConfidence=0.6, maxLen=3)
+    model = estimator.fit(df).setPredictionCol("next")
+    model.write().overwrite().save(str(tmp_path / "model"))
+    loaded = affinity_spark.FPGrowthModel.load(str(tmp_path / "model"))
+    assert loaded.uid == model.uid
+    assert (loaded.numTrainingRecords, loaded.minCountUsed) == (5, 2)
+    assert loaded.getPredictionCol() == "next" and loaded.getMaxLen() == 3
+    assert loaded.freqItemsets.schema == model.freqItemsets.schema
+    assert itemsets(loaded.freqItemsets) == itemsets(model.freqItemsets)
+    assert rules(loaded.associationRules) == rules(model.associationRules)
+    assert loaded.transform(df).collect() == model.transform(df).collect()
+    # Saving again over it needs overwrite(), as in MLlib.
+    with pytest.raises(Exception, match="already exists"):
+        model.write().save(str(tmp_path / "model"))
+
+    estimator.save(str(tmp_path / "estimator"))
+    again = affinity_spark.FPGrowth.load(str(tmp_path / "estimator"))
+    assert again.uid == estimator.uid
+    assert {p.name: v for p, v in again.extractParamMap().items()} == {
+        p.name: v for p, v in estimator.extractParamMap().items()
+    }
+    # A saved estimator is not a model.
+    with pytest.raises(AssertionError, match="FPGrowthModel"):
+        affinity_spark.FPGrowthModel.load(str(tmp_path / "estimator"))
 
 
 def test_params_match_mllib_defaults():

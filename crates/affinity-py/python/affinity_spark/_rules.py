@@ -56,7 +56,9 @@ def predict(dataset, rules, items_col, prediction_col):
     Each rule is keyed by the last item of its antecedent (the least frequent one, since
     antecedents are in rank order: the key that the fewest baskets hold); each basket meets the
     rules keyed by one of its items, and the full containment is checked in SQL. Baskets with
-    no match, empty or null get an empty list, as in MLlib. Row order is not kept.
+    no match, empty or null get an empty list, as in MLlib. The rows come back in the input's
+    order, as MLlib's row-by-row predictions do: the joins reorder them, a sort by row id
+    restores it.
     """
     dtype = dataset.schema[items_col].dataType
     keyed = rules.select(
@@ -80,6 +82,7 @@ def predict(dataset, rules, items_col, prediction_col):
     empty = F.array().cast(dtype)
     return (
         rows.join(hits, "_rid", "left")
+        .orderBy("_rid")
         .select(
             *[F.col(c) for c in dataset.columns if c != prediction_col],
             F.coalesce(F.col("_pred"), empty).alias(prediction_col),

@@ -6,19 +6,34 @@ Layout of one fit (docs/spark.md has the picture):
    by (count desc, item), are the ranks. That list is small and goes to the driver (as in MLlib).
 2. ``mapInArrow`` + ``affinity.pfp_shard`` turns each basket into at most one conditional prefix
    per item group (group of rank r: ``r % G``), the frequent items broadcast.
-3. The prefixes are shuffled by group; ``applyInArrow`` runs ``affinity.pfp_mine`` once per group,
-   which emits only the itemsets whose largest rank the group owns, so no itemset comes twice.
+3. Identical prefixes of a group are merged into one with a weight (Spark's aggregation, combined
+   before its shuffle), so that a group holds its distinct prefixes, not every basket that
+   reaches it. The merged prefixes are shuffled by group; ``applyInArrow`` runs
+   ``affinity.pfp_mine`` once per group, which emits only the itemsets whose largest rank the
+   group owns, so no itemset comes twice.
 4. The itemsets (as rank lists) are persisted; the items are put back by a broadcast lookup.
 """
 
 import functools
+import json
 import math
+import os
 from fractions import Fraction
 
 import pyarrow as pa
 from pyspark import StorageLevel, TaskContext, keyword_only
 from pyspark.errors import IllegalArgumentException
 from pyspark.ml.base import Estimator, Model
+from pyspark.ml.util import (
+    DefaultParamsReadable,
+    DefaultParamsReader,
+    DefaultParamsWritable,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import (
@@ -116,6 +131,7 @@ def _mine(key, table, num_groups, min_count, max_len):
         min_count,
         max_len=max_len,
         threads=threads,
+        weights=table.column("weight").combine_chunks(),
     )
     return pa.Table.from_arrays([out.column(0), out.column(1)], names=["ranks", "freq"])
 
@@ -132,7 +148,7 @@ _RANKED_SCHEMA = StructType(
 )
 
 
-class FPGrowth(Estimator, FPGrowthParams):
+class FPGrowth(Estimator, FPGrowthParams, DefaultParamsReadable, DefaultParamsWritable):
     """A drop-in for ``pyspark.ml.fpm.FPGrowth`` whose local mining runs in Rust.
 
     The same parameters, defaults and outputs, plus ``maxLen``, ``minCount`` and
@@ -261,8 +277,11 @@ class FPGrowth(Estimator, FPGrowthParams):
                 ),
                 _SHARD_SCHEMA,
             )
+            merged = shards.groupBy("key", "group", "prefix").agg(
+                F.count(F.lit(1)).alias("weight")
+            )
             ranked = (
-                shards.repartition(groups, "key")
+                merged.repartition(groups, "key")
                 .groupBy("key")
                 .applyInArrow(
                     functools.partial(
@@ -283,8 +302,13 @@ class FPGrowth(Estimator, FPGrowthParams):
         return self._copyValues(model)
 
 
-class FPGrowthModel(Model, FPGrowthParams):
-    """The fitted model: ``freqItemsets``, ``associationRules`` and ``transform`` as MLlib's."""
+class FPGrowthModel(Model, FPGrowthParams, MLReadable, MLWritable):
+    """The fitted model: ``freqItemsets``, ``associationRules`` and ``transform`` as MLlib's.
+
+    ``model.write().overwrite().save(path)`` and ``FPGrowthModel.load(path)`` keep it as MLlib
+    keeps its models: Spark's metadata JSON (params, uid) under ``metadata/``, the itemsets as
+    rank lists and the ranked items as Parquet under ``itemsets/`` and ``items/``.
+    """
 
     def __init__(self):
         super().__init__()
@@ -379,3 +403,65 @@ class FPGrowthModel(Model, FPGrowthParams):
         return _rules.predict(
             dataset, self.associationRules, self.getItemsCol(), self.getPredictionCol()
         )
+
+    def write(self):
+        """An MLWriter for this model (``.overwrite()``, ``.save(path)``)."""
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls):
+        """An MLReader for saved models (``.load(path)``)."""
+        return _ModelReader(cls)
+
+
+_MODEL_CLASS = f"{__name__}.FPGrowthModel"
+
+
+class _ModelWriter(MLWriter):
+    def __init__(self, instance):
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path):
+        model, spark = self.instance, self.sparkSession
+        extra = {
+            "numTrainingRecords": model._n,
+            "minCountUsed": model._min_count,
+            "itemsType": json.loads(model._dtype.json()),
+        }
+        DefaultParamsWriter.saveMetadata(model, path, spark, extraMetadata=extra)
+        items_schema = StructType(
+            [
+                StructField("rank", IntegerType(), False),
+                StructField("item", model._dtype.elementType, False),
+            ]
+        )
+        items = list(enumerate(model._items_bc.value))
+        spark.createDataFrame(items, items_schema).write.parquet(os.path.join(path, "items"))
+        model._ranked.write.parquet(os.path.join(path, "itemsets"))
+
+
+class _ModelReader(MLReader):
+    def __init__(self, cls):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path):
+        spark = self.sparkSession
+        metadata = DefaultParamsReader.loadMetadata(path, spark, _MODEL_CLASS)
+        dtype = ArrayType.fromJson(metadata["itemsType"])
+        rows = spark.read.parquet(os.path.join(path, "items")).collect()
+        items = [r["item"] for r in sorted(rows, key=lambda r: r["rank"])]
+        if sorted(r["rank"] for r in rows) != list(range(len(rows))):
+            raise ValueError(f"{path}/items: the ranks are not 0..{len(rows) - 1}")
+        ranked = spark.read.parquet(os.path.join(path, "itemsets"))
+        model = self.cls._create(
+            ranked,
+            spark.sparkContext.broadcast(items),
+            dtype,
+            metadata["numTrainingRecords"],
+            metadata["minCountUsed"],
+        )
+        model._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        return model
