@@ -131,7 +131,7 @@ def spark_job(args):
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", args.memory)
-        .config("spark.sql.shuffle.partitions", str(args.cores))
+        .config("spark.sql.shuffle.partitions", str(args.groups or args.cores))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -141,7 +141,10 @@ def spark_job(args):
         from pyspark.ml.fpm import FPGrowth
     else:
         from affinity_spark import FPGrowth
-    model = FPGrowth(minSupport=args.support, minConfidence=0.5).fit(df)
+    params = dict(minSupport=args.support, minConfidence=0.5)
+    if args.groups:
+        params["numPartitions"] = args.groups
+    model = FPGrowth(**params).fit(df)
     itemsets = model.freqItemsets.count()
     print(json.dumps({"seconds": time.perf_counter() - start, "itemsets": itemsets}))
     spark.stop()
@@ -154,6 +157,8 @@ def main():
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--memory", default="12g", help="spark.driver.memory")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per run")
+    parser.add_argument("--groups", type=int, default=None,
+                        help="numPartitions and shuffle partitions (default: --cores)")
     parser.add_argument("--limit-gb", type=float, default=None,
                         help="run each side in a cgroup of this much memory")
     parser.add_argument("--sides", default="mine,ours,mllib")
@@ -173,7 +178,8 @@ def main():
     limit = f", every run limited to {args.limit_gb:g} GiB (cgroup)" if cgroup else ""
     lines = [
         f"T10 I4, 1,000 items, minSupport {args.support * 100:g} %, Spark local[{args.cores}] "
-        f"(driver memory {args.memory}){limit}",
+        f"(driver memory {args.memory}){limit}"
+        + (f", {args.groups} groups and shuffle partitions" if args.groups else ""),
         "",
         "| transactions | side | itemsets | seconds | peak RSS (MiB) |",
         "|---|---|---|---|---|",
@@ -195,7 +201,7 @@ def main():
             else:
                 cmd = [sys.executable, __file__, "--job", "--side", side, "--input", path,
                        "--support", repr(args.support), "--cores", str(args.cores),
-                       "--memory", args.memory]
+                       "--memory", args.memory] + (["--groups", str(args.groups)] if args.groups else [])
                 wall, peak, out, rc = measured(cmd, args.timeout, cgroup=cgroup)
                 figures = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
                 itemsets, seconds = figures.get("itemsets"), figures.get("seconds")
