@@ -13,8 +13,8 @@ the whole process (read, mine, count). Every run is bounded (--timeout).
 
 With --limit-gb L every run is a machine of L GB: its whole process tree goes into a cgroup
 (v1 or v2, needs write access to /sys/fs/cgroup) whose memory is limited to L GB, so a side that
-needs more is killed by the kernel ("out of memory" in the table), while Spark, given a heap
-below L (--memory), spills its shuffle and cached data to disk and goes on.
+needs more is killed by the kernel ("out of memory" in the table). Give Spark a heap below L
+(--memory): what it cannot hold it must spill to disk (docs/spark.md says how far that went).
 """
 
 import argparse
@@ -96,8 +96,8 @@ class MemoryCgroup:
 
 
 def measured(cmd, timeout, env=None, cgroup=None):
-    """Runs `cmd`; returns (wall seconds, peak tree RSS MiB, stdout, exit code, 'timeout' or
-    'out of memory')."""
+    """Runs `cmd`; returns (wall seconds, peak tree RSS MiB, stdout, status), the status being
+    the exit code, 'timeout' or 'out of memory'."""
     kills = cgroup.oom_kills() if cgroup else 0
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,

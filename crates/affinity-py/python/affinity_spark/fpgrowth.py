@@ -451,9 +451,10 @@ class _ModelReader(MLReader):
         metadata = DefaultParamsReader.loadMetadata(path, spark, _MODEL_CLASS)
         dtype = ArrayType.fromJson(metadata["itemsType"])
         rows = spark.read.parquet(os.path.join(path, "items")).collect()
-        items = [r["item"] for r in sorted(rows, key=lambda r: r["rank"])]
-        if sorted(r["rank"] for r in rows) != list(range(len(rows))):
+        rows.sort(key=lambda r: r["rank"])
+        if [r["rank"] for r in rows] != list(range(len(rows))):
             raise ValueError(f"{path}/items: the ranks are not 0..{len(rows) - 1}")
+        items = [r["item"] for r in rows]
         ranked = spark.read.parquet(os.path.join(path, "itemsets"))
         model = self.cls._create(
             ranked,
