@@ -513,7 +513,7 @@ pub(crate) fn nan_from_null<'de, D: serde::Deserializer<'de>>(
 }
 
 /// A permutation of `0..n` from (seed, epoch), with SplitMix64 and Fisher-Yates.
-fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+pub(crate) fn shuffled(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut state = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -1,0 +1,234 @@
+//! A sequence-aware user tower over precomputed item text vectors (UniSRec-style): the BERT
+//! pass runs once per item, so many epochs of full-catalogue training fit on a CPU.
+//!
+//! An item is `text · W + id` (`W` starts as the identity, the learned ID embedding at zero);
+//! a shopper at step `t` is the mean of the items so far plus a causal transformer's correction
+//! (its output projection starts at zero). Before training the model therefore ranks as the
+//! zero-shot text model does (mean of the history's vectors), and training only has to learn
+//! what improves on it. Scores are cosine / temperature over the whole catalogue, with a
+//! learned penalty on items already in the history.
+
+mod fit;
+mod net;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{Result, TuneError};
+use crate::export::write_json;
+use crate::weights;
+
+pub use fit::SequenceSplit;
+use net::Net;
+
+/// Settings of the sequential model and its training, checked before any work starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequentialParams {
+    /// Width of the transformer (the item vectors keep the text model's width).
+    pub hidden: usize,
+    /// Transformer layers.
+    pub layers: usize,
+    /// Attention heads; must divide `hidden`.
+    pub heads: usize,
+    /// Most recent items of a history the model reads.
+    pub max_history: usize,
+    /// Dropout inside the transformer and on its inputs.
+    pub dropout: f64,
+    /// Softmax temperature on cosine scores (published models use 0.05-0.07).
+    pub temperature: f64,
+    /// Learn an embedding per item ID on top of its text (items never trained keep text only).
+    pub item_ids: bool,
+    /// Learn a score offset for items already in the history.
+    pub repeat_penalty: bool,
+    /// AdamW learning rate (constant).
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Sequences per optimizer step.
+    pub batch_size: usize,
+    /// Most epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation NDCG@10.
+    pub patience: usize,
+    /// Seed of initialisation, shuffling and dropout.
+    pub seed: u64,
+}
+
+impl Default for SequentialParams {
+    fn default() -> Self {
+        SequentialParams {
+            hidden: 128,
+            layers: 2,
+            heads: 2,
+            max_history: 50,
+            dropout: 0.5,
+            temperature: 0.07,
+            item_ids: true,
+            repeat_penalty: true,
+            learning_rate: 5e-4,
+            weight_decay: 0.05,
+            batch_size: 128,
+            epochs: 40,
+            patience: 3,
+            seed: 42,
+        }
+    }
+}
+
+impl SequentialParams {
+    /// The first invalid setting as [`TuneError::InvalidSetting`].
+    pub fn check(&self) -> Result<()> {
+        for (name, v) in [
+            ("hidden", self.hidden),
+            ("layers", self.layers),
+            ("heads", self.heads),
+            ("max_history", self.max_history),
+            ("batch_size", self.batch_size),
+            ("epochs", self.epochs),
+            ("patience", self.patience),
+        ] {
+            if v == 0 {
+                return Err(TuneError::setting(name, "must be at least 1"));
+            }
+        }
+        if self.hidden % self.heads != 0 {
+            return Err(TuneError::setting(
+                "heads",
+                format!("{} heads do not divide hidden {}", self.heads, self.hidden),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(TuneError::setting("dropout", "must lie in [0, 1)"));
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(TuneError::setting("temperature", "must be positive"));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(TuneError::setting("learning_rate", "must be positive"));
+        }
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            return Err(TuneError::setting("weight_decay", "must lie in [0, 1)"));
+        }
+        Ok(())
+    }
+}
+
+/// What `sequential.json` holds besides the tensors.
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    params: SequentialParams,
+    items: usize,
+    dim: usize,
+}
+
+/// The sequential recommender: item text vectors in, a score for every item out.
+///
+/// ```
+/// use affinity_tune::{SequenceSplit, SequentialParams, SequentialRecommender};
+/// use affinity_tune::tch::{Kind, Tensor};
+/// // Four items with 8-dimensional "text" vectors.
+/// let text = Tensor::randn([4, 8], (Kind::Float, affinity_tune::tch::Device::Cpu));
+/// let params = SequentialParams { hidden: 8, epochs: 2, ..SequentialParams::default() };
+/// let mut model = SequentialRecommender::new(&text, params)?;
+/// let split = SequenceSplit::from_histories(&[vec![0, 1, 2], vec![1, 2, 3, 0]], 50);
+/// let report = model.fit(&split, &mut ())?;
+/// assert!(report.epochs.len() >= 2);
+/// let scores = model.scores(&[vec![0, 1]])?; // [1, 4]
+/// assert_eq!(scores.size(), [1, 4]);
+/// # Ok::<(), affinity_tune::TuneError>(())
+/// ```
+#[derive(Debug)]
+pub struct SequentialRecommender {
+    net: Net,
+    params: SequentialParams,
+}
+
+impl SequentialRecommender {
+    /// A fresh model over `text` (`[items, dim]`, one row per item id, float); ranks as the
+    /// mean of the history's text vectors until trained.
+    pub fn new(text: &Tensor, params: SequentialParams) -> Result<Self> {
+        params.check()?;
+        let size = text.size();
+        if size.len() != 2 || size[0] == 0 || size[1] == 0 {
+            return Err(TuneError::setting(
+                "text",
+                format!("item vectors must be [items, dim], got {size:?}"),
+            ));
+        }
+        tch::manual_seed(params.seed as i64);
+        let text = text.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?;
+        Ok(SequentialRecommender {
+            net: Net::new(text, &params)?,
+            params,
+        })
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &SequentialParams {
+        &self.params
+    }
+
+    /// Items in the catalogue.
+    pub fn n_items(&self) -> usize {
+        self.net.n_items as usize
+    }
+
+    /// Scores of every item for each history (item ids, oldest first): `[histories, items]`,
+    /// cosine / temperature plus the repeat penalty. An empty history scores every item 0.
+    pub fn scores(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let mut out = Vec::new();
+        for chunk in histories.chunks(256) {
+            out.push(self.net.last_scores(chunk, self.params.max_history)?);
+        }
+        if out.is_empty() {
+            return Ok(Tensor::f_zeros([0, self.net.n_items], (Kind::Float, Device::Cpu))?);
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    /// The item vectors the scores compare with, L2-normalised `[items, dim]`.
+    pub fn item_vectors(&self) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        net::normalize(&self.net.items()?)
+    }
+
+    /// Writes `sequential.safetensors` and `sequential.json` into `dir` (each through a
+    /// temporary file).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| TuneError::io(dir, e))?;
+        weights::write_atomic(&self.net.tensors(), &dir.join("sequential.safetensors"))?;
+        write_json(
+            &dir.join("sequential.json"),
+            &Manifest {
+                params: self.params.clone(),
+                items: self.net.n_items as usize,
+                dim: self.net.dim as usize,
+            },
+        )
+    }
+
+    /// Reads a model written by [`SequentialRecommender::save`].
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("sequential.json");
+        let bytes = std::fs::read(&path).map_err(|e| TuneError::io(&path, e))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| TuneError::BadConfig {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        manifest.params.check()?;
+        let file = dir.join("sequential.safetensors");
+        let saved = weights::read(&file)?;
+        let net = Net::from_tensors(saved, &manifest.params, manifest.items, manifest.dim, &file)?;
+        Ok(SequentialRecommender {
+            net,
+            params: manifest.params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

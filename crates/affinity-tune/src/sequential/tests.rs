@@ -1,0 +1,125 @@
+use super::*;
+
+/// A catalogue of `n` items with random "text" and shoppers who always buy item i + 1 after
+/// item i: the mean of a history's text says nothing about what comes next, training must.
+fn cyclic(n: u32, users: u32, len: u32) -> (Tensor, Vec<Vec<u32>>) {
+    tch::manual_seed(3);
+    let text = Tensor::randn([i64::from(n), 16], (Kind::Float, Device::Cpu));
+    let histories = (0..users)
+        .map(|u| (0..len).map(|t| (u * 7 + t) % n).collect())
+        .collect();
+    (text, histories)
+}
+
+fn small() -> SequentialParams {
+    SequentialParams {
+        hidden: 16,
+        layers: 1,
+        heads: 2,
+        dropout: 0.1,
+        learning_rate: 5e-3,
+        epochs: 30,
+        patience: 5,
+        batch_size: 32,
+        ..SequentialParams::default()
+    }
+}
+
+#[test]
+fn training_learns_what_the_text_cannot_say() {
+    let (text, histories) = cyclic(40, 120, 6);
+    let split = SequenceSplit::from_histories(&histories, 50);
+    assert_eq!(split.validation.len(), 120);
+    assert_eq!(split.pairs(), 120 * 4);
+    let mut model = SequentialRecommender::new(&text, small()).unwrap();
+    let report = model.fit(&split, &mut ()).unwrap();
+    let before = report.epochs[0].ndcg10;
+    let after = report.best().ndcg10;
+    assert!(report.best_epoch > 0);
+    assert!(after > before + 0.3, "NDCG@10 {before:.3} -> {after:.3}");
+    // The model holds the best epoch's weights: scoring again gives its figure.
+    let again = model.validation_record(&split, 0, 0.0, 0.0, 0.0).unwrap();
+    assert!((again.ndcg10 - after).abs() < 1e-9);
+}
+
+#[test]
+fn validation_items_are_never_training_targets() {
+    let histories = vec![vec![1, 2, 3, 4], vec![5, 6], vec![7]];
+    let split = SequenceSplit::from_histories(&histories, 2);
+    assert_eq!(split.validation, vec![(vec![1, 2, 3], 4), (vec![5], 6)]);
+    // The last three known items of the first user; the second has one known item only.
+    assert_eq!(split.train, vec![vec![1, 2, 3]]);
+}
+
+#[test]
+fn untrained_model_ranks_by_the_mean_of_the_history() {
+    let text = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.7, 0.7]).view([3, 2]);
+    let params = SequentialParams {
+        hidden: 4,
+        repeat_penalty: false,
+        ..SequentialParams::default()
+    };
+    let model = SequentialRecommender::new(&text, params).unwrap();
+    let scores = model.scores(&[vec![0, 1], vec![]]).unwrap();
+    let first = Vec::<f32>::try_from(scores.get(0)).unwrap();
+    // The mean of items 0 and 1 points along item 2.
+    assert!(first[2] > first[0] && first[2] > first[1], "{first:?}");
+    assert!((first[2] - 1.0 / 0.07).abs() < 1e-3);
+    assert_eq!(Vec::<f32>::try_from(scores.get(1)).unwrap(), vec![0.0; 3]);
+}
+
+#[test]
+fn saved_models_score_the_same_and_bad_files_are_named() {
+    let (text, histories) = cyclic(12, 20, 4);
+    let mut params = small();
+    params.epochs = 2;
+    let mut model = SequentialRecommender::new(&text, params).unwrap();
+    model
+        .fit(&SequenceSplit::from_histories(&histories, 50), &mut ())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let loaded = SequentialRecommender::load(dir.path()).unwrap();
+    let probe = vec![vec![3, 4, 5], vec![11]];
+    let (a, b) = (model.scores(&probe).unwrap(), loaded.scores(&probe).unwrap());
+    assert!(a.allclose(&b, 1e-6, 1e-6, false));
+
+    // A manifest that asks for another width than the tensors have.
+    let json = std::fs::read_to_string(dir.path().join("sequential.json")).unwrap();
+    std::fs::write(
+        dir.path().join("sequential.json"),
+        json.replace("\"hidden\": 16", "\"hidden\": 32"),
+    )
+    .unwrap();
+    let err = SequentialRecommender::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, TuneError::ShapeMismatch { ref path, .. } if path.ends_with("sequential.safetensors")),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_settings_fail_before_any_work() {
+    let text = Tensor::zeros([3, 4], (Kind::Float, Device::Cpu));
+    for bad in [
+        SequentialParams {
+            heads: 3,
+            ..SequentialParams::default()
+        },
+        SequentialParams {
+            temperature: 0.0,
+            ..SequentialParams::default()
+        },
+        SequentialParams {
+            dropout: 1.0,
+            ..SequentialParams::default()
+        },
+    ] {
+        assert!(matches!(
+            SequentialRecommender::new(&text, bad),
+            Err(TuneError::InvalidSetting { .. })
+        ));
+    }
+    let err = SequentialRecommender::new(&Tensor::zeros([3], (Kind::Float, Device::Cpu)), SequentialParams::default()).unwrap_err();
+    assert!(err.to_string().contains("[items, dim]"), "{err}");
+}
