@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig, ScoreWeights,
+    evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
+    ScoreWeights,
 };
 use affinity::ranker::{Named, Ranker};
 use affinity::report::{ExampleUser, Report, RuleRow, TrainingRun};
@@ -129,8 +130,14 @@ fn main() -> anyhow::Result<()> {
             r.name, r.summary.ndcg, r.summary.recall, r.seconds
         );
     };
-    let mut results =
-        pipeline.evaluate_baselines(&prepared, &prepared.baskets, rules.clone(), &set, vectors)?;
+    let mut results = pipeline.evaluate_baselines(
+        &prepared,
+        &prepared.baskets,
+        rules.clone(),
+        &set,
+        vectors,
+        Candidates::HistoryExcluded,
+    )?;
     results.iter().for_each(show);
     let mut run = |ranker: &dyn Ranker| -> anyhow::Result<()> {
         let r = evaluate(ranker, &set, K, vectors)?;

@@ -93,6 +93,34 @@ impl Ranker for ItemCooccurrence {
     }
 }
 
+/// The sequential model alone: its scores over the whole catalogue, best first.
+#[cfg(feature = "model")]
+impl Ranker for affinity_tune::SequentialRecommender {
+    fn name(&self) -> String {
+        "sequential model".into()
+    }
+
+    fn rank(
+        &self,
+        histories: &[Vec<u32>],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        let excluded = exclusions(histories, exclude)?;
+        let scores = self.scores(histories)?;
+        let flat = scores
+            .f_flatten(0, -1)
+            .and_then(|t| Vec::<f32>::try_from(&t))
+            .map_err(affinity_tune::TuneError::from)?;
+        let n = self.n_items().max(1);
+        Ok(flat
+            .chunks(n)
+            .enumerate()
+            .map(|(i, row)| affinity_rank::top_k(row, k, excluded(i)))
+            .collect())
+    }
+}
+
 /// A ranker under another name (for tables that compare variants of one method).
 #[derive(Debug, Clone)]
 pub struct Named<R> {

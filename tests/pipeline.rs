@@ -5,7 +5,8 @@ use std::path::Path;
 
 use affinity::data::{Dataset, EventKind, Interaction};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, PipelineError, Reason, ScoreWeights,
+    evaluate, Candidates, EvalProtocol, EvalSet, Pipeline, PipelineConfig, PipelineError, Reason,
+    ScoreWeights,
 };
 #[cfg(feature = "model")]
 use affinity::ranker::Ranker;
@@ -267,7 +268,14 @@ fn rules_and_popularity_rank_without_a_model() {
     let set = EvalSet::from_prepared(&prepared, EvalProtocol::default());
     let hybrid = evaluate(&rec, &set, 3, None).unwrap();
     let baselines = pipeline
-        .evaluate_baselines(&prepared, &prepared.baskets, rules, &set, None)
+        .evaluate_baselines(
+            &prepared,
+            &prepared.baskets,
+            rules,
+            &set,
+            None,
+            Candidates::HistoryExcluded,
+        )
         .unwrap();
     assert!(hybrid.summary.users > 0);
     let names: Vec<&str> = baselines.iter().map(|b| b.name.as_str()).collect();
@@ -330,4 +338,40 @@ fn category_task_classifies_titles_by_category() {
     }
     let err = Pipeline::category_task(&ds).unwrap_err();
     assert!(err.to_string().contains("two categories"), "{err}");
+}
+
+#[cfg(feature = "model")]
+#[test]
+fn sequential_model_ranks_under_both_candidate_protocols() {
+    use affinity::pipeline::evaluate_candidates;
+    use affinity::tune::tch::{Device, Kind, Tensor};
+    use affinity::tune::{SequentialParams, SequentialRecommender};
+
+    let pipeline = Pipeline::new(PipelineConfig::builder().k(3).build().unwrap()).unwrap();
+    let prepared = pipeline.prepare(shop());
+    let n = prepared.names.len() as i64;
+    let text = Tensor::randn([n, 8], (Kind::Float, Device::Cpu));
+    // Untrained and without the repeat penalty, the model scores a history's own items highest.
+    let params = SequentialParams {
+        hidden: 8,
+        repeat_penalty: false,
+        ..SequentialParams::default()
+    };
+    let model = SequentialRecommender::new(&text, params).unwrap();
+    let set = EvalSet::from_prepared(&prepared, EvalProtocol::AllItems);
+    let served = model.rank(&set.histories, 3, &set.histories).unwrap();
+    let open = model.rank(&set.histories, 3, &[]).unwrap();
+    let mut repeats = 0;
+    for ((h, a), b) in set.histories.iter().zip(&served).zip(&open) {
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().all(|s| !h.contains(&s.item)));
+        repeats += b.iter().filter(|s| h.contains(&s.item)).count();
+    }
+    assert!(repeats > 0, "all-items lists never held a history item");
+    for candidates in [Candidates::AllItems, Candidates::HistoryExcluded] {
+        let r = evaluate_candidates(&model, &set, 3, None, candidates).unwrap();
+        assert_eq!(r.per_user_ndcg.len(), set.len());
+        let mean = r.per_user_ndcg.iter().sum::<f64>() / set.len() as f64;
+        assert!((mean - r.summary.ndcg).abs() < 1e-12);
+    }
 }

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 
 use affinity::data::{Dataset, HoldOut};
 use affinity::pipeline::{
-    evaluate, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig, Recommendation,
-    Recommender, ScoreWeights,
+    evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
+    Recommendation, Recommender, ScoreWeights,
 };
 use affinity::ranker::{Named, Ranker};
 use affinity::report::reasons_text;
@@ -494,8 +494,14 @@ fn evaluate_split(
     model.cache_history_vectors(set.histories.len() + 2 * TUNE_USERS);
     let vectors = model.item_vectors().map(|v| v.to_owned());
     let vectors = vectors.as_ref().map(|v| v.view());
-    let mut results =
-        pipeline.evaluate_baselines(&prepared, &prepared.baskets, rules, &set, vectors)?;
+    let mut results = pipeline.evaluate_baselines(
+        &prepared,
+        &prepared.baskets,
+        rules,
+        &set,
+        vectors,
+        Candidates::HistoryExcluded,
+    )?;
     if model.has_encoder() {
         results.push(evaluate(
             &model.blend("model", ScoreWeights::EMBEDDING, 1.0),

@@ -21,6 +21,17 @@ pub enum EvalProtocol {
     AllItems,
 }
 
+/// Which items a ranked list may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Candidates {
+    /// Never the user's own history (what a shop serves).
+    #[default]
+    HistoryExcluded,
+    /// The whole catalogue, history included: RecBole's full ranking for sequential models,
+    /// the protocol of the published rows on Amazon Scientific.
+    AllItems,
+}
+
 /// One method's figures.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MethodResult {
@@ -30,6 +41,10 @@ pub struct MethodResult {
     pub summary: MetricSummary,
     /// Seconds to rank every test user.
     pub seconds: f64,
+    /// NDCG@k of each test user, in the order of the [`EvalSet`] (for paired significance
+    /// tests between methods).
+    #[serde(skip)]
+    pub per_user_ndcg: Vec<f64>,
 }
 
 /// The users a comparison ranks: their histories and the items that count as hits.
@@ -97,13 +112,29 @@ pub fn evaluate(
     k: usize,
     vectors: Option<ndarray::ArrayView2<f32>>,
 ) -> Result<MethodResult> {
+    evaluate_candidates(ranker, set, k, vectors, Candidates::HistoryExcluded)
+}
+
+/// [`evaluate`] with the candidates chosen: `Candidates::AllItems` lets lists hold items of
+/// the user's history (RecBole's protocol).
+pub fn evaluate_candidates(
+    ranker: &dyn Ranker,
+    set: &EvalSet,
+    k: usize,
+    vectors: Option<ndarray::ArrayView2<f32>>,
+    candidates: Candidates,
+) -> Result<MethodResult> {
     let start = Instant::now();
     let bar = crate::progress::bar(set.histories.len() as u64, &ranker.name());
     let mut lists = Vec::with_capacity(set.histories.len());
     // In steps of the recommender's own batches of histories, for the bar; every ranker
     // treats users independently, so the lists are the same as in one call.
     for histories in set.histories.chunks(super::recommender::HISTORY_BATCH) {
-        lists.extend(ranker.rank(histories, k, histories)?);
+        let exclude = match candidates {
+            Candidates::HistoryExcluded => histories,
+            Candidates::AllItems => &[][..],
+        };
+        lists.extend(ranker.rank(histories, k, exclude)?);
         bar.inc(histories.len() as u64);
     }
     bar.finish_and_clear();
@@ -124,13 +155,14 @@ pub fn evaluate(
         name: ranker.name(),
         summary,
         seconds,
+        per_user_ndcg: eval.per_user_ndcg().to_vec(),
     })
 }
 
 impl super::Pipeline {
     /// The baselines every method is compared with, at the configured k: most popular and item
     /// co-occurrence (cosine) fitted on `fit` (the fitting baskets, or whole histories where a
-    /// user's purchases form one basket), and `rules` alone.
+    /// user's purchases form one basket), and `rules` alone, with lists drawn from `candidates`.
     pub fn evaluate_baselines(
         &self,
         prepared: &Prepared,
@@ -138,6 +170,7 @@ impl super::Pipeline {
         rules: Vec<Rule>,
         set: &EvalSet,
         vectors: Option<ndarray::ArrayView2<f32>>,
+        candidates: Candidates,
     ) -> Result<Vec<MethodResult>> {
         let k = self.config().k;
         let n = prepared.names.len();
@@ -151,7 +184,7 @@ impl super::Pipeline {
         };
         [&popular as &dyn Ranker, &cooc, &rules_alone]
             .into_iter()
-            .map(|ranker| evaluate(ranker, set, k, vectors))
+            .map(|ranker| evaluate_candidates(ranker, set, k, vectors, candidates))
             .collect()
     }
 }

@@ -14,7 +14,9 @@ mod update;
 pub use config::{PipelineConfig, ScoreWeights};
 pub use continual::{ContinualParams, ContinualReport, GroupFigures};
 pub use error::{PipelineError, Result};
-pub use evaluate::{evaluate, EvalProtocol, EvalSet, MethodResult};
+pub use evaluate::{
+    evaluate, evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult,
+};
 pub use fitted::Fitted;
 pub use prepared::{Pipeline, Prepared};
 pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};

@@ -286,7 +286,12 @@ impl PairedDifference {
 /// let d = paired_bootstrap(&a, &b, 1000, 7).unwrap();
 /// assert!(d.low > 0.0 && d.verdict() == "win");
 /// ```
-pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Option<PairedDifference> {
+pub fn paired_bootstrap(
+    a: &[f64],
+    b: &[f64],
+    resamples: usize,
+    seed: u64,
+) -> Option<PairedDifference> {
     if a.len() != b.len() || a.is_empty() {
         return None;
     }
@@ -325,6 +330,30 @@ mod tests {
     use super::*;
 
     const EPS: f64 = 1e-12;
+
+    #[test]
+    fn paired_bootstrap_calls_noise_a_tie_and_a_shift_a_win() {
+        // Differences alternate around zero: the interval straddles it.
+        let a: Vec<f64> = (0..400)
+            .map(|i| if i % 2 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let b: Vec<f64> = (0..400)
+            .map(|i| if i % 2 == 0 { 0.0 } else { 1.0 })
+            .collect();
+        let tie = paired_bootstrap(&a, &b, 500, 1).unwrap();
+        assert!(tie.mean.abs() < EPS && tie.low < 0.0 && tie.high > 0.0);
+        assert_eq!(tie.verdict(), "tie");
+        // b shifted down by 0.1 everywhere: every resample sees the same +0.1.
+        let worse: Vec<f64> = a.iter().map(|x| x - 0.1).collect();
+        let win = paired_bootstrap(&a, &worse, 500, 1).unwrap();
+        assert!((win.low - 0.1).abs() < 1e-9 && (win.high - 0.1).abs() < 1e-9);
+        assert_eq!(
+            paired_bootstrap(&worse, &a, 500, 1).unwrap().verdict(),
+            "loss"
+        );
+        assert_eq!(paired_bootstrap(&a, &b[1..], 500, 1), None);
+        assert_eq!(paired_bootstrap(&[], &[], 500, 1), None);
+    }
 
     #[test]
     fn recall_precision_and_hit_rate_by_hand() {

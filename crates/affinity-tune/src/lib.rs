@@ -36,8 +36,8 @@ pub use layers::{cpu_has_native_bf16, LoraConfig, Precision};
 pub use observer::{BatchProgress, TrainObserver};
 pub use optim::LinearSchedule;
 pub use progress_bar::ProgressBarObserver;
-pub use sequential::{SequenceSplit, SequentialParams, SequentialRecommender};
 pub use sequences::{next_item_examples, next_item_queries, steps_by_user, SequenceParams, Steps};
+pub use sequential::{SequenceSplit, SequentialParams, SequentialRecommender};
 pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};
 /// The `tch` crate this one is built on, for callers that need tensors directly.
 pub use tch;

@@ -145,9 +145,7 @@ impl SequentialRecommender {
                     continue;
                 }
                 let (users, items) = self.net.states(&b.ids, true)?;
-                let users = users
-                    .f_flatten(0, 1)?
-                    .f_index_select(0, &b.positions)?;
+                let users = users.f_flatten(0, 1)?.f_index_select(0, &b.positions)?;
                 let logits = self.net.logits(&users, &items, &b.seen)?;
                 let loss = logits.f_cross_entropy_loss::<Tensor>(
                     &b.targets,
@@ -215,7 +213,8 @@ impl SequentialRecommender {
             let histories: Vec<Vec<u32>> = chunk.iter().map(|(h, _)| h.clone()).collect();
             let scores = self.scores(&histories)?;
             for (row, (_, target)) in chunk.iter().enumerate() {
-                let values = Vec::<f32>::try_from(scores.f_get(row as i64)?.f_to_kind(Kind::Float)?)?;
+                let values =
+                    Vec::<f32>::try_from(scores.f_get(row as i64)?.f_to_kind(Kind::Float)?)?;
                 let ranked: Vec<u32> = affinity_rank::top_k(&values, 10, &[])
                     .into_iter()
                     .map(|s| s.item)

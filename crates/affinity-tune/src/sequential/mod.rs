@@ -93,7 +93,7 @@ impl SequentialParams {
                 return Err(TuneError::setting(name, "must be at least 1"));
             }
         }
-        if self.hidden % self.heads != 0 {
+        if !self.hidden.is_multiple_of(self.heads) {
             return Err(TuneError::setting(
                 "heads",
                 format!("{} heads do not divide hidden {}", self.heads, self.hidden),
@@ -184,7 +184,10 @@ impl SequentialRecommender {
             out.push(self.net.last_scores(chunk, self.params.max_history)?);
         }
         if out.is_empty() {
-            return Ok(Tensor::f_zeros([0, self.net.n_items], (Kind::Float, Device::Cpu))?);
+            return Ok(Tensor::f_zeros(
+                [0, self.net.n_items],
+                (Kind::Float, Device::Cpu),
+            )?);
         }
         Ok(Tensor::f_cat(&out, 0)?)
     }

@@ -10,6 +10,9 @@ use crate::error::{Result, TuneError};
 
 const FLOAT: (Kind, Device) = (Kind::Float, Device::Cpu);
 
+/// Logits per unit of `repeat.bias`.
+const REPEAT_SCALE: f64 = 50.0;
+
 #[derive(Debug)]
 pub(super) struct Net {
     /// Item text vectors `[items, dim]`, fixed.
@@ -77,8 +80,7 @@ fn initial(name: &str, dims: &[i64]) -> Result<Tensor> {
         Tensor::f_eye(dims[0], FLOAT)?
     } else if name.ends_with("LayerNorm.weight") {
         Tensor::f_ones(dims, FLOAT)?
-    } else if name.ends_with(".bias") || name.starts_with("output.") || name == "item_ids.weight"
-    {
+    } else if name.ends_with(".bias") || name.starts_with("output.") || name == "item_ids.weight" {
         Tensor::f_zeros(dims, FLOAT)?
     } else if name == "position.weight" {
         Tensor::f_randn(dims, FLOAT)?.f_mul_scalar(0.02)?
@@ -230,7 +232,10 @@ impl Net {
         let x = table
             .f_index_select(0, &ids.f_flatten(0, 1)?)?
             .f_view([b, len, d])?;
-        let real = ids.f_ne(self.n_items)?.f_unsqueeze(-1)?.f_to_kind(Kind::Float)?;
+        let real = ids
+            .f_ne(self.n_items)?
+            .f_unsqueeze(-1)?
+            .f_to_kind(Kind::Float)?;
         // The mean of the items so far: the zero-shot model, which the transformer corrects.
         let mean = x
             .f_mul(&real)?
@@ -293,11 +298,16 @@ impl Net {
             let rows: Vec<i64> = seen.iter().map(|s| s.0).collect();
             let cols: Vec<i64> = seen.iter().map(|s| s.1).collect();
             let mask = Tensor::f_zeros(logits.size(), FLOAT)?.f_index_put(
-                &[Some(Tensor::from_slice(&rows)), Some(Tensor::from_slice(&cols))],
+                &[
+                    Some(Tensor::from_slice(&rows)),
+                    Some(Tensor::from_slice(&cols)),
+                ],
                 &Tensor::from(1.0f32),
                 false,
             )?;
-            logits = logits.f_add(&mask.f_mul(repeat)?)?;
+            // Scaled so that Adam's bounded steps can move it as far as the logits reach
+            // (1 / temperature) within an epoch or two.
+            logits = logits.f_add(&mask.f_mul(&repeat.f_mul_scalar(REPEAT_SCALE)?)?)?;
         }
         Ok(logits)
     }

@@ -81,7 +81,10 @@ fn saved_models_score_the_same_and_bad_files_are_named() {
     model.save(dir.path()).unwrap();
     let loaded = SequentialRecommender::load(dir.path()).unwrap();
     let probe = vec![vec![3, 4, 5], vec![11]];
-    let (a, b) = (model.scores(&probe).unwrap(), loaded.scores(&probe).unwrap());
+    let (a, b) = (
+        model.scores(&probe).unwrap(),
+        loaded.scores(&probe).unwrap(),
+    );
     assert!(a.allclose(&b, 1e-6, 1e-6, false));
 
     // A manifest that asks for another width than the tensors have.
@@ -120,6 +123,10 @@ fn invalid_settings_fail_before_any_work() {
             Err(TuneError::InvalidSetting { .. })
         ));
     }
-    let err = SequentialRecommender::new(&Tensor::zeros([3], (Kind::Float, Device::Cpu)), SequentialParams::default()).unwrap_err();
+    let err = SequentialRecommender::new(
+        &Tensor::zeros([3], (Kind::Float, Device::Cpu)),
+        SequentialParams::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("[items, dim]"), "{err}");
 }
