@@ -636,7 +636,7 @@ pub(crate) fn validate(
     Ok((ndcg / n, recall / n))
 }
 
-fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
+pub(crate) fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
     let _guard = tch::no_grad_guard();
     params
         .iter()
@@ -648,7 +648,10 @@ fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor
         .collect()
 }
 
-fn restore(params: &BTreeMap<String, Tensor>, saved: &BTreeMap<String, Tensor>) -> Result<()> {
+pub(crate) fn restore(
+    params: &BTreeMap<String, Tensor>,
+    saved: &BTreeMap<String, Tensor>,
+) -> Result<()> {
     let _guard = tch::no_grad_guard();
     for (n, t) in params {
         t.shallow_clone().f_copy_(&saved[n])?;

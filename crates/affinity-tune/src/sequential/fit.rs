@@ -1,7 +1,6 @@
 //! Training: every prefix of a shopper's training items predicts the next one, with softmax
 //! over the whole catalogue; early stopping on the validation items.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use tch::{Kind, Tensor};
@@ -11,7 +10,7 @@ use super::SequentialRecommender;
 use crate::error::{Result, TuneError};
 use crate::observer::{BatchProgress, TrainObserver};
 use crate::optim::AdamW;
-use crate::train::{shuffled, EpochRecord, StopReason, TrainReport};
+use crate::train::{restore, shuffled, snapshot, EpochRecord, StopReason, TrainReport};
 
 /// Training sequences and validation queries, split so that no validation item is ever a
 /// training target (as UniSRec and Recformer do: train on the first n-1 known items, validate
@@ -248,19 +247,4 @@ fn length_buckets(seqs: &[&[u32]], size: usize, seed: u64, epoch: usize) -> Vec<
         .into_iter()
         .map(|i| batches[i].clone())
         .collect()
-}
-
-fn snapshot(vars: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
-    let _guard = tch::no_grad_guard();
-    vars.iter()
-        .map(|(n, t)| Ok((n.clone(), t.f_detach_copy()?)))
-        .collect()
-}
-
-fn restore(vars: &BTreeMap<String, Tensor>, saved: &BTreeMap<String, Tensor>) -> Result<()> {
-    let _guard = tch::no_grad_guard();
-    for (n, t) in vars {
-        t.shallow_clone().f_copy_(&saved[n])?;
-    }
-    Ok(())
 }
