@@ -90,7 +90,8 @@ fn batch(seqs: &[&[u32]], n_items: i64) -> Result<Batch> {
 impl SequentialRecommender {
     /// Trains on `split.train` until validation NDCG@10 (all items ranked) stops improving for
     /// `patience` epochs, and keeps the best epoch's weights (the starting ones when no epoch
-    /// beat them: the report's `best_epoch` is then 0).
+    /// beat them: the report's `best_epoch` is then 0). Without validation queries it runs
+    /// every epoch and keeps the last.
     pub fn fit(
         &mut self,
         split: &SequenceSplit,
@@ -184,7 +185,9 @@ impl SequentialRecommender {
                 done as f64 / seconds,
             )?;
             observer.on_epoch(&record);
-            let better = record.ndcg10 > best.0;
+            // Without validation queries every epoch counts as better: all epochs run and the
+            // last is kept.
+            let better = record.ndcg10 > best.0 || split.validation.is_empty();
             report.epochs.push(record);
             if better {
                 best = (report.epochs[epoch].ndcg10, snapshot(&self.net.vars)?);

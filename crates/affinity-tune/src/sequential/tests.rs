@@ -130,3 +130,19 @@ fn invalid_settings_fail_before_any_work() {
     .unwrap_err();
     assert!(err.to_string().contains("[items, dim]"), "{err}");
 }
+
+#[test]
+fn without_validation_every_epoch_runs_and_the_last_is_kept() {
+    let (text, histories) = cyclic(12, 20, 4);
+    let mut split = SequenceSplit::from_histories(&histories, 50);
+    split.validation.clear();
+    let mut params = small();
+    params.epochs = 3;
+    params.patience = 1;
+    let mut model = SequentialRecommender::new(&text, params).unwrap();
+    let before = model.scores(&[vec![1, 2]]).unwrap();
+    let report = model.fit(&split, &mut ()).unwrap();
+    assert_eq!((report.epochs.len(), report.best_epoch), (4, 3));
+    assert!(report.epochs[3].ndcg10.is_nan());
+    assert!(!before.allclose(&model.scores(&[vec![1, 2]]).unwrap(), 1e-6, 1e-6, false));
+}
