@@ -8,7 +8,7 @@
 //! `cargo run --release --example scientific -- [DIR/Scientific] [--out DIR]
 //! [--bert-examples N] [--no-ablation] [--quick]` (`--bert-examples 6000` adds fine-tuned
 //! MiniLM and the hybrid: about 25 more minutes on 2 cores without AVX-512), and for the sequential model `[--epochs N]
-//! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N]`. `--quick` skips the
+//! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N] [--max-history N]`. `--quick` skips the
 //! rows that run BERT per history (zero-shot history text, fine-tuned MiniLM, hybrid). Without
 //! the data (../shared/datasets/amazon-scientific) it says so and exits.
 
@@ -186,6 +186,7 @@ fn args(root: &Path) -> anyhow::Result<Args> {
             "--temperature" => a.sequential.temperature = value("--temperature")?.parse()?,
             "--hidden" => a.sequential.hidden = value("--hidden")?.parse()?,
             "--patience" => a.sequential.patience = value("--patience")?.parse()?,
+            "--max-history" => a.sequential.max_history = value("--max-history")?.parse()?,
             "--quick" => a.quick = true,
             "--bert-examples" => a.bert_examples = value("--bert-examples")?.parse()?,
             "--no-ablation" => a.ablation = false,
@@ -309,7 +310,7 @@ fn main() -> anyhow::Result<()> {
     phase(&mut results, "baselines and zero-shot rows");
 
     // The sequential model over cached text vectors: the BERT pass is done once per item.
-    let split = SequenceSplit::from_histories(&prepared.histories, 50);
+    let split = SequenceSplit::from_histories(&prepared.histories, args.sequential.max_history);
     println!(
         "sequential model: {} training pairs from {} users, {} validation items (never trained on)",
         split.pairs(),
