@@ -276,11 +276,7 @@ fn main() -> anyhow::Result<()> {
     let run = |ranker: &dyn Ranker, scored: &mut Vec<(MethodResult, &'static str)>| {
         for (candidates, protocol) in PROTOCOLS {
             let r = evaluate_candidates(ranker, &set, K, view, candidates)?;
-
-            println!(
-                "  {:<34} {:<16} NDCG@10 {:.4}  Recall@10 {:.4}  MRR {:.4}",
-                r.name, protocol, r.summary.ndcg, r.summary.recall, r.summary.mrr
-            );
+            print_row(&r, protocol);
             scored.push((r, protocol));
         }
         anyhow::Ok(())
@@ -294,10 +290,7 @@ fn main() -> anyhow::Result<()> {
             view,
             candidates,
         )? {
-            println!(
-                "  {:<34} {:<16} NDCG@10 {:.4}  Recall@10 {:.4}  MRR {:.4}",
-                r.name, protocol, r.summary.ndcg, r.summary.recall, r.summary.mrr
-            );
+            print_row(&r, protocol);
             scored.push((r, protocol));
         }
     }
@@ -498,6 +491,13 @@ fn main() -> anyhow::Result<()> {
     write_results(&args.out.join("results.json"), &results)?;
     println!("figures in {}", args.out.join("results.json").display());
     Ok(())
+}
+
+fn print_row(r: &MethodResult, protocol: &str) {
+    println!(
+        "  {:<34} {:<16} NDCG@10 {:.4}  Recall@10 {:.4}  MRR {:.4}",
+        r.name, protocol, r.summary.ndcg, r.summary.recall, r.summary.mrr
+    );
 }
 
 /// Through a temporary file, so a failed run never leaves half a results file.

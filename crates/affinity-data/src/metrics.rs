@@ -298,11 +298,11 @@ pub fn paired_bootstrap(
     let diff: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let n = diff.len();
     let mean = diff.iter().sum::<f64>() / n as f64;
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut rng = crate::synthetic::SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15);
     let mut means: Vec<f64> = (0..resamples.max(1))
         .map(|_| {
             (0..n)
-                .map(|_| diff[(splitmix(&mut state) % n as u64) as usize])
+                .map(|_| diff[(rng.next_u64() % n as u64) as usize])
                 .sum::<f64>()
                 / n as f64
         })
@@ -314,15 +314,6 @@ pub fn paired_bootstrap(
         low: at(0.025),
         high: at(0.975),
     })
-}
-
-/// SplitMix64: a small seeded generator, enough for resampling indices.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

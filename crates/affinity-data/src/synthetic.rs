@@ -50,6 +50,33 @@ impl XorShift {
     }
 }
 
+/// SplitMix64 (Steele, Lea and Flood): each output is a strong mix of a counter, so nearby
+/// seeds give unrelated streams. For seeded shuffles, samples and resampling.
+///
+/// ```
+/// let mut a = affinity_data::synthetic::SplitMix64::new(7);
+/// let mut b = affinity_data::synthetic::SplitMix64::new(7);
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// The stream after `state` (any value, zero included).
+    pub fn new(state: u64) -> Self {
+        SplitMix64(state)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
 /// `count` baskets of 2 to `max_len` items out of `items`, popularity skewed towards small
 /// ids (an id is `u² · items` for uniform `u`), duplicates left in as shoppers' files have
 /// them; the same baskets on every call.

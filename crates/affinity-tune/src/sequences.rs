@@ -1,6 +1,7 @@
 //! From purchase events to training examples: each shopper's history as text, the next
 //! products as targets.
 
+use affinity_data::synthetic::SplitMix64;
 use affinity_data::Interaction;
 
 use crate::task::{Example, HistoryText, ValidationQuery};
@@ -146,16 +147,8 @@ fn sample<T>(items: &mut Vec<T>, max: usize, seed: u64) {
     if items.len() <= max {
         return;
     }
-    let mut state = seed;
-    let mut keyed: Vec<(u64, usize)> = (0..items.len())
-        .map(|i| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            (z ^ (z >> 31), i)
-        })
-        .collect();
+    let mut rng = SplitMix64::new(seed);
+    let mut keyed: Vec<(u64, usize)> = (0..items.len()).map(|i| (rng.next_u64(), i)).collect();
     keyed.sort_unstable();
     let mut keep: Vec<usize> = keyed[..max].iter().map(|&(_, i)| i).collect();
     keep.sort_unstable();

@@ -181,7 +181,7 @@ impl SequentialRecommender {
         let _guard = tch::no_grad_guard();
         let mut out = Vec::new();
         for chunk in histories.chunks(256) {
-            out.push(self.net.last_scores(chunk, self.params.max_history)?);
+            out.push(self.net.last_scores(chunk)?);
         }
         if out.is_empty() {
             return Ok(Tensor::f_zeros(

@@ -313,10 +313,10 @@ impl Net {
     }
 
     /// Scores of every item after the last step of each history `[histories, items]`.
-    pub fn last_scores(&self, histories: &[Vec<u32>], max_history: usize) -> Result<Tensor> {
+    pub fn last_scores(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
         let recent: Vec<&[u32]> = histories
             .iter()
-            .map(|h| &h[h.len().saturating_sub(max_history)..])
+            .map(|h| &h[h.len().saturating_sub(self.max_history as usize)..])
             .collect();
         let ids = padded(&recent, self.n_items)?;
         let (users, items) = self.states(&ids, false)?;
