@@ -8,7 +8,8 @@
 //! `cargo run --release --example scientific -- [DIR/Scientific] [--out DIR]
 //! [--bert-examples N] [--no-ablation] [--quick]` (`--bert-examples 6000` adds fine-tuned
 //! MiniLM and the hybrid: about 25 more minutes on 2 cores without AVX-512), and for the sequential model `[--epochs N]
-//! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N] [--max-history N]`. `--quick` skips the
+//! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N] [--max-history N]`,
+//! or `--sequential-from DIR` to rank with a saved one (`OUT/sequential` of an earlier run). `--quick` skips the
 //! rows that run BERT per history (zero-shot history text, fine-tuned MiniLM, hybrid). Without
 //! the data (../shared/datasets/amazon-scientific) it says so and exits.
 
@@ -19,11 +20,14 @@ use std::time::Instant;
 
 use affinity::data::metrics::{paired_bootstrap, PairedDifference};
 use affinity::data::{load, Format, HoldOut, LoadOptions};
+use affinity::fusion::{Fusion, FusionTuning, Scorer};
 use affinity::pipeline::{
     evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
-    ScoreWeights,
+    Recommender, ScoreWeights,
 };
-use affinity::rank::Scored;
+use affinity::rank::{
+    CooccurrenceWeight, ItemCooccurrence, ItemTransitions, MostPopular, Scored, TransitionParams,
+};
 use affinity::ranker::{exclusions, Named, Ranker};
 use affinity::tune::tch::Tensor;
 use affinity::tune::{
@@ -33,6 +37,8 @@ use affinity::tune::{
 use serde::Serialize;
 
 const K: usize = 10;
+/// The hybrid of the sequential models, co-occurrence, transitions, rules and popularity.
+const HYBRID: &str = "hybrid (sequential + baselines, tuned)";
 const PROTOCOLS: [(Candidates, &str); 2] = [
     (Candidates::AllItems, "all items"),
     (Candidates::HistoryExcluded, "history excluded"),
@@ -75,6 +81,8 @@ struct Results {
     rows: Vec<Row>,
     comparisons: Vec<Comparison>,
     training: Vec<Training>,
+    /// The hybrid's weights, chosen on the validation step, per protocol.
+    fusion: Vec<FusionTuning>,
     /// Where the time went, in seconds, in order.
     phases: Vec<(String, f64)>,
     total_seconds: f64,
@@ -161,6 +169,8 @@ struct Args {
     ablation: bool,
     /// Skip every row that runs BERT per history (zero-shot history text, fine-tuning, hybrid).
     quick: bool,
+    /// A saved sequential model (text + ID) to rank with instead of training one.
+    sequential_from: Option<PathBuf>,
 }
 
 fn args(root: &Path) -> anyhow::Result<Args> {
@@ -171,6 +181,7 @@ fn args(root: &Path) -> anyhow::Result<Args> {
         bert_examples: 0,
         ablation: true,
         quick: false,
+        sequential_from: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -188,6 +199,7 @@ fn args(root: &Path) -> anyhow::Result<Args> {
             "--patience" => a.sequential.patience = value("--patience")?.parse()?,
             "--max-history" => a.sequential.max_history = value("--max-history")?.parse()?,
             "--quick" => a.quick = true,
+            "--sequential-from" => a.sequential_from = Some(value("--sequential-from")?.into()),
             "--bert-examples" => a.bert_examples = value("--bert-examples")?.parse()?,
             "--no-ablation" => a.ablation = false,
             other if other.starts_with("--") => anyhow::bail!("unknown option {other}"),
@@ -294,6 +306,13 @@ fn main() -> anyhow::Result<()> {
             scored.push((r, protocol));
         }
     }
+    // Order matters on this data: what follows the last items, as a baseline of its own.
+    let transitions = ItemTransitions::fit(
+        &prepared.histories,
+        prepared.names.len(),
+        TransitionParams::default(),
+    )?;
+    run(&transitions, &mut scored)?;
     // Deep enough that excluding the longest history still leaves K items.
     let depth = set.histories.iter().map(Vec::len).max().unwrap_or(0);
     if !args.quick {
@@ -322,6 +341,8 @@ fn main() -> anyhow::Result<()> {
         },
         &mut scored,
     )?;
+    // Every trained sequential model, text + ID first: each is a source of the hybrid.
+    let mut trained: Vec<(String, SequentialRecommender)> = Vec::new();
     let mut variants = vec![("text + ID", true)];
     if args.ablation {
         variants.push(("text only", false));
@@ -331,20 +352,30 @@ fn main() -> anyhow::Result<()> {
             item_ids,
             ..args.sequential.clone()
         };
+        let name = format!("sequential ({label})");
+        if let Some(dir) = args.sequential_from.as_ref().filter(|_| item_ids) {
+            let model = SequentialRecommender::load(dir)?;
+            println!("{name}: loaded from {} (not trained)", dir.display());
+            run(
+                &Named {
+                    name: name.clone(),
+                    inner: &model,
+                },
+                &mut scored,
+            )?;
+            trained.push((name, model));
+            continue;
+        }
         let t = Instant::now();
         let mut model = SequentialRecommender::new(&text, params)?;
         let report = model.fit(&split, &mut EpochLog(label))?;
         let seconds = t.elapsed().as_secs_f64();
-        let name = format!("sequential ({label})");
         println!(
             "{name}: validation NDCG@10 {:.4} -> {:.4} (epoch {}) in {seconds:.0} s",
             report.epochs[0].ndcg10,
             report.best().ndcg10,
             report.best_epoch
         );
-        if item_ids {
-            model.save(&args.out.join("sequential"))?;
-        }
         run(
             &Named {
                 name: name.clone(),
@@ -352,6 +383,9 @@ fn main() -> anyhow::Result<()> {
             },
             &mut scored,
         )?;
+        if item_ids {
+            model.save(&args.out.join("sequential"))?;
+        }
         results.training.push(Training {
             method: name.clone(),
             pairs: split.pairs(),
@@ -360,6 +394,58 @@ fn main() -> anyhow::Result<()> {
             seconds,
         });
         phase(&mut results, &format!("train and rank {name}"));
+        trained.push((name, model));
+    }
+
+    // The hybrid: the sequential models with co-occurrence, transitions, rules and
+    // popularity, weights chosen on the validation step. There the other sources are fitted
+    // on the training events only (the validation item unseen); on the test step, on
+    // everything before it.
+    if !trained.is_empty() {
+        let valid = pipeline.validation_step(&prepared);
+        let valid_set = EvalSet::from_prepared(&valid, EvalProtocol::AllItems);
+        let fitted_on = |p: &affinity::pipeline::Prepared, rules| {
+            let n = p.names.len();
+            anyhow::Ok((
+                ItemCooccurrence::fit(&p.histories, n, CooccurrenceWeight::Cosine),
+                ItemTransitions::fit(&p.histories, n, TransitionParams::default())?,
+                pipeline.recommender_with(p, None, rules, ScoreWeights::RULES, 1.0)?,
+                MostPopular::fit(&p.histories, n),
+            ))
+        };
+        let on_valid = fitted_on(&valid, pipeline.mine_rules(&valid)?)?;
+        let on_test = fitted_on(&prepared, rules.clone())?;
+        let name = HYBRID;
+        println!(
+            "hybrid: weights chosen on {} validation users (sources fitted without their validation item)",
+            valid_set.len()
+        );
+        for (candidates, protocol) in PROTOCOLS {
+            let tuning = Fusion::new(name, sources(&trained, &on_valid))?
+                .tune(&valid_set, K, candidates, 4_000)?;
+            println!(
+                "  {protocol}: validation NDCG@10 {:.4} (best single {:.4}); weights {}",
+                tuning.validation_ndcg,
+                tuning.single.iter().copied().fold(0.0, f64::max),
+                tuning
+                    .sources
+                    .iter()
+                    .zip(&tuning.weights)
+                    .map(|(s, w)| format!("{s} {w}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let hybrid =
+                Fusion::new(name, sources(&trained, &on_test))?.with_weights(&tuning.weights)?;
+            let r = evaluate_candidates(&hybrid, &set, K, view, candidates)?;
+            print_row(&r, protocol);
+            scored.push((r, protocol));
+            results.fusion.push(tuning);
+        }
+        phase(
+            &mut results,
+            "tune and rank the hybrid of the sequential models and baselines",
+        );
     }
 
     if args.bert_examples > 0 && !args.quick {
@@ -423,7 +509,10 @@ fn main() -> anyhow::Result<()> {
             .map(|(r, _)| r)
     };
     let pairs = [
+        (HYBRID, "sequential (text + ID)"),
+        (HYBRID, "item co-occurrence"),
         ("sequential (text + ID)", "item co-occurrence"),
+        ("sequential (text + ID)", "item transitions"),
         ("sequential (text + ID)", "zero-shot MiniLM"),
         (
             "sequential (text + ID)",
@@ -491,6 +580,37 @@ fn main() -> anyhow::Result<()> {
     write_results(&args.out.join("results.json"), &results)?;
     println!("figures in {}", args.out.join("results.json").display());
     Ok(())
+}
+
+/// The hybrid's sources, in order: the sequential models, then those fitted on a split.
+fn sources<'a>(
+    models: &'a [(String, SequentialRecommender)],
+    (cooc, transitions, rules, popular): &'a (
+        ItemCooccurrence,
+        ItemTransitions,
+        Recommender,
+        MostPopular,
+    ),
+) -> Vec<Box<dyn Scorer + 'a>> {
+    let mut sources: Vec<Box<dyn Scorer + 'a>> = models
+        .iter()
+        .map(|(name, model)| {
+            Box::new(Named {
+                name: name.clone(),
+                inner: model,
+            }) as Box<dyn Scorer + 'a>
+        })
+        .collect();
+    sources.extend([
+        Box::new(cooc) as Box<dyn Scorer + 'a>,
+        Box::new(transitions),
+        Box::new(Named {
+            name: "rules".into(),
+            inner: rules,
+        }),
+        Box::new(popular),
+    ]);
+    sources
 }
 
 fn print_row(r: &MethodResult, protocol: &str) {

@@ -16,6 +16,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bundle;
+pub mod fusion;
 pub mod model;
 /// Output files written atomically (affinity-cli's, shared with the `affinity-lite` binary).
 pub use affinity_cli::output;

@@ -2,7 +2,7 @@
 //! model and the hybrid [`Recommender`](crate::pipeline::Recommender) all implement
 //! [`Ranker`], so evaluation, the CLI and a server treat them alike.
 
-use affinity_rank::{ItemCooccurrence, MostPopular, Scored};
+use affinity_rank::{ItemCooccurrence, ItemTransitions, MostPopular, Scored};
 
 use crate::pipeline::{PipelineError, Result};
 
@@ -76,6 +76,26 @@ impl Ranker for MostPopular {
 impl Ranker for ItemCooccurrence {
     fn name(&self) -> String {
         "item co-occurrence".into()
+    }
+
+    fn rank(
+        &self,
+        histories: &[Vec<u32>],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        let excluded = exclusions(histories, exclude)?;
+        Ok(histories
+            .iter()
+            .enumerate()
+            .map(|(i, h)| self.recommend(h, excluded(i), k))
+            .collect())
+    }
+}
+
+impl Ranker for ItemTransitions {
+    fn name(&self) -> String {
+        "item transitions".into()
     }
 
     fn rank(

@@ -470,3 +470,58 @@ fn category_objective_trains_a_product_classifier() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("categories"));
 }
+
+#[test]
+fn training_that_does_not_help_says_so_and_leaves_the_starting_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let data = dir.path().join("events.csv");
+    events(&data);
+    let out_dir = dir.path().join("run");
+    // A learning rate that wrecks the weights in one epoch (without making the loss NaN,
+    // which is an error of its own): no epoch beats the start.
+    let text = ok(&affinity(&[
+        "train",
+        "-i",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1",
+        "--warmup-ratio",
+        "0",
+        "--no-progress",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["best_epoch"], 0, "{report}");
+    assert!(
+        text.contains("did not improve validation NDCG@10"),
+        "{text}"
+    );
+    let best = out_dir.join("best");
+    assert!(text.contains(&best.display().to_string()), "{text}");
+    // The directory named is there and loads.
+    let texts = dir.path().join("t.txt");
+    std::fs::write(&texts, "milk\n").unwrap();
+    let v = ok(&affinity(&[
+        "embed",
+        "--device",
+        "cpu",
+        "--model",
+        best.to_str().unwrap(),
+        "-i",
+        texts.to_str().unwrap(),
+    ]));
+    assert_eq!(v.trim().split(' ').count(), 32);
+}

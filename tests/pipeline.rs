@@ -375,3 +375,118 @@ fn sequential_model_ranks_under_both_candidate_protocols() {
         assert!((mean - r.summary.ndcg).abs() < 1e-12);
     }
 }
+
+#[test]
+fn nothing_is_fitted_on_held_out_events() {
+    use affinity::data::items_by_user;
+    use affinity::fusion::{Fusion, Scorer};
+    use affinity::rank::{
+        CooccurrenceWeight, ItemCooccurrence, ItemTransitions, MostPopular, TransitionParams,
+    };
+
+    let pipeline = Pipeline::new(
+        PipelineConfig::builder()
+            .k(3)
+            .min_support(0.01)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let prepared = pipeline.prepare(shop());
+    // Tea (8) and rice (9) are bought on the test day only: nothing fitted may know them.
+    let probes = [8u32, 9];
+    let known = |items: &[u32]| items.iter().any(|i| probes.contains(i));
+    assert!(prepared.test.iter().any(|t| known(t)));
+    assert!(!prepared.histories.iter().any(|h| known(h)));
+    assert!(!prepared.baskets.iter().any(|b| known(b)));
+    assert!(probes.iter().all(|&p| prepared.counts[p as usize] == 0));
+    let rules = pipeline.mine_rules(&prepared).unwrap();
+    assert!(!rules.is_empty());
+    assert!(!rules
+        .iter()
+        .any(|r| known(&r.antecedent) || known(&r.consequent)));
+    let n = prepared.names.len();
+    let cooc = ItemCooccurrence::fit(&prepared.baskets, n, CooccurrenceWeight::Cosine);
+    let transitions =
+        ItemTransitions::fit(&prepared.histories, n, TransitionParams::default()).unwrap();
+    let popular = MostPopular::fit(&prepared.histories, n);
+    let rules_only = pipeline
+        .recommender_with(&prepared, None, rules, ScoreWeights::RULES, 1.0)
+        .unwrap();
+    let sources: [&dyn Scorer; 4] = [&cooc, &transitions, &popular, &rules_only];
+    for source in sources {
+        let scores = source.scores(&prepared.histories).unwrap();
+        for p in probes {
+            assert!(
+                scores.column(p as usize).iter().all(|&s| s == 0.0),
+                "{} scores a test-only item",
+                source.name()
+            );
+        }
+    }
+
+    // The validation step (what hybrid weights are tuned on) sees the training events only.
+    let valid = pipeline.validation_step(&prepared);
+    let train = items_by_user(&prepared.split.train, prepared.dataset.users.len());
+    let held = items_by_user(&prepared.split.valid, prepared.dataset.users.len());
+    assert_eq!(valid.histories, train);
+    assert_eq!(valid.test, held);
+    assert!(held.iter().any(|h| !h.is_empty()));
+    assert_eq!(
+        valid.counts.iter().map(|&c| c as usize).sum::<usize>(),
+        prepared.split.train.len()
+    );
+    for (u, (h, v)) in valid.histories.iter().zip(&valid.test).enumerate() {
+        // Before each user's validation items, then the validation items: the full history.
+        assert_eq!([&h[..], &v[..]].concat(), prepared.histories[u]);
+    }
+    let set = EvalSet::from_prepared(&valid, EvalProtocol::AllItems);
+    assert!(!set.is_empty());
+    let valid_cooc = ItemCooccurrence::fit(&valid.baskets, n, CooccurrenceWeight::Cosine);
+    let popular_valid = MostPopular::fit(&valid.histories, n);
+    let mut fusion = Fusion::new(
+        "hybrid",
+        vec![Box::new(&valid_cooc), Box::new(&popular_valid)],
+    )
+    .unwrap();
+    let tuning = fusion
+        .tune(&set, 3, Candidates::HistoryExcluded, 1_000)
+        .unwrap();
+    assert_eq!(tuning.users, set.len());
+    assert!(tuning.validation_ndcg >= tuning.single.iter().copied().fold(0.0, f64::max));
+}
+
+#[cfg(feature = "model")]
+#[test]
+fn the_sequential_model_never_trains_on_validation_or_test_items() {
+    use affinity::tune::SequenceSplit;
+
+    let pipeline = Pipeline::new(PipelineConfig::builder().k(3).build().unwrap()).unwrap();
+    let prepared = pipeline.prepare(shop());
+    let split = SequenceSplit::from_histories(&prepared.histories, 50);
+    assert!(!split.train.is_empty());
+    let mut queries = split
+        .validation
+        .iter()
+        .filter(|(known, _)| known.len() >= 2);
+    for (sequence, u) in split.train.iter().zip(0..) {
+        let (known, target) = queries.next().unwrap();
+        // The training sequence is what came before the validation item; test items never.
+        assert_eq!(sequence, known, "user {u}");
+        assert!(!sequence.iter().any(|i| *i == 8 || *i == 9));
+        // The validation item is the user's last known item, after the training sequence.
+        assert_eq!(
+            prepared.histories[known_user(&prepared.histories, known)].last(),
+            Some(target)
+        );
+    }
+}
+
+/// The user whose history starts with `known` and is one item longer.
+#[cfg(feature = "model")]
+fn known_user(histories: &[Vec<u32>], known: &[u32]) -> usize {
+    histories
+        .iter()
+        .position(|h| h.len() == known.len() + 1 && h.starts_with(known))
+        .expect("a user with that history")
+}

@@ -8,8 +8,8 @@ use anyhow::Context;
 use affinity::pipeline::{Pipeline, PipelineConfig};
 use affinity_data::HoldOut;
 use affinity_tune::{
-    BertConfig, LoraConfig, Monitor, Objective, Precision, ProgressBarObserver, SentenceEncoder,
-    TrainParams, Trainer,
+    BertConfig, EpochRecord, LoraConfig, Monitor, Objective, Precision, ProgressBarObserver,
+    SentenceEncoder, TrainParams, Trainer,
 };
 
 use super::model_args::{model_dir, RunArgs};
@@ -96,7 +96,7 @@ pub enum ObjectiveArg {
 }
 
 /// `affinity train`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MonitorArg {
     Ndcg,
     Recall,
@@ -163,6 +163,20 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+fn monitor_name(m: MonitorArg) -> &'static str {
+    match m {
+        MonitorArg::Ndcg => "NDCG@10",
+        MonitorArg::Recall => "Recall@10",
+    }
+}
+
+fn monitored(m: MonitorArg, e: &EpochRecord) -> f64 {
+    match m {
+        MonitorArg::Ndcg => e.ndcg10,
+        MonitorArg::Recall => e.recall10,
+    }
 }
 
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
@@ -251,12 +265,27 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             e.epoch, e.train_loss, e.ndcg10, e.recall10, e.seconds
         );
     }
-    println!(
-        "best epoch {} ({:?}); model in {}",
-        report.best_epoch,
-        report.stop,
-        args.out.join("best").display()
-    );
+    let best = args.out.join("best");
+    match (report.epochs.first(), report.best_epoch) {
+        (Some(start), 0) if !task.validation.is_empty() => println!(
+            "best epoch 0, the model as it started: fine-tuning did not improve validation {} \
+             ({:.4} before, at best {:.4} after an epoch); {} holds the starting model ({:?})",
+            monitor_name(args.monitor),
+            monitored(args.monitor, start),
+            report.epochs[1..]
+                .iter()
+                .map(|e| monitored(args.monitor, e))
+                .fold(f64::NAN, f64::max),
+            best.display(),
+            report.stop,
+        ),
+        _ => println!(
+            "best epoch {} ({:?}); model in {}",
+            report.best_epoch,
+            report.stop,
+            best.display()
+        ),
+    }
     Ok(())
 }
 

@@ -19,5 +19,6 @@ pub use evaluate::{
 };
 pub use fitted::Fitted;
 pub use prepared::{Pipeline, Prepared};
+pub(crate) use recommender::HISTORY_BATCH;
 pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};
 pub use update::UpdateReport;

@@ -81,6 +81,19 @@ impl Pipeline {
         self.arrange(dataset, split)
     }
 
+    /// The validation step as a split of its own: fitted on `prepared`'s training events only,
+    /// with the validation events held out as its test. Rules, baselines and weights fitted
+    /// on it and scored with [`EvalSet::from_prepared`](super::EvalSet::from_prepared) never
+    /// see the validation items, let alone the test items.
+    pub fn validation_step(&self, prepared: &Prepared) -> Prepared {
+        let split = Split {
+            train: prepared.split.train.clone(),
+            valid: Vec::new(),
+            test: prepared.split.valid.clone(),
+        };
+        self.arrange(prepared.dataset.clone(), split)
+    }
+
     /// Histories, baskets and counts from the fitting part (train and valid) of `split`.
     fn arrange(&self, dataset: Dataset, split: Split) -> Prepared {
         let n_users = dataset.users.len();

@@ -436,6 +436,22 @@ impl Recommender {
             .into_owned())
     }
 
+    /// Every item's blended score (this recommender's weights) for each history,
+    /// `[histories, items]`: the scores its lists are ranked by before MMR.
+    pub(crate) fn blended_scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+        let weights = self.ranking.weights;
+        let mut out = Array2::zeros((histories.len(), self.len()));
+        for (c, chunk) in histories.chunks(HISTORY_BATCH).enumerate() {
+            let sims = self.embedding_scores_with(chunk, weights.embedding)?;
+            for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
+                let (scores, _) = self.scores(h, row.as_slice().expect("contiguous"), weights)?;
+                out.row_mut(c * HISTORY_BATCH + j)
+                    .assign(&ndarray::ArrayView1::from(&scores[..]));
+            }
+        }
+        Ok(out)
+    }
+
     /// One ranked list from precomputed embedding scores, with the given weights and lambda.
     pub(crate) fn rank_with(
         &self,

@@ -5,7 +5,8 @@
 //!   item similarity.
 //! - [`blend`]: a weighted sum of normalised score sources (embedding, rules, popularity).
 //! - [`mmr`]: maximal marginal relevance re-ranking for diversity.
-//! - [`MostPopular`] and [`ItemCooccurrence`]: the baselines every method is compared with.
+//! - [`MostPopular`] and [`ItemCooccurrence`]: the baselines every method is compared with,
+//!   and [`ItemTransitions`], their order-aware sibling for sequential data.
 //! - [`top_k`]: the one bounded selection all of them (and the whole workspace) rank through.
 //!
 //! Ties are broken by the lower item id everywhere, so results are deterministic.
@@ -15,9 +16,11 @@ mod error;
 mod index;
 mod rerank;
 mod topk;
+mod transitions;
 
 pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
 pub use rerank::{blend, mmr, normalize, Normalization, Source};
 pub use topk::{top_k, Scored};
+pub use transitions::{ItemTransitions, TransitionParams};
