@@ -5,13 +5,19 @@
 //! excluded" (what a shop serves). Paired bootstrap intervals over users say which differences
 //! are wins and which are ties. All figures go to `OUT/results.json`.
 //!
+//! Rows: most popular, co-occurrence, item transitions, rules alone, zero-shot MiniLM, the
+//! sequential model (text + ID, and text only), and the hybrid of all of them, its weights
+//! chosen on the validation item with every other source fitted without it.
+//!
 //! `cargo run --release --example scientific -- [DIR/Scientific] [--out DIR]
-//! [--bert-examples N] [--no-ablation] [--quick]` (`--bert-examples 6000` adds fine-tuned
-//! MiniLM and the hybrid: about 25 more minutes on 2 cores without AVX-512), and for the sequential model `[--epochs N]
-//! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N] [--max-history N]`,
-//! or `--sequential-from DIR` to rank with a saved one (`OUT/sequential` of an earlier run). `--quick` skips the
-//! rows that run BERT per history (zero-shot history text, fine-tuned MiniLM, hybrid). Without
-//! the data (../shared/datasets/amazon-scientific) it says so and exits.
+//! [--bert-examples N] [--no-ablation] [--quick]`; for the sequential model `[--epochs N]
+//! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N] [--max-history N,M]`
+//! (the history lengths to choose from on the validation item; default 5,50), or
+//! `--sequential-from DIR` to rank with a saved one (`OUT/sequential` of an earlier run).
+//! `--quick` skips what runs BERT per history (the zero-shot history-text row and hybrid
+//! source, fine-tuned MiniLM); `--bert-examples 6000` adds fine-tuned MiniLM and its hybrid
+//! (about 25 more minutes on 2 cores without AVX-512). Without the data
+//! (../shared/datasets/amazon-scientific) it says so and exits.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,7 +38,7 @@ use affinity::ranker::{exclusions, Named, Ranker};
 use affinity::tune::tch::Tensor;
 use affinity::tune::{
     DeviceChoice, EncoderOptions, EpochRecord, Precision, SentenceEncoder, SequenceSplit,
-    SequentialParams, SequentialRecommender, TrainObserver, TrainParams, Trainer,
+    SequentialParams, SequentialRecommender, TrainObserver, TrainParams, TrainReport, Trainer,
 };
 use serde::Serialize;
 
@@ -73,6 +79,15 @@ struct Training {
     seconds: f64,
 }
 
+#[derive(Serialize)]
+struct HistoryChoice {
+    max_history: usize,
+    pairs: usize,
+    validation_ndcg10: f64,
+    best_epoch: usize,
+    seconds: f64,
+}
+
 #[derive(Serialize, Default)]
 struct Results {
     dataset: String,
@@ -81,6 +96,8 @@ struct Results {
     rows: Vec<Row>,
     comparisons: Vec<Comparison>,
     training: Vec<Training>,
+    /// Validation NDCG@10 of the text + ID model per history length tried.
+    history_choice: Vec<HistoryChoice>,
     /// The hybrid's weights, chosen on the validation step, per protocol.
     fusion: Vec<FusionTuning>,
     /// Where the time went, in seconds, in order.
@@ -150,7 +167,7 @@ impl Ranker for Memo<'_> {
 }
 
 /// Prints each epoch's validation figure as the sequential model trains.
-struct EpochLog(&'static str);
+struct EpochLog(String);
 
 impl TrainObserver for EpochLog {
     fn on_epoch(&mut self, r: &EpochRecord) {
@@ -165,6 +182,8 @@ struct Args {
     prefix: PathBuf,
     out: PathBuf,
     sequential: SequentialParams,
+    /// History lengths to choose from on the validation item.
+    histories: Vec<usize>,
     bert_examples: usize,
     ablation: bool,
     /// Skip every row that runs BERT per history (zero-shot history text, fine-tuning, hybrid).
@@ -178,6 +197,7 @@ fn args(root: &Path) -> anyhow::Result<Args> {
         prefix: root.join("../shared/datasets/amazon-scientific/Scientific"),
         out: root.join("out/scientific"),
         sequential: SequentialParams::default(),
+        histories: vec![5, 50],
         bert_examples: 0,
         ablation: true,
         quick: false,
@@ -197,7 +217,12 @@ fn args(root: &Path) -> anyhow::Result<Args> {
             "--temperature" => a.sequential.temperature = value("--temperature")?.parse()?,
             "--hidden" => a.sequential.hidden = value("--hidden")?.parse()?,
             "--patience" => a.sequential.patience = value("--patience")?.parse()?,
-            "--max-history" => a.sequential.max_history = value("--max-history")?.parse()?,
+            "--max-history" => {
+                a.histories = value("--max-history")?
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
             "--quick" => a.quick = true,
             "--sequential-from" => a.sequential_from = Some(value("--sequential-from")?.into()),
             "--bert-examples" => a.bert_examples = value("--bert-examples")?.parse()?,
@@ -266,13 +291,15 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let zero = SentenceEncoder::from_dir(&model_dir, &options)?;
-    let reference = pipeline.recommender_with(
+    let mut reference = pipeline.recommender_with(
         &prepared,
         Some(zero),
         rules.clone(),
         ScoreWeights::EMBEDDING,
         1.0,
     )?;
+    // The test histories' vectors are encoded once, for the zero-shot row and the hybrid.
+    reference.cache_history_vectors(50_000);
     let vectors = reference
         .item_vectors()
         .expect("a model gives vectors")
@@ -322,13 +349,6 @@ fn main() -> anyhow::Result<()> {
     phase(&mut results, "baselines and zero-shot rows");
 
     // The sequential model over cached text vectors: the BERT pass is done once per item.
-    let split = SequenceSplit::from_histories(&prepared.histories, args.sequential.max_history);
-    println!(
-        "sequential model: {} training pairs from {} users, {} validation items (never trained on)",
-        split.pairs(),
-        split.train.len(),
-        split.validation.len()
-    );
     let text = Tensor::from_slice(vectors.as_slice().expect("standard layout"))
         .view([vectors.nrows() as i64, vectors.ncols() as i64]);
     // Untrained, the model is the mean of the history's item vectors: zero-shot MiniLM
@@ -343,58 +363,84 @@ fn main() -> anyhow::Result<()> {
     )?;
     // Every trained sequential model, text + ID first: each is a source of the hybrid.
     let mut trained: Vec<(String, SequentialRecommender)> = Vec::new();
-    let mut variants = vec![("text + ID", true)];
-    if args.ablation {
-        variants.push(("text only", false));
-    }
-    for (label, item_ids) in variants {
-        let params = SequentialParams {
-            item_ids,
-            ..args.sequential.clone()
-        };
-        let name = format!("sequential ({label})");
-        if let Some(dir) = args.sequential_from.as_ref().filter(|_| item_ids) {
-            let model = SequentialRecommender::load(dir)?;
-            println!("{name}: loaded from {} (not trained)", dir.display());
-            run(
-                &Named {
-                    name: name.clone(),
-                    inner: &model,
-                },
-                &mut scored,
-            )?;
-            trained.push((name, model));
-            continue;
-        }
-        let t = Instant::now();
-        let mut model = SequentialRecommender::new(&text, params)?;
-        let report = model.fit(&split, &mut EpochLog(label))?;
-        let seconds = t.elapsed().as_secs_f64();
-        println!(
-            "{name}: validation NDCG@10 {:.4} -> {:.4} (epoch {}) in {seconds:.0} s",
-            report.epochs[0].ndcg10,
-            report.best().ndcg10,
-            report.best_epoch
-        );
+    let with_ids = "sequential (text + ID)".to_string();
+    let max_history = if let Some(dir) = &args.sequential_from {
+        let model = SequentialRecommender::load(dir)?;
+        println!("{with_ids}: loaded from {} (not trained)", dir.display());
+        let n = model.params().max_history;
         run(
             &Named {
-                name: name.clone(),
+                name: with_ids.clone(),
                 inner: &model,
             },
             &mut scored,
         )?;
-        if item_ids {
-            model.save(&args.out.join("sequential"))?;
+        trained.push((with_ids, model));
+        n
+    } else {
+        // The history length is chosen on the validation item: one text + ID model per
+        // candidate, the best kept (the test item is never looked at).
+        let mut candidates: Vec<Trained> = Vec::new();
+        for &n in &args.histories {
+            let t = train(&text, &prepared.histories, &args.sequential, n, true)?;
+            results.history_choice.push(HistoryChoice {
+                max_history: n,
+                pairs: t.pairs,
+                validation_ndcg10: t.report.best().ndcg10,
+                best_epoch: t.report.best_epoch,
+                seconds: t.seconds,
+            });
+            candidates.push(t);
         }
-        results.training.push(Training {
-            method: name.clone(),
-            pairs: split.pairs(),
-            best_epoch: report.best_epoch,
-            epochs: report.epochs,
-            seconds,
-        });
-        phase(&mut results, &format!("train and rank {name}"));
-        trained.push((name, model));
+        let best = (0..candidates.len())
+            .max_by(|&a, &b| {
+                let v = |i: usize| candidates[i].report.best().ndcg10;
+                v(a).total_cmp(&v(b)).then(b.cmp(&a))
+            })
+            .ok_or_else(|| anyhow::anyhow!("--max-history needs at least one length"))?;
+        let t = candidates.remove(best);
+        let n = t.model.params().max_history;
+        println!("history length chosen on the validation item: {n}");
+        run(
+            &Named {
+                name: with_ids.clone(),
+                inner: &t.model,
+            },
+            &mut scored,
+        )?;
+        t.model.save(&args.out.join("sequential"))?;
+        results.training.push(t.training(&with_ids));
+        phase(
+            &mut results,
+            "train sequential (text + ID) per history length, rank the chosen one",
+        );
+        trained.push((with_ids, t.model));
+        // The lengths not chosen stay as sources of the hybrid (they were trained anyway).
+        for other in candidates {
+            let n = other.model.params().max_history;
+            trained.push((format!("sequential (text + ID, history {n})"), other.model));
+        }
+        n
+    };
+    if args.ablation {
+        let name = "sequential (text only)".to_string();
+        let t = train(
+            &text,
+            &prepared.histories,
+            &args.sequential,
+            max_history,
+            false,
+        )?;
+        run(
+            &Named {
+                name: name.clone(),
+                inner: &t.model,
+            },
+            &mut scored,
+        )?;
+        results.training.push(t.training(&name));
+        phase(&mut results, "train and rank sequential (text only)");
+        trained.push((name, t.model));
     }
 
     // The hybrid: the sequential models with co-occurrence, transitions, rules and
@@ -416,12 +462,23 @@ fn main() -> anyhow::Result<()> {
         let on_valid = fitted_on(&valid, pipeline.mine_rules(&valid)?)?;
         let on_test = fitted_on(&prepared, rules.clone())?;
         let name = HYBRID;
+        // Zero-shot MiniLM reading the history as text: a BERT pass per history (so not with
+        // --quick), the same model on both steps (it is fitted on nothing).
+        let history_text = Named {
+            name: "zero-shot MiniLM (history text)".to_string(),
+            inner: &reference,
+        };
+        let extra: Vec<&dyn Scorer> = if args.quick {
+            Vec::new()
+        } else {
+            vec![&history_text]
+        };
         println!(
             "hybrid: weights chosen on {} validation users (sources fitted without their validation item)",
             valid_set.len()
         );
         for (candidates, protocol) in PROTOCOLS {
-            let tuning = Fusion::new(name, sources(&trained, &on_valid))?
+            let tuning = Fusion::new(name, sources(&trained, &extra, &on_valid))?
                 .tune(&valid_set, K, candidates, 4_000)?;
             println!(
                 "  {protocol}: validation NDCG@10 {:.4} (best single {:.4}); weights {}",
@@ -435,8 +492,8 @@ fn main() -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let hybrid =
-                Fusion::new(name, sources(&trained, &on_test))?.with_weights(&tuning.weights)?;
+            let hybrid = Fusion::new(name, sources(&trained, &extra, &on_test))?
+                .with_weights(&tuning.weights)?;
             let r = evaluate_candidates(&hybrid, &set, K, view, candidates)?;
             print_row(&r, protocol);
             scored.push((r, protocol));
@@ -582,9 +639,74 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The hybrid's sources, in order: the sequential models, then those fitted on a split.
+/// A trained sequential model and how its training went.
+struct Trained {
+    model: SequentialRecommender,
+    report: TrainReport,
+    seconds: f64,
+    pairs: usize,
+}
+
+impl Trained {
+    fn training(&self, method: &str) -> Training {
+        Training {
+            method: method.into(),
+            pairs: self.pairs,
+            best_epoch: self.report.best_epoch,
+            epochs: self.report.epochs.clone(),
+            seconds: self.seconds,
+        }
+    }
+}
+
+/// Trains a sequential model on each user's last `max_history + 1` training items, with or
+/// without item IDs, early-stopped on the validation item.
+fn train(
+    text: &Tensor,
+    histories: &[Vec<u32>],
+    base: &SequentialParams,
+    max_history: usize,
+    item_ids: bool,
+) -> anyhow::Result<Trained> {
+    let split = SequenceSplit::from_histories(histories, max_history);
+    let label = format!(
+        "{}, history {max_history}",
+        if item_ids { "text + ID" } else { "text only" }
+    );
+    println!(
+        "sequential ({label}): {} training pairs from {} users, {} validation items (never trained on)",
+        split.pairs(),
+        split.train.len(),
+        split.validation.len()
+    );
+    let params = SequentialParams {
+        item_ids,
+        max_history,
+        ..base.clone()
+    };
+    let t = Instant::now();
+    let mut model = SequentialRecommender::new(text, params)?;
+    let report = model.fit(&split, &mut EpochLog(label.clone()))?;
+    let seconds = t.elapsed().as_secs_f64();
+    println!(
+        "sequential ({label}): validation NDCG@10 {:.4} -> {:.4} (epoch {}) in {seconds:.0} s",
+        report.epochs[0].ndcg10,
+        report.best().ndcg10,
+        report.best_epoch
+    );
+    Ok(Trained {
+        model,
+        report,
+        seconds,
+        pairs: split.pairs(),
+    })
+}
+
+/// The hybrid's sources, in order: the sequential models, `extra` (fitted on nothing), then
+/// those fitted on a split.
 fn sources<'a>(
     models: &'a [(String, SequentialRecommender)],
+    extra: &[&'a dyn Scorer],
     (cooc, transitions, rules, popular): &'a (
         ItemCooccurrence,
         ItemTransitions,
@@ -601,6 +723,7 @@ fn sources<'a>(
             }) as Box<dyn Scorer + 'a>
         })
         .collect();
+    sources.extend(extra.iter().map(|s| Box::new(*s) as Box<dyn Scorer + 'a>));
     sources.extend([
         Box::new(cooc) as Box<dyn Scorer + 'a>,
         Box::new(transitions),

@@ -1,7 +1,7 @@
 //! Ranking with reasons: embedding similarity, rule boosts, popularity, MMR.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
@@ -28,12 +28,17 @@ pub enum Reason {
         /// Confidence over the item's base rate.
         lift: f64,
     },
-    /// The most similar product in the history.
+    /// A product in the history that this one is unusually similar to: the history product
+    /// with the most distinctive similarity, given only where the cosine stands out from both
+    /// products' usual similarity to the catalogue (so a product similar to everything, or a
+    /// collapsed embedding space, gives no such reason).
     SimilarTo {
         /// That product.
         item: String,
         /// Cosine of the two product embeddings.
         similarity: f32,
+        /// The recommended product's mean cosine with the catalogue, for comparison.
+        typical: f32,
     },
     /// Among the most bought products (what remains when nothing else speaks for it).
     Popular {
@@ -97,9 +102,26 @@ pub struct Recommender {
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
+    /// Each item's usual cosine with the catalogue, on first use ([`Recommender::typical`]).
+    typical: OnceLock<Vec<Typical>>,
     pub(crate) ranking: Ranking,
     pub(crate) provenance: crate::bundle::Provenance,
 }
+
+/// An item's cosine with a sample of the catalogue: mean and standard deviation.
+#[derive(Debug, Clone, Copy)]
+struct Typical {
+    mean: f32,
+    std: f32,
+}
+
+/// Catalogue items an item's usual similarity is measured against (evenly spaced).
+const TYPICAL_SAMPLE: usize = 256;
+/// A similarity reason needs a cosine this many standard deviations above both products'
+/// mean similarity to the catalogue...
+const DISTINCTIVE_SD: f32 = 2.0;
+/// ...and at least this far above it in absolute terms (a collapsed space has tiny spreads).
+const DISTINCTIVE_GAP: f32 = 0.05;
 
 impl std::fmt::Debug for Recommender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,6 +208,7 @@ impl Recommender {
             history_cache: None,
             popularity,
             popularity_rank,
+            typical: OnceLock::new(),
             ranking,
             provenance: Default::default(),
         })
@@ -659,17 +682,8 @@ impl Recommender {
             });
         }
         if self.has_vectors {
-            let vectors = self.index.vectors();
-            let target = vectors.row(item as usize);
-            let closest = history
-                .iter()
-                .map(|&h| (h, vectors.row(h as usize).dot(&target)))
-                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-            if let Some((h, similarity)) = closest {
-                reasons.push(Reason::SimilarTo {
-                    item: self.names()[h as usize].clone(),
-                    similarity,
-                });
+            if let Some(reason) = self.similarity_reason(history, item) {
+                reasons.push(reason);
             }
         }
         if reasons.is_empty() || self.popularity_rank[item as usize] <= 10 {
@@ -678,6 +692,60 @@ impl Recommender {
             });
         }
         reasons
+    }
+
+    /// The history product whose similarity to `item` stands out most from both products'
+    /// usual similarity to the catalogue, if any stands out enough.
+    fn similarity_reason(&self, history: &[u32], item: u32) -> Option<Reason> {
+        let vectors = self.index.vectors();
+        let typical = self.typical();
+        let target = vectors.row(item as usize);
+        let margin =
+            |t: Typical, s: f32| (s - t.mean) / (DISTINCTIVE_SD * t.std).max(DISTINCTIVE_GAP);
+        let (h, similarity, stand_out) = history
+            .iter()
+            .filter(|&&h| h != item && (h as usize) < typical.len())
+            .map(|&h| {
+                let s = vectors.row(h as usize).dot(&target);
+                let m = margin(typical[item as usize], s).min(margin(typical[h as usize], s));
+                (h, s, m)
+            })
+            .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)))?;
+        (stand_out >= 1.0).then(|| Reason::SimilarTo {
+            item: self.names()[h as usize].clone(),
+            similarity,
+            typical: typical[item as usize].mean,
+        })
+    }
+
+    /// Each item's mean and spread of cosine with an evenly spaced sample of the catalogue
+    /// (itself left out), computed once: one `[items, dim] x [dim, sample]` product.
+    fn typical(&self) -> &[Typical] {
+        self.typical.get_or_init(|| {
+            let vectors = self.index.vectors();
+            let n = vectors.nrows();
+            let m = n.min(TYPICAL_SAMPLE);
+            let picked: Vec<usize> = (0..m).map(|i| i * n / m).collect();
+            let sims = vectors.dot(&vectors.select(Axis(0), &picked).t());
+            sims.axis_iter(Axis(0))
+                .enumerate()
+                .map(|(i, row)| {
+                    let others: Vec<f32> = row
+                        .iter()
+                        .zip(&picked)
+                        .filter(|(_, &j)| j != i)
+                        .map(|(&s, _)| s)
+                        .collect();
+                    let count = others.len().max(1) as f32;
+                    let mean = others.iter().sum::<f32>() / count;
+                    let var = others.iter().map(|s| (s - mean) * (s - mean)).sum::<f32>() / count;
+                    Typical {
+                        mean,
+                        std: var.sqrt(),
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Products for a free-text query, by cosine of the embeddings.
@@ -868,6 +936,64 @@ mod tests {
             .unwrap()
             .fit(data, None, None)
             .unwrap()
+    }
+
+    /// The fixture's catalogue with the given item vectors (rows normalised here).
+    fn with_vectors(rows: Vec<[f32; 7]>) -> Recommender {
+        let r = recommender();
+        let mut v = Array2::from_shape_vec((rows.len(), 7), rows.concat()).unwrap();
+        for mut row in v.rows_mut() {
+            let norm = row.dot(&row).sqrt();
+            row /= norm;
+        }
+        Recommender::with_vectors(r.fitted.clone(), None, Some(v), r.ranking.clone()).unwrap()
+    }
+
+    fn similar_to(r: &Recommender, history: &[u32], item: u32) -> Option<String> {
+        r.reasons(history, item, None)
+            .into_iter()
+            .find_map(|x| match x {
+                Reason::SimilarTo { item, .. } => Some(item),
+                _ => None,
+            })
+    }
+
+    #[test]
+    fn similarity_reasons_only_where_the_similarity_stands_out() {
+        // Items in pairs along their own axis (0-1, 2-3, ... 8-9), 10 alone, 11 a hub close
+        // to every pair.
+        let mut rows = Vec::new();
+        for i in 0..10 {
+            let mut row = [0.0f32; 7];
+            row[i / 2] = 1.0;
+            row[6] = 0.05 * (i % 2) as f32;
+            rows.push(row);
+        }
+        rows.push([0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        rows.push([1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]);
+        let r = with_vectors(rows);
+        assert_eq!(r.len(), 12);
+        // 1 is the partner of 0: said, whatever else the history holds.
+        assert_eq!(similar_to(&r, &[0, 11], 1), Some(r.names()[0].clone()));
+        assert_eq!(similar_to(&r, &[11, 0, 4], 1), Some(r.names()[0].clone()));
+        // The hub is as close to 1 as to everything else: not a reason.
+        assert_eq!(similar_to(&r, &[11], 1), None);
+        // Nothing in common: no reason either.
+        assert_eq!(similar_to(&r, &[10, 4], 1), None);
+
+        // A collapsed space (every product nearly the same vector): no similarity reasons.
+        let collapsed: Vec<[f32; 7]> = (0..12)
+            .map(|i| {
+                let mut row = [1.0f32; 7];
+                row[i % 7] += 0.01 * (i as f32);
+                row
+            })
+            .collect();
+        let r = with_vectors(collapsed);
+        for item in 0..12u32 {
+            let history: Vec<u32> = (0..12).filter(|&h| h != item).collect();
+            assert_eq!(similar_to(&r, &history, item), None, "item {item}");
+        }
     }
 
     #[test]

@@ -76,6 +76,27 @@ pub struct ExampleUser {
     pub recommendations: Vec<Recommendation>,
 }
 
+/// Two methods compared over the same test users: NDCG@10 of `a` minus `b`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    /// The first method.
+    pub a: String,
+    /// The method it is compared with.
+    pub b: String,
+    /// The mean difference and its 95 % paired-bootstrap interval.
+    pub difference: affinity_data::metrics::PairedDifference,
+}
+
+/// How spread out one model's product vectors are: the mean cosine between two different
+/// products (near 1 when the space has collapsed toward one direction).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Spread {
+    /// The model.
+    pub model: String,
+    /// Mean cosine over all pairs of different products.
+    pub mean_pairwise_cosine: f64,
+}
+
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -85,6 +106,10 @@ pub struct Report {
     pub data: String,
     /// The comparison table.
     pub results: Vec<MethodResult>,
+    /// Paired significance of the differences that matter.
+    pub comparisons: Vec<Comparison>,
+    /// The product vectors' spread per model.
+    pub spreads: Vec<Spread>,
     /// Fine-tuning runs.
     pub training: Vec<TrainingRun>,
     /// The strongest rules.
@@ -93,6 +118,27 @@ pub struct Report {
     pub examples: Vec<ExampleUser>,
     /// Wall time of the whole job.
     pub seconds: f64,
+}
+
+/// The mean cosine between two different rows of `vectors` (rows of norm 1): the squared
+/// norm of their sum gives it without forming every pair.
+///
+/// ```
+/// let v = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0]];
+/// assert!((affinity::report::mean_pairwise_cosine(v.view()) - 1.0 / 3.0).abs() < 1e-9);
+/// ```
+pub fn mean_pairwise_cosine(vectors: ndarray::ArrayView2<f32>) -> f64 {
+    let n = vectors.nrows() as f64;
+    if n < 2.0 {
+        return f64::NAN;
+    }
+    let sum = vectors.map(|&x| f64::from(x)).sum_axis(ndarray::Axis(0));
+    let self_pairs: f64 = vectors
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
+        .sum();
+    (sum.dot(&sum) - self_pairs) / (n * (n - 1.0))
 }
 
 /// Reasons as one line of text.
@@ -110,8 +156,12 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
                     antecedent.join(" + ")
                 )
             }
-            Reason::SimilarTo { item, similarity } => {
-                format!("similar to {item} ({similarity:.2})")
+            Reason::SimilarTo {
+                item,
+                similarity,
+                typical,
+            } => {
+                format!("similar to {item} ({similarity:.2}; {typical:.2} to a typical product)")
             }
             Reason::Popular { rank } => format!("popular (#{rank})"),
         })
@@ -173,10 +223,32 @@ impl Report {
                 r.seconds
             );
         }
-        let _ = writeln!(
-            md,
-            "\n![metrics per method](metrics.png)\n\n## Fine-tuning\n"
-        );
+        let _ = writeln!(md, "\n![metrics per method](metrics.png)\n");
+        if !self.comparisons.is_empty() {
+            let _ = writeln!(md, "## Which differences are real\n\nNDCG@10 of one method minus another over the same test users, with the 95 % paired-bootstrap interval; a tie where it holds 0.\n\n| comparison | difference | 95 % interval | verdict |\n|---|---|---|---|");
+            for c in &self.comparisons {
+                let d = &c.difference;
+                let _ = writeln!(
+                    md,
+                    "| {} vs {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
+                    c.a,
+                    c.b,
+                    d.mean,
+                    d.low,
+                    d.high,
+                    d.verdict()
+                );
+            }
+            let _ = writeln!(md);
+        }
+        if !self.spreads.is_empty() {
+            let _ = writeln!(md, "## Product vectors\n\nMean cosine between two different products (near 1: the space has collapsed and similarity says little).\n\n| model | mean pairwise cosine |\n|---|---|");
+            for s in &self.spreads {
+                let _ = writeln!(md, "| {} | {:.3} |", s.model, s.mean_pairwise_cosine);
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md, "## Fine-tuning\n");
         let _ = writeln!(md, "| run | validation NDCG@10 before | best | best epoch | steps | seconds |\n|---|---|---|---|---|---|");
         for r in &self.training {
             let _ = writeln!(
@@ -239,6 +311,8 @@ impl Report {
         write_file(&path, md.as_bytes())?;
         let json = serde_json::json!({
             "results": self.results,
+            "comparisons": self.comparisons,
+            "spreads": self.spreads,
             "rules": self.rules,
             "training": self.training.iter().map(|r| serde_json::json!({"name": r.name, "report": r.details, "seconds": r.seconds})).collect::<Vec<_>>(),
         });
