@@ -143,7 +143,7 @@ fn main() -> anyhow::Result<()> {
     let tuning = fitted.provenance().tuning.clone().expect("tuned");
     let (w, lambda) = fitted.ranking();
     println!(
-        "fitted on every day but the last in {:.1} s: {} members, {} products, {} rules; weights chosen on validation (NDCG@10 {:.4}): embedding {} rules {} popularity {}, MMR lambda {lambda}",
+        "fitted on every day but the last in {:.1} s: {} members, {} products, {} rules; weights chosen on validation (NDCG@10 {:.4}): embedding {} rules {} popularity {} co-occurrence {}, MMR lambda {lambda}",
         t.elapsed().as_secs_f64(),
         fitted.fitted().n_users(),
         fitted.len(),
@@ -151,7 +151,8 @@ fn main() -> anyhow::Result<()> {
         tuning.validation_ndcg,
         w.embedding,
         w.rules,
-        w.popularity
+        w.popularity,
+        w.cooccurrence
     );
     let bundle = out.join("groceries");
     let manifest = fitted.save(&bundle, &SaveOptions::default())?;

@@ -237,8 +237,8 @@ fn main() -> anyhow::Result<()> {
         .validation_ndcg;
     let (w, lambda) = hybrid.ranking();
     println!(
-        "hybrid chosen on validation (NDCG@10 {valid_ndcg:.4}): embedding {} + rules {} + popularity {}, MMR lambda {lambda}",
-        w.embedding, w.rules, w.popularity
+        "hybrid chosen on validation (NDCG@10 {valid_ndcg:.4}): embedding {} + rules {} + popularity {} + co-occurrence {}, MMR lambda {lambda}",
+        w.embedding, w.rules, w.popularity, w.cooccurrence
     );
     run(&Named {
         name: "hybrid (fine-tuned+rules+MMR)".into(),

@@ -545,8 +545,8 @@ fn main() -> anyhow::Result<()> {
             .validation_ndcg;
         let (w, lambda) = fine.ranking();
         println!(
-            "hybrid chosen on validation (NDCG@10 {v:.4}): embedding {} rules {} popularity {} lambda {lambda}",
-            w.embedding, w.rules, w.popularity
+            "hybrid chosen on validation (NDCG@10 {v:.4}): embedding {} rules {} popularity {} co-occurrence {} lambda {lambda}",
+            w.embedding, w.rules, w.popularity, w.cooccurrence
         );
         run(
             &Named {

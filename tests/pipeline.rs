@@ -86,6 +86,7 @@ fn recommendations_exclude_history_and_explain_themselves() {
         embedding: 1.0,
         rules: 1.0,
         popularity: 0.1,
+        cooccurrence: 0.0,
     };
     let rec = pipeline
         .recommender_with(
@@ -186,7 +187,8 @@ fn invalid_settings_fail_before_work() {
         .weights(ScoreWeights {
             embedding: -1.0,
             rules: 0.0,
-            popularity: 0.0
+            popularity: 0.0,
+            cooccurrence: 0.0,
         })
         .build()
         .is_err());
@@ -259,6 +261,7 @@ fn rules_and_popularity_rank_without_a_model() {
                 embedding: 0.0,
                 rules: 1.0,
                 popularity: 0.1,
+                cooccurrence: 0.0,
             })
             .build()
             .unwrap(),
@@ -498,4 +501,65 @@ fn known_user(histories: &[Vec<u32>], known: &[u32]) -> usize {
         .iter()
         .position(|h| h.len() == known.len() + 1 && h.starts_with(known))
         .expect("a user with that history")
+}
+
+#[test]
+fn tuning_weights_co_occurrence_where_it_is_the_signal() {
+    // Four groups of three products: a shopper buys two of a group on day 1, the third on day
+    // 2 (validation), and product 13 on day 3 (test). Other shoppers' day-1 baskets hold every
+    // pair, so only co-occurrence knows the third product; popularity ties across groups.
+    let mut ds = Dataset {
+        has_users: true,
+        ..Dataset::default()
+    };
+    for i in 0..14 {
+        ds.items.intern(&format!("p{i}"));
+    }
+    ds.catalog = affinity::data::Catalog::with_len(14);
+    for u in 0..48u32 {
+        let user = ds.users.intern(&format!("u{u}"));
+        let (group, third) = (u % 4, (u / 4) % 3);
+        let items: Vec<u32> = (0..3).map(|j| 3 * group + j).collect();
+        let days: [Vec<u32>; 3] = [
+            items
+                .iter()
+                .copied()
+                .filter(|&i| i != items[third as usize])
+                .chain([12])
+                .collect(),
+            vec![items[third as usize]],
+            vec![13],
+        ];
+        for (day, basket) in days.iter().enumerate() {
+            for &item in basket {
+                ds.interactions.push(Interaction {
+                    user,
+                    item,
+                    timestamp: 86_400 * (day as i64 + 1),
+                    kind: EventKind::Purchase,
+                    weight: 1.0,
+                    order: None,
+                });
+            }
+        }
+    }
+    // Support 0.9: no rules, so co-occurrence is the only source that knows the pairs.
+    let pipeline = Pipeline::new(
+        PipelineConfig::builder()
+            .k(3)
+            .min_support(0.9)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let prepared = pipeline.prepare(ds);
+    let rules = pipeline.mine_rules(&prepared).unwrap();
+    assert!(rules.is_empty());
+    let mut rec = pipeline.recommender(&prepared, None, rules).unwrap();
+    assert_eq!(rec.ranking().0.cooccurrence, 0.0);
+    let tuning = pipeline.tune_ranking(&prepared, &mut rec, 1_000).unwrap();
+    assert_eq!(tuning.users, 48);
+    let (weights, _) = rec.ranking();
+    assert!(weights.cooccurrence > 0.0, "{weights:?}");
+    assert!(tuning.validation_ndcg > 0.99, "{}", tuning.validation_ndcg);
 }

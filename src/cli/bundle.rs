@@ -171,12 +171,12 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let w = &manifest.ranking.weights;
     match &manifest.tuning {
         Some(t) => println!(
-            "ranking chosen on validation ({} users, NDCG@{} {:.4}): embedding {} rules {} popularity {}, MMR lambda {}",
-            t.users, t.k, t.validation_ndcg, w.embedding, w.rules, w.popularity, manifest.ranking.mmr_lambda
+            "ranking chosen on validation ({} users, NDCG@{} {:.4}): embedding {} rules {} popularity {} co-occurrence {}, MMR lambda {}",
+            t.users, t.k, t.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence, manifest.ranking.mmr_lambda
         ),
         None => println!(
-            "ranking: embedding {} rules {} popularity {}, MMR lambda {}",
-            w.embedding, w.rules, w.popularity, manifest.ranking.mmr_lambda
+            "ranking: embedding {} rules {} popularity {} co-occurrence {}, MMR lambda {}",
+            w.embedding, w.rules, w.popularity, w.cooccurrence, manifest.ranking.mmr_lambda
         ),
     }
     Ok(())

@@ -43,6 +43,9 @@ pub struct RankArgs {
     /// Weight of popularity.
     #[arg(long, default_value_t = 0.3)]
     pub popularity_weight: f32,
+    /// Weight of item co-occurrence with the history (`--tune` tries it).
+    #[arg(long, default_value_t = 0.0)]
+    pub cooccurrence_weight: f32,
     /// MMR lambda (1: relevance only).
     #[arg(long, default_value_t = 0.9)]
     pub mmr_lambda: f32,
@@ -64,6 +67,7 @@ impl RankArgs {
                 embedding: self.embedding_weight,
                 rules: self.rules_weight,
                 popularity: self.popularity_weight,
+                cooccurrence: self.cooccurrence_weight,
             })
             .mmr_lambda(self.mmr_lambda)
             .build()?)
@@ -516,8 +520,8 @@ fn evaluate_split(
         let tuning = pipeline.tune_ranking(&prepared, &mut model, TUNE_USERS)?;
         let (w, l) = model.ranking();
         eprintln!(
-            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
-            tuning.validation_ndcg, w.embedding, w.rules, w.popularity
+            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
+            tuning.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence
         );
     }
     let hybrid = Named {

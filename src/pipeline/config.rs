@@ -17,6 +17,11 @@ pub struct ScoreWeights {
     pub rules: f32,
     /// Training-set popularity (log of the count).
     pub popularity: f32,
+    /// Item co-occurrence with the history (cosine of the two items' baskets, summed over the
+    /// history). 0 unless chosen: `Pipeline::tune_ranking` tries it, and bundles written
+    /// before it existed read as 0.
+    #[serde(default)]
+    pub cooccurrence: f32,
 }
 
 impl ScoreWeights {
@@ -25,12 +30,14 @@ impl ScoreWeights {
         embedding: 1.0,
         rules: 0.0,
         popularity: 0.0,
+        cooccurrence: 0.0,
     };
     /// Rules only (popularity with a tiny weight breaks ties among items no rule reaches).
     pub const RULES: ScoreWeights = ScoreWeights {
         embedding: 0.0,
         rules: 1.0,
         popularity: 1e-3,
+        cooccurrence: 0.0,
     };
 }
 
@@ -40,6 +47,7 @@ impl Default for ScoreWeights {
             embedding: 1.0,
             rules: 0.3,
             popularity: 0.3,
+            cooccurrence: 0.0,
         }
     }
 }
@@ -136,7 +144,7 @@ impl PipelineConfig {
             return Err(invalid("history.max_items", "must be at least 1"));
         }
         let w = self.weights;
-        if [w.embedding, w.rules, w.popularity]
+        if [w.embedding, w.rules, w.popularity, w.cooccurrence]
             .iter()
             .any(|x| !x.is_finite() || *x < 0.0)
         {

@@ -361,47 +361,59 @@ impl Pipeline {
 
     /// Chooses the blend weights and MMR lambda of `recommender` by NDCG@k on the validation
     /// step (histories from the training steps only, so the test step is never looked at):
-    /// first the rule and popularity weights against the embedding's, then lambda. Returns how
-    /// it was chosen (with the validation NDCG@k reached); the recommender keeps the winning
-    /// setting.
+    /// first the rule, popularity and co-occurrence weights against the embedding's, then
+    /// lambda. Rules, co-occurrence and popularity are refitted on the training steps for the
+    /// choice ([`Pipeline::validation_step`]), so no source has seen the items it is scored on.
+    /// Returns how it was chosen (with the validation NDCG@k reached); the recommender keeps
+    /// the winning setting.
     pub fn tune_ranking(
         &self,
         prepared: &Prepared,
         recommender: &mut Recommender,
         max_users: usize,
     ) -> Result<Tuning> {
-        let n_users = prepared.dataset.users.len();
-        let train = items_by_user(&prepared.split.train, n_users);
-        let valid = items_by_user(&prepared.split.valid, n_users);
-        let mut users: Vec<(Vec<u32>, Vec<u32>)> = train
-            .into_iter()
-            .zip(valid)
+        let valid = self.validation_step(prepared);
+        let users: Vec<(Vec<u32>, Vec<u32>)> = valid
+            .histories
+            .iter()
+            .zip(&valid.test)
             .filter_map(|(h, v)| {
-                let rel: Vec<u32> = v.into_iter().filter(|i| !h.contains(i)).collect();
-                (!h.is_empty() && !rel.is_empty()).then_some((h, rel))
+                let rel: Vec<u32> = v.iter().copied().filter(|i| !h.contains(i)).collect();
+                (!h.is_empty() && !rel.is_empty()).then(|| (h.clone(), rel))
             })
+            .take(max_users.max(1))
             .collect();
-        users.truncate(max_users.max(1));
         if users.is_empty() {
             return Err(super::error::invalid(
                 "validation",
                 "no user has a validation step with new items",
             ));
         }
+        // The embedding needs no fitting: the recommender's own encoder scores the histories.
+        let rules = self.mine_rules(&valid)?;
+        let fitted_on_training = Recommender::with_vectors(
+            self.fitted(&valid, rules),
+            None,
+            recommender.item_vectors().map(|v| v.to_owned()),
+            recommender.ranking_settings().clone(),
+        )?;
         let histories: Vec<Vec<u32>> = users.iter().map(|(h, _)| h.clone()).collect();
         let sims = recommender.embedding_scores(&histories)?;
         let k = self.config.k;
         // The sources are normalised once per user; each setting tried only re-weights them.
-        let popularity = recommender.normalized_popularity();
+        let popularity = fitted_on_training.normalized_popularity();
         let sources: Vec<_> = users
             .iter()
             .zip(sims.axis_iter(ndarray::Axis(0)))
-            .map(|((h, _), row)| recommender.normalized(h, row.as_slice().expect("contiguous")))
+            .map(|((h, _), row)| {
+                fitted_on_training.normalized(h, row.as_slice().expect("contiguous"))
+            })
             .collect();
+        let recommender_ref = &fitted_on_training;
         let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
             let mut total = 0.0;
             for ((h, rel), source) in users.iter().zip(&sources) {
-                let list: Vec<u32> = recommender
+                let list: Vec<u32> = recommender_ref
                     .select(&source.blend(&popularity, w), h, k, lambda)?
                     .into_iter()
                     .map(|s| s.item)
@@ -414,14 +426,17 @@ impl Pipeline {
         let mut best = (score(base, 1.0)?, base, 1.0f32);
         for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
             for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
-                let w = ScoreWeights {
-                    embedding: base.embedding.max(f32::EPSILON),
-                    rules,
-                    popularity,
-                };
-                let v = score(w, 1.0)?;
-                if v > best.0 + 1e-9 {
-                    best = (v, w, 1.0);
+                for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
+                    let w = ScoreWeights {
+                        embedding: base.embedding.max(f32::EPSILON),
+                        rules,
+                        popularity,
+                        cooccurrence,
+                    };
+                    let v = score(w, 1.0)?;
+                    if v > best.0 + 1e-9 {
+                        best = (v, w, 1.0);
+                    }
                 }
             }
         }

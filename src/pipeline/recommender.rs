@@ -376,11 +376,17 @@ impl Recommender {
         w: ScoreWeights,
     ) -> Result<(Vec<f32>, HashMap<u32, usize>)> {
         let (rule_scores, best_rule) = self.rule_scores(history);
-        let mut sources = Vec::with_capacity(3);
+        let cooccurrence = if w.cooccurrence > 0.0 {
+            self.fitted.cooccurrence.scores(history)
+        } else {
+            Vec::new()
+        };
+        let mut sources = Vec::with_capacity(4);
         for (scores, weight) in [
             (embedding, w.embedding),
             (&rule_scores[..], w.rules),
             (&self.popularity[..], w.popularity),
+            (&cooccurrence[..], w.cooccurrence),
         ] {
             if weight > 0.0 {
                 sources.push(Source { scores, weight });
@@ -418,6 +424,10 @@ impl Recommender {
         Normalized {
             embedding: normalize(embedding, Normalization::MinMax),
             rules: normalize(&self.rule_scores(history).0, Normalization::MinMax),
+            cooccurrence: normalize(
+                &self.fitted.cooccurrence.scores(history),
+                Normalization::MinMax,
+            ),
         }
     }
 
@@ -834,6 +844,7 @@ impl Ranker for Blend<'_> {
 pub(crate) struct Normalized {
     embedding: Vec<f32>,
     rules: Vec<f32>,
+    cooccurrence: Vec<f32>,
 }
 
 impl Normalized {
@@ -844,6 +855,7 @@ impl Normalized {
             (&self.embedding[..], w.embedding),
             (&self.rules[..], w.rules),
             (popularity, w.popularity),
+            (&self.cooccurrence[..], w.cooccurrence),
         ] {
             if weight > 0.0 {
                 for (o, &v) in out.iter_mut().zip(scores.iter()) {
@@ -1006,11 +1018,17 @@ mod tests {
             let history: Vec<u32> = (0..1 + trial % 4).map(|_| rng.below(12) as u32).collect();
             let embedding: Vec<f32> = (0..r.len()).map(|_| rng.unit() as f32 - 0.5).collect();
             let normalized = r.normalized(&history, &embedding);
-            for (rules, popularity_weight) in [(0.0, 0.0), (0.3, 0.0), (1.0, 4.0), (0.0, 0.1)] {
+            for (rules, popularity_weight, cooccurrence) in [
+                (0.0, 0.0, 0.0),
+                (0.3, 0.0, 0.3),
+                (1.0, 4.0, 0.0),
+                (0.0, 0.1, 1.0),
+            ] {
                 let w = ScoreWeights {
                     embedding: 1.0,
                     rules,
                     popularity: popularity_weight,
+                    cooccurrence,
                 };
                 let (expected, _) = r.scores(&history, &embedding, w).unwrap();
                 let found = normalized.blend(&popularity, w);
