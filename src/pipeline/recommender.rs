@@ -102,8 +102,9 @@ pub struct Recommender {
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
-    /// Each item's usual cosine with the catalogue, on first use ([`Recommender::typical`]).
-    typical: OnceLock<Vec<Typical>>,
+    /// Each item's usual cosine with the catalogue, on its first use
+    /// ([`Recommender::typical`]).
+    typical: Vec<OnceLock<Typical>>,
     pub(crate) ranking: Ranking,
     pub(crate) provenance: crate::bundle::Provenance,
 }
@@ -208,7 +209,7 @@ impl Recommender {
             history_cache: None,
             popularity,
             popularity_rank,
-            typical: OnceLock::new(),
+            typical: (0..n).map(|_| OnceLock::new()).collect(),
             ranking,
             provenance: Default::default(),
         })
@@ -708,53 +709,45 @@ impl Recommender {
     /// usual similarity to the catalogue, if any stands out enough.
     fn similarity_reason(&self, history: &[u32], item: u32) -> Option<Reason> {
         let vectors = self.index.vectors();
-        let typical = self.typical();
         let target = vectors.row(item as usize);
+        let usual = self.typical(item);
         let margin =
             |t: Typical, s: f32| (s - t.mean) / (DISTINCTIVE_SD * t.std).max(DISTINCTIVE_GAP);
         let (h, similarity, stand_out) = history
             .iter()
-            .filter(|&&h| h != item && (h as usize) < typical.len())
+            .filter(|&&h| h != item && (h as usize) < self.len())
             .map(|&h| {
                 let s = vectors.row(h as usize).dot(&target);
-                let m = margin(typical[item as usize], s).min(margin(typical[h as usize], s));
-                (h, s, m)
+                (h, s, margin(usual, s).min(margin(self.typical(h), s)))
             })
             .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)))?;
         (stand_out >= 1.0).then(|| Reason::SimilarTo {
             item: self.names()[h as usize].clone(),
             similarity,
-            typical: typical[item as usize].mean,
+            typical: usual.mean,
         })
     }
 
-    /// Each item's mean and spread of cosine with an evenly spaced sample of the catalogue
-    /// (itself left out), computed once: one `[items, dim] x [dim, sample]` product.
-    fn typical(&self) -> &[Typical] {
-        self.typical.get_or_init(|| {
+    /// An item's mean and spread of cosine with an evenly spaced sample of the catalogue
+    /// (itself left out), computed on first use: 256 dot products, so loading stays fast.
+    fn typical(&self, item: u32) -> Typical {
+        *self.typical[item as usize].get_or_init(|| {
             let vectors = self.index.vectors();
             let n = vectors.nrows();
             let m = n.min(TYPICAL_SAMPLE);
-            let picked: Vec<usize> = (0..m).map(|i| i * n / m).collect();
-            let sims = vectors.dot(&vectors.select(Axis(0), &picked).t());
-            sims.axis_iter(Axis(0))
-                .enumerate()
-                .map(|(i, row)| {
-                    let others: Vec<f32> = row
-                        .iter()
-                        .zip(&picked)
-                        .filter(|(_, &j)| j != i)
-                        .map(|(&s, _)| s)
-                        .collect();
-                    let count = others.len().max(1) as f32;
-                    let mean = others.iter().sum::<f32>() / count;
-                    let var = others.iter().map(|s| (s - mean) * (s - mean)).sum::<f32>() / count;
-                    Typical {
-                        mean,
-                        std: var.sqrt(),
-                    }
-                })
-                .collect()
+            let row = vectors.row(item as usize);
+            let sims: Vec<f32> = (0..m)
+                .map(|j| j * n / m)
+                .filter(|&j| j != item as usize)
+                .map(|j| vectors.row(j).dot(&row))
+                .collect();
+            let count = sims.len().max(1) as f32;
+            let mean = sims.iter().sum::<f32>() / count;
+            let var = sims.iter().map(|s| (s - mean) * (s - mean)).sum::<f32>() / count;
+            Typical {
+                mean,
+                std: var.sqrt(),
+            }
         })
     }
 
