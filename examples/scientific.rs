@@ -12,7 +12,7 @@
 //! `cargo run --release --example scientific -- [DIR/Scientific] [--out DIR]
 //! [--bert-examples N] [--no-ablation] [--quick]`; for the sequential model `[--epochs N]
 //! [--lr F] [--dropout F] [--temperature F] [--hidden N] [--patience N] [--max-history N,M]`
-//! (the history lengths to choose from on the validation item; default 5,50), or
+//! (the history lengths to choose from on the validation item; default 1,2,3,5,50), or
 //! `--sequential-from DIR` to rank with a saved one (`OUT/sequential` of an earlier run).
 //! `--quick` skips what runs BERT per history (the zero-shot history-text row and hybrid
 //! source, fine-tuned MiniLM); `--bert-examples 6000` adds fine-tuned MiniLM and its hybrid
@@ -197,7 +197,7 @@ fn args(root: &Path) -> anyhow::Result<Args> {
         prefix: root.join("../shared/datasets/amazon-scientific/Scientific"),
         out: root.join("out/scientific"),
         sequential: SequentialParams::default(),
-        histories: vec![5, 50],
+        histories: vec![1, 2, 3, 5, 50],
         bert_examples: 0,
         ablation: true,
         quick: false,
