@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use affinity::data::metrics::paired_bootstrap;
 use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
     evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
@@ -279,14 +278,8 @@ fn main() -> anyhow::Result<()> {
         let (Some(ra), Some(rb)) = (find(a), find(b)) else {
             continue;
         };
-        if let Some(d) = paired_bootstrap(&ra.per_user_ndcg, &rb.per_user_ndcg, 2_000, 7) {
-            println!(
-                "  {a} - {b}: {:+.4} [{:+.4}, {:+.4}] {}",
-                d.mean,
-                d.low,
-                d.high,
-                d.verdict()
-            );
+        if let Some(d) = ra.ndcg_difference(rb) {
+            println!("  {a} - {b}: {d}");
             comparisons.push(Comparison {
                 a: a.into(),
                 b: b.into(),

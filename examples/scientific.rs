@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use affinity::data::metrics::{paired_bootstrap, PairedDifference};
+use affinity::data::metrics::PairedDifference;
 use affinity::data::{load, Format, HoldOut, LoadOptions};
 use affinity::fusion::{Fusion, FusionTuning, Scorer};
 use affinity::pipeline::{
@@ -585,16 +585,10 @@ fn main() -> anyhow::Result<()> {
             let (Some(ra), Some(rb)) = (find(a, protocol), find(b, protocol)) else {
                 continue;
             };
-            let Some(d) = paired_bootstrap(&ra.per_user_ndcg, &rb.per_user_ndcg, 2_000, 7) else {
+            let Some(d) = ra.ndcg_difference(rb) else {
                 continue;
             };
-            println!(
-                "  {protocol:<16} {a} - {b}: {:+.4} [{:+.4}, {:+.4}] {}",
-                d.mean,
-                d.low,
-                d.high,
-                d.verdict()
-            );
+            println!("  {protocol:<16} {a} - {b}: {d}");
             results.comparisons.push(Comparison {
                 a: a.into(),
                 b: b.into(),

@@ -295,10 +295,7 @@ impl<'a> Fusion<'a> {
             let mut total = 0.0;
             for (row, &i) in picked.iter().enumerate() {
                 combine(&normalized, row, weights, &mut combined);
-                let exclude = match candidates {
-                    Candidates::HistoryExcluded => &validation.histories[i][..],
-                    Candidates::AllItems => &[][..],
-                };
+                let exclude = candidates.excluded(&validation.histories[i]);
                 let list: Vec<u32> = top_k(&combined, k, exclude)
                     .into_iter()
                     .map(|s| s.item)

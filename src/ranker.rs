@@ -127,16 +127,14 @@ impl Ranker for affinity_tune::SequentialRecommender {
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
         let excluded = exclusions(histories, exclude)?;
-        let scores = self.scores(histories)?;
-        let flat = scores
-            .f_flatten(0, -1)
-            .and_then(|t| Vec::<f32>::try_from(&t))
-            .map_err(affinity_tune::TuneError::from)?;
-        let n = self.n_items().max(1);
-        Ok(flat
-            .chunks(n)
+        let scores = crate::fusion::Scorer::scores(self, histories)?;
+        Ok(scores
+            .rows()
+            .into_iter()
             .enumerate()
-            .map(|(i, row)| affinity_rank::top_k(row, k, excluded(i)))
+            .map(|(i, row)| {
+                affinity_rank::top_k(row.as_slice().expect("standard layout"), k, excluded(i))
+            })
             .collect())
     }
 }

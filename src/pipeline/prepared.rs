@@ -409,11 +409,10 @@ impl Pipeline {
                 fitted_on_training.normalized(h, row.as_slice().expect("contiguous"))
             })
             .collect();
-        let recommender_ref = &fitted_on_training;
         let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
             let mut total = 0.0;
             for ((h, rel), source) in users.iter().zip(&sources) {
-                let list: Vec<u32> = recommender_ref
+                let list: Vec<u32> = fitted_on_training
                     .select(&source.blend(&popularity, w), h, k, lambda)?
                     .into_iter()
                     .map(|s| s.item)

@@ -262,6 +262,20 @@ pub struct PairedDifference {
     pub high: f64,
 }
 
+/// `+0.0050 [+0.0010, +0.0089] win`: the mean, the interval and the verdict.
+impl std::fmt::Display for PairedDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:+.4} [{:+.4}, {:+.4}] {}",
+            self.mean,
+            self.low,
+            self.high,
+            self.verdict()
+        )
+    }
+}
+
 impl PairedDifference {
     /// "win", "loss" or "tie": whether the interval excludes zero, and on which side.
     pub fn verdict(&self) -> &'static str {
