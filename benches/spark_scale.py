@@ -132,8 +132,11 @@ def spark_job(args):
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", args.memory)
         .config("spark.sql.shuffle.partitions", str(args.groups or args.cores))
-        .getOrCreate()
     )
+    for setting in args.conf:
+        key, _, value = setting.partition("=")
+        spark = spark.config(key, value)
+    spark = spark.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     start = time.perf_counter()
     df = spark.read.parquet(args.input).repartition(args.cores)
@@ -159,6 +162,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per run")
     parser.add_argument("--groups", type=int, default=None,
                         help="numPartitions and shuffle partitions (default: --cores)")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting for the Spark sides (repeatable)")
     parser.add_argument("--limit-gb", type=float, default=None,
                         help="run each side in a cgroup of this much memory")
     parser.add_argument("--sides", default="mine,ours,mllib")
@@ -202,6 +207,7 @@ def main():
                 cmd = [sys.executable, __file__, "--job", "--side", side, "--input", path,
                        "--support", repr(args.support), "--cores", str(args.cores),
                        "--memory", args.memory] + (["--groups", str(args.groups)] if args.groups else [])
+                cmd += [f"--conf={c}" for c in args.conf]
                 wall, peak, out, rc = measured(cmd, args.timeout, cgroup=cgroup)
                 figures = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
                 itemsets, seconds = figures.get("itemsets"), figures.get("seconds")

@@ -176,7 +176,75 @@ fn pfp_mine<'py>(
     weights: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (num_groups, group) = pfp::groups(num_groups, Some(group))?;
-    let settings = pfp::GroupSettings {
+    let settings = group_settings(group, num_groups, min_count, max_len, threads)?;
+    let prefixes = import(prefixes)?;
+    let weights = import_optional(weights)?;
+    let batch = py.detach(|| pfp::mine(&prefixes, weights.as_deref(), settings))?;
+    batch.to_pyarrow(py)
+}
+
+/// Parallel FP-growth, step 2 for a group that arrives in batches: the prefixes gathered with
+/// identical ones merged, then mined once.
+#[pyclass(name = "PfpGroup", module = "affinity._native")]
+struct PyPfpGroup {
+    group: u32,
+    num_groups: u32,
+    prefixes: pfp::GroupPrefixes,
+}
+
+#[pymethods]
+impl PyPfpGroup {
+    #[new]
+    fn new(group: i64, num_groups: i64) -> PyResult<Self> {
+        let (num_groups, group) = pfp::groups(num_groups, Some(group))?;
+        Ok(Self {
+            group,
+            num_groups,
+            prefixes: pfp::GroupPrefixes::default(),
+        })
+    }
+
+    #[pyo3(signature = (prefixes, weights=None))]
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        prefixes: &Bound<'_, PyAny>,
+        weights: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let (prefixes, weights) = (import(prefixes)?, import_optional(weights)?);
+        let gathered = &mut self.prefixes;
+        py.detach(|| gathered.add(&prefixes, weights.as_deref()))?;
+        Ok(())
+    }
+
+    #[getter]
+    fn distinct(&self) -> usize {
+        self.prefixes.distinct()
+    }
+
+    #[pyo3(signature = (min_count, *, max_len=None, threads=1))]
+    fn mine<'py>(
+        &mut self,
+        py: Python<'py>,
+        min_count: i64,
+        max_len: Option<i64>,
+        threads: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let settings = group_settings(self.group, self.num_groups, min_count, max_len, threads)?;
+        let gathered = &mut self.prefixes;
+        let batch = py.detach(|| gathered.mine(settings))?;
+        batch.to_pyarrow(py)
+    }
+}
+
+fn group_settings(
+    group: u32,
+    num_groups: u32,
+    min_count: i64,
+    max_len: Option<i64>,
+    threads: i64,
+) -> PyResult<pfp::GroupSettings> {
+    Ok(pfp::GroupSettings {
         group,
         num_groups,
         min_count: settings::at_least_one("min_count", min_count)?,
@@ -185,11 +253,7 @@ fn pfp_mine<'py>(
             .transpose()?
             .map(|l| l as usize),
         threads: settings::at_least_one("threads", threads)? as usize,
-    };
-    let prefixes = import(prefixes)?;
-    let weights = import_optional(weights)?;
-    let batch = py.detach(|| pfp::mine(&prefixes, weights.as_deref(), settings))?;
-    batch.to_pyarrow(py)
+    })
 }
 
 /// The module: `affinity._native`.
@@ -201,6 +265,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(top_k, m)?)?;
     m.add_function(wrap_pyfunction!(pfp_shard, m)?)?;
     m.add_function(wrap_pyfunction!(pfp_mine, m)?)?;
+    m.add_class::<PyPfpGroup>()?;
     m.add("CapExceeded", m.py().get_type::<CapExceeded>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

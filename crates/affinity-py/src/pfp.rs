@@ -8,6 +8,7 @@ use arrow_array::{ArrayRef, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{PyBindError, Result};
+use crate::hash::FxHashMap;
 use crate::input::{flat_ints, for_each_row, intern_in_order, rank_rows, Interner, UNKNOWN};
 use crate::itemsets::itemset_batches;
 use crate::output::{batches, ColumnSink, Lists, Values};
@@ -105,61 +106,99 @@ pub struct GroupSettings {
     pub threads: usize,
 }
 
-/// Every itemset of the prefixes with a count of at least `min_count` whose largest rank
-/// belongs to `group`, as `items: list<int32>` (ascending ranks) and `freq: int64`.
+/// One group's prefixes, gathered batch by batch with identical prefixes merged into one
+/// weighted row, so that a group never has to be held whole as Arrow rows: Spark can stream
+/// it (`applyInArrow` over an iterator of batches) and the memory is the distinct prefixes.
+#[derive(Debug, Default)]
+pub struct GroupPrefixes {
+    counts: FxHashMap<Box<[u32]>, u64>,
+}
+
+impl GroupPrefixes {
+    /// Adds a batch of prefixes (`list<int>` ranks), each counted once or `weights` times.
+    pub fn add(&mut self, prefixes: &[ArrayRef], weights: Option<&[ArrayRef]>) -> Result<()> {
+        let rows = rank_rows(prefixes, "prefixes", false)?;
+        let weights = match weights {
+            Some(chunks) => Some(checked_weights(chunks, rows.len())?),
+            None => None,
+        };
+        for (row, prefix) in rows.into_iter().enumerate() {
+            let weight = weights.as_ref().map_or(1, |w| w[row]);
+            *self.counts.entry(prefix.into_boxed_slice()).or_insert(0) += weight;
+        }
+        Ok(())
+    }
+
+    /// Distinct prefixes held.
+    pub fn distinct(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Every itemset of the prefixes with a count of at least `min_count` whose largest rank
+    /// belongs to `group`, as `items: list<int32>` (ascending ranks) and `freq: int64`. The
+    /// prefixes are consumed (their memory goes to the mining).
+    pub fn mine(&mut self, settings: GroupSettings) -> Result<RecordBatch> {
+        let mut params =
+            MiningParams::new(MinSupport::Count(settings.min_count)).threads(settings.threads);
+        if let Some(len) = settings.max_len {
+            params = params.max_len(len);
+        }
+        params.check()?;
+        let (transactions, weights): (Vec<Vec<u32>>, Vec<u64>) = std::mem::take(&mut self.counts)
+            .into_iter()
+            .map(|(prefix, weight)| (prefix.into_vec(), weight))
+            .unzip();
+        let (group, num_groups) = (settings.group, settings.num_groups);
+        let mut sink = ColumnSink::default();
+        mine_group(
+            &transactions,
+            Some(&weights),
+            &params,
+            &|rank| rank % num_groups == group,
+            &mut sink,
+        )?;
+        drop(transactions);
+        let mut batches = itemset_batches(&sink, Values::Ranks, usize::MAX)?;
+        if batches.len() > 1 {
+            return Err(PyBindError::BadInput {
+                argument: "prefixes",
+                reason: "the group's itemsets exceed one Arrow batch (2^31 ranks): use more \
+                         groups"
+                    .into(),
+            });
+        }
+        Ok(batches.pop().expect("at least one batch"))
+    }
+}
+
+/// One weight per prefix, none negative.
+fn checked_weights(chunks: &[ArrayRef], rows: usize) -> Result<Vec<u64>> {
+    let w = flat_ints(chunks, "weights")?;
+    if w.len() != rows {
+        return Err(PyBindError::BadInput {
+            argument: "weights",
+            reason: format!("{} weights for {rows} prefixes", w.len()),
+        });
+    }
+    w.iter()
+        .enumerate()
+        .map(|(row, &v)| {
+            u64::try_from(v).map_err(|_| PyBindError::BadRow {
+                argument: "weights",
+                row,
+                reason: format!("{v} is negative"),
+            })
+        })
+        .collect()
+}
+
+/// [`GroupPrefixes::mine`] of one batch of prefixes.
 pub fn mine(
     prefixes: &[ArrayRef],
     weights: Option<&[ArrayRef]>,
     settings: GroupSettings,
 ) -> Result<RecordBatch> {
-    let mut params =
-        MiningParams::new(MinSupport::Count(settings.min_count)).threads(settings.threads);
-    if let Some(len) = settings.max_len {
-        params = params.max_len(len);
-    }
-    params.check()?;
-    let transactions = rank_rows(prefixes, "prefixes", false)?;
-    let weights = match weights {
-        Some(chunks) => {
-            let w = flat_ints(chunks, "weights")?;
-            if w.len() != transactions.len() {
-                return Err(PyBindError::BadInput {
-                    argument: "weights",
-                    reason: format!("{} weights for {} prefixes", w.len(), transactions.len()),
-                });
-            }
-            let w = w
-                .iter()
-                .enumerate()
-                .map(|(row, &v)| {
-                    u64::try_from(v).map_err(|_| PyBindError::BadRow {
-                        argument: "weights",
-                        row,
-                        reason: format!("{v} is negative"),
-                    })
-                })
-                .collect::<Result<Vec<u64>>>()?;
-            Some(w)
-        }
-        None => None,
-    };
-    let (group, num_groups) = (settings.group, settings.num_groups);
-    let mut sink = ColumnSink::default();
-    mine_group(
-        &transactions,
-        weights.as_deref(),
-        &params,
-        &|rank| rank % num_groups == group,
-        &mut sink,
-    )?;
-    drop(transactions);
-    let mut batches = itemset_batches(&sink, Values::Ranks, usize::MAX)?;
-    if batches.len() > 1 {
-        return Err(PyBindError::BadInput {
-            argument: "prefixes",
-            reason: "the group's itemsets exceed one Arrow batch (2^31 ranks): use more groups"
-                .into(),
-        });
-    }
-    Ok(batches.pop().expect("at least one batch"))
+    let mut group = GroupPrefixes::default();
+    group.add(prefixes, weights)?;
+    group.mine(settings)
 }

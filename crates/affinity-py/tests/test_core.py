@@ -377,6 +377,45 @@ def test_pfp_mine_over_all_groups_is_mine(num_groups):
     assert sorted(weighted.to_pylist(), key=str) == sorted(plain.to_pylist(), key=str)
 
 
+@pytest.mark.parametrize("batch_rows", [1, 7, 1000])
+def test_a_group_gathered_in_batches_mines_as_one(batch_rows):
+    baskets = random_baskets(11, 200, list(range(15)), 7)
+    min_count, num_groups = 5, 3
+    counts = Counter(item for b in baskets for item in set(b))
+    frequent = sorted((i for i, c in counts.items() if c >= min_count),
+                      key=lambda i: (-counts[i], i))
+    shards = affinity.pfp_shard(baskets, frequent, num_groups)
+    groups = shards.column("group").to_numpy()
+    for group in range(num_groups):
+        prefixes = shards.column("prefix").filter(pa.array(groups == group))
+        whole = affinity.pfp_mine(prefixes, group, num_groups, min_count)
+        gathered = affinity.PfpGroup(group, num_groups)
+        for start in range(0, len(prefixes), batch_rows):
+            gathered.add(prefixes[start:start + batch_rows])
+        # Identical prefixes are held once.
+        assert gathered.distinct == len({tuple(p) for p in prefixes.to_pylist()})
+        out = gathered.mine(min_count, threads=2)
+        assert sorted(out.to_pylist(), key=str) == sorted(whole.to_pylist(), key=str)
+        assert len(out) > 0
+        # Mining consumed the prefixes.
+        assert gathered.distinct == 0 and len(gathered.mine(min_count)) == 0
+
+
+def test_a_gathered_group_adds_weights_and_checks_its_input():
+    g = affinity.PfpGroup(0, 2)
+    g.add(pa.array([[0], [0, 2]], pa.list_(pa.int32())), weights=[3, 1])
+    g.add(pa.array([[0]], pa.list_(pa.int32())))
+    assert g.mine(4).to_pylist() == [{"items": [0], "freq": 5}]
+    with pytest.raises(ValueError, match=r"^invalid setting group: 2 is outside \[0, 2\)$"):
+        affinity.PfpGroup(2, 2)
+    with pytest.raises(ValueError, match=r"^weights: 1 weights for 2 prefixes$"):
+        g.add(pa.array([[0], [1]], pa.list_(pa.int32())), weights=[1])
+    with pytest.raises(ValueError, match=r"^weights row 0: -1 is negative$"):
+        g.add(pa.array([[0]], pa.list_(pa.int32())), weights=[-1])
+    with pytest.raises(ValueError, match=r"^invalid setting min_count: 0 must be at least 1$"):
+        g.mine(0)
+
+
 def test_pfp_mine_errors():
     with pytest.raises(ValueError, match=r"^invalid setting group: 3 is outside \[0, 3\)$"):
         affinity.pfp_mine(pa.array([[0]]), 3, 3, 1)

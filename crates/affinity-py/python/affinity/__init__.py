@@ -33,6 +33,7 @@ __version__: str = _native.__version__
 __all__ = [
     "CapExceeded",
     "mine",
+    "PfpGroup",
     "pfp_mine",
     "pfp_shard",
     "rules",
@@ -245,6 +246,45 @@ def pfp_mine(
         threads=_int(threads, "threads"),
         weights=None if weights is None else _flat_chunks(weights, "weights"),
     )
+
+
+class PfpGroup:
+    """Parallel FP-growth, step 2 for a group that arrives in batches (Spark's iterator form
+    of ``applyInArrow``): the prefixes are gathered with identical ones merged into one
+    weighted prefix, so a group costs its distinct prefixes, never all its rows at once.
+
+    >>> g = PfpGroup(group=1, num_groups=2)
+    >>> g.add(pa.array([[0, 1], [0, 1], [1]], pa.list_(pa.int32())))
+    >>> g.distinct
+    2
+    >>> g.mine(min_count=2).to_pylist()
+    [{'items': [1], 'freq': 3}, {'items': [0, 1], 'freq': 2}]
+    """
+
+    def __init__(self, group: int, num_groups: int) -> None:
+        self._inner = _native.PfpGroup(_int(group, "group"), _int(num_groups, "num_groups"))
+
+    def add(self, prefixes: Any, weights: Optional[Any] = None) -> None:
+        """Adds prefixes (``list<int32>`` ranks), each once or ``weights`` times."""
+        self._inner.add(
+            _list_chunks(prefixes, argument="prefixes"),
+            None if weights is None else _flat_chunks(weights, "weights"),
+        )
+
+    @property
+    def distinct(self) -> int:
+        """The distinct prefixes held."""
+        return self._inner.distinct
+
+    def mine(
+        self, min_count: int, *, max_len: Optional[int] = None, threads: int = 1
+    ) -> pa.RecordBatch:
+        """The group's itemsets, as :func:`pfp_mine` gives them; the prefixes are consumed."""
+        return self._inner.mine(
+            _int(min_count, "min_count"),
+            max_len=_int_or_none(max_len, "max_len"),
+            threads=_int(threads, "threads"),
+        )
 
 
 # --- conversions -------------------------------------------------------------------------
