@@ -107,6 +107,27 @@ def test_groceries_exact_mode_matches_mllib(spark):
     assert itemsets(ours.freqItemsets) == sorted(expected.items())
 
 
+def test_groups_streamed_in_small_batches_lose_nothing(spark):
+    # Each group reaches its PfpGroup in many Arrow batches of 50 prefixes, and identical
+    # prefixes in different batches are merged there: still one whole mining's itemsets.
+    import affinity_spark
+
+    baskets = groceries_baskets(4000)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    old = spark.conf.get(key)
+    spark.conf.set(key, "50")
+    try:
+        model = affinity_spark.FPGrowth(minSupport=0.005, numPartitions=3).fit(
+            frame(spark, baskets)
+        )
+        got = itemsets(model.freqItemsets)
+    finally:
+        spark.conf.set(key, old)
+    expected = all_itemsets(baskets, model.minCountUsed)
+    assert len(expected) > 100
+    assert got == sorted(expected.items())
+
+
 def test_spark_mode_reproduces_mllib_rounding(spark):
     baskets = generated_baskets()
     df = frame(spark, baskets)
