@@ -654,6 +654,40 @@ fn a_directory_with_some_other_manifest_is_never_replaced() {
     );
 }
 
+#[test]
+fn a_bundle_written_before_a_field_with_a_default_existed_still_loads() {
+    // `ScoreWeights::cooccurrence` came after bundles were being written: an older writer
+    // sealed a manifest without it. Rewrite this one's manifest as that writer would have
+    // (compact, the field absent, sealed over those bytes) and load it.
+    let dir = tempfile::tempdir().unwrap();
+    let fitted = rules_only()
+        .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
+        .unwrap();
+    let bundle = dir.path().join("old");
+    fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    let path = bundle.join("manifest.json");
+    let mut manifest: affinity::bundle::Manifest =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest.digest = String::new();
+    let unsealed = String::from_utf8(serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let older = unsealed.replace(",\"cooccurrence\":0.0", "");
+    assert!(
+        older.len() < unsealed.len(),
+        "no co-occurrence weight to leave out"
+    );
+    let digest = blake3::hash(older.as_bytes()).to_hex().to_string();
+    let sealed = older.replace("\"digest\":\"\"", &format!("\"digest\":\"{digest}\""));
+    std::fs::write(&path, &sealed).unwrap();
+    let loaded = Recommender::load(&bundle, &cpu()).unwrap();
+    assert_eq!(loaded.ranking().0.cooccurrence, 0.0);
+    assert_eq!(all_answers(&loaded), all_answers(&fitted));
+
+    // Still sealed: an edited value in that older manifest is caught.
+    std::fs::write(&path, sealed.replacen("\"k\":4", "\"k\":5", 1)).unwrap();
+    let e = Recommender::load(&bundle, &cpu()).expect_err("edited");
+    assert!(matches!(e, PipelineError::BundleDigest { .. }), "{e}");
+}
+
 /// Largest difference between two vectors.
 fn max_diff(a: ndarray::ArrayView1<f32>, b: ndarray::ArrayView1<f32>) -> f32 {
     a.iter()

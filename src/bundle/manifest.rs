@@ -68,10 +68,46 @@ pub fn seal(manifest: &mut Manifest) {
     manifest.digest = own_digest(manifest);
 }
 
-/// The manifest's own digest when it does not match (expected, found).
-pub(crate) fn check_seal(manifest: &Manifest) -> Option<(String, String)> {
-    let found = own_digest(manifest);
+/// The manifest's own digest when it does not match (expected, found), taken over the file as
+/// written (`raw`, whitespace outside strings dropped, its digest emptied), not over the parsed
+/// manifest written again: a field added later with a default would change the latter and
+/// break the seal of every bundle written before it.
+pub(crate) fn check_seal(raw: &[u8], manifest: &Manifest) -> Option<(String, String)> {
+    let compact = without_whitespace(raw);
+    let sealed = format!("\"digest\":\"{}\"", manifest.digest);
+    let unsealed = match find(&compact, sealed.as_bytes()) {
+        Some(at) => [
+            &compact[..at],
+            b"\"digest\":\"\"".as_slice(),
+            &compact[at + sealed.len()..],
+        ]
+        .concat(),
+        None => compact,
+    };
+    let found = blake3::hash(&unsealed).to_hex().to_string();
     (found != manifest.digest).then(|| (manifest.digest.clone(), found))
+}
+
+/// JSON text without the whitespace between tokens: what `serde_json::to_vec` writes for the
+/// same value as `to_vec_pretty`.
+fn without_whitespace(json: &[u8]) -> Vec<u8> {
+    let (mut out, mut in_string, mut escaped) = (Vec::with_capacity(json.len()), false, false);
+    for &b in json {
+        if in_string {
+            in_string = escaped || b != b'"';
+            escaped = !escaped && b == b'\\';
+        } else if b == b'"' {
+            in_string = true;
+        } else if b.is_ascii_whitespace() {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The ranking settings as stored.

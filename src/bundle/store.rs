@@ -304,7 +304,7 @@ impl DirReader {
         }
         let manifest: Manifest =
             serde_json::from_value(value).map_err(|e| corrupt(&path, e.to_string()))?;
-        if let Some((expected, found)) = super::manifest::check_seal(&manifest) {
+        if let Some((expected, found)) = super::manifest::check_seal(&text, &manifest) {
             return Err(PipelineError::BundleDigest {
                 path,
                 expected,
