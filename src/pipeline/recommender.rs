@@ -558,18 +558,45 @@ impl Recommender {
         vector: ndarray::ArrayView1<f32>,
         k: usize,
     ) -> Result<Vec<Recommendation>> {
-        self.check(history)?;
-        if vector.len() != self.index.dim() {
+        let sims = self.similarities(vector.insert_axis(Axis(0)))?;
+        self.recommend_from_similarities(history, exclude, sims.row(0), k)
+    }
+
+    /// The cosine of each of `vectors` (history vectors, one per row) with every item,
+    /// `[rows, items]`, in one matrix product: a batch reads the item vectors once, and each
+    /// row's figures are the same whatever else is in the batch (the server batches the
+    /// requests that arrive together).
+    pub fn similarities(&self, vectors: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if vectors.ncols() != self.index.dim() {
             return Err(invalid(
                 "vector",
                 format!(
                     "width {}, the item vectors' is {}",
-                    vector.len(),
+                    vectors.ncols(),
                     self.index.dim()
                 ),
             ));
         }
-        let sims = self.index.vectors().dot(&vector);
+        Ok(self.index.similarities(vectors)?)
+    }
+
+    /// As [`Recommender::recommend_from_vector`], with the vector's similarities to every
+    /// item already computed ([`Recommender::similarities`]).
+    pub fn recommend_from_similarities(
+        &self,
+        history: &[u32],
+        exclude: &[u32],
+        similarities: ndarray::ArrayView1<f32>,
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
+        self.check(history)?;
+        if similarities.len() != self.len() {
+            return Err(invalid(
+                "similarities",
+                format!("{} values for {} items", similarities.len(), self.len()),
+            ));
+        }
+        let sims = similarities.as_standard_layout();
         let (scores, best_rule) = self.scores(
             history,
             sims.as_slice().expect("contiguous"),

@@ -1,69 +1,76 @@
-//! Micro-batching: the histories of concurrent requests are encoded together on one thread
-//! (the bounded pool the language model runs on), so throughput grows with load while the
-//! async workers stay free for HTTP.
+//! Micro-batching: what concurrent requests need from the model is computed together on one
+//! thread, so throughput grows with load while the async workers stay free for HTTP. Two
+//! queues per bundle: history texts to vectors (the language model), and vectors to their
+//! similarities with every item (one matrix product reads the item vectors once per batch
+//! instead of once per request, which is what bounded requests by user id).
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::pipeline::Recommender;
-
-/// One history waiting for its vector.
-struct Job {
-    history: Vec<u32>,
-    reply: oneshot::Sender<Result<Vec<f32>, String>>,
+/// One input waiting for its output.
+struct Job<I, O> {
+    input: I,
+    reply: oneshot::Sender<Result<O, String>>,
 }
 
-/// The sending side; the encoding thread ends when the last `Batcher` is dropped.
-pub struct Batcher {
-    jobs: SyncSender<Job>,
+/// The sending side of one queue; its thread ends when the last `Batcher` is dropped.
+pub struct Batcher<I, O> {
+    jobs: SyncSender<Job<I, O>>,
 }
 
-/// Why a history could not be encoded.
+/// Why an input could not be processed.
 pub enum BatchError {
     /// The queue is full: the server is overloaded.
     Busy,
-    /// The encoder failed (the message says why).
+    /// The work failed (the message says why).
     Failed(String),
 }
 
-impl Batcher {
-    /// Starts the encoding thread for `recommender`: it takes the first waiting history, waits
-    /// at most `wait` for more (up to `max_batch`), encodes them in one pass, answers each.
-    pub fn start(recommender: Arc<Recommender>, wait: Duration, max_batch: usize) -> Self {
-        let (jobs, queue) = sync_channel::<Job>(4 * max_batch.max(1));
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// Starts the thread `name`: it takes the first waiting input, waits at most `wait` for
+    /// more (up to `max_batch`), runs `work` on them in one call (one output per input, in
+    /// order), and answers each.
+    pub fn start<W>(name: &str, wait: Duration, max_batch: usize, work: W) -> Self
+    where
+        W: Fn(Vec<I>) -> Result<Vec<O>, String> + Send + 'static,
+    {
+        let max_batch = max_batch.max(1);
+        let (jobs, queue) = sync_channel::<Job<I, O>>(4 * max_batch);
         std::thread::Builder::new()
-            .name("affinity-encoder".into())
-            .spawn(move || encode_loop(&recommender, &queue, wait, max_batch.max(1)))
-            .expect("a thread for the encoder");
+            .name(name.into())
+            .spawn(move || batch_loop(&queue, wait, max_batch, work))
+            .expect("a thread for a batch queue");
         Batcher { jobs }
     }
 
-    /// The vector of `history` (items of the recommender, oldest first).
-    pub async fn vector(&self, history: Vec<u32>) -> Result<Vec<f32>, BatchError> {
+    /// The output for `input`, computed in a batch with whatever else is waiting.
+    pub async fn run(&self, input: I) -> Result<O, BatchError> {
         let (reply, answer) = oneshot::channel();
-        match self.jobs.try_send(Job { history, reply }) {
+        match self.jobs.try_send(Job { input, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(BatchError::Busy),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(BatchError::Failed("the encoder stopped".into()))
+                return Err(BatchError::Failed("the batch queue stopped".into()))
             }
         }
         match answer.await {
             Ok(result) => result.map_err(BatchError::Failed),
-            Err(_) => Err(BatchError::Failed("the encoder stopped".into())),
+            Err(_) => Err(BatchError::Failed("the batch queue stopped".into())),
         }
     }
 }
 
-fn encode_loop(recommender: &Recommender, queue: &Receiver<Job>, wait: Duration, max: usize) {
+fn batch_loop<I, O, W>(queue: &Receiver<Job<I, O>>, wait: Duration, max: usize, work: W)
+where
+    W: Fn(Vec<I>) -> Result<Vec<O>, String>,
+{
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         let deadline = Instant::now() + wait;
-        // Whatever queued while the last batch was encoded is taken at once; then at most
-        // `wait` for more.
+        // Whatever queued while the last batch ran is taken at once; then at most `wait` for
+        // more.
         while jobs.len() < max {
             match queue.try_recv() {
                 Ok(job) => jobs.push(job),
@@ -79,17 +86,23 @@ fn encode_loop(recommender: &Recommender, queue: &Receiver<Job>, wait: Duration,
                 }
             }
         }
-        let histories: Vec<Vec<u32>> = jobs.iter().map(|j| j.history.clone()).collect();
-        match recommender.history_vectors(&histories) {
-            Ok(vectors) => {
-                for (job, row) in jobs.into_iter().zip(vectors.rows()) {
-                    let _ = job.reply.send(Ok(row.to_vec()));
+        let (inputs, replies): (Vec<I>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.input, j.reply)).unzip();
+        match work(inputs) {
+            Ok(outputs) if outputs.len() == replies.len() => {
+                for (reply, output) in replies.into_iter().zip(outputs) {
+                    let _ = reply.send(Ok(output));
                 }
             }
-            Err(e) => {
-                let message = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(message.clone()));
+            Ok(outputs) => {
+                let message = format!("{} results for {} inputs", outputs.len(), replies.len());
+                for reply in replies {
+                    let _ = reply.send(Err(message.clone()));
+                }
+            }
+            Err(message) => {
+                for reply in replies {
+                    let _ = reply.send(Err(message.clone()));
                 }
             }
         }

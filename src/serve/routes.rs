@@ -161,17 +161,24 @@ pub(crate) async fn recommend(
     let mut exclude = ids(&request.exclude);
     exclude.extend_from_slice(&history);
     let vector = match cached {
-        Some(v) => v,
-        None if history.is_empty() || !rec.has_encoder() => {
-            vec![0.0; rec.item_vectors().map_or(1, |v| v.ncols())]
-        }
-        None => serving.batcher.vector(history.clone()).await?,
+        Some(v) => Some(v),
+        None if history.is_empty() || !rec.has_encoder() => None,
+        None => Some(serving.encoder.run(history.clone()).await?),
+    };
+    // Nothing to compare without a vector: every similarity is 0.
+    let sims = match vector {
+        Some(v) => serving.similarities.run(v).await?,
+        None => vec![0.0; rec.len()],
     };
     let explain = request.explain;
     let k = request.k;
     let recs: Vec<Recommendation> = blocking(move || {
-        let mut recs =
-            rec.recommend_from_vector(&history, &exclude, ndarray::ArrayView1::from(&vector), k)?;
+        let mut recs = rec.recommend_from_similarities(
+            &history,
+            &exclude,
+            ndarray::ArrayView1::from(&sims),
+            k,
+        )?;
         if !explain {
             recs.iter_mut().for_each(|r| r.reasons.clear());
         }

@@ -83,12 +83,19 @@ impl ServeConfig {
     }
 }
 
-/// One loaded bundle and its encoder queue.
+/// A history's vector, computed with the histories of concurrent requests.
+pub type Encoder = Batcher<Vec<u32>, Vec<f32>>;
+/// A vector's similarity to every item, computed with the vectors of concurrent requests.
+pub type Similarities = Batcher<Vec<f32>, Vec<f32>>;
+
+/// One loaded bundle and its batch queues.
 pub struct Serving {
     /// The recommender.
     pub recommender: Arc<Recommender>,
     /// Its encoder queue.
-    pub batcher: Batcher,
+    pub encoder: Encoder,
+    /// Its similarity queue.
+    pub similarities: Similarities,
     /// Its figures.
     pub figures: BundleFigures,
     /// Where it was loaded from.
@@ -244,8 +251,35 @@ fn load(config: &ServeConfig, dir: &Path, generation: &AtomicU64) -> anyhow::Res
         users: fitted.n_users(),
         rules: fitted.rules.len(),
     };
+    let rec = recommender.clone();
+    let encoder = Batcher::start(
+        "affinity-encoder",
+        config.batch_wait,
+        config.max_batch,
+        move |histories: Vec<Vec<u32>>| {
+            let vectors = rec.history_vectors(&histories).map_err(|e| e.to_string())?;
+            Ok(vectors.rows().into_iter().map(|r| r.to_vec()).collect())
+        },
+    );
+    let rec = recommender.clone();
+    // No wait: under load, requests queue while the previous product runs, and that is the
+    // batch; alone, a request is not held back.
+    let similarities = Batcher::start(
+        "affinity-similarities",
+        Duration::ZERO,
+        config.max_batch,
+        move |vectors: Vec<Vec<f32>>| {
+            let width = vectors.first().map_or(0, Vec::len);
+            let flat: Vec<f32> = vectors.concat();
+            let matrix = ndarray::Array2::from_shape_vec((vectors.len(), width), flat)
+                .map_err(|_| "history vectors of different widths".to_string())?;
+            let sims = rec.similarities(matrix.view()).map_err(|e| e.to_string())?;
+            Ok(sims.rows().into_iter().map(|r| r.to_vec()).collect())
+        },
+    );
     Ok(Serving {
-        batcher: Batcher::start(recommender.clone(), config.batch_wait, config.max_batch),
+        encoder,
+        similarities,
         recommender,
         figures,
         dir: dir.to_path_buf(),

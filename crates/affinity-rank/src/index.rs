@@ -4,6 +4,7 @@ use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{RankError, Result};
+use crate::kernel::dot;
 use crate::topk::{Scored, TopK};
 
 /// How a query and an item are compared.
@@ -102,6 +103,34 @@ impl ItemIndex {
     /// The stored vectors.
     pub fn vectors(&self) -> ArrayView2<'_, f32> {
         self.vectors.view()
+    }
+
+    /// The inner product of each query (one per row, used as given: not normalised) with
+    /// every stored vector, `[queries, items]`. Each item is read once for all the queries,
+    /// and a query's figures are the same alone or in any batch.
+    ///
+    /// ```
+    /// use affinity_rank::{ItemIndex, Metric};
+    /// use ndarray::array;
+    ///
+    /// let index = ItemIndex::new(array![[1.0, 0.0], [0.0, 2.0]], Metric::InnerProduct)?;
+    /// let sims = index.similarities(array![[1.0, 1.0], [3.0, 0.0]].view())?;
+    /// assert_eq!(sims, array![[1.0, 2.0], [3.0, 0.0]]);
+    /// # Ok::<(), affinity_rank::RankError>(())
+    /// ```
+    pub fn similarities(&self, queries: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if queries.ncols() != self.dim() {
+            return Err(RankError::DimensionMismatch {
+                what: "queries",
+                expected: self.dim(),
+                found: queries.ncols(),
+            });
+        }
+        let queries = queries.as_standard_layout();
+        let items = self.vectors.as_standard_layout();
+        let mut out = Array2::zeros((queries.nrows(), self.len()));
+        crate::kernel::dot_all(queries.view(), items.view(), out.view_mut());
+        Ok(out)
     }
 
     fn check_item(&self, item: u32) -> Result<()> {
@@ -356,24 +385,4 @@ fn check_finite(m: ArrayView2<f32>, what: &'static str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Dot product with eight independent accumulators so that the compiler vectorises it.
-#[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }

@@ -14,6 +14,7 @@
 mod baselines;
 mod error;
 mod index;
+mod kernel;
 mod rerank;
 mod topk;
 mod transitions;
