@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
 use affinity_rank::{
-    blend, mmr, normalize, top_k, ItemIndex, Metric, Normalization, Scored, Source,
+    blend, inner_product, mmr, normalize, top_k, ItemIndex, Metric, Normalization, Scored, Source,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 
@@ -449,7 +449,8 @@ impl Recommender {
         }
         let pool = top_k(scores, self.ranking.mmr_candidates.max(k), exclude);
         let vectors = self.index.vectors();
-        let sim = |a: u32, b: u32| vectors.row(a as usize).dot(&vectors.row(b as usize));
+        let row = |i: u32| vectors.row(i as usize).to_slice().expect("standard layout");
+        let sim = |a: u32, b: u32| inner_product(row(a), row(b));
         Ok(mmr(&pool, k, lambda, sim)?)
     }
 
@@ -736,7 +737,8 @@ impl Recommender {
     /// usual similarity to the catalogue, if any stands out enough.
     fn similarity_reason(&self, history: &[u32], item: u32) -> Option<Reason> {
         let vectors = self.index.vectors();
-        let target = vectors.row(item as usize);
+        let row = |i: u32| vectors.row(i as usize).to_slice().expect("standard layout");
+        let target = row(item);
         let usual = self.typical(item);
         let margin =
             |t: Typical, s: f32| (s - t.mean) / (DISTINCTIVE_SD * t.std).max(DISTINCTIVE_GAP);
@@ -744,7 +746,7 @@ impl Recommender {
             .iter()
             .filter(|&&h| h != item && (h as usize) < self.len())
             .map(|&h| {
-                let s = vectors.row(h as usize).dot(&target);
+                let s = inner_product(row(h), target);
                 (h, s, margin(usual, s).min(margin(self.typical(h), s)))
             })
             .max_by(|a, b| a.2.total_cmp(&b.2).then(b.0.cmp(&a.0)))?;
@@ -762,11 +764,11 @@ impl Recommender {
             let vectors = self.index.vectors();
             let n = vectors.nrows();
             let m = n.min(TYPICAL_SAMPLE);
-            let row = vectors.row(item as usize);
+            let row = |i: usize| vectors.row(i).to_slice().expect("standard layout");
             let sims: Vec<f32> = (0..m)
                 .map(|j| j * n / m)
                 .filter(|&j| j != item as usize)
-                .map(|j| vectors.row(j).dot(&row))
+                .map(|j| inner_product(row(j), row(item as usize)))
                 .collect();
             let count = sims.len().max(1) as f32;
             let mean = sims.iter().sum::<f32>() / count;

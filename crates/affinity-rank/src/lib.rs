@@ -22,6 +22,7 @@ mod transitions;
 pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
+pub use kernel::inner_product;
 pub use rerank::{blend, mmr, normalize, Normalization, Source};
 pub use topk::{top_k, Scored};
 pub use transitions::{ItemTransitions, TransitionParams};

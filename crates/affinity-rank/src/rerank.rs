@@ -79,9 +79,15 @@ pub fn normalize(scores: &[f32], normalization: Normalization) -> Vec<f32> {
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| {
             (a.min(x), b.max(x))
         });
-    let count = finite.clone().count().max(1) as f32;
-    let mean = finite.clone().sum::<f32>() / count;
-    let std = (finite.map(|x| (x - mean) * (x - mean)).sum::<f32>() / count).sqrt();
+    // Only z-scores need the mean and spread (two more passes, skipped per request otherwise).
+    let (mean, std) = if normalization == Normalization::ZScore {
+        let count = finite.clone().count().max(1) as f32;
+        let mean = finite.clone().sum::<f32>() / count;
+        let std = (finite.map(|x| (x - mean) * (x - mean)).sum::<f32>() / count).sqrt();
+        (mean, std)
+    } else {
+        (0.0, 0.0)
+    };
     scores
         .iter()
         .map(|&x| {
