@@ -568,16 +568,6 @@ impl Recommender {
     /// row's figures are the same whatever else is in the batch (the server batches the
     /// requests that arrive together).
     pub fn similarities(&self, vectors: ArrayView2<f32>) -> Result<Array2<f32>> {
-        if vectors.ncols() != self.index.dim() {
-            return Err(invalid(
-                "vector",
-                format!(
-                    "width {}, the item vectors' is {}",
-                    vectors.ncols(),
-                    self.index.dim()
-                ),
-            ));
-        }
         Ok(self.index.similarities(vectors)?)
     }
 
