@@ -127,9 +127,8 @@ impl ItemIndex {
             });
         }
         let queries = queries.as_standard_layout();
-        let items = self.vectors.as_standard_layout();
         let mut out = Array2::zeros((queries.nrows(), self.len()));
-        crate::kernel::dot_all(queries.view(), items.view(), out.view_mut());
+        crate::kernel::dot_all(queries.view(), self.vectors.view(), out.view_mut());
         Ok(out)
     }
 

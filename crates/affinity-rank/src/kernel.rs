@@ -12,13 +12,12 @@ pub(crate) fn dot_all(
     items: ArrayView2<f32>,
     mut out: ArrayViewMut2<f32>,
 ) {
-    let width = items.ncols();
+    let (n, width) = items.dim();
     let q = queries.as_slice().expect("standard layout");
+    let items = items.as_slice().expect("standard layout");
     let o = out.as_slice_mut().expect("standard layout");
-    let n = items.nrows();
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        let items = items.as_slice().expect("standard layout");
+    if has_avx2_fma() {
         #[allow(unsafe_code)]
         // SAFETY: the CPU has AVX2 and FMA (checked just above).
         unsafe {
@@ -26,12 +25,34 @@ pub(crate) fn dot_all(
         };
         return;
     }
-    for (i, item) in items.outer_iter().enumerate() {
-        let item = item.as_slice().expect("standard layout");
-        for (qi, query) in q.chunks_exact(width.max(1)).enumerate() {
-            o[qi * n + i] = dot(query, item);
+    products(q, items, width, n, o, dot);
+}
+
+/// Every query-item product into `out`, item by item, with `dot` for one pair: the loop both
+/// paths share (inlined, so the AVX2 path's `dot` is compiled with its features).
+#[inline(always)]
+fn products(
+    q: &[f32],
+    items: &[f32],
+    width: usize,
+    n: usize,
+    out: &mut [f32],
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    if width == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for (i, item) in items.chunks_exact(width).enumerate() {
+        for (qi, query) in q.chunks_exact(width).enumerate() {
+            out[qi * n + i] = dot(query, item);
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// The inner product of two vectors (over the shorter one's length), with AVX2 and FMA where
@@ -42,7 +63,7 @@ pub(crate) fn dot_all(
 /// ```
 pub fn inner_product(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if has_avx2_fma() {
         #[allow(unsafe_code)]
         // SAFETY: the CPU has AVX2 and FMA (checked just above).
         return unsafe { x86::dot(a, b) };
@@ -88,15 +109,8 @@ mod x86 {
         n: usize,
         out: &mut [f32],
     ) {
-        if width == 0 {
-            out.fill(0.0);
-            return;
-        }
-        for (i, item) in items.chunks_exact(width).enumerate() {
-            for (qi, query) in q.chunks_exact(width).enumerate() {
-                out[qi * n + i] = dot(query, item);
-            }
-        }
+        // SAFETY: this function's own requirement.
+        super::products(q, items, width, n, out, |a, b| unsafe { dot(a, b) });
     }
 
     /// Four 8-wide sums over blocks of 32, then 8 at a time, then the rest one by one.
