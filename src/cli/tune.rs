@@ -9,7 +9,7 @@ use affinity::pipeline::{Pipeline, PipelineConfig};
 use affinity_data::HoldOut;
 use affinity_tune::{
     BertConfig, EpochRecord, LoraConfig, Monitor, Objective, Precision, ProgressBarObserver,
-    SentenceEncoder, TrainParams, Trainer,
+    SentenceEncoder, TargetTower, TrainParams, Trainer,
 };
 
 use super::model_args::{model_dir, RunArgs};
@@ -160,9 +160,35 @@ pub struct TrainArgs {
     /// Stop after this epoch (resume later with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
+    /// Batch histories of similar token length together (less padding per batch).
+    #[arg(long)]
+    pub length_buckets: bool,
+    /// Contrastive targets: trained (through the model at every step) or cached (encoded
+    /// without gradients each epoch; a step runs the model on its histories only).
+    #[arg(long, value_enum, default_value = "trained")]
+    pub target_tower: TargetTowerArg,
+    /// With a cached target tower: re-encode the targets every N optimizer steps too.
+    #[arg(long)]
+    pub refresh_steps: Option<usize>,
+    /// Also write the training pairs as TSV (history text, target text), e.g. to train the
+    /// same pairs with another tool.
+    #[arg(long)]
+    pub export_pairs: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// `affinity train --target-tower`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetTowerArg {
+    Trained,
+    Cached,
+}
+
+/// A text as one TSV field: tabs and line breaks become spaces.
+fn tsv_field(text: &str) -> String {
+    text.replace(['\t', '\n', '\r'], " ")
 }
 
 fn monitor_name(m: MonitorArg) -> &'static str {
@@ -196,6 +222,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         checkpoint_dir: Some(args.out.clone()),
         resume: args.resume,
         stop_after: args.stop_after,
+        length_buckets: args.length_buckets,
+        target_tower: match (args.target_tower, args.refresh_steps) {
+            (TargetTowerArg::Cached, refresh_steps) => TargetTower::Cached { refresh_steps },
+            (TargetTowerArg::Trained, None) => TargetTower::Trained,
+            (TargetTowerArg::Trained, Some(_)) => {
+                anyhow::bail!("--refresh-steps applies to --target-tower cached only")
+            }
+        },
         ..TrainParams::default()
     };
     let trainer = Trainer::new(params)?;
@@ -241,6 +275,23 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             task
         }
     };
+    if let Some(path) = &args.export_pairs {
+        write_atomically(path, |w| {
+            for e in &task.examples {
+                let target = task
+                    .targets
+                    .get(e.target as usize)
+                    .map_or("", String::as_str);
+                writeln!(w, "{}\t{}", tsv_field(&e.text), tsv_field(target))?;
+            }
+            Ok(())
+        })?;
+        eprintln!(
+            "{} training pairs in {}",
+            task.examples.len(),
+            path.display()
+        );
+    }
     eprintln!(
         "training on {} examples, validating on {} queries, {} targets; checkpoints in {}",
         task.examples.len(),

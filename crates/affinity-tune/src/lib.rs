@@ -43,6 +43,6 @@ pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};
 pub use tch;
 pub use tokenizer::{random_batch, TokenBatch, WordPiece};
 pub use train::{
-    EpochRecord, Monitor, StopReason, TrainOutcome, TrainParams, TrainReport, Trainer,
+    EpochRecord, Monitor, StopReason, TargetTower, TrainOutcome, TrainParams, TrainReport, Trainer,
 };
 pub use weights::LoadReport;

@@ -99,6 +99,7 @@ mod tests {
             recall10: f64::NAN,
             seconds: 1.0,
             examples_per_second: 10.0,
+            target_seconds: 0.0,
         };
         let mut o = ProgressBarObserver::new();
         o.on_epoch(&record);

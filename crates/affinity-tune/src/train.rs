@@ -59,6 +59,29 @@ pub struct TrainParams {
     pub resume: bool,
     /// End this run after that epoch as if interrupted (a later run resumes).
     pub stop_after: Option<usize>,
+    /// Batch queries of similar token length together, so that less of a batch is padding:
+    /// the shuffled examples are sorted by length within windows of 64 batches, then the
+    /// batches are shuffled. (Negatives in a batch then share a length; off by default.)
+    #[serde(default)]
+    pub length_buckets: bool,
+    /// How contrastive targets are encoded during training.
+    #[serde(default)]
+    pub target_tower: TargetTower,
+}
+
+/// How the target (product) side of contrastive training is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TargetTower {
+    /// Through the model with gradients at every step, as sentence-transformers does.
+    #[default]
+    Trained,
+    /// Every target encoded once without gradients at the start of each epoch (and again
+    /// every `refresh_steps` optimizer steps when set): a step runs the model on its queries
+    /// only, and both sides still share the model's weights.
+    Cached {
+        /// Optimizer steps between refreshes within an epoch.
+        refresh_steps: Option<usize>,
+    },
 }
 
 impl Default for TrainParams {
@@ -78,6 +101,8 @@ impl Default for TrainParams {
             checkpoint_dir: None,
             resume: false,
             stop_after: None,
+            length_buckets: false,
+            target_tower: TargetTower::Trained,
         }
     }
 }
@@ -122,6 +147,15 @@ impl TrainParams {
         if self.stop_after == Some(0) {
             return Err(TuneError::setting("stop_after", "must be at least 1"));
         }
+        if let TargetTower::Cached {
+            refresh_steps: Some(0),
+        } = self.target_tower
+        {
+            return Err(TuneError::setting(
+                "target_tower",
+                "refresh_steps must be at least 1 (None: once per epoch)",
+            ));
+        }
         if (self.resume || self.stop_after.is_some()) && self.checkpoint_dir.is_none() {
             return Err(TuneError::setting(
                 "checkpoint_dir",
@@ -161,6 +195,9 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training examples per second.
     pub examples_per_second: f64,
+    /// Of `seconds`, those spent encoding the targets of a cached target tower.
+    #[serde(default)]
+    pub target_seconds: f64,
 }
 
 /// Why a run ended.
@@ -370,6 +407,7 @@ impl Trainer {
             recall10,
             seconds: 0.0,
             examples_per_second: 0.0,
+            target_seconds: 0.0,
         };
         Ok(TrainerState {
             epoch: 0,
@@ -399,6 +437,12 @@ struct Run<'a> {
     schedule: LinearSchedule,
     /// Batches per epoch.
     batches: usize,
+    /// Token length of each example's query, when batching by length.
+    lengths: Vec<usize>,
+    /// Every target's vector, with a cached target tower.
+    cached: Option<Tensor>,
+    /// Seconds this epoch spent encoding targets for the cache.
+    target_seconds: f64,
 }
 
 impl<'a> Run<'a> {
@@ -434,6 +478,21 @@ impl<'a> Run<'a> {
             warmup: (params.warmup_ratio * total as f64).ceil() as usize,
             total,
         };
+        if head.is_some() && params.target_tower != TargetTower::Trained {
+            return Err(TuneError::setting(
+                "target_tower",
+                "a cached target tower needs the contrastive objective",
+            ));
+        }
+        let lengths = if params.length_buckets {
+            let tokenizer = encoder.tokenizer();
+            task.examples
+                .iter()
+                .map(|e| tokenizer.ids(&e.text).len())
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Run {
             params,
             task,
@@ -442,7 +501,40 @@ impl<'a> Run<'a> {
             optimizer,
             schedule,
             batches,
+            lengths,
+            cached: None,
+            target_seconds: 0.0,
         })
+    }
+
+    /// This epoch's batches: consecutive runs of the shuffled order, or with length buckets
+    /// the same windows sorted by length, cut into batches, and the batches shuffled.
+    fn epoch_batches(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let p = self.params;
+        let order = shuffled(self.task.examples.len(), p.seed, epoch);
+        if self.lengths.is_empty() {
+            return order.chunks(p.batch_size).map(<[usize]>::to_vec).collect();
+        }
+        let mut batches = length_buckets(&order, &self.lengths, p.batch_size);
+        let mixed = shuffled(batches.len(), p.seed ^ 0x0B0C_4E75, epoch);
+        mixed
+            .into_iter()
+            .map(|i| std::mem::take(&mut batches[i]))
+            .collect()
+    }
+
+    /// Encodes every target without gradients, for a cached target tower.
+    fn refresh_targets(&mut self, encoder: &SentenceEncoder) -> Result<()> {
+        if let TargetTower::Cached { .. } = self.params.target_tower {
+            let started = Instant::now();
+            self.cached = Some(
+                encoder
+                    .embed(&self.task.targets)?
+                    .f_to_device(encoder.device())?,
+            );
+            self.target_seconds += started.elapsed().as_secs_f64();
+        }
+        Ok(())
     }
 
     /// Trains one epoch (steps and their losses go into `state`) and validates.
@@ -458,12 +550,20 @@ impl<'a> Run<'a> {
         let started = Instant::now();
         // Seeds derived from (seed, epoch): a resumed run replays the same epochs.
         tch::manual_seed((p.seed.wrapping_mul(1_000_003) ^ epoch as u64) as i64);
-        let order = shuffled(task.examples.len(), p.seed, epoch);
+        let batches = self.epoch_batches(epoch);
+        self.target_seconds = 0.0;
+        self.refresh_targets(encoder)?;
         let mut loss_sum = 0.0;
         let mut loss_count = 0usize;
         let mut step_loss = 0.0;
-        for (i, chunk) in order.chunks(p.batch_size).enumerate() {
-            let loss = batch_loss(encoder, self.head.as_ref(), task, chunk)?;
+        for (i, chunk) in batches.iter().enumerate() {
+            let loss = batch_loss(
+                encoder,
+                self.head.as_ref(),
+                task,
+                chunk,
+                self.cached.as_ref(),
+            )?;
             let value = f64::try_from(&loss)?;
             if !value.is_finite() {
                 return Err(TuneError::NonFiniteLoss {
@@ -483,6 +583,14 @@ impl<'a> Run<'a> {
                     .step(self.schedule.rate(state.optimizer_step))?;
                 state.report.step_losses.push(step_loss as f32);
                 step_loss = 0.0;
+                if let TargetTower::Cached {
+                    refresh_steps: Some(n),
+                } = p.target_tower
+                {
+                    if state.optimizer_step.is_multiple_of(n) {
+                        self.refresh_targets(encoder)?;
+                    }
+                }
             }
             observer.on_batch(&BatchProgress {
                 epoch,
@@ -502,6 +610,7 @@ impl<'a> Run<'a> {
             recall10,
             seconds,
             examples_per_second: task.examples.len() as f64 / seconds,
+            target_seconds: self.target_seconds,
         })
     }
 }
@@ -511,6 +620,19 @@ pub(crate) fn nan_from_null<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Batches of `order` in windows of 64 batches, each window sorted by `lengths` (longest
+/// first; stable, so equal lengths keep their shuffled order). Only the last window can end
+/// in a short batch, so there are as many batches as without buckets.
+fn length_buckets(order: &[usize], lengths: &[usize], batch: usize) -> Vec<Vec<usize>> {
+    let mut batches = Vec::with_capacity(order.len().div_ceil(batch));
+    for window in order.chunks(batch * 64) {
+        let mut window = window.to_vec();
+        window.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        batches.extend(window.chunks(batch).map(<[usize]>::to_vec));
+    }
+    batches
 }
 
 /// A permutation of `0..n` from (seed, epoch), with SplitMix64 and Fisher-Yates.
@@ -529,6 +651,7 @@ fn batch_loss(
     head: Option<&ClassifierHead>,
     task: &TrainingTask,
     chunk: &[usize],
+    cached: Option<&Tensor>,
 ) -> Result<Tensor> {
     let texts: Vec<&str> = chunk
         .iter()
@@ -559,11 +682,20 @@ fn batch_loss(
                     }
                 }
             }
-            let target_texts: Vec<&str> = distinct
-                .iter()
-                .map(|&t| task.targets[t as usize].as_str())
-                .collect();
-            let targets = encoder.forward(&encoder.tokenize(&target_texts), true)?;
+            let targets = match cached {
+                Some(all) => {
+                    let rows: Vec<i64> = distinct.iter().map(|&t| t as i64).collect();
+                    let rows = Tensor::from_slice(&rows).f_to_device(all.device())?;
+                    all.f_index_select(0, &rows)?
+                }
+                None => {
+                    let target_texts: Vec<&str> = distinct
+                        .iter()
+                        .map(|&t| task.targets[t as usize].as_str())
+                        .collect();
+                    encoder.forward(&encoder.tokenize(&target_texts), true)?
+                }
+            };
             let logits = queries
                 .f_matmul(&targets.f_transpose(0, 1)?)?
                 .f_mul_scalar(scale)?;
@@ -665,5 +797,33 @@ mod tests {
         assert_eq!(s, (0..100).collect::<Vec<_>>());
         assert_eq!(a, shuffled(100, 7, 1));
         assert_ne!(a, shuffled(100, 7, 2));
+    }
+
+    #[test]
+    fn length_buckets_keep_every_example_once_and_pad_less() {
+        let n = 1000;
+        let lengths: Vec<usize> = (0..n).map(|i| 5 + (i * 37) % 120).collect();
+        let order = shuffled(n, 3, 1);
+        let buckets = length_buckets(&order, &lengths, 8);
+        assert_eq!(buckets.len(), n.div_ceil(8));
+        let mut seen: Vec<usize> = buckets.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        // Only the very last batch may be short.
+        assert!(buckets[..buckets.len() - 1].iter().all(|b| b.len() == 8));
+        let padded = |batches: &[Vec<usize>]| -> usize {
+            batches
+                .iter()
+                .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap())
+                .sum()
+        };
+        let plain: Vec<Vec<usize>> = order.chunks(8).map(<[usize]>::to_vec).collect();
+        let (bucketed, random) = (padded(&buckets), padded(&plain));
+        let real: usize = lengths.iter().sum();
+        assert!(
+            bucketed < real + real / 10,
+            "{bucketed} vs {real} real tokens"
+        );
+        assert!(random > real + real / 4, "{random} vs {real} real tokens");
     }
 }

@@ -353,6 +353,65 @@ fn full_catalog_softmax_learns_too() {
     );
 }
 
+/// The speed levers keep learning: batches of similar length and a target tower encoded
+/// without gradients (refreshed every 2 steps here) still take validation far above the start.
+#[test]
+fn length_buckets_and_a_cached_target_tower_learn_too() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 1, None);
+    let params = TrainParams {
+        epochs: 10,
+        length_buckets: true,
+        target_tower: TargetTower::Cached {
+            refresh_steps: Some(2),
+        },
+        ..quick_params()
+    };
+    let r = Trainer::new(params)
+        .unwrap()
+        .fit(&mut encoder, &matching_task())
+        .unwrap()
+        .report;
+    assert!(r.best().ndcg10 > r.epochs[0].ndcg10 + 0.3, "{r:?}");
+    assert!(r.best().recall10 > 0.9, "{r:?}");
+}
+
+#[test]
+fn a_cached_target_tower_needs_targets_to_encode() {
+    let _serial = serial();
+    let zero = TrainParams {
+        target_tower: TargetTower::Cached {
+            refresh_steps: Some(0),
+        },
+        ..quick_params()
+    };
+    assert!(matches!(
+        Trainer::new(zero),
+        Err(TuneError::InvalidSetting {
+            name: "target_tower",
+            ..
+        })
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut encoder = tiny_encoder(dir.path(), 1, None);
+    let mut task = matching_task();
+    task.objective = Objective::Classification { num_classes: 12 };
+    let cached = TrainParams {
+        target_tower: TargetTower::Cached {
+            refresh_steps: None,
+        },
+        ..quick_params()
+    };
+    assert!(matches!(
+        Trainer::new(cached).unwrap().fit(&mut encoder, &task),
+        Err(TuneError::InvalidSetting {
+            name: "target_tower",
+            ..
+        })
+    ));
+}
+
 #[test]
 fn gradient_accumulation_takes_fewer_optimizer_steps() {
     let _serial = serial();

@@ -234,6 +234,7 @@ impl SequentialRecommender {
             recall10: if none { f64::NAN } else { recall / n },
             seconds,
             examples_per_second,
+            target_seconds: 0.0,
         })
     }
 }
