@@ -451,6 +451,14 @@ impl<'a> Run<'a> {
         encoder: &SentenceEncoder,
         task: &'a TrainingTask,
     ) -> Result<Self> {
+        // Checked before the head, the optimizer and the lengths are built.
+        let classifying = matches!(task.objective, Objective::Classification { .. });
+        if classifying && params.target_tower != TargetTower::Trained {
+            return Err(TuneError::setting(
+                "target_tower",
+                "a cached target tower needs the contrastive objective",
+            ));
+        }
         tch::manual_seed(params.seed as i64);
         let head = match task.objective {
             Objective::Classification { num_classes } => Some(ClassifierHead::new(
@@ -478,12 +486,6 @@ impl<'a> Run<'a> {
             warmup: (params.warmup_ratio * total as f64).ceil() as usize,
             total,
         };
-        if head.is_some() && params.target_tower != TargetTower::Trained {
-            return Err(TuneError::setting(
-                "target_tower",
-                "a cached target tower needs the contrastive objective",
-            ));
-        }
         let lengths = if params.length_buckets {
             let tokenizer = encoder.tokenizer();
             task.examples
