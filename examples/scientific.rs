@@ -653,8 +653,8 @@ impl Trained {
     }
 }
 
-/// Trains a sequential model on each user's last `max_history + 1` training items, with or
-/// without item IDs, early-stopped on the validation item.
+/// Trains a sequential model on every training item of each user (windows of `max_history + 1`
+/// items), with or without item IDs, early-stopped on the validation item.
 fn train(
     text: &Tensor,
     histories: &[Vec<u32>],
@@ -662,13 +662,13 @@ fn train(
     max_history: usize,
     item_ids: bool,
 ) -> anyhow::Result<Trained> {
-    let split = SequenceSplit::from_histories(histories, max_history);
+    let split = SequenceSplit::windows(histories, max_history);
     let label = format!(
         "{}, history {max_history}",
         if item_ids { "text + ID" } else { "text only" }
     );
     println!(
-        "sequential ({label}): {} training pairs from {} users, {} validation items (never trained on)",
+        "sequential ({label}): {} training pairs in {} windows, {} validation items (never trained on)",
         split.pairs(),
         split.train.len(),
         split.validation.len()

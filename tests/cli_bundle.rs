@@ -567,3 +567,72 @@ fn pseudonymised_bundles_need_their_key() {
         "{err}"
     );
 }
+
+#[cfg(feature = "model")]
+#[test]
+fn fit_and_evaluate_with_a_sequential_tower() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data, bundle) = (
+        dir.path().join("model"),
+        dir.path().join("events.csv"),
+        dir.path().join("bundle"),
+    );
+    tiny_model(&model);
+    events(&data, 0..40, 0..5);
+    let common = ["--device", "cpu", "--min-support", "0.02"];
+    let tower = [
+        "--sequential",
+        "--max-history",
+        "2",
+        "--sequential-epochs",
+        "3",
+    ];
+    let fit = [
+        &["fit", "-i", s(&data), "--model", s(&model)][..],
+        &tower,
+        &common,
+    ];
+    let out = ok(&affinity(
+        &[&fit.concat()[..], &["-o", s(&bundle)]].concat(),
+    ));
+    assert!(out.contains("sequential tower (history 2)"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format_version"], 2);
+    assert_eq!(manifest["sequential"]["summary"]["max_history"], 2);
+    assert!(bundle.join("sequential/sequential.safetensors").is_file());
+    let out = ok(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--items",
+        "milk,butter",
+        "-k",
+        "3",
+        "--device",
+        "cpu",
+    ]));
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    let evaluate = [
+        &["evaluate", "-i", s(&data), "--model", s(&model)][..],
+        &tower,
+        &common,
+    ];
+    let out = ok(&affinity(&[&evaluate.concat()[..], &["--tune"]].concat()));
+    assert!(
+        out.contains("model (sequential tower)") && out.contains("hybrid (sequential tower"),
+        "{out}"
+    );
+    // Flags that need the tower are refused without it.
+    let err = failed(&affinity(&[
+        "fit",
+        "-i",
+        s(&data),
+        "--max-history",
+        "2",
+        "-o",
+        "x",
+    ]));
+    assert!(err.contains("--sequential"), "{err}");
+}

@@ -10,8 +10,9 @@ use crate::pipeline::{PipelineConfig, Ranking, ScoreWeights};
 
 /// The `format` field of every bundle manifest.
 pub const FORMAT: &str = "affinity-bundle";
-/// The layout this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest layout this build reads; it writes version 1 unless the bundle holds a
+/// sequential model (version 2), so that older builds still read what they can rank with.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The manifest of a bundle directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,9 @@ pub struct Manifest {
     /// Each user's history vector, when cached (absent from older bundles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_vectors: Option<VectorsEntry>,
+    /// The sequential history tower, when fitted (format version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialEntry>,
     /// The data it was fitted on, then each update's.
     pub sources: Vec<SourceEntry>,
     /// Continual fine-tuning after updates (validation before and after, old and new users).
@@ -175,6 +179,17 @@ pub struct Counts {
     pub baskets: usize,
     /// Rules kept.
     pub rules: usize,
+}
+
+/// Where the sequential history tower is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequentialEntry {
+    /// Its directory inside the bundle (settings and weights; needs the `model` feature).
+    pub dir: String,
+    /// Its item vectors, which history vectors are compared with (read by every build).
+    pub vectors: VectorsEntry,
+    /// How it was trained.
+    pub summary: crate::pipeline::SequentialSummary,
 }
 
 /// Where the encoder is.

@@ -11,6 +11,8 @@
 //! vectors.safetensors        item vectors, L2-normalised (f32 or bf16)
 //! user_vectors.safetensors   each user's history vector, when cached (optional)
 //! encoder/                   the language model (a Hugging Face directory, or LoRA adapters)
+//! sequential/                the sequential history tower's settings and weights (optional)
+//! sequential_vectors.safetensors  its item vectors, which history vectors are compared with
 //! ```
 //!
 //! Histories and popularity are derived from the event log when loading; the event log is what
@@ -34,11 +36,13 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::error::corrupt;
+use crate::pipeline::sequential::SequentialTower;
 use crate::pipeline::{Fitted, Recommender, Result};
 use arrays::{Array, Arrays};
 pub use manifest::{
     seal, Counts, EncodedIn, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry,
-    ReadRecord, SourceEntry, Tuning, VectorType, VectorsEntry, FORMAT, FORMAT_VERSION,
+    ReadRecord, SequentialEntry, SourceEntry, Tuning, VectorType, VectorsEntry, FORMAT,
+    FORMAT_VERSION,
 };
 pub use store::{digest_file, now_rfc3339, MANIFEST};
 use store::{DirReader, DirWriter};
@@ -50,6 +54,8 @@ const COOCCURRENCE: &str = "cooccurrence.safetensors";
 const RULES: &str = "rules.json";
 const VECTORS: &str = "vectors.safetensors";
 const USER_VECTORS: &str = "user_vectors.safetensors";
+const SEQUENTIAL: &str = "sequential";
+const SEQUENTIAL_VECTORS: &str = "sequential_vectors.safetensors";
 
 /// How a bundle is written.
 #[derive(Debug, Clone, Default)]
@@ -205,13 +211,17 @@ impl Recommender {
             Some(v) => Some(write_matrix(&mut writer, USER_VECTORS, v, options.vectors)?),
             None => None,
         };
+        let sequential_entry = match &self.sequential {
+            Some(tower) => Some(save_sequential(tower, &mut writer, options.vectors)?),
+            None => None,
+        };
         let encoder_entry = match self.encoder() {
             Some(encoder) => Some(encoder::save(&encoder, &mut writer, options)?),
             None => None,
         };
         let manifest = Manifest {
             format: FORMAT.into(),
-            format_version: FORMAT_VERSION,
+            format_version: if sequential_entry.is_some() { 2 } else { 1 },
             crate_version: env!("CARGO_PKG_VERSION").into(),
             created: now_rfc3339(),
             fitted_on: "all events of the sources".into(),
@@ -228,6 +238,7 @@ impl Recommender {
             encoder: encoder_entry,
             vectors: vectors_entry,
             user_vectors: user_vectors_entry,
+            sequential: sequential_entry,
             sources: self.provenance.sources.clone(),
             fine_tuning: self.provenance.fine_tuning.clone(),
             files: Default::default(),
@@ -274,8 +285,12 @@ impl Recommender {
                 ));
             }
         }
+        let n_items = fitted.n_items();
         let mut recommender =
             Recommender::with_vectors(fitted, encoder, vectors, m.ranking.to_ranking())?;
+        if let Some(entry) = &m.sequential {
+            recommender.sequential = Some(load_sequential(&reader, dir, entry, n_items, options)?);
+        }
         recommender
             .set_user_vectors(user_vectors)
             .map_err(|e| corrupt(&dir.join(USER_VECTORS), e.to_string()))?;
@@ -506,4 +521,79 @@ fn read_events(
         });
     }
     Ok(events)
+}
+
+/// Writes the sequential tower: its item vectors, and the model's own directory.
+fn save_sequential(
+    tower: &SequentialTower,
+    writer: &mut DirWriter,
+    dtype: VectorType,
+) -> Result<SequentialEntry> {
+    let vectors = write_matrix(writer, SEQUENTIAL_VECTORS, tower.item_vectors(), dtype)?;
+    #[cfg(feature = "model")]
+    let saved = match tower.model() {
+        Some(model) => {
+            model.save(&writer.staging_path(SEQUENTIAL))?;
+            writer.record_dir(SEQUENTIAL)?;
+            true
+        }
+        None => false,
+    };
+    #[cfg(not(feature = "model"))]
+    let saved = false;
+    if !saved {
+        return Err(crate::pipeline::error::invalid(
+            "sequential",
+            "the sequential model was not loaded (a build without the `model` feature, or LoadOptions::encoder off), so it cannot be saved",
+        ));
+    }
+    Ok(SequentialEntry {
+        dir: SEQUENTIAL.into(),
+        vectors,
+        summary: tower.summary.clone(),
+    })
+}
+
+/// Reads the sequential tower: its item vectors always, the model where this build runs it
+/// and the options load models.
+fn load_sequential(
+    reader: &DirReader,
+    dir: &Path,
+    entry: &SequentialEntry,
+    n_items: usize,
+    options: &LoadOptions,
+) -> Result<SequentialTower> {
+    let items = read_matrix(
+        reader,
+        dir,
+        &entry.vectors,
+        n_items,
+        "items in the catalogue",
+    )?;
+    #[cfg(feature = "model")]
+    {
+        let model = if options.encoder {
+            reader.verify_dir(&entry.dir)?;
+            let model = affinity_tune::SequentialRecommender::load(&reader.path(&entry.dir))?;
+            if model.n_items() != n_items {
+                return Err(corrupt(
+                    &reader.path(&entry.dir),
+                    format!(
+                        "a sequential model of {} items for a catalogue of {n_items}",
+                        model.n_items()
+                    ),
+                ));
+            }
+            Some(model)
+        } else {
+            None
+        };
+        SequentialTower::with_items(model, items, entry.summary.clone())
+            .map_err(|e| corrupt(&reader.path(&entry.dir), e.to_string()))
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        let _ = options;
+        SequentialTower::with_items(items, entry.summary.clone())
+    }
 }

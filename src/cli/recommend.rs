@@ -348,6 +348,18 @@ pub struct EvaluateArgs {
     /// No language model: baselines, rules and the rules + popularity hybrid only.
     #[arg(long, conflicts_with_all = MODEL)]
     pub no_model: bool,
+    /// Read histories with a sequential tower trained on the training steps (each user's last
+    /// training item held out for early stopping) instead of the language model; the model row
+    /// and the hybrid use it. With --tune, the weights are chosen with a second tower trained
+    /// without the validation step.
+    #[arg(long, conflicts_with_all = ["bundle", "no_model"])]
+    pub sequential: bool,
+    /// Newest items of a history the sequential tower reads.
+    #[arg(long, default_value_t = 3, requires = "sequential")]
+    pub max_history: usize,
+    /// Most epochs of the sequential tower (it stops earlier when validation stops improving).
+    #[arg(long, default_value_t = 40, requires = "sequential")]
+    pub sequential_epochs: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -451,13 +463,13 @@ fn evaluate_bundle(
     let fitted = recommender.fitted();
     let popular = fitted.most_popular();
     let rules = recommender.blend("rules alone", ScoreWeights::RULES, 1.0);
-    let model = recommender.blend("model", ScoreWeights::EMBEDDING, 1.0);
+    let model = recommender.blend(model_row(recommender), ScoreWeights::EMBEDDING, 1.0);
     let hybrid = Named {
         name: "hybrid (as served)".into(),
         inner: recommender,
     };
     let mut rankers: Vec<&dyn Ranker> = vec![&popular, &fitted.cooccurrence, &rules];
-    if recommender.has_encoder() {
+    if recommender.reads_histories() {
         rankers.push(&model);
     }
     rankers.push(&hybrid);
@@ -466,6 +478,42 @@ fn evaluate_bundle(
         .into_iter()
         .map(|r| Ok(evaluate(r, set, k, vectors)?))
         .collect()
+}
+
+/// The model row's name: which tower reads the histories.
+fn model_row(recommender: &Recommender) -> &'static str {
+    match recommender.sequential() {
+        Some(_) => "model (sequential tower)",
+        None => "model",
+    }
+}
+
+/// Trains the sequential tower on the recommender's histories, with a progress bar.
+fn fit_sequential(
+    recommender: &mut Recommender,
+    max_history: usize,
+    epochs: usize,
+) -> anyhow::Result<()> {
+    #[cfg(feature = "model")]
+    {
+        let params = affinity::tune::SequentialParams {
+            max_history,
+            epochs,
+            ..Default::default()
+        };
+        let mut bar = affinity::tune::ProgressBarObserver::new();
+        let s = recommender.fit_sequential(params, &mut bar)?;
+        eprintln!(
+            "sequential tower (history {max_history}): {} training pairs, validation NDCG@10 {:.4} -> {:.4} on {} users (epoch {}), {:.1} s",
+            s.pairs, s.validation_ndcg_before, s.validation_ndcg_after, s.validation_users, s.best_epoch, s.seconds
+        );
+        Ok(())
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        let _ = (recommender, max_history, epochs);
+        bail!("--sequential needs the language model, which this build leaves out (the `model` feature)")
+    }
 }
 
 /// Validation users the hybrid's weights are chosen on.
@@ -496,6 +544,9 @@ fn evaluate_split(
     )?;
     // The model row, the tuning and the hybrid row embed the same histories: once each.
     model.cache_history_vectors(set.histories.len() + 2 * TUNE_USERS);
+    if args.sequential {
+        fit_sequential(&mut model, args.max_history, args.sequential_epochs)?;
+    }
     let vectors = model.item_vectors().map(|v| v.to_owned());
     let vectors = vectors.as_ref().map(|v| v.view());
     let mut results = pipeline.evaluate_baselines(
@@ -506,9 +557,9 @@ fn evaluate_split(
         vectors,
         Candidates::HistoryExcluded,
     )?;
-    if model.has_encoder() {
+    if model.reads_histories() {
         results.push(evaluate(
-            &model.blend("model", ScoreWeights::EMBEDDING, 1.0),
+            &model.blend(model_row(&model), ScoreWeights::EMBEDDING, 1.0),
             &set,
             k,
             vectors,
@@ -525,9 +576,10 @@ fn evaluate_split(
         );
     }
     let hybrid = Named {
-        name: match model.has_encoder() {
-            true => "hybrid (model+rules+MMR)",
-            false => "hybrid (rules+popularity)",
+        name: match (model.sequential().is_some(), model.has_encoder()) {
+            (true, _) => "hybrid (sequential tower+rules+MMR)",
+            (false, true) => "hybrid (model+rules+MMR)",
+            (false, false) => "hybrid (rules+popularity)",
         }
         .into(),
         inner: &model,

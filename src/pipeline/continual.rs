@@ -145,6 +145,12 @@ impl Recommender {
         if !self.has_encoder() {
             return Err(invalid("encoder", "fine-tuning needs the bundle's encoder"));
         }
+        if self.sequential.is_some() {
+            return Err(invalid(
+                "sequential",
+                "this recommender reads histories with its sequential model, not the language model: fit it again (affinity fit --sequential) instead of fine-tuning",
+            ));
+        }
         let started = Instant::now();
         let fitted = self.fitted();
         let n_events = fitted.events.len();

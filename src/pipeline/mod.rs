@@ -9,6 +9,7 @@ mod evaluate;
 pub(crate) mod fitted;
 mod prepared;
 mod recommender;
+pub(crate) mod sequential;
 mod update;
 
 pub use config::{PipelineConfig, ScoreWeights};
@@ -18,7 +19,8 @@ pub use evaluate::{
     evaluate, evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult,
 };
 pub use fitted::Fitted;
-pub use prepared::{Pipeline, Prepared};
+pub use prepared::{FitOptions, Pipeline, Prepared};
 pub(crate) use recommender::HISTORY_BATCH;
 pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};
+pub use sequential::SequentialSummary;
 pub use update::UpdateReport;

@@ -37,6 +37,18 @@ pub struct Prepared {
     pub counts: Vec<u32>,
 }
 
+/// What [`Pipeline::fit_with`] does besides fitting.
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions {
+    /// Choose the blend weights and MMR lambda on at most this many validation users first.
+    pub tune_users: Option<usize>,
+    /// Train a sequential history tower with these settings
+    /// ([`Recommender::fit_sequential`]); needs a language model for the item text vectors.
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
+    pub sequential: Option<affinity_tune::SequentialParams>,
+}
+
 /// The pipeline's steps, sharing one [`PipelineConfig`].
 ///
 /// ```no_run
@@ -325,19 +337,60 @@ impl Pipeline {
     /// `tune_users` set, the blend weights and MMR lambda are first chosen on each user's
     /// held-out validation step (the configured hold-out; at most that many users), then the
     /// recommender is fitted on all events with them (the choice is kept in its provenance).
+    /// [`Pipeline::fit_with`] also trains a sequential history tower.
     pub fn fit(
         &self,
         dataset: Dataset,
         encoder: Option<Encoder>,
         tune_users: Option<usize>,
     ) -> Result<Recommender> {
+        self.fit_with(
+            dataset,
+            encoder,
+            // Every other option is off (there are none without the `model` feature).
+            #[allow(clippy::needless_update)]
+            &FitOptions {
+                tune_users,
+                ..FitOptions::default()
+            },
+        )
+    }
+
+    /// As [`Pipeline::fit`], with [`FitOptions`]. With a sequential tower and tuning, the
+    /// tower the weights are chosen with is trained on the events before each user's
+    /// validation step (so it never saw the items it is scored on there); the one kept is
+    /// trained on all events.
+    pub fn fit_with(
+        &self,
+        dataset: Dataset,
+        encoder: Option<Encoder>,
+        options: &FitOptions,
+    ) -> Result<Recommender> {
         super::fitted::check_ids(&dataset, "dataset")?;
+        #[cfg(feature = "model")]
+        if let Some(p) = &options.sequential {
+            p.check()?;
+            if encoder.is_none() {
+                return Err(super::error::invalid(
+                    "sequential",
+                    "the sequential model starts from the item text vectors: fit with a language model",
+                ));
+            }
+        }
         let mut ranking = self.ranking();
-        let (encoder, vectors, tuning) = match tune_users {
+        let (encoder, vectors, tuning) = match options.tune_users {
             Some(max_users) => {
                 let prepared = self.prepare(dataset.clone());
                 let rules = self.mine_rules(&prepared)?;
                 let mut tuned = self.recommender(&prepared, encoder, rules)?;
+                #[cfg(feature = "model")]
+                let tuning = self.tune_with(
+                    &prepared,
+                    &mut tuned,
+                    max_users,
+                    options.sequential.as_ref(),
+                )?;
+                #[cfg(not(feature = "model"))]
                 let tuning = self.tune_ranking(&prepared, &mut tuned, max_users)?;
                 ranking = tuned.ranking_settings().clone();
                 let (_, encoder, vectors, _, _) = tuned.into_parts();
@@ -352,6 +405,10 @@ impl Pipeline {
             Some(v) => Recommender::with_vectors(fitted, encoder, Some(v), ranking)?,
             None => Recommender::new(fitted, encoder, ranking)?,
         };
+        #[cfg(feature = "model")]
+        if let Some(p) = &options.sequential {
+            recommender.fit_sequential(p.clone(), &mut ())?;
+        }
         recommender.set_provenance(Provenance {
             tuning,
             ..Provenance::default()
@@ -365,12 +422,31 @@ impl Pipeline {
     /// lambda. Rules, co-occurrence and popularity are refitted on the training steps for the
     /// choice ([`Pipeline::validation_step`]), so no source has seen the items it is scored on.
     /// Returns how it was chosen (with the validation NDCG@k reached); the recommender keeps
-    /// the winning setting.
+    /// the winning setting. A recommender with a sequential tower is tuned with a tower of the
+    /// same settings trained on the training steps only, for the same reason.
     pub fn tune_ranking(
         &self,
         prepared: &Prepared,
         recommender: &mut Recommender,
         max_users: usize,
+    ) -> Result<Tuning> {
+        #[cfg(feature = "model")]
+        {
+            let sequential = recommender.sequential_params();
+            self.tune_with(prepared, recommender, max_users, sequential.as_ref())
+        }
+        #[cfg(not(feature = "model"))]
+        self.tune_with(prepared, recommender, max_users)
+    }
+
+    /// [`Pipeline::tune_ranking`], the embedding source read by a sequential tower of these
+    /// settings (trained for the choice) where given.
+    fn tune_with(
+        &self,
+        prepared: &Prepared,
+        recommender: &mut Recommender,
+        max_users: usize,
+        #[cfg(feature = "model")] sequential: Option<&affinity_tune::SequentialParams>,
     ) -> Result<Tuning> {
         let valid = self.validation_step(prepared);
         let users: Vec<(Vec<u32>, Vec<u32>)> = valid
@@ -389,15 +465,26 @@ impl Pipeline {
                 "no user has a validation step with new items",
             ));
         }
-        // The embedding needs no fitting: the recommender's own encoder scores the histories.
+        // The language model needs no fitting: the recommender's own encoder scores the
+        // histories. A sequential tower does: one is trained on the training steps.
         let rules = self.mine_rules(&valid)?;
-        let fitted_on_training = Recommender::with_vectors(
+        #[allow(unused_mut)]
+        let mut fitted_on_training = Recommender::with_vectors(
             self.fitted(&valid, rules),
             None,
             recommender.item_vectors().map(|v| v.to_owned()),
             recommender.ranking_settings().clone(),
         )?;
         let histories: Vec<Vec<u32>> = users.iter().map(|(h, _)| h.clone()).collect();
+        #[cfg(feature = "model")]
+        let sims = match sequential {
+            Some(p) => {
+                fitted_on_training.fit_sequential(p.clone(), &mut ())?;
+                fitted_on_training.embedding_scores(&histories)?
+            }
+            None => recommender.embedding_scores(&histories)?,
+        };
+        #[cfg(not(feature = "model"))]
         let sims = recommender.embedding_scores(&histories)?;
         let k = self.config.k;
         // The sources are normalised once per user; each setting tried only re-weights them.

@@ -13,6 +13,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use super::config::ScoreWeights;
 use super::error::{invalid, PipelineError, Result};
 use super::fitted::Fitted;
+use super::sequential::{SequentialSummary, SequentialTower};
 use crate::model::{self, Encoder};
 use crate::ranker::{exclusions, Ranker};
 
@@ -99,6 +100,9 @@ pub struct Recommender {
     /// History vectors by history text, when enabled
     /// ([`Recommender::cache_history_vectors`]).
     history_cache: Option<Mutex<TextCache>>,
+    /// The sequence-aware history tower, when fitted ([`Recommender::fit_sequential`]): it
+    /// replaces the language model for history vectors.
+    pub(crate) sequential: Option<SequentialTower>,
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
@@ -207,6 +211,7 @@ impl Recommender {
             has_vectors,
             user_vectors: None,
             history_cache: None,
+            sequential: None,
             popularity,
             popularity_rank,
             typical: (0..n).map(|_| OnceLock::new()).collect(),
@@ -274,6 +279,33 @@ impl Recommender {
     /// Whether there is a language model.
     pub fn has_encoder(&self) -> bool {
         self.encoder.is_some()
+    }
+
+    /// Whether histories can be turned into vectors here: by the sequential model when the
+    /// recommender has one (and it was loaded), else by the language model.
+    pub fn reads_histories(&self) -> bool {
+        match &self.sequential {
+            Some(s) => s.loaded(),
+            None => self.has_encoder(),
+        }
+    }
+
+    /// How the sequential history tower was trained, when there is one.
+    pub fn sequential(&self) -> Option<&SequentialSummary> {
+        self.sequential.as_ref().map(|s| &s.summary)
+    }
+
+    /// The item vectors history vectors are compared with: the sequential model's when there
+    /// is one, else the text vectors.
+    pub fn history_item_vectors(&self) -> Option<ArrayView2<'_, f32>> {
+        match &self.sequential {
+            Some(s) => Some(s.item_vectors()),
+            None => self.item_vectors(),
+        }
+    }
+
+    fn history_index(&self) -> &ItemIndex {
+        self.sequential.as_ref().map_or(&self.index, |s| s.items())
     }
 
     /// The item embeddings (rows of norm 1), when there is a model.
@@ -349,7 +381,13 @@ impl Recommender {
     /// History vectors, one row per history (zero rows when there is no encoder, no history
     /// or no weight on the embedding).
     fn embed_histories(&self, histories: &[Vec<u32>], weight: f32) -> Result<Array2<f32>> {
-        let dim = self.index.dim();
+        let dim = self.history_index().dim();
+        if let Some(tower) = &self.sequential {
+            return Ok(match tower.embed(histories)?.filter(|_| weight > 0.0) {
+                Some(v) => v,
+                None => Array2::zeros((histories.len(), dim)),
+            });
+        }
         let Some(encoder) = self.encoder().filter(|_| weight > 0.0) else {
             return Ok(Array2::zeros((histories.len(), dim)));
         };
@@ -466,7 +504,7 @@ impl Recommender {
         }
         let users = self.embed_histories(histories, weight)?;
         Ok(users
-            .dot(&self.index.vectors().t())
+            .dot(&self.history_index().vectors().t())
             .as_standard_layout()
             .into_owned())
     }
@@ -540,8 +578,9 @@ impl Recommender {
         self.recommend_from_vector(history, exclude, user.row(0), k)
     }
 
-    /// History texts encoded by the language model, one row each (zeros for an empty
-    /// history, or without a model or embedding weight): what [`Recommender::recommend`] does
+    /// History vectors, one row each (zeros for an empty history, or without a model or
+    /// embedding weight): read by the sequential model when the recommender has one, else the
+    /// history texts encoded by the language model. What [`Recommender::recommend`] does
     /// first, exposed so that a server can encode the histories of concurrent requests together.
     pub fn history_vectors(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
         for h in histories {
@@ -568,7 +607,7 @@ impl Recommender {
     /// row's figures are the same whatever else is in the batch (the server batches the
     /// requests that arrive together).
     pub fn similarities(&self, vectors: ArrayView2<f32>) -> Result<Array2<f32>> {
-        Ok(self.index.similarities(vectors)?)
+        Ok(self.history_index().similarities(vectors)?)
     }
 
     /// As [`Recommender::recommend_from_vector`], with the vector's similarities to every
@@ -627,10 +666,10 @@ impl Recommender {
     /// # Ok(()) }
     /// ```
     pub fn cache_user_vectors(&mut self) -> Result<()> {
-        if !self.has_encoder() {
+        if !self.reads_histories() {
             return Err(invalid(
                 "encoder",
-                "user vectors need a language model to encode the histories",
+                "user vectors need a language model or a sequential model to read the histories",
             ));
         }
         let all: Vec<usize> = (0..self.fitted.n_users()).collect();
@@ -666,7 +705,7 @@ impl Recommender {
     /// Sets cached user vectors computed before (one row per user, as wide as the items').
     pub(crate) fn set_user_vectors(&mut self, vectors: Option<Array2<f32>>) -> Result<()> {
         if let Some(v) = &vectors {
-            let (users, dim) = (self.fitted.n_users(), self.index.dim());
+            let (users, dim) = (self.fitted.n_users(), self.history_index().dim());
             if !self.has_vectors || v.dim() != (users, dim) {
                 return Err(invalid(
                     "user vectors",

@@ -15,6 +15,7 @@ use super::error::Result;
 use super::fitted::{derive, Fitted, Ids};
 use super::prepared::Pipeline;
 use super::recommender::Recommender;
+use super::sequential::SequentialTower;
 use crate::model;
 
 /// What an update did.
@@ -93,7 +94,8 @@ impl Recommender {
         }
         super::fitted::check_ids(new, "events")?;
         let started = Instant::now();
-        // A cached user vector is a function of the user's history text: keep the old texts to
+        // A cached user vector is a function of the user's history text (or, with a sequential
+        // model, of the history's items and their texts): keep the old texts and histories to
         // tell which ones the update changes.
         let cached_users = self.take_user_vectors().map(|v| {
             let texts: Vec<String> = self
@@ -102,8 +104,9 @@ impl Recommender {
                 .iter()
                 .map(|h| self.history_text(h))
                 .collect();
-            (v, texts)
+            (v, texts, self.fitted.histories.clone())
         });
+        let sequential = self.sequential.take();
         let (fitted, encoder, vectors, ranking, provenance) = self.into_parts();
         let Fitted {
             items,
@@ -218,13 +221,22 @@ impl Recommender {
         };
         let mut updated = Recommender::with_vectors(fitted, encoder, vectors, ranking)?;
         updated.provenance = provenance;
-        if let Some((old, old_texts)) = cached_users {
+        updated.sequential = match sequential {
+            Some(tower) if reembed.is_empty() => Some(tower),
+            Some(tower) => Some(with_new_text(tower, &updated)?),
+            None => None,
+        };
+        let changed: HashSet<u32> = reembed.iter().map(|&i| i as u32).collect();
+        if let Some((old, old_texts, old_histories)) = cached_users {
             let histories = &updated.fitted.histories;
+            let sequential = updated.sequential.is_some();
             let stale: Vec<usize> = (0..histories.len())
                 .filter(|&u| {
                     old_texts
                         .get(u)
                         .is_none_or(|t| *t != updated.history_text(&histories[u]))
+                        || old_histories.get(u) != Some(&histories[u])
+                        || (sequential && histories[u].iter().any(|i| changed.contains(i)))
                 })
                 .collect();
             let fresh = updated.encode_users(&stale)?;
@@ -240,5 +252,25 @@ impl Recommender {
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok((updated, report))
+    }
+}
+
+/// The sequential tower with the updated text vectors (new items rank by text alone).
+fn with_new_text(mut tower: SequentialTower, updated: &Recommender) -> Result<SequentialTower> {
+    #[cfg(feature = "model")]
+    {
+        let text = updated.item_vectors().ok_or_else(|| {
+            super::error::invalid("vectors", "the sequential model needs item text vectors")
+        })?;
+        tower.set_text(text)?;
+        Ok(tower)
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        let _ = (&mut tower, updated);
+        Err(super::error::invalid(
+            "sequential",
+            "new items or texts need the sequential model, which this build cannot run",
+        ))
     }
 }

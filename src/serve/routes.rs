@@ -162,7 +162,7 @@ pub(crate) async fn recommend(
     exclude.extend_from_slice(&history);
     let vector = match cached {
         Some(v) => Some(v),
-        None if history.is_empty() || !rec.has_encoder() => None,
+        None if history.is_empty() || !rec.reads_histories() => None,
         None => Some(serving.encoder.run(history.clone()).await?),
     };
     // Nothing to compare without a vector: every similarity is 0.

@@ -41,6 +41,28 @@ impl SequenceSplit {
         split
     }
 
+    /// Like [`SequenceSplit::from_histories`], but every training item is a target once: each
+    /// known history is cut into windows of `max_history + 1` items (the newest window full,
+    /// consecutive windows sharing one item), so a model that reads `max_history` items trains
+    /// on all the pairs, not only the newest `max_history`.
+    pub fn windows(histories: &[Vec<u32>], max_history: usize) -> Self {
+        let newest = Self::from_histories(histories, usize::MAX - 1);
+        let step = max_history.max(1);
+        let mut train = Vec::with_capacity(newest.train.len());
+        for known in &newest.train {
+            let mut end = known.len();
+            while end >= 2 {
+                let start = end.saturating_sub(step + 1);
+                train.push(known[start..end].to_vec());
+                end = start + 1;
+            }
+        }
+        SequenceSplit {
+            train,
+            validation: newest.validation,
+        }
+    }
+
     /// Number of (prefix, next item) training pairs.
     pub fn pairs(&self) -> usize {
         self.train.iter().map(|s| s.len().saturating_sub(1)).sum()

@@ -192,6 +192,42 @@ impl SequentialRecommender {
         Ok(Tensor::f_cat(&out, 0)?)
     }
 
+    /// Each history's shopper vector after its last item, L2-normalised `[histories, dim]`
+    /// (zeros for an empty history): its cosine with [`SequentialRecommender::item_vectors`]
+    /// is the score without the repeat penalty, times the temperature.
+    pub fn user_vectors(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let mut out = Vec::new();
+        for chunk in histories.chunks(256) {
+            out.push(self.net.last_users(chunk)?);
+        }
+        if out.is_empty() {
+            return Ok(Tensor::f_zeros(
+                [0, self.net.dim],
+                (Kind::Float, Device::Cpu),
+            )?);
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    /// Replaces the item text vectors with `text` (`[items, dim]`, at least as many items as
+    /// before, same width): items past the old catalogue start with no ID embedding, so they
+    /// rank by their text alone (as cold items do) until the model is trained again.
+    pub fn set_text(&mut self, text: &Tensor) -> Result<()> {
+        let size = text.size();
+        if size.len() != 2 || size[1] != self.net.dim || size[0] < self.net.n_items {
+            return Err(TuneError::setting(
+                "text",
+                format!(
+                    "item vectors must be [>= {}, {}], got {size:?}",
+                    self.net.n_items, self.net.dim
+                ),
+            ));
+        }
+        let text = text.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?;
+        self.net.set_text(text)
+    }
+
     /// The item vectors the scores compare with, L2-normalised `[items, dim]`.
     pub fn item_vectors(&self) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();

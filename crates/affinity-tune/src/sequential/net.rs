@@ -252,6 +252,13 @@ impl Net {
             .layer_norm(&x, "input_")?
             .f_dropout(p, train)?
             .f_mul(&real)?;
+        // Causal, and blind to the left padding, so that a history's state does not depend
+        // on how long the others in its batch are; every position still sees itself (a row
+        // with nothing to attend to would be NaN).
+        let causal = Tensor::f_ones([len, len], (Kind::Bool, Device::Cpu))?.f_tril(0)?;
+        let keys = ids.f_ne(self.n_items)?.f_view([b, 1, 1, len])?;
+        let itself = Tensor::f_eye(len, (Kind::Bool, Device::Cpu))?;
+        let mask = keys.f_logical_or(&itself)?.f_logical_and(&causal)?;
         let head_dim = h / self.heads;
         for i in 0..self.layers {
             let block = format!("blocks.{i}.");
@@ -263,9 +270,9 @@ impl Net {
                 &qkv.f_get(0)?,
                 &qkv.f_get(1)?,
                 &qkv.f_get(2)?,
-                None::<&Tensor>,
+                Some(&mask),
                 if train { p } else { 0.0 },
-                true,
+                false,
                 None,
                 false,
             )?
@@ -312,15 +319,47 @@ impl Net {
         Ok(logits)
     }
 
-    /// Scores of every item after the last step of each history `[histories, items]`.
-    pub fn last_scores(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
+    /// New text vectors (as many items or more): new items get a zero ID embedding.
+    pub fn set_text(&mut self, text: Tensor) -> Result<()> {
+        let (items, added) = (text.size()[0], text.size()[0] - self.n_items);
+        if let Some(ids) = self.vars.get("item_ids.weight") {
+            let grown = Tensor::f_cat(
+                &[ids.detach(), Tensor::f_zeros([added, self.dim], FLOAT)?],
+                0,
+            )?
+            .set_requires_grad(true);
+            self.vars.insert("item_ids.weight".into(), grown);
+        }
+        self.text = text;
+        self.n_items = items;
+        Ok(())
+    }
+
+    /// The shopper after the last step of each history, unit rows (zeros where empty).
+    pub fn last_users(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
+        let (last, _) = self.last_states(histories)?;
+        let known: Vec<f32> = histories
+            .iter()
+            .map(|h| if h.is_empty() { 0.0 } else { 1.0 })
+            .collect();
+        Ok(normalize(&last)?.f_mul(&Tensor::from_slice(&known).f_unsqueeze(1)?)?)
+    }
+
+    /// The shopper after the last step of each history (its newest `max_history` items), and
+    /// the item vectors.
+    fn last_states(&self, histories: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
         let recent: Vec<&[u32]> = histories
             .iter()
             .map(|h| &h[h.len().saturating_sub(self.max_history as usize)..])
             .collect();
         let ids = padded(&recent, self.n_items)?;
         let (users, items) = self.states(&ids, false)?;
-        let last = users.f_select(1, ids.size()[1] - 1)?;
+        Ok((users.f_select(1, ids.size()[1] - 1)?, items))
+    }
+
+    /// Scores of every item after the last step of each history `[histories, items]`.
+    pub fn last_scores(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
+        let (last, items) = self.last_states(histories)?;
         let seen: Vec<(i64, i64)> = histories
             .iter()
             .enumerate()

@@ -52,6 +52,89 @@ fn validation_items_are_never_training_targets() {
 }
 
 #[test]
+fn windows_make_every_known_item_but_the_first_a_target_once() {
+    let histories = vec![(0..9).collect::<Vec<u32>>(), vec![5, 6, 7], vec![8]];
+    let split = SequenceSplit::windows(&histories, 3);
+    // The validation items are the same as without windows, and never trained on.
+    assert_eq!(
+        split.validation,
+        SequenceSplit::from_histories(&histories, 3).validation
+    );
+    // Known items 0..8: windows of 4 from the newest, sharing one item.
+    assert_eq!(
+        split.train,
+        vec![vec![4, 5, 6, 7], vec![1, 2, 3, 4], vec![0, 1], vec![5, 6]]
+    );
+    assert_eq!(split.pairs(), 7 + 1);
+    let mut targets: Vec<u32> = split.train[..3]
+        .iter()
+        .flat_map(|w| w[1..].to_vec())
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, (1..8).collect::<Vec<u32>>());
+}
+
+#[test]
+fn user_vectors_score_as_the_model_does_and_new_items_start_from_text() {
+    let (text, histories) = cyclic(12, 30, 5);
+    let mut params = small();
+    params.epochs = 3;
+    let mut model = SequentialRecommender::new(&text, params).unwrap();
+    model
+        .fit(&SequenceSplit::windows(&histories, 50), &mut ())
+        .unwrap();
+    // Away from the history's own items, a score is the cosine over the temperature.
+    let history = vec![vec![0u32, 1, 2]];
+    let cosine = model
+        .user_vectors(&history)
+        .unwrap()
+        .matmul(&model.item_vectors().unwrap().tr())
+        / 0.07;
+    let scores = model.scores(&history).unwrap();
+    let gap = (cosine - &scores).narrow(1, 3, 9).abs().max();
+    assert!(f64::try_from(gap).unwrap() < 1e-3);
+    assert_eq!(
+        Vec::<f32>::try_from(model.user_vectors(&[vec![]]).unwrap().get(0)).unwrap(),
+        vec![0.0; 16]
+    );
+
+    // Two new items: the old ones score as before, the new ones from their text alone.
+    let before = model.scores(&history).unwrap();
+    let grown = Tensor::cat(
+        &[&text, &Tensor::randn([2, 16], (Kind::Float, Device::Cpu))],
+        0,
+    );
+    model.set_text(&grown).unwrap();
+    assert_eq!(model.n_items(), 14);
+    let after = model.scores(&history).unwrap();
+    assert!(f64::try_from((after.narrow(1, 0, 12) - before).abs().max()).unwrap() < 1e-5);
+    assert!(
+        model.set_text(&text.narrow(0, 0, 5)).is_err(),
+        "items cannot be dropped"
+    );
+}
+
+#[test]
+fn a_history_scores_the_same_alone_or_beside_longer_ones() {
+    let (text, histories) = cyclic(12, 30, 5);
+    let mut params = small();
+    params.epochs = 2;
+    let mut model = SequentialRecommender::new(&text, params).unwrap();
+    model
+        .fit(&SequenceSplit::windows(&histories, 50), &mut ())
+        .unwrap();
+    let short = vec![3u32, 4];
+    let alone = model.scores(std::slice::from_ref(&short)).unwrap();
+    // Padded to 6 items beside a longer history.
+    let batched = model
+        .scores(&[vec![0, 1, 2, 3, 4, 5], short])
+        .unwrap()
+        .get(1);
+    let gap = f64::try_from((alone.get(0) - batched).abs().max()).unwrap();
+    assert!(gap < 1e-4, "padding changed the scores by {gap}");
+}
+
+#[test]
 fn untrained_model_ranks_by_the_mean_of_the_history() {
     let text = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.7, 0.7]).view([3, 2]);
     let params = SequentialParams {
