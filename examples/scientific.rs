@@ -474,12 +474,13 @@ fn main() -> anyhow::Result<()> {
             vec![&history_text]
         };
         println!(
-            "hybrid: weights chosen on {} validation users (sources fitted without their validation item)",
+            "hybrid: weights chosen on {} of {} validation users (sources fitted without their validation item)",
+            valid_set.len().min(TUNE_USERS),
             valid_set.len()
         );
         for (candidates, protocol) in PROTOCOLS {
             let tuning = Fusion::new(name, sources(&trained, &extra, &on_valid))?
-                .tune(&valid_set, K, candidates, 4_000)?;
+                .tune(&valid_set, K, candidates, TUNE_USERS)?;
             println!(
                 "  {protocol}: validation NDCG@10 {:.4} (best single {:.4}); weights {}",
                 tuning.validation_ndcg,
@@ -652,6 +653,9 @@ impl Trained {
         }
     }
 }
+
+/// Validation users the hybrid's weights are chosen on.
+const TUNE_USERS: usize = 4_000;
 
 /// Trains a sequential model on every training item of each user (windows of `max_history + 1`
 /// items), with or without item IDs, early-stopped on the validation item.

@@ -199,4 +199,11 @@ fn a_sequential_tower_needs_text_vectors_and_valid_settings() {
     let encoder = common::tiny_encoder(&dir.path().join("model"), Some(16));
     let err = pipeline.fit_with(data, Some(encoder), &bad).unwrap_err();
     assert!(err.to_string().contains("heads"), "{err}");
+    // Two items per shopper: one is the validation item, nothing is left to train on.
+    let short = dataset(dir.path(), "short.csv", &csv(0..8, 2, ""));
+    let encoder = common::tiny_encoder(&dir.path().join("model"), Some(16));
+    let err = pipeline
+        .fit_with(short, Some(encoder), &no_model)
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing to train"), "{err}");
 }

@@ -575,6 +575,16 @@ fn load_sequential(
         let model = if options.encoder {
             reader.verify_dir(&entry.dir)?;
             let model = affinity_tune::SequentialRecommender::load(&reader.path(&entry.dir))?;
+            let width = model.text().size().get(1).copied().unwrap_or(0);
+            if items.ncols() as i64 != width {
+                return Err(corrupt(
+                    &reader.path(&entry.dir),
+                    format!(
+                        "item vectors of width {}, the sequential model's are {width}",
+                        items.ncols()
+                    ),
+                ));
+            }
             if model.n_items() != n_items {
                 return Err(corrupt(
                     &reader.path(&entry.dir),

@@ -298,6 +298,12 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
             _ => VectorArg::F32,
         },
     };
+    if args.fine_tune_steps > 0 && manifest.sequential.is_some() {
+        bail!(
+            "--fine-tune-steps tunes the language model that reads history texts; {} reads histories with its sequential tower: fit it again with --sequential instead",
+            args.bundle.display()
+        );
+    }
     if manifest.encoder.is_some() && !affinity::model::AVAILABLE {
         bail!(
             "{}: the bundle has a language model, which this build cannot carry over ({})",

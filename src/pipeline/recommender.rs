@@ -383,10 +383,11 @@ impl Recommender {
     fn embed_histories(&self, histories: &[Vec<u32>], weight: f32) -> Result<Array2<f32>> {
         let dim = self.history_index().dim();
         if let Some(tower) = &self.sequential {
-            return Ok(match tower.embed(histories)?.filter(|_| weight > 0.0) {
-                Some(v) => v,
-                None => Array2::zeros((histories.len(), dim)),
-            });
+            let vectors = match weight > 0.0 {
+                true => tower.embed(histories)?,
+                false => None,
+            };
+            return Ok(vectors.unwrap_or_else(|| Array2::zeros((histories.len(), dim))));
         }
         let Some(encoder) = self.encoder().filter(|_| weight > 0.0) else {
             return Ok(Array2::zeros((histories.len(), dim)));

@@ -146,10 +146,16 @@ impl SequentialTower {
         }
     }
 
-    /// New text vectors for the catalogue (after an update added items or changed texts):
-    /// new items start with text alone, and the item vectors are computed again.
+    /// New text vectors for the rows `changed` of `vectors` (after an update added items or
+    /// changed texts; `vectors` covers the whole new catalogue): the other items keep the
+    /// text the model has (exact, whatever number format the bundle stores), new items start
+    /// with text alone, and the item vectors are computed again.
     #[cfg(feature = "model")]
-    pub(crate) fn set_text(&mut self, text: ArrayView2<'_, f32>) -> Result<()> {
+    pub(crate) fn set_text(
+        &mut self,
+        vectors: ArrayView2<'_, f32>,
+        changed: &[usize],
+    ) -> Result<()> {
         let items = {
             let mut model = self.model().ok_or_else(|| {
                 invalid(
@@ -157,6 +163,24 @@ impl SequentialTower {
                     "new items or texts need the sequential model: load the bundle with its models",
                 )
             })?;
+            let old = crate::model::to_array(model.text())?;
+            if old.ncols() != vectors.ncols() || old.nrows() > vectors.nrows() {
+                return Err(invalid(
+                    "sequential",
+                    format!(
+                        "text vectors {} x {} for a model of {} x {}",
+                        vectors.nrows(),
+                        vectors.ncols(),
+                        old.nrows(),
+                        old.ncols()
+                    ),
+                ));
+            }
+            let mut text = Array2::zeros(vectors.dim());
+            text.slice_mut(ndarray::s![..old.nrows(), ..]).assign(&old);
+            for &i in changed {
+                text.row_mut(i).assign(&vectors.row(i));
+            }
             let flat: Vec<f32> = text.iter().copied().collect();
             let tensor = affinity_tune::tch::Tensor::from_slice(&flat)
                 .f_view([text.nrows() as i64, text.ncols() as i64])
@@ -211,6 +235,12 @@ impl super::Recommender {
         let started = std::time::Instant::now();
         let split =
             affinity_tune::SequenceSplit::windows(&self.fitted.histories, params.max_history);
+        if split.pairs() == 0 || split.validation.is_empty() {
+            return Err(invalid(
+                "sequential",
+                "no user has three or more items: nothing to train the sequential model on and validate it with",
+            ));
+        }
         let max_history = params.max_history;
         let mut model = affinity_tune::SequentialRecommender::new(&text, params)?;
         let report = model.fit(&split, observer)?;

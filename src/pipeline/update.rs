@@ -36,8 +36,8 @@ pub struct UpdateReport {
     pub texts_changed: usize,
     /// Items embedded (new, or with new text).
     pub items_embedded: usize,
-    /// Cached user vectors encoded again (those whose history text changed: new users, new
-    /// recent items, recent items with new text); 0 when user vectors are not cached.
+    /// Cached user vectors computed again (those whose history changed: new users, new recent
+    /// items, recent items with new text); 0 when user vectors are not cached.
     pub users_embedded: usize,
     /// Rules before and after.
     pub rules: (usize, usize),
@@ -223,7 +223,7 @@ impl Recommender {
         updated.provenance = provenance;
         updated.sequential = match sequential {
             Some(tower) if reembed.is_empty() => Some(tower),
-            Some(tower) => Some(with_new_text(tower, &updated)?),
+            Some(tower) => Some(with_new_text(tower, &updated, &reembed)?),
             None => None,
         };
         let changed: HashSet<u32> = reembed.iter().map(|&i| i as u32).collect();
@@ -239,6 +239,15 @@ impl Recommender {
                         || (sequential && histories[u].iter().any(|i| changed.contains(i)))
                 })
                 .collect();
+            if !stale.is_empty() && !updated.reads_histories() {
+                return Err(super::error::invalid(
+                    "user vectors",
+                    format!(
+                        "{} cached user vectors need computing again, and no model that reads histories was loaded: load the bundle with its models",
+                        stale.len()
+                    ),
+                ));
+            }
             let fresh = updated.encode_users(&stale)?;
             let mut all = Array2::zeros((histories.len(), old.ncols()));
             for (u, row) in old.rows().into_iter().enumerate() {
@@ -256,18 +265,22 @@ impl Recommender {
 }
 
 /// The sequential tower with the updated text vectors (new items rank by text alone).
-fn with_new_text(mut tower: SequentialTower, updated: &Recommender) -> Result<SequentialTower> {
+fn with_new_text(
+    mut tower: SequentialTower,
+    updated: &Recommender,
+    changed: &[usize],
+) -> Result<SequentialTower> {
     #[cfg(feature = "model")]
     {
         let text = updated.item_vectors().ok_or_else(|| {
             super::error::invalid("vectors", "the sequential model needs item text vectors")
         })?;
-        tower.set_text(text)?;
+        tower.set_text(text, changed)?;
         Ok(tower)
     }
     #[cfg(not(feature = "model"))]
     {
-        let _ = (&mut tower, updated);
+        let _ = (&mut tower, updated, changed);
         Err(super::error::invalid(
             "sequential",
             "new items or texts need the sequential model, which this build cannot run",

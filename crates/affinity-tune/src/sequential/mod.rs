@@ -228,6 +228,11 @@ impl SequentialRecommender {
         self.net.set_text(text)
     }
 
+    /// The item text vectors the model reads, `[items, dim]` (as given, not normalised).
+    pub fn text(&self) -> Tensor {
+        self.net.text.shallow_clone()
+    }
+
     /// The item vectors the scores compare with, L2-normalised `[items, dim]`.
     pub fn item_vectors(&self) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();

@@ -16,7 +16,7 @@ const REPEAT_SCALE: f64 = 50.0;
 #[derive(Debug)]
 pub(super) struct Net {
     /// Item text vectors `[items, dim]`, fixed.
-    text: Tensor,
+    pub text: Tensor,
     /// Trained tensors by name (`repeat.bias` and biases are not weight-decayed).
     pub vars: BTreeMap<String, Tensor>,
     pub n_items: i64,

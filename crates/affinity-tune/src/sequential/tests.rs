@@ -117,12 +117,12 @@ fn user_vectors_score_as_the_model_does_and_new_items_start_from_text() {
 #[test]
 fn a_history_scores_the_same_alone_or_beside_longer_ones() {
     let (text, histories) = cyclic(12, 30, 5);
-    let mut params = small();
-    params.epochs = 2;
-    let mut model = SequentialRecommender::new(&text, params).unwrap();
-    model
+    let mut model = SequentialRecommender::new(&text, small()).unwrap();
+    let report = model
         .fit(&SequenceSplit::windows(&histories, 50), &mut ())
         .unwrap();
+    // Trained: the transformer's correction is not zero, so padding could show.
+    assert!(report.best_epoch > 0);
     let short = vec![3u32, 4];
     let alone = model.scores(std::slice::from_ref(&short)).unwrap();
     // Padded to 6 items beside a longer history.
