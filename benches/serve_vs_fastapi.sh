@@ -130,7 +130,7 @@ echo "$token" > "$out/token"
 "$A" serve -b "$bundle" --addr 127.0.0.1:0 --workers 2 --admin-token-file "$out/token" \
   > "$out/affinity.out" 2> "$out/affinity.err" &
 ours=$!
-trap 'kill $ours 2>/dev/null || true; kill ${theirs:-0} 2>/dev/null || true' EXIT
+trap 'kill $ours 2>/dev/null || true; [ -z "${theirs:-}" ] || kill $theirs 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q listening "$out/affinity.out" && break; sleep 0.2; done
 url=$(sed -n 's/listening on //p' "$out/affinity.out")
 wait_ready "$url"

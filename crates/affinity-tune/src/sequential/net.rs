@@ -225,13 +225,40 @@ impl Net {
     /// The shopper after each step of `ids` (`[b, len]`, left-padded with `n_items`):
     /// `[b, len, dim]`, and the item vectors `[items, dim]`.
     pub fn states(&self, ids: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        let (b, len) = (ids.size()[0], ids.size()[1]);
-        let (d, h, p) = (self.dim, self.hidden, self.dropout);
+        let (b, len, d) = (ids.size()[0], ids.size()[1], self.dim);
         let items = self.items()?;
         let table = Tensor::f_cat(&[&items, &Tensor::f_zeros([1, d], FLOAT)?], 0)?;
         let x = table
             .f_index_select(0, &ids.f_flatten(0, 1)?)?
             .f_view([b, len, d])?;
+        Ok((self.read(x, ids, train)?, items))
+    }
+
+    /// As [`Net::states`] without the whole catalogue: only the history's items are mapped
+    /// (a request reads a few items; mapping all of them would cost most of its time).
+    pub fn history_states(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, len, d) = (ids.size()[0], ids.size()[1], self.dim);
+        let flat = ids.f_flatten(0, 1)?;
+        let real = flat
+            .f_ne(self.n_items)?
+            .f_unsqueeze(-1)?
+            .f_to_kind(Kind::Float)?;
+        let clamped = flat.f_clamp_max(self.n_items - 1)?;
+        let mut x = self
+            .text
+            .f_index_select(0, &clamped)?
+            .f_matmul(self.v("item_map.weight"))?;
+        if let Some(table) = self.vars.get("item_ids.weight") {
+            x = x.f_add(&table.f_index_select(0, &clamped)?)?;
+        }
+        self.read(x.f_mul(&real)?.f_view([b, len, d])?, ids, false)
+    }
+
+    /// The transformer over the history's item vectors `x` (`[b, len, dim]`, zero where `ids`
+    /// is padding).
+    fn read(&self, x: Tensor, ids: &Tensor, train: bool) -> Result<Tensor> {
+        let (b, len) = (ids.size()[0], ids.size()[1]);
+        let (h, p) = (self.hidden, self.dropout);
         let real = ids
             .f_ne(self.n_items)?
             .f_unsqueeze(-1)?
@@ -291,8 +318,7 @@ impl Net {
                 .f_dropout(p, train)?;
             x = self.layer_norm(&y.f_add(&f)?, &format!("{block}output_"))?;
         }
-        let users = mean.f_add(&self.linear(&x, "output")?)?;
-        Ok((users, items))
+        Ok(mean.f_add(&self.linear(&x, "output")?)?)
     }
 
     /// Cosine / temperature of `users` `[n, dim]` against `items`, plus the repeat penalty
@@ -337,7 +363,8 @@ impl Net {
 
     /// The shopper after the last step of each history, unit rows (zeros where empty).
     pub fn last_users(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
-        let (last, _) = self.last_states(histories)?;
+        let ids = padded(&self.recent(histories), self.n_items)?;
+        let last = self.history_states(&ids)?.f_select(1, ids.size()[1] - 1)?;
         let known: Vec<f32> = histories
             .iter()
             .map(|h| if h.is_empty() { 0.0 } else { 1.0 })
@@ -348,13 +375,17 @@ impl Net {
     /// The shopper after the last step of each history (its newest `max_history` items), and
     /// the item vectors.
     fn last_states(&self, histories: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
-        let recent: Vec<&[u32]> = histories
-            .iter()
-            .map(|h| &h[h.len().saturating_sub(self.max_history as usize)..])
-            .collect();
-        let ids = padded(&recent, self.n_items)?;
+        let ids = padded(&self.recent(histories), self.n_items)?;
         let (users, items) = self.states(&ids, false)?;
         Ok((users.f_select(1, ids.size()[1] - 1)?, items))
+    }
+
+    /// The newest `max_history` items of each history.
+    fn recent<'a>(&self, histories: &'a [Vec<u32>]) -> Vec<&'a [u32]> {
+        histories
+            .iter()
+            .map(|h| &h[h.len().saturating_sub(self.max_history as usize)..])
+            .collect()
     }
 
     /// Scores of every item after the last step of each history `[histories, items]`.
