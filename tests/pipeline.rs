@@ -563,3 +563,67 @@ fn tuning_weights_co_occurrence_where_it_is_the_signal() {
     assert!(weights.cooccurrence > 0.0, "{weights:?}");
     assert!(tuning.validation_ndcg > 0.99, "{}", tuning.validation_ndcg);
 }
+
+#[cfg(feature = "model")]
+#[test]
+fn tuning_drops_a_model_that_does_not_help() {
+    // Shoppers u0..u39 buy two fillers on day 1, p0 on day 2 (validation) and p11 on day 3
+    // (test); u40..u79 buy only p0, on one day (training only). So p0 is the most popular
+    // product a validation shopper lacks: popularity alone is perfect on validation, and a
+    // random model's similarities can only disturb it.
+    let mut ds = Dataset {
+        has_users: true,
+        ..Dataset::default()
+    };
+    for i in 0..12 {
+        ds.items.intern(&format!("p{i}"));
+    }
+    ds.catalog = affinity::data::Catalog::from_entries(
+        (0..12)
+            .map(|i| affinity::data::ItemText {
+                title: Some(format!("product number {i}")),
+                ..Default::default()
+            })
+            .collect(),
+    );
+    let mut buy = |ds: &mut Dataset, u: u32, item: u32, day: i64| {
+        let user = ds.users.intern(&format!("u{u}"));
+        ds.interactions.push(Interaction {
+            user,
+            item,
+            timestamp: 86_400 * day,
+            kind: EventKind::Purchase,
+            weight: 1.0,
+            order: None,
+        });
+    };
+    for u in 0..40u32 {
+        buy(&mut ds, u, 1 + u % 10, 1);
+        buy(&mut ds, u, 1 + (u + 3) % 10, 1);
+        buy(&mut ds, u, 0, 2);
+        buy(&mut ds, u, 11, 3);
+    }
+    for u in 40..80u32 {
+        buy(&mut ds, u, 0, 1);
+    }
+    let pipeline = Pipeline::new(
+        PipelineConfig::builder()
+            .k(3)
+            .min_support(0.9)
+            .weights(ScoreWeights::EMBEDDING)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let prepared = pipeline.prepare(ds);
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = pipeline
+        .recommender(&prepared, Some(tiny_encoder(dir.path())), Vec::new())
+        .unwrap();
+    let tuning = pipeline.tune_ranking(&prepared, &mut rec, 1_000).unwrap();
+    assert_eq!(tuning.users, 40);
+    assert!(tuning.validation_ndcg > 0.999, "{}", tuning.validation_ndcg);
+    let (weights, _) = rec.ranking();
+    assert_eq!(weights.embedding, 0.0, "{weights:?}");
+    assert!(weights.popularity > 0.0, "{weights:?}");
+}

@@ -418,8 +418,8 @@ impl Pipeline {
 
     /// Chooses the blend weights and MMR lambda of `recommender` by NDCG@k on the validation
     /// step (histories from the training steps only, so the test step is never looked at):
-    /// first the rule, popularity and co-occurrence weights against the embedding's, then
-    /// lambda. Rules, co-occurrence and popularity are refitted on the training steps for the
+    /// first the rule, popularity and co-occurrence weights with the embedding's at its
+    /// configured weight or 0 (a model that does not help drops out), then lambda. Rules, co-occurrence and popularity are refitted on the training steps for the
     /// choice ([`Pipeline::validation_step`]), so no source has seen the items it is scored on.
     /// Returns how it was chosen (with the validation NDCG@k reached); the recommender keeps
     /// the winning setting. A recommender with a sequential tower is tuned with a tower of the
@@ -510,18 +510,27 @@ impl Pipeline {
         };
         let base = self.config.weights;
         let mut best = (score(base, 1.0)?, base, 1.0f32);
-        for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
-            for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
-                for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
-                    let w = ScoreWeights {
-                        embedding: base.embedding.max(f32::EPSILON),
-                        rules,
-                        popularity,
-                        cooccurrence,
-                    };
-                    let v = score(w, 1.0)?;
-                    if v > best.0 + 1e-9 {
-                        best = (v, w, 1.0);
+        // The embedding's weight is its configured one or 0: a model that does not help on
+        // validation drops out (tried first, so that on a tie the cheaper blend, which runs no
+        // model, is kept), and every source alone is in the grid, so the choice is never below
+        // the best single source on validation.
+        for embedding in [0.0, base.embedding.max(f32::EPSILON)] {
+            for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
+                for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
+                    for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
+                        let w = ScoreWeights {
+                            embedding,
+                            rules,
+                            popularity,
+                            cooccurrence,
+                        };
+                        if embedding + rules + popularity + cooccurrence == 0.0 {
+                            continue;
+                        }
+                        let v = score(w, 1.0)?;
+                        if v > best.0 + 1e-9 {
+                            best = (v, w, 1.0);
+                        }
                     }
                 }
             }
