@@ -586,7 +586,7 @@ fn tuning_drops_a_model_that_does_not_help() {
             })
             .collect(),
     );
-    let mut buy = |ds: &mut Dataset, u: u32, item: u32, day: i64| {
+    let buy = |ds: &mut Dataset, u: u32, item: u32, day: i64| {
         let user = ds.users.intern(&format!("u{u}"));
         ds.interactions.push(Interaction {
             user,
