@@ -178,34 +178,33 @@ impl SequentialRecommender {
     /// Scores of every item for each history (item ids, oldest first): `[histories, items]`,
     /// cosine / temperature plus the repeat penalty. An empty history scores every item 0.
     pub fn scores(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
-        let _guard = tch::no_grad_guard();
-        let mut out = Vec::new();
-        for chunk in histories.chunks(256) {
-            out.push(self.net.last_scores(chunk)?);
-        }
-        if out.is_empty() {
-            return Ok(Tensor::f_zeros(
-                [0, self.net.n_items],
-                (Kind::Float, Device::Cpu),
-            )?);
-        }
-        Ok(Tensor::f_cat(&out, 0)?)
+        self.by_chunks(histories, self.net.n_items, |chunk| {
+            self.net.last_scores(chunk)
+        })
     }
 
     /// Each history's shopper vector after its last item, L2-normalised `[histories, dim]`
     /// (zeros for an empty history): its cosine with [`SequentialRecommender::item_vectors`]
     /// is the score without the repeat penalty, times the temperature.
     pub fn user_vectors(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
+        self.by_chunks(histories, self.net.dim, |chunk| self.net.last_users(chunk))
+    }
+
+    /// `each` over chunks of 256 histories without gradients, the rows stacked (`[0, width]`
+    /// for no history).
+    fn by_chunks(
+        &self,
+        histories: &[Vec<u32>],
+        width: i64,
+        each: impl Fn(&[Vec<u32>]) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let mut out = Vec::new();
-        for chunk in histories.chunks(256) {
-            out.push(self.net.last_users(chunk)?);
-        }
+        let out = histories
+            .chunks(256)
+            .map(each)
+            .collect::<Result<Vec<_>>>()?;
         if out.is_empty() {
-            return Ok(Tensor::f_zeros(
-                [0, self.net.dim],
-                (Kind::Float, Device::Cpu),
-            )?);
+            return Ok(Tensor::f_zeros([0, width], (Kind::Float, Device::Cpu))?);
         }
         Ok(Tensor::f_cat(&out, 0)?)
     }
