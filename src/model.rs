@@ -64,6 +64,16 @@ pub(crate) fn dim(encoder: &Encoder) -> usize {
     }
 }
 
+/// An array as a `[rows, cols]` float tensor.
+#[cfg(feature = "model")]
+pub(crate) fn to_tensor(a: ndarray::ArrayView2<'_, f32>) -> Result<affinity_tune::tch::Tensor> {
+    let flat: Vec<f32> = a.iter().copied().collect();
+    let t = affinity_tune::tch::Tensor::from_slice(&flat)
+        .f_view([a.nrows() as i64, a.ncols() as i64])
+        .map_err(affinity_tune::TuneError::from)?;
+    Ok(t)
+}
+
 /// A `[rows, dim]` tensor as an array.
 #[cfg(feature = "model")]
 pub(crate) fn to_array(t: affinity_tune::tch::Tensor) -> Result<Array2<f32>> {

@@ -574,30 +574,14 @@ fn load_sequential(
     {
         let model = if options.encoder {
             reader.verify_dir(&entry.dir)?;
-            let model = affinity_tune::SequentialRecommender::load(&reader.path(&entry.dir))?;
-            let width = model.text().size().get(1).copied().unwrap_or(0);
-            if items.ncols() as i64 != width {
-                return Err(corrupt(
-                    &reader.path(&entry.dir),
-                    format!(
-                        "item vectors of width {}, the sequential model's are {width}",
-                        items.ncols()
-                    ),
-                ));
-            }
-            if model.n_items() != n_items {
-                return Err(corrupt(
-                    &reader.path(&entry.dir),
-                    format!(
-                        "a sequential model of {} items for a catalogue of {n_items}",
-                        model.n_items()
-                    ),
-                ));
-            }
-            Some(model)
+            Some(affinity_tune::SequentialRecommender::load(
+                &reader.path(&entry.dir),
+            )?)
         } else {
             None
         };
+        // The vectors have one row per catalogue item (read_matrix); the tower checks that the
+        // model agrees with them.
         SequentialTower::with_items(model, items, entry.summary.clone())
             .map_err(|e| corrupt(&reader.path(&entry.dir), e.to_string()))
     }

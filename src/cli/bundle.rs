@@ -9,7 +9,7 @@ use affinity::bundle::{SaveOptions, SourceEntry, VectorType};
 use affinity::data::{BasketRule, HoldOut};
 use affinity::pipeline::{ContinualParams, FitOptions, Pipeline, Recommender};
 
-use super::model_args::RunArgs;
+use super::model_args::{RunArgs, SequentialArgs};
 use super::recommend::RankArgs;
 use affinity_cli::input::{FormatArg, InputArgs, ReadArgs};
 
@@ -91,7 +91,7 @@ pub struct FitArgs {
     #[arg(long, value_enum, default_value = "order-or-user-day")]
     pub baskets: BasketArg,
     /// No language model: rules, co-occurrence and popularity only.
-    #[arg(long, conflicts_with = "model")]
+    #[arg(long, conflicts_with = "model", conflicts_with = "sequential")]
     pub no_model: bool,
     /// Number format of the stored item vectors.
     #[arg(long, value_enum, default_value = "f32")]
@@ -103,17 +103,8 @@ pub struct FitArgs {
     /// id (CLI and server) run no language model.
     #[arg(long, conflicts_with = "no_model")]
     pub user_vectors: bool,
-    /// Train a sequential history tower (a small transformer over the IDs and text vectors of
-    /// a shopper's newest items): histories are then ranked without running the language
-    /// model. Each user's last item is held out for early stopping.
-    #[arg(long, conflicts_with = "no_model")]
-    pub sequential: bool,
-    /// Newest items of a history the sequential tower reads.
-    #[arg(long, default_value_t = 3, requires = "sequential")]
-    pub max_history: usize,
-    /// Most epochs of the sequential tower (it stops earlier when validation stops improving).
-    #[arg(long, default_value_t = 40, requires = "sequential")]
-    pub sequential_epochs: usize,
+    #[command(flatten)]
+    pub tower: SequentialArgs,
     /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,
@@ -151,23 +142,13 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     } else {
         Some(args.run.load()?)
     };
-    #[allow(unused_mut, clippy::needless_update)] // set only where the build has the model
-    let mut options = FitOptions {
+    #[cfg_attr(not(feature = "model"), allow(unused_variables))]
+    let sequential = args.tower.params()?;
+    let options = FitOptions {
         tune_users: args.tune.then_some(args.tune_users),
-        ..FitOptions::default()
-    };
-    if args.sequential {
         #[cfg(feature = "model")]
-        {
-            options.sequential = Some(affinity::tune::SequentialParams {
-                max_history: args.max_history,
-                epochs: args.sequential_epochs,
-                ..Default::default()
-            });
-        }
-        #[cfg(not(feature = "model"))]
-        bail!("--sequential needs the language model, which this build leaves out (the `model` feature)");
-    }
+        sequential,
+    };
     let mut recommender = pipeline.fit_with(dataset, encoder, &options)?;
     if args.user_vectors {
         recommender.cache_user_vectors()?;
@@ -196,17 +177,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     if let Some(s) = &manifest.sequential {
-        let s = &s.summary;
-        println!(
-            "sequential tower (history {}): {} training pairs, validation NDCG@10 {:.4} -> {:.4} on {} users (epoch {}), {:.1} s",
-            s.max_history,
-            s.pairs,
-            s.validation_ndcg_before,
-            s.validation_ndcg_after,
-            s.validation_users,
-            s.best_epoch,
-            s.seconds
-        );
+        println!("{}", s.summary);
     }
     let w = &manifest.ranking.weights;
     match &manifest.tuning {

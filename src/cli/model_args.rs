@@ -21,6 +21,45 @@ pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("models/all-MiniLM-L6-v2"))
 }
 
+/// The sequential history tower's options (`affinity fit`, `affinity evaluate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SequentialArgs {
+    /// Read histories with a sequential tower (a small transformer over the IDs and text
+    /// vectors of a shopper's newest items) instead of the language model, trained on the
+    /// histories at hand with each user's last item held out for early stopping. With --tune,
+    /// the weights are chosen with a second tower trained without the validation step.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Newest items of a history the sequential tower reads.
+    #[arg(long, default_value_t = 3, requires = "sequential")]
+    pub max_history: usize,
+    /// Most epochs of the sequential tower (it stops earlier when validation stops improving).
+    #[arg(long, default_value_t = 40, requires = "sequential")]
+    pub sequential_epochs: usize,
+}
+
+impl SequentialArgs {
+    /// The tower's settings when --sequential is given; an error in a build without the
+    /// language model.
+    #[cfg(feature = "model")]
+    pub fn params(&self) -> anyhow::Result<Option<affinity_tune::SequentialParams>> {
+        Ok(self.sequential.then(|| affinity_tune::SequentialParams {
+            max_history: self.max_history,
+            epochs: self.sequential_epochs,
+            ..Default::default()
+        }))
+    }
+
+    /// Without the language model there is no tower: --sequential is refused.
+    #[cfg(not(feature = "model"))]
+    pub fn params(&self) -> anyhow::Result<Option<std::convert::Infallible>> {
+        if self.sequential {
+            bail!("--sequential: {NO_MODEL}");
+        }
+        Ok(None)
+    }
+}
+
 /// Device and precision options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {

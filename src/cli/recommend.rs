@@ -15,7 +15,7 @@ use affinity::ranker::{Named, Ranker};
 use affinity::report::reasons_text;
 
 use super::bundle::{load_bundle, HoldOutArg};
-use super::model_args::RunArgs;
+use super::model_args::{RunArgs, SequentialArgs};
 use affinity_cli::input::ReadArgs;
 
 /// Ranking settings shared by the commands that fit.
@@ -325,7 +325,7 @@ pub enum RelevantArg {
 pub struct EvaluateArgs {
     /// A fitted bundle to evaluate as it is; --input then holds the test events (users and
     /// items by the names the bundle knows).
-    #[arg(long, short, conflicts_with_all = MODEL, conflicts_with_all = FITTED, conflicts_with_all = ["hold_out", "tune"])]
+    #[arg(long, short, conflicts_with_all = MODEL, conflicts_with_all = FITTED, conflicts_with_all = ["hold_out", "tune", "sequential"])]
     pub bundle: Option<PathBuf>,
     /// The data: split per user (without --bundle), or the test events (with --bundle).
     #[arg(long, short)]
@@ -346,20 +346,11 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub tune: bool,
     /// No language model: baselines, rules and the rules + popularity hybrid only.
-    #[arg(long, conflicts_with_all = MODEL)]
+    #[arg(long, conflicts_with_all = MODEL, conflicts_with = "sequential")]
     pub no_model: bool,
-    /// Read histories with a sequential tower trained on the training steps (each user's last
-    /// training item held out for early stopping) instead of the language model; the model row
-    /// and the hybrid use it. With --tune, the weights are chosen with a second tower trained
-    /// without the validation step.
-    #[arg(long, conflicts_with_all = ["bundle", "no_model"])]
-    pub sequential: bool,
-    /// Newest items of a history the sequential tower reads.
-    #[arg(long, default_value_t = 3, requires = "sequential")]
-    pub max_history: usize,
-    /// Most epochs of the sequential tower (it stops earlier when validation stops improving).
-    #[arg(long, default_value_t = 40, requires = "sequential")]
-    pub sequential_epochs: usize,
+    /// The sequential tower, for the model row and the hybrid (trained on the training steps).
+    #[command(flatten)]
+    pub tower: SequentialArgs,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -488,32 +479,18 @@ fn model_row(recommender: &Recommender) -> &'static str {
     }
 }
 
-/// Trains the sequential tower on the recommender's histories, with a progress bar.
-fn fit_sequential(
-    recommender: &mut Recommender,
-    max_history: usize,
-    epochs: usize,
-) -> anyhow::Result<()> {
-    #[cfg(feature = "model")]
-    {
-        let params = affinity::tune::SequentialParams {
-            max_history,
-            epochs,
-            ..Default::default()
-        };
-        let mut bar = affinity::tune::ProgressBarObserver::new();
-        let s = recommender.fit_sequential(params, &mut bar)?;
-        eprintln!(
-            "sequential tower (history {max_history}): {} training pairs, validation NDCG@10 {:.4} -> {:.4} on {} users (epoch {}), {:.1} s",
-            s.pairs, s.validation_ndcg_before, s.validation_ndcg_after, s.validation_users, s.best_epoch, s.seconds
-        );
-        Ok(())
+/// Trains the sequential tower on the recommender's histories (with a progress bar) when
+/// --sequential says so.
+#[cfg_attr(not(feature = "model"), allow(unused_variables))]
+fn fit_sequential(recommender: &mut Recommender, tower: &SequentialArgs) -> anyhow::Result<()> {
+    if let Some(params) = tower.params()? {
+        #[cfg(feature = "model")]
+        {
+            let mut bar = affinity::tune::ProgressBarObserver::new();
+            eprintln!("{}", recommender.fit_sequential(params, &mut bar)?);
+        }
     }
-    #[cfg(not(feature = "model"))]
-    {
-        let _ = (recommender, max_history, epochs);
-        bail!("--sequential needs the language model, which this build leaves out (the `model` feature)")
-    }
+    Ok(())
 }
 
 /// Validation users the hybrid's weights are chosen on.
@@ -544,9 +521,7 @@ fn evaluate_split(
     )?;
     // The model row, the tuning and the hybrid row embed the same histories: once each.
     model.cache_history_vectors(set.histories.len() + 2 * TUNE_USERS);
-    if args.sequential {
-        fit_sequential(&mut model, args.max_history, args.sequential_epochs)?;
-    }
+    fit_sequential(&mut model, &args.tower)?;
     let vectors = model.item_vectors().map(|v| v.to_owned());
     let vectors = vectors.as_ref().map(|v| v.view());
     let mut results = pipeline.evaluate_baselines(

@@ -33,6 +33,22 @@ pub struct SequentialSummary {
     pub seconds: f64,
 }
 
+impl std::fmt::Display for SequentialSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sequential tower (history {}): {} training pairs, validation NDCG@10 {:.4} -> {:.4} on {} users (epoch {}), {:.1} s",
+            self.max_history,
+            self.pairs,
+            self.validation_ndcg_before,
+            self.validation_ndcg_after,
+            self.validation_users,
+            self.best_epoch,
+            self.seconds
+        )
+    }
+}
+
 /// The sequential history tower: its item vectors always, the model itself where this build
 /// has libtorch and it was loaded.
 pub(crate) struct SequentialTower {
@@ -72,13 +88,15 @@ impl SequentialTower {
         summary: SequentialSummary,
     ) -> Result<Self> {
         if let Some(m) = &model {
-            if m.n_items() != items.nrows() {
+            let width = m.text().size().get(1).copied().unwrap_or(0);
+            if m.n_items() != items.nrows() || width != items.ncols() as i64 {
                 return Err(invalid(
                     "sequential",
                     format!(
-                        "the model has {} items, its vectors {}",
+                        "the model is {} items x width {width}, its item vectors {} x {}",
                         m.n_items(),
-                        items.nrows()
+                        items.nrows(),
+                        items.ncols()
                     ),
                 ));
             }
@@ -181,11 +199,7 @@ impl SequentialTower {
             for &i in changed {
                 text.row_mut(i).assign(&vectors.row(i));
             }
-            let flat: Vec<f32> = text.iter().copied().collect();
-            let tensor = affinity_tune::tch::Tensor::from_slice(&flat)
-                .f_view([text.nrows() as i64, text.ncols() as i64])
-                .map_err(affinity_tune::TuneError::from)?;
-            model.set_text(&tensor)?;
+            model.set_text(&crate::model::to_tensor(text.view())?)?;
             crate::model::to_array(model.item_vectors()?)?
         };
         self.items = ItemIndex::new(items, Metric::Cosine)?;
@@ -228,10 +242,7 @@ impl super::Recommender {
                 "the sequential model starts from item text vectors: fit with a language model",
             )
         })?;
-        let flat: Vec<f32> = text.iter().copied().collect();
-        let text = affinity_tune::tch::Tensor::from_slice(&flat)
-            .f_view([text.nrows() as i64, text.ncols() as i64])
-            .map_err(affinity_tune::TuneError::from)?;
+        let text = crate::model::to_tensor(text)?;
         let started = std::time::Instant::now();
         let split =
             affinity_tune::SequenceSplit::windows(&self.fitted.histories, params.max_history);

@@ -365,11 +365,7 @@ impl Net {
     pub fn last_users(&self, histories: &[Vec<u32>]) -> Result<Tensor> {
         let ids = padded(&self.recent(histories), self.n_items)?;
         let last = self.history_states(&ids)?.f_select(1, ids.size()[1] - 1)?;
-        let known: Vec<f32> = histories
-            .iter()
-            .map(|h| if h.is_empty() { 0.0 } else { 1.0 })
-            .collect();
-        Ok(normalize(&last)?.f_mul(&Tensor::from_slice(&known).f_unsqueeze(1)?)?)
+        without_empty(&normalize(&last)?, histories)
     }
 
     /// The shopper after the last step of each history (its newest `max_history` items), and
@@ -398,10 +394,15 @@ impl Net {
             .filter(|&(_, i)| i < self.n_items)
             .collect();
         let scores = self.logits(&last, &items, &seen)?;
-        let known: Vec<f32> = histories
-            .iter()
-            .map(|h| if h.is_empty() { 0.0 } else { 1.0 })
-            .collect();
-        Ok(scores.f_mul(&Tensor::from_slice(&known).f_unsqueeze(1)?)?)
+        without_empty(&scores, histories)
     }
+}
+
+/// `rows` (one per history) with the rows of empty histories set to 0.
+fn without_empty(rows: &Tensor, histories: &[Vec<u32>]) -> Result<Tensor> {
+    let known: Vec<f32> = histories
+        .iter()
+        .map(|h| if h.is_empty() { 0.0 } else { 1.0 })
+        .collect();
+    Ok(rows.f_mul(&Tensor::from_slice(&known).f_unsqueeze(1)?)?)
 }
