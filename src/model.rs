@@ -64,6 +64,18 @@ pub(crate) fn dim(encoder: &Encoder) -> usize {
     }
 }
 
+/// The popularity prior `encoder` was trained with (0: none).
+pub(crate) fn popularity_prior(encoder: &Encoder) -> f32 {
+    #[cfg(feature = "model")]
+    {
+        encoder.popularity_prior()
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        match *encoder {}
+    }
+}
+
 /// An array as a `[rows, cols]` float tensor.
 #[cfg(feature = "model")]
 pub(crate) fn to_tensor(a: ndarray::ArrayView2<'_, f32>) -> Result<affinity_tune::tch::Tensor> {

@@ -139,6 +139,28 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
             .unwrap();
     assert_eq!(report["epochs"].as_array().unwrap().len(), 3, "{report}");
+    // Scored with the popularity prior, and the prior travels with the model.
+    assert!(text.contains("cosine + 0.05 x ln(1 + "), "{text}");
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("best/affinity_model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(card["popularity_prior"], 0.05, "{card}");
+    let table = ok(&affinity(&[
+        "evaluate",
+        "-i",
+        data.to_str().unwrap(),
+        "--model",
+        out_dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--hold-out",
+        "last-time",
+    ]));
+    assert!(
+        table.contains("model (cosine + popularity prior)"),
+        "{table}"
+    );
     // The best model is a Hugging Face directory that `embed` reads.
     let texts = dir.path().join("t.txt");
     std::fs::write(&texts, "milk; butter\n").unwrap();
@@ -480,7 +502,9 @@ fn training_that_does_not_help_says_so_and_leaves_the_starting_model() {
     events(&data);
     let out_dir = dir.path().join("run");
     // A learning rate that wrecks the weights in one epoch (without making the loss NaN,
-    // which is an error of its own): no epoch beats the start.
+    // which is an error of its own): no epoch beats the start. Scored by the cosine alone:
+    // with the popularity prior a wrecked model still ranks by popularity, which can beat a
+    // random start.
     let text = ok(&affinity(&[
         "train",
         "-i",
@@ -499,6 +523,7 @@ fn training_that_does_not_help_says_so_and_leaves_the_starting_model() {
         "1",
         "--warmup-ratio",
         "0",
+        "--no-prior",
         "--no-progress",
     ]));
     let report: serde_json::Value =

@@ -127,6 +127,14 @@ pub struct RankingEntry {
     pub history_items: usize,
     /// Between titles in a history text.
     pub history_separator: String,
+    /// Weight of the log-popularity prior in the language model's score (0, the cosine
+    /// alone, in bundles written before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub popularity_prior: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 impl RankingEntry {
@@ -137,6 +145,7 @@ impl RankingEntry {
             mmr_candidates: r.mmr_candidates,
             history_items: r.history.max_items,
             history_separator: r.history.separator.clone(),
+            popularity_prior: r.popularity_prior,
         }
     }
 
@@ -149,6 +158,7 @@ impl RankingEntry {
                 max_items: self.history_items,
                 separator: self.history_separator.clone(),
             },
+            popularity_prior: self.popularity_prior,
         }
     }
 }

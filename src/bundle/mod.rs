@@ -288,6 +288,10 @@ impl Recommender {
         let n_items = fitted.n_items();
         let mut recommender =
             Recommender::with_vectors(fitted, encoder, vectors, m.ranking.to_ranking())?;
+        // The saved ranking's prior, whatever the encoder's own card says.
+        recommender
+            .set_popularity_prior(m.ranking.popularity_prior)
+            .map_err(|e| corrupt(&dir.join(store::MANIFEST), e.to_string()))?;
         if let Some(entry) = &m.sequential {
             recommender.sequential = Some(load_sequential(&reader, dir, entry, n_items, options)?);
         }

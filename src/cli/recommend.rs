@@ -475,6 +475,9 @@ fn evaluate_bundle(
 fn model_row(recommender: &Recommender) -> &'static str {
     match recommender.sequential() {
         Some(_) => "model (sequential tower)",
+        None if recommender.ranking_settings().popularity_prior > 0.0 => {
+            "model (cosine + popularity prior)"
+        }
         None => "model",
     }
 }

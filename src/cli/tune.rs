@@ -129,6 +129,15 @@ pub struct TrainArgs {
     /// InfoNCE scale (1 / temperature).
     #[arg(long, default_value_t = 20.0)]
     pub scale: f64,
+    /// Score products by the cosine alone, without the log-popularity prior (by default the
+    /// model's score is `scale x cosine + ln(1 + count)`, in validation as when serving; the
+    /// prior's weight is written to OUT/best/affinity_model.json for `fit` and `evaluate`).
+    #[arg(long)]
+    pub no_prior: bool,
+    /// Weight of a uniformity term that keeps the product vectors spread over the sphere
+    /// (Wang & Isola 2020; 0: off). Needs --target-tower trained.
+    #[arg(long, default_value_t = 0.0)]
+    pub uniformity: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Epochs without improvement before stopping (0: never).
@@ -230,6 +239,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--refresh-steps applies to --target-tower cached only")
             }
         },
+        uniformity: args.uniformity,
         ..TrainParams::default()
     };
     let trainer = Trainer::new(params)?;
@@ -272,6 +282,9 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 ObjectiveArg::NextItem => Objective::Classification { num_classes: items },
                 _ => Objective::Contrastive { scale: args.scale },
             };
+            if objective == ObjectiveArg::NextItem || args.no_prior {
+                task.prior = None;
+            }
             task
         }
     };
@@ -309,6 +322,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     write_atomically(&args.out.join("train_report.json"), |w| {
         Ok(w.write_all(json.as_bytes())?)
     })?;
+    if task.prior_weight() > 0.0 {
+        println!(
+            "validation scores each product by cosine + {} x ln(1 + its count), as `fit`, \
+             `evaluate` and `recommend` will (best/affinity_model.json; --no-prior: cosine alone)",
+            task.prior_weight()
+        );
+    }
     println!("epoch  train loss  NDCG@10  Recall@10  seconds");
     for e in &report.epochs {
         println!(

@@ -241,6 +241,9 @@ impl Recommender {
             validation: vec![],
             targets: fitted.texts.clone(),
             full_catalog: fitted.texts.len() <= 512,
+            // A model trained with the popularity prior goes on with it.
+            prior: (self.ranking.popularity_prior > 0.0)
+                .then(|| super::fitted::log_buyers(&fitted.histories, fitted.n_items())),
         };
         let trainer = Trainer::new(TrainParams {
             epochs: 1,

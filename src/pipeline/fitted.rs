@@ -46,6 +46,26 @@ pub(crate) struct Derived {
     pub baskets: Vec<Vec<u32>>,
 }
 
+/// The language model's popularity prior: `ln(1 + buyers)` per item, buyers being the
+/// users whose history holds it. Users, not events: the model is trained on, and judged by,
+/// products new to a user, and a staple bought every week by the same few is not often new
+/// to anyone.
+pub(crate) fn log_buyers(histories: &[Vec<u32>], n_items: usize) -> Vec<f32> {
+    let mut buyers = vec![0u32; n_items];
+    let mut seen = vec![usize::MAX; n_items];
+    for (u, history) in histories.iter().enumerate() {
+        for &i in history {
+            if let Some(last) = seen.get_mut(i as usize) {
+                if *last != u {
+                    *last = u;
+                    buyers[i as usize] += 1;
+                }
+            }
+        }
+    }
+    buyers.iter().map(|&b| (1.0 + b as f32).ln()).collect()
+}
+
 /// Histories, event counts and baskets of `events`: the one derivation fitting and updating
 /// share.
 pub(crate) fn derive(

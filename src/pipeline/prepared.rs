@@ -219,6 +219,7 @@ impl Pipeline {
             validation,
             targets: classes,
             full_catalog: false,
+            prior: None,
         })
     }
 
@@ -251,6 +252,8 @@ impl Pipeline {
             &seq,
             Some(max_validation),
         );
+        // The popularity prior from the training steps only (the validation step is scored).
+        let prior = super::fitted::log_buyers(&train_hist, prepared.texts.len());
         TrainingTask {
             objective: Objective::Contrastive { scale: 20.0 },
             examples,
@@ -258,6 +261,7 @@ impl Pipeline {
             targets: prepared.texts.clone(),
             // A full softmax while the catalogue is small enough to encode at every step.
             full_catalog: prepared.texts.len() <= 512,
+            prior: Some(prior),
         }
     }
 
@@ -297,6 +301,7 @@ impl Pipeline {
             mmr_lambda,
             mmr_candidates: self.config.mmr_candidates,
             history: self.config.history.clone(),
+            popularity_prior: 0.0,
         }
     }
 

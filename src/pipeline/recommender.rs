@@ -72,6 +72,13 @@ pub struct Ranking {
     pub mmr_candidates: usize,
     /// History text settings.
     pub history: HistoryText,
+    /// The language model's popularity prior: its score for an item is `cosine +
+    /// popularity_prior x ln(1 + buyers)` (buyers: the users who bought it), as it was trained
+    /// (`1 / scale` for a model trained with [`Pipeline::training_task`]'s prior). 0: the
+    /// cosine alone (a zero-shot model). The sequential tower ignores it.
+    ///
+    /// [`Pipeline::training_task`]: crate::pipeline::Pipeline::training_task
+    pub popularity_prior: f32,
 }
 
 /// Histories ranked together (encoded in one call, scored against every item at once).
@@ -106,6 +113,8 @@ pub struct Recommender {
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
+    /// `ln(1 + buyers)` per item: the language model's prior ([`Ranking::popularity_prior`]).
+    prior: Vec<f32>,
     /// Each item's usual cosine with the catalogue, on its first use
     /// ([`Recommender::typical`]).
     typical: Vec<OnceLock<Typical>>,
@@ -154,13 +163,17 @@ impl Recommender {
     }
 
     /// With item vectors computed before (rows of norm 1, one per item, as wide as the
-    /// encoder's output).
+    /// encoder's output). A model trained with a popularity prior scores with it: the
+    /// encoder's prior replaces `ranking.popularity_prior`.
     pub fn with_vectors(
         mut fitted: Fitted,
         encoder: Option<Encoder>,
         vectors: Option<Array2<f32>>,
-        ranking: Ranking,
+        mut ranking: Ranking,
     ) -> Result<Self> {
+        if let Some(e) = &encoder {
+            ranking.popularity_prior = model::popularity_prior(e);
+        }
         let n = fitted.n_items();
         if let Some(v) = &vectors {
             if v.nrows() != n {
@@ -203,7 +216,9 @@ impl Recommender {
             popularity_rank[i] = r + 1;
         }
         fitted.rules.retain(|r| r.consequent.len() == 1);
+        let prior = super::fitted::log_buyers(&fitted.histories, n);
         Ok(Recommender {
+            prior,
             rule_index: RuleIndex::new(&fitted.rules),
             fitted,
             encoder: encoder.map(Mutex::new),
@@ -324,6 +339,19 @@ impl Recommender {
         self.ranking.mmr_lambda = mmr_lambda;
     }
 
+    /// Sets the language model's popularity prior ([`Ranking::popularity_prior`]): finite,
+    /// not negative.
+    pub fn set_popularity_prior(&mut self, prior: f32) -> Result<()> {
+        if !(prior.is_finite() && prior >= 0.0) {
+            return Err(invalid(
+                "popularity_prior",
+                format!("{prior} is not a finite, non-negative number"),
+            ));
+        }
+        self.ranking.popularity_prior = prior;
+        Ok(())
+    }
+
     /// The blend weights and MMR lambda in use.
     pub fn ranking(&self) -> (ScoreWeights, f32) {
         (self.ranking.weights, self.ranking.mmr_lambda)
@@ -421,9 +449,10 @@ impl Recommender {
         } else {
             Vec::new()
         };
+        let embedding = self.model_scores(embedding);
         let mut sources = Vec::with_capacity(4);
         for (scores, weight) in [
-            (embedding, w.embedding),
+            (&embedding[..], w.embedding),
             (&rule_scores[..], w.rules),
             (&self.popularity[..], w.popularity),
             (&cooccurrence[..], w.cooccurrence),
@@ -438,6 +467,21 @@ impl Recommender {
             blend(&sources, Normalization::MinMax)?
         };
         Ok((blended, best_rule))
+    }
+
+    /// The language model's score of every item from its cosines: plus the popularity prior
+    /// it was trained with, if any (not for the sequential tower, trained without one).
+    fn model_scores<'s>(&self, cosines: &'s [f32]) -> std::borrow::Cow<'s, [f32]> {
+        let prior = self.ranking.popularity_prior;
+        if prior == 0.0 || self.sequential.is_some() {
+            return cosines.into();
+        }
+        cosines
+            .iter()
+            .zip(&self.prior)
+            .map(|(c, p)| c + prior * p)
+            .collect::<Vec<f32>>()
+            .into()
     }
 
     /// Per item, the confidence of the strongest rule the history fires for it (0 where none
@@ -462,7 +506,7 @@ impl Recommender {
     /// tried on them ([`Normalized::blend`] equals [`Recommender::rank_with`]'s scores).
     pub(crate) fn normalized(&self, history: &[u32], embedding: &[f32]) -> Normalized {
         Normalized {
-            embedding: normalize(embedding, Normalization::MinMax),
+            embedding: normalize(&self.model_scores(embedding), Normalization::MinMax),
             rules: normalize(&self.rule_scores(history).0, Normalization::MinMax),
             cooccurrence: normalize(
                 &self.fitted.cooccurrence.scores(history),
@@ -1119,5 +1163,53 @@ mod tests {
         // An encoder that returns too few rows is an error, not a panic.
         let short = |_: &[String]| Ok(Array2::zeros((0, 2)));
         assert!(cache.embed(&texts(&["e"]), 2, short).is_err());
+    }
+
+    /// A model trained with a popularity prior scores `cosine + prior x ln(1 + buyers)`: the
+    /// prior moves popular items up exactly that much, and a bundle keeps it.
+    #[test]
+    fn the_popularity_prior_adds_log_counts_to_the_cosine_and_is_saved() {
+        let rows: Vec<[f32; 7]> = (0..12)
+            .map(|i| {
+                let mut row = [0.1f32; 7];
+                row[i % 7] = 1.0 + (i / 7) as f32;
+                row
+            })
+            .collect();
+        let mut r = with_vectors(rows);
+        r.set_ranking(ScoreWeights::EMBEDDING, 1.0);
+        let user = ndarray::Array1::from(vec![0.2f32, 0.9, 0.1, 0.4, 0.0, 0.3, 0.2]);
+        let cosines = r.similarities(user.view().insert_axis(Axis(0))).unwrap();
+        let top = |r: &Recommender| {
+            r.recommend_from_vector(&[], &[], user.view(), 12)
+                .unwrap()
+                .iter()
+                .map(|x| x.item)
+                .collect::<Vec<_>>()
+        };
+        let by = |score: &dyn Fn(usize) -> f32| {
+            let mut order: Vec<u32> = (0..12).collect();
+            order.sort_by(|&a, &b| score(b as usize).total_cmp(&score(a as usize)));
+            order
+        };
+        let buyers: Vec<usize> = (0..12u32)
+            .map(|i| r.fitted.histories.iter().filter(|h| h.contains(&i)).count())
+            .collect();
+        assert_eq!(top(&r), by(&|i| cosines[[0, i]]));
+        assert!(r.set_popularity_prior(-0.1).is_err());
+        r.set_popularity_prior(0.5).unwrap();
+        let expected = by(&|i| cosines[[0, i]] + 0.5 * (1.0 + buyers[i] as f32).ln());
+        assert_ne!(
+            expected,
+            by(&|i| cosines[[0, i]]),
+            "the prior must matter here"
+        );
+        assert_eq!(top(&r), expected);
+
+        let dir = tempfile::tempdir().unwrap();
+        r.save(dir.path(), &Default::default()).unwrap();
+        let loaded = Recommender::load(dir.path(), &Default::default()).unwrap();
+        assert_eq!(loaded.ranking_settings().popularity_prior, 0.5);
+        assert_eq!(top(&loaded), expected);
     }
 }

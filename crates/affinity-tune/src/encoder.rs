@@ -92,6 +92,8 @@ pub struct SentenceEncoder {
     report: LoadReport,
     /// The checkpoint's pooler, unused here but written back on export.
     pooler: BTreeMap<String, Tensor>,
+    /// Weight of the log-popularity prior in this model's score (0: the cosine alone).
+    popularity_prior: f32,
 }
 
 impl std::fmt::Debug for SentenceEncoder {
@@ -150,11 +152,13 @@ impl SentenceEncoder {
             weights::load_into(&lora_vars, &dir.join("adapter.safetensors"))?;
             encoder.source = dir.to_path_buf();
             encoder.base = adapter.base_model;
+            encoder.popularity_prior = crate::export::read_model_card(dir)?.popularity_prior;
             return Ok(encoder);
         }
         let mut encoder = Self::from_parts(dir, &dir.join("model.safetensors"), options)?;
         encoder.source = dir.to_path_buf();
         encoder.base = dir.to_path_buf();
+        encoder.popularity_prior = crate::export::read_model_card(dir)?.popularity_prior;
         Ok(encoder)
     }
 
@@ -275,7 +279,28 @@ impl SentenceEncoder {
             batch_size: options.batch_size,
             report,
             pooler,
+            popularity_prior: 0.0,
         })
+    }
+
+    /// Weight of the log-popularity prior next to the cosine in this model's score, as it
+    /// was trained ([`crate::TrainingTask::prior`]; 0 for a model trained without one, or
+    /// not trained). Exported with the model (`affinity_model.json`) and read back by
+    /// [`SentenceEncoder::from_dir`].
+    pub fn popularity_prior(&self) -> f32 {
+        self.popularity_prior
+    }
+
+    /// Sets [`SentenceEncoder::popularity_prior`] (finite, not negative).
+    pub fn set_popularity_prior(&mut self, weight: f32) -> Result<()> {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(TuneError::setting(
+                "popularity_prior",
+                format!("{weight} is not a finite, non-negative number"),
+            ));
+        }
+        self.popularity_prior = weight;
+        Ok(())
     }
 
     /// The directory the weights came from.

@@ -190,7 +190,53 @@ pub(crate) fn write_settings(encoder: &SentenceEncoder, dir: &Path) -> Result<()
             kind: "sentence_transformers.models.Normalize",
         });
     }
-    write_json(&dir.join("modules.json"), &modules)
+    write_json(&dir.join("modules.json"), &modules)?;
+    let card = dir.join(MODEL_CARD);
+    let popularity_prior = encoder.popularity_prior();
+    if popularity_prior > 0.0 {
+        return write_json(&card, &ModelCard { popularity_prior });
+    }
+    // Exported over a model that had one: a stale card would change the scores.
+    match std::fs::remove_file(&card) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(TuneError::io(&card, e)),
+        _ => Ok(()),
+    }
+}
+
+/// `affinity_model.json`: what a model directory says about how its scores are read, beyond
+/// the Hugging Face files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelCard {
+    /// [`SentenceEncoder::popularity_prior`].
+    #[serde(default)]
+    pub popularity_prior: f32,
+}
+
+const MODEL_CARD: &str = "affinity_model.json";
+
+/// The model card of `dir`; the default (no prior) where there is none.
+pub(crate) fn read_model_card(dir: &Path) -> Result<ModelCard> {
+    let path = dir.join(MODEL_CARD);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ModelCard::default()),
+        Err(e) => return Err(TuneError::io(&path, e)),
+    };
+    let card: ModelCard = serde_json::from_str(&text).map_err(|e| TuneError::BadConfig {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    if !(card.popularity_prior.is_finite() && card.popularity_prior >= 0.0) {
+        return Err(TuneError::BadConfig {
+            path,
+            detail: format!(
+                "popularity_prior {} is not a finite, non-negative number",
+                card.popularity_prior
+            ),
+        });
+    }
+    Ok(card)
 }
 
 /// Pretty-printed JSON, written through a temporary file.

@@ -67,9 +67,29 @@ pub struct TrainingTask {
     /// instead of the batch's own. It learns the true next-product distribution, popularity
     /// included, and is affordable up to a few hundred short product texts.
     pub full_catalog: bool,
+    /// Contrastive only: each target's log prior (`ln(1 + count)` of how often it is bought,
+    /// say; a constant offset changes nothing). The model's score for a target becomes
+    /// `scale x cosine + prior`, in validation as at serving time, so the cosine has to learn
+    /// only what the history adds to popularity. With `full_catalog` the prior is added to
+    /// the training logits too (logit adjustment), which keeps popularity from bending every
+    /// product vector toward the staples. In-batch training needs no change: its negatives
+    /// already come in proportion to popularity, so its cosine learns the history's lift over
+    /// the prior (sampled softmax without correction), and ranking by the cosine alone
+    /// ranks popular products too low.
+    pub prior: Option<Vec<f32>>,
 }
 
 impl TrainingTask {
+    /// The weight of the log prior next to the cosine in the model's score, `1 / scale`
+    /// (0 without a prior): what a recommender serving the trained model adds to its cosines
+    /// (`affinity::pipeline::Recommender::set_popularity_prior`).
+    pub fn prior_weight(&self) -> f32 {
+        match (&self.prior, self.objective) {
+            (Some(_), Objective::Contrastive { scale }) => (1.0 / scale) as f32,
+            _ => 0.0,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.examples.is_empty() {
             return Err(TuneError::setting("examples", "no training examples"));
@@ -94,6 +114,26 @@ impl TrainingTask {
                 num_classes
             }
         };
+        if let Some(prior) = &self.prior {
+            if !matches!(self.objective, Objective::Contrastive { .. }) {
+                return Err(TuneError::setting(
+                    "prior",
+                    "applies to the contrastive objective only",
+                ));
+            }
+            if prior.len() != self.targets.len() {
+                return Err(TuneError::setting(
+                    "prior",
+                    format!("{} values for {} targets", prior.len(), self.targets.len()),
+                ));
+            }
+            if let Some(i) = prior.iter().position(|v| !v.is_finite()) {
+                return Err(TuneError::setting(
+                    "prior",
+                    format!("target {i}'s value {} is not finite", prior[i]),
+                ));
+            }
+        }
         let bad = self
             .examples
             .iter()

@@ -67,6 +67,12 @@ pub struct TrainParams {
     /// How contrastive targets are encoded during training.
     #[serde(default)]
     pub target_tower: TargetTower,
+    /// Weight of a uniformity term on the targets a step encodes (Wang & Isola 2020: the log
+    /// of the mean `exp(-2 |a - b|^2)` over pairs of distinct targets), which keeps the
+    /// product vectors spread over the sphere instead of gathered in one direction. 0 (the
+    /// default): off. Needs the trained target tower.
+    #[serde(default)]
+    pub uniformity: f64,
 }
 
 /// How the target (product) side of contrastive training is encoded.
@@ -103,6 +109,7 @@ impl Default for TrainParams {
             stop_after: None,
             length_buckets: false,
             target_tower: TargetTower::Trained,
+            uniformity: 0.0,
         }
     }
 }
@@ -154,6 +161,18 @@ impl TrainParams {
             return Err(TuneError::setting(
                 "target_tower",
                 "refresh_steps must be at least 1 (None: once per epoch)",
+            ));
+        }
+        if !(self.uniformity >= 0.0 && self.uniformity.is_finite()) {
+            return Err(TuneError::setting(
+                "uniformity",
+                format!("{} is not a finite, non-negative weight", self.uniformity),
+            ));
+        }
+        if self.uniformity > 0.0 && self.target_tower != TargetTower::Trained {
+            return Err(TuneError::setting(
+                "uniformity",
+                "needs the trained target tower (cached targets carry no gradient)",
             ));
         }
         if (self.resume || self.stop_after.is_some()) && self.checkpoint_dir.is_none() {
@@ -254,6 +273,7 @@ pub struct TrainOutcome {
 ///     validation: vec![],
 ///     targets: vec!["yogurt".into(), "cream cheese".into()],
 ///     full_catalog: false,
+///     prior: None,
 /// };
 /// let outcome = Trainer::new(TrainParams { epochs: 1, ..TrainParams::default() })?.fit(&mut encoder, &task)?;
 /// println!("best NDCG@10 {}", outcome.report.best().ndcg10);
@@ -298,6 +318,8 @@ impl Trainer {
         observer: &mut dyn TrainObserver,
     ) -> Result<TrainOutcome> {
         task.validate()?;
+        // The model is validated, exported and served with the task's prior.
+        encoder.set_popularity_prior(task.prior_weight())?;
         let p = &self.params;
         let store = p.checkpoint_dir.as_deref().map(CheckpointStore::new);
         let mut run = Run::new(p, encoder, task)?;
@@ -565,6 +587,7 @@ impl<'a> Run<'a> {
                 task,
                 chunk,
                 self.cached.as_ref(),
+                p.uniformity,
             )?;
             let value = f64::try_from(&loss)?;
             if !value.is_finite() {
@@ -654,12 +677,14 @@ fn batch_loss(
     task: &TrainingTask,
     chunk: &[usize],
     cached: Option<&Tensor>,
+    uniformity: f64,
 ) -> Result<Tensor> {
     let texts: Vec<&str> = chunk
         .iter()
         .map(|&i| task.examples[i].text.as_str())
         .collect();
     let queries = encoder.forward(&encoder.tokenize(&texts), true)?;
+    let mut spread = None;
     let (logits, labels) = match (task.objective, head) {
         (Objective::Contrastive { scale }, _) => {
             // Each distinct target (and hard negative) is encoded once.
@@ -698,9 +723,19 @@ fn batch_loss(
                     encoder.forward(&encoder.tokenize(&target_texts), true)?
                 }
             };
-            let logits = queries
+            if uniformity > 0.0 && cached.is_none() && distinct.len() >= 2 {
+                spread = Some(uniformity_loss(&targets)?.f_mul_scalar(uniformity)?);
+            }
+            let mut logits = queries
                 .f_matmul(&targets.f_transpose(0, 1)?)?
                 .f_mul_scalar(scale)?;
+            if let (Some(prior), true) = (&task.prior, task.full_catalog) {
+                let row: Vec<f32> = distinct.iter().map(|&t| prior[t as usize]).collect();
+                let row = Tensor::from_slice(&row)
+                    .f_to_device(logits.device())?
+                    .f_to_kind(logits.kind())?;
+                logits = logits.f_add(&row)?;
+            }
             (logits, labels)
         }
         (Objective::Classification { .. }, Some(head)) => {
@@ -716,7 +751,35 @@ fn batch_loss(
         }
     };
     let labels = Tensor::from_slice(&labels).f_to_device(encoder.device())?;
-    Ok(logits.f_cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100, 0.0)?)
+    let loss =
+        logits.f_cross_entropy_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100, 0.0)?;
+    match spread {
+        Some(term) => Ok(loss.f_add(&term)?),
+        None => Ok(loss),
+    }
+}
+
+/// Wang & Isola's uniformity of the rows of `vectors` (normalised here): the log of the mean
+/// `exp(-2 |a - b|^2)` over pairs of distinct rows. Lower is more spread out; for unit
+/// vectors `|a - b|^2 = 2 - 2 cos`.
+fn uniformity_loss(vectors: &Tensor) -> Result<Tensor> {
+    let v = vectors.f_to_kind(Kind::Float)?;
+    let norm = v
+        .f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?
+        .f_clamp_min(1e-12)?;
+    let v = v.f_div(&norm)?;
+    let n = v.size()[0];
+    let potential = v
+        .f_matmul(&v.f_transpose(0, 1)?)?
+        .f_mul_scalar(4.0)?
+        .f_sub_scalar(4.0)?
+        .f_exp()?;
+    // The diagonal (a row with itself) is exp(0) = 1 each.
+    let pairs = potential
+        .f_sum(Kind::Float)?
+        .f_sub_scalar(n as f64)?
+        .f_div_scalar((n * (n - 1)) as f64)?;
+    Ok(pairs.f_clamp_min(1e-30)?.f_log()?)
 }
 
 /// NDCG@10 and Recall@10 of the validation queries, ranked against all targets.
@@ -737,7 +800,16 @@ pub(crate) fn validate(
             .f_to_device(Device::Cpu)?,
         None => {
             let targets = encoder.embed(&task.targets)?;
-            queries.f_matmul(&targets.f_transpose(0, 1)?)?
+            let cosines = queries.f_matmul(&targets.f_transpose(0, 1)?)?;
+            match (&task.prior, task.objective) {
+                (Some(prior), Objective::Contrastive { scale }) => {
+                    let row: Vec<f32> = prior.iter().map(|&p| p / scale as f32).collect();
+                    cosines
+                        .f_to_kind(Kind::Float)?
+                        .f_add(&Tensor::from_slice(&row))?
+                }
+                _ => cosines,
+            }
         }
     };
     let n_targets = scores.size()[1];
@@ -790,6 +862,24 @@ pub(crate) fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uniformity_is_lower_for_spread_vectors() {
+        let spread = Tensor::from_slice(&[1f32, 0., 0., 1., -1., 0., 0., -1.]).view([4, 2]);
+        let gathered =
+            Tensor::from_slice(&[1f32, 0., 0.99, 0.1, 0.98, -0.1, 1., 0.05]).view([4, 2]);
+        let value = |t: &Tensor| f64::try_from(uniformity_loss(t).unwrap()).unwrap();
+        // Spread square: pairs at distance^2 2 (four) and 4 (two).
+        let expected = ((4.0 * (-4f64).exp() + 2.0 * (-8f64).exp()) / 6.0).ln();
+        assert!(
+            (value(&spread) - expected).abs() < 1e-5,
+            "{}",
+            value(&spread)
+        );
+        assert!(value(&gathered) > -0.1, "{}", value(&gathered));
+        // Scaled rows give the same figure: the rows are normalised first.
+        assert!((value(&(spread.shallow_clone() * 3.0)) - expected).abs() < 1e-5);
+    }
 
     #[test]
     fn shuffles_are_permutations_and_repeat() {

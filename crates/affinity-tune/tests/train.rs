@@ -55,6 +55,7 @@ fn classification_head_learns_categories() {
     let task = TrainingTask {
         objective: Objective::Classification { num_classes: 2 },
         full_catalog: false,
+        prior: None,
         examples: examples
             .iter()
             .cycle()

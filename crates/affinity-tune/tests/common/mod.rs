@@ -80,6 +80,7 @@ pub fn matching_task() -> TrainingTask {
         validation,
         targets,
         full_catalog: false,
+        prior: None,
     }
 }
 
