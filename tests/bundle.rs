@@ -263,7 +263,7 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
     let e = case("newer", &|b| {
         let path = b.join("manifest.json");
         let text = std::fs::read_to_string(&path).unwrap();
-        let text = text.replace("\"format_version\": 1", "\"format_version\": 3");
+        let text = text.replace("\"format_version\": 1", "\"format_version\": 4");
         std::fs::write(path, text).unwrap();
     });
     assert!(

@@ -11,8 +11,10 @@ use crate::pipeline::{PipelineConfig, Ranking, ScoreWeights};
 /// The `format` field of every bundle manifest.
 pub const FORMAT: &str = "affinity-bundle";
 /// The newest layout this build reads; it writes version 1 unless the bundle holds a
-/// sequential model (version 2), so that older builds still read what they can rank with.
-pub const FORMAT_VERSION: u32 = 2;
+/// sequential model (version 2) or its model scores with a popularity prior (version 3: an
+/// older build would rank by the cosine alone without a word), so that older builds still
+/// read what they can rank with.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The manifest of a bundle directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

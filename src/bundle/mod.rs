@@ -221,7 +221,11 @@ impl Recommender {
         };
         let manifest = Manifest {
             format: FORMAT.into(),
-            format_version: if sequential_entry.is_some() { 2 } else { 1 },
+            format_version: match (self.ranking.popularity_prior > 0.0, &sequential_entry) {
+                (true, _) => 3,
+                (false, Some(_)) => 2,
+                (false, None) => 1,
+            },
             crate_version: env!("CARGO_PKG_VERSION").into(),
             created: now_rfc3339(),
             fitted_on: "all events of the sources".into(),

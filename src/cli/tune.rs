@@ -324,7 +324,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     })?;
     if task.prior_weight() > 0.0 {
         println!(
-            "validation scores each product by cosine + {} x ln(1 + its count), as `fit`, \
+            "validation scores each product by cosine + {} x ln(1 + members who bought it), as `fit`, \
              `evaluate` and `recommend` will (best/affinity_model.json; --no-prior: cosine alone)",
             task.prior_weight()
         );

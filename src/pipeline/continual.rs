@@ -231,20 +231,38 @@ impl Recommender {
         let total = params.steps * params.batch_size;
         let examples: Vec<Example> = examples.iter().cycle().take(total).cloned().collect();
 
-        let before = [
-            model_ndcg(&self, &groups[0])?,
-            model_ndcg(&self, &groups[1])?,
-        ];
+        // A model trained with the popularity prior goes on with it, at its weight; buyers
+        // are counted without the held-out events, for training and for scoring them.
+        let weight = self.ranking.popularity_prior;
+        let kept: Vec<Vec<u32>> = by_user
+            .iter()
+            .map(|seq| {
+                seq.iter()
+                    .filter(|&&i| !held_out[i])
+                    .map(|&i| item(i))
+                    .collect()
+            })
+            .collect();
+        let kept_prior = super::fitted::log_buyers(&kept, fitted.n_items());
         let task = TrainingTask {
-            objective: Objective::Contrastive { scale: 20.0 },
+            objective: Objective::Contrastive {
+                scale: if weight > 0.0 {
+                    1.0 / weight as f64
+                } else {
+                    20.0
+                },
+            },
             examples,
             validation: vec![],
             targets: fitted.texts.clone(),
             full_catalog: fitted.texts.len() <= 512,
-            // A model trained with the popularity prior goes on with it.
-            prior: (self.ranking.popularity_prior > 0.0)
-                .then(|| super::fitted::log_buyers(&fitted.histories, fitted.n_items())),
+            prior: (weight > 0.0).then(|| kept_prior.clone()),
         };
+        self.prior = kept_prior.clone();
+        let before = [
+            model_ndcg(&self, &groups[0])?,
+            model_ndcg(&self, &groups[1])?,
+        ];
         let trainer = Trainer::new(TrainParams {
             epochs: 1,
             batch_size: params.batch_size,
@@ -259,6 +277,8 @@ impl Recommender {
         let outcome = trainer.fit(&mut encoder, &task)?;
         let vectors = to_array(encoder.embed(&fitted.texts)?)?;
         let mut tuned = Recommender::with_vectors(fitted, Some(encoder), Some(vectors), ranking)?;
+        tuned.ranking.popularity_prior = weight;
+        let full_prior = std::mem::replace(&mut tuned.prior, kept_prior);
         if cached_users {
             // A new encoder: every user's vector is stale.
             tuned.cache_user_vectors()?;
@@ -267,6 +287,7 @@ impl Recommender {
             model_ndcg(&tuned, &groups[0])?,
             model_ndcg(&tuned, &groups[1])?,
         ];
+        tuned.prior = full_prior;
         let report = ContinualReport {
             new_pairs,
             replay_pairs,

@@ -114,7 +114,7 @@ pub struct Recommender {
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
     /// `ln(1 + buyers)` per item: the language model's prior ([`Ranking::popularity_prior`]).
-    prior: Vec<f32>,
+    pub(crate) prior: Vec<f32>,
     /// Each item's usual cosine with the catalogue, on its first use
     /// ([`Recommender::typical`]).
     typical: Vec<OnceLock<Typical>>,
@@ -473,7 +473,8 @@ impl Recommender {
     /// it was trained with, if any (not for the sequential tower, trained without one).
     fn model_scores<'s>(&self, cosines: &'s [f32]) -> std::borrow::Cow<'s, [f32]> {
         let prior = self.ranking.popularity_prior;
-        if prior == 0.0 || self.sequential.is_some() {
+        // No history vector (an empty history, no model): nothing for the prior to add to.
+        if prior == 0.0 || self.sequential.is_some() || cosines.iter().all(|&c| c == 0.0) {
             return cosines.into();
         }
         cosines

@@ -318,6 +318,12 @@ impl Trainer {
         observer: &mut dyn TrainObserver,
     ) -> Result<TrainOutcome> {
         task.validate()?;
+        if uniformity_without_targets(self.params.uniformity, task) {
+            return Err(TuneError::setting(
+                "uniformity",
+                "applies to the contrastive objective only (it spreads the target vectors)",
+            ));
+        }
         // The model is validated, exported and served with the task's prior.
         encoder.set_popularity_prior(task.prior_weight())?;
         let p = &self.params;
@@ -757,6 +763,11 @@ fn batch_loss(
         Some(term) => Ok(loss.f_add(&term)?),
         None => Ok(loss),
     }
+}
+
+/// Whether a uniformity weight is set for a task without target vectors to spread.
+fn uniformity_without_targets(uniformity: f64, task: &TrainingTask) -> bool {
+    uniformity > 0.0 && !matches!(task.objective, Objective::Contrastive { .. })
 }
 
 /// Wang & Isola's uniformity of the rows of `vectors` (normalised here): the log of the mean

@@ -183,8 +183,30 @@ fn a_prior_that_does_not_fit_the_task_is_refused_before_training() {
     assert!(e.to_string().contains("prior"), "{e}");
     let mut task = popular_task();
     task.prior.as_mut().unwrap()[3] = f32::INFINITY;
-    assert!(trainer.fit(&mut encoder, &task).is_err());
+    let e = trainer.fit(&mut encoder, &task).unwrap_err();
+    assert!(e.to_string().contains("prior"), "{e}");
     let mut task = popular_task();
     task.objective = Objective::Classification { num_classes: 12 };
-    assert!(trainer.fit(&mut encoder, &task).is_err());
+    let e = trainer.fit(&mut encoder, &task).unwrap_err();
+    assert!(e.to_string().contains("prior"), "{e}");
+    // Uniformity spreads target vectors: a classification head has none.
+    task.prior = None;
+    let e = Trainer::new(TrainParams {
+        uniformity: 1.0,
+        ..quick_params()
+    })
+    .unwrap()
+    .fit(&mut encoder, &task)
+    .unwrap_err();
+    assert!(e.to_string().contains("uniformity"), "{e}");
+    // ... and needs the trained target tower.
+    let e = Trainer::new(TrainParams {
+        uniformity: 1.0,
+        target_tower: TargetTower::Cached {
+            refresh_steps: None,
+        },
+        ..quick_params()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("uniformity"), "{e}");
 }
