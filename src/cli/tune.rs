@@ -130,7 +130,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 20.0)]
     pub scale: f64,
     /// Score products by the cosine alone, without the log-popularity prior (by default the
-    /// model's score is `scale x cosine + ln(1 + count)`, in validation as when serving; the
+    /// model's score is `scale x cosine + ln(1 + buyers)`, in validation as when serving; the
     /// prior's weight is written to OUT/best/affinity_model.json for `fit` and `evaluate`).
     #[arg(long)]
     pub no_prior: bool,
