@@ -36,8 +36,9 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::error::corrupt;
+
 use crate::pipeline::sequential::SequentialTower;
-use crate::pipeline::{Fitted, Recommender, Result};
+use crate::pipeline::{check_popularity_prior, Fitted, Recommender, Result};
 use arrays::{Array, Arrays};
 pub use manifest::{
     seal, Counts, EncodedIn, EncoderEntry, EncoderStorage, FileEntry, Manifest, RankingEntry,
@@ -290,12 +291,12 @@ impl Recommender {
             }
         }
         let n_items = fitted.n_items();
+        // The saved ranking's prior (whatever the encoder's own card says): a bad one is a
+        // bad manifest.
+        check_popularity_prior(m.ranking.popularity_prior)
+            .map_err(|e| corrupt(&dir.join(store::MANIFEST), e.to_string()))?;
         let mut recommender =
             Recommender::with_vectors(fitted, encoder, vectors, m.ranking.to_ranking())?;
-        // The saved ranking's prior, whatever the encoder's own card says.
-        recommender
-            .set_popularity_prior(m.ranking.popularity_prior)
-            .map_err(|e| corrupt(&dir.join(store::MANIFEST), e.to_string()))?;
         if let Some(entry) = &m.sequential {
             recommender.sequential = Some(load_sequential(&reader, dir, entry, n_items, options)?);
         }

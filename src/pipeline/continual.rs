@@ -277,7 +277,6 @@ impl Recommender {
         let outcome = trainer.fit(&mut encoder, &task)?;
         let vectors = to_array(encoder.embed(&fitted.texts)?)?;
         let mut tuned = Recommender::with_vectors(fitted, Some(encoder), Some(vectors), ranking)?;
-        tuned.ranking.popularity_prior = weight;
         let full_prior = std::mem::replace(&mut tuned.prior, kept_prior);
         if cached_users {
             // A new encoder: every user's vector is stale.

@@ -20,7 +20,7 @@ pub use evaluate::{
 };
 pub use fitted::Fitted;
 pub use prepared::{FitOptions, Pipeline, Prepared};
-pub(crate) use recommender::HISTORY_BATCH;
+pub(crate) use recommender::{check_popularity_prior, HISTORY_BATCH};
 pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};
 pub use sequential::SequentialSummary;
 pub use update::UpdateReport;

@@ -122,6 +122,17 @@ pub struct Recommender {
     pub(crate) provenance: crate::bundle::Provenance,
 }
 
+/// A popularity prior's weight must be finite and not negative.
+pub(crate) fn check_popularity_prior(prior: f32) -> Result<()> {
+    match prior.is_finite() && prior >= 0.0 {
+        true => Ok(()),
+        false => Err(invalid(
+            "popularity_prior",
+            format!("{prior} is not a finite, non-negative number"),
+        )),
+    }
+}
+
 /// An item's cosine with a sample of the catalogue: mean and standard deviation.
 #[derive(Debug, Clone, Copy)]
 struct Typical {
@@ -150,30 +161,32 @@ impl std::fmt::Debug for Recommender {
 
 impl Recommender {
     /// Embeds every item with `encoder` (or, without one, ranks by rules and popularity only).
-    pub fn new(fitted: Fitted, encoder: Option<Encoder>, ranking: Ranking) -> Result<Self> {
+    /// A model trained with a popularity prior scores with it: the encoder's prior replaces
+    /// `ranking.popularity_prior`.
+    pub fn new(fitted: Fitted, encoder: Option<Encoder>, mut ranking: Ranking) -> Result<Self> {
         let vectors = match &encoder {
-            Some(e) => Some(model::embed_with_bar(
-                e,
-                &fitted.texts,
-                "embedding products",
-            )?),
+            Some(e) => {
+                ranking.popularity_prior = model::popularity_prior(e);
+                Some(model::embed_with_bar(
+                    e,
+                    &fitted.texts,
+                    "embedding products",
+                )?)
+            }
             None => None,
         };
         Self::with_vectors(fitted, encoder, vectors, ranking)
     }
 
     /// With item vectors computed before (rows of norm 1, one per item, as wide as the
-    /// encoder's output). A model trained with a popularity prior scores with it: the
-    /// encoder's prior replaces `ranking.popularity_prior`.
+    /// encoder's output), ranked as `ranking` says (its popularity prior included).
     pub fn with_vectors(
         mut fitted: Fitted,
         encoder: Option<Encoder>,
         vectors: Option<Array2<f32>>,
-        mut ranking: Ranking,
+        ranking: Ranking,
     ) -> Result<Self> {
-        if let Some(e) = &encoder {
-            ranking.popularity_prior = model::popularity_prior(e);
-        }
+        check_popularity_prior(ranking.popularity_prior)?;
         let n = fitted.n_items();
         if let Some(v) = &vectors {
             if v.nrows() != n {
@@ -342,12 +355,7 @@ impl Recommender {
     /// Sets the language model's popularity prior ([`Ranking::popularity_prior`]): finite,
     /// not negative.
     pub fn set_popularity_prior(&mut self, prior: f32) -> Result<()> {
-        if !(prior.is_finite() && prior >= 0.0) {
-            return Err(invalid(
-                "popularity_prior",
-                format!("{prior} is not a finite, non-negative number"),
-            ));
-        }
+        check_popularity_prior(prior)?;
         self.ranking.popularity_prior = prior;
         Ok(())
     }

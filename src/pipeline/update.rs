@@ -219,10 +219,7 @@ impl Recommender {
             }
             (vectors, _) => vectors,
         };
-        // The prior in use stays (with_vectors would take the encoder's own).
-        let prior = ranking.popularity_prior;
         let mut updated = Recommender::with_vectors(fitted, encoder, vectors, ranking)?;
-        updated.ranking.popularity_prior = prior;
         updated.provenance = provenance;
         updated.sequential = match sequential {
             Some(tower) if reembed.is_empty() => Some(tower),

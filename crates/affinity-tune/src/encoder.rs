@@ -293,11 +293,8 @@ impl SentenceEncoder {
 
     /// Sets [`SentenceEncoder::popularity_prior`] (finite, not negative).
     pub fn set_popularity_prior(&mut self, weight: f32) -> Result<()> {
-        if !(weight.is_finite() && weight >= 0.0) {
-            return Err(TuneError::setting(
-                "popularity_prior",
-                format!("{weight} is not a finite, non-negative number"),
-            ));
+        if let Some(problem) = crate::export::bad_prior_weight(weight) {
+            return Err(TuneError::setting("popularity_prior", problem));
         }
         self.popularity_prior = weight;
         Ok(())

@@ -227,16 +227,19 @@ pub(crate) fn read_model_card(dir: &Path) -> Result<ModelCard> {
         path: path.clone(),
         detail: e.to_string(),
     })?;
-    if !(card.popularity_prior.is_finite() && card.popularity_prior >= 0.0) {
+    if let Some(problem) = bad_prior_weight(card.popularity_prior) {
         return Err(TuneError::BadConfig {
             path,
-            detail: format!(
-                "popularity_prior {} is not a finite, non-negative number",
-                card.popularity_prior
-            ),
+            detail: format!("popularity_prior {problem}"),
         });
     }
     Ok(card)
+}
+
+/// What is wrong with a popularity prior's weight, if anything.
+pub(crate) fn bad_prior_weight(weight: f32) -> Option<String> {
+    (!(weight.is_finite() && weight >= 0.0))
+        .then(|| format!("{weight} is not a finite, non-negative number"))
 }
 
 /// Pretty-printed JSON, written through a temporary file.

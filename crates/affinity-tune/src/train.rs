@@ -812,14 +812,16 @@ pub(crate) fn validate(
         None => {
             let targets = encoder.embed(&task.targets)?;
             let cosines = queries.f_matmul(&targets.f_transpose(0, 1)?)?;
-            match (&task.prior, task.objective) {
-                (Some(prior), Objective::Contrastive { scale }) => {
-                    let row: Vec<f32> = prior.iter().map(|&p| p / scale as f32).collect();
+            match &task.prior {
+                // Scored as served: cosine + weight x prior.
+                Some(prior) => {
+                    let weight = task.prior_weight();
+                    let row: Vec<f32> = prior.iter().map(|&p| weight * p).collect();
                     cosines
                         .f_to_kind(Kind::Float)?
                         .f_add(&Tensor::from_slice(&row))?
                 }
-                _ => cosines,
+                None => cosines,
             }
         }
     };
