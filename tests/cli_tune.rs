@@ -139,13 +139,20 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
             .unwrap();
     assert_eq!(report["epochs"].as_array().unwrap().len(), 3, "{report}");
-    // Scored with the popularity prior, and the prior travels with the model.
-    assert!(text.contains("cosine + 0.05 x ln(1 + "), "{text}");
+    // Scored with the popularity prior at the weight validation chose for the best epoch,
+    // and that weight travels with the model.
+    assert!(
+        text.contains("cosine + w x ln(1 + ") && text.contains("1/scale = 0.05"),
+        "{text}"
+    );
+    let best = report["best_epoch"].as_u64().unwrap() as usize;
+    let weight = &report["epochs"][best]["prior_weight"];
+    assert!(weight.as_f64().unwrap() > 0.0, "{report}");
     let card: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("best/affinity_model.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(card["popularity_prior"], 0.05, "{card}");
+    assert_eq!(&card["popularity_prior"], weight, "{card}");
     let table = ok(&affinity(&[
         "evaluate",
         "-i",

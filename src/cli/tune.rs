@@ -130,8 +130,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 20.0)]
     pub scale: f64,
     /// Score products by the cosine alone, without the log-popularity prior (by default the
-    /// model's score is `scale x cosine + ln(1 + buyers)`, in validation as when serving; the
-    /// prior's weight is written to OUT/best/affinity_model.json for `fit` and `evaluate`).
+    /// model trains on `scale x cosine + ln(1 + buyers)` and is scored `cosine + w x ln(1 +
+    /// buyers)`, w chosen on the validation step; w is written to
+    /// OUT/best/affinity_model.json for `fit` and `evaluate`).
     #[arg(long)]
     pub no_prior: bool,
     /// Weight of a uniformity term that keeps the product vectors spread over the sphere
@@ -322,17 +323,28 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     write_atomically(&args.out.join("train_report.json"), |w| {
         Ok(w.write_all(json.as_bytes())?)
     })?;
-    if task.prior_weight() > 0.0 {
+    let with_prior = task.prior.is_some();
+    if with_prior {
         println!(
-            "validation scores each product by cosine + {} x ln(1 + members who bought it), as `fit`, \
-             `evaluate` and `recommend` will (best/affinity_model.json; --no-prior: cosine alone)",
+            "validation scores each product by cosine + w x ln(1 + members who bought it), as `fit`, \
+             `evaluate` and `recommend` will; w is chosen per epoch on the validation step among \
+             multiples of 1/scale = {} (0: the cosine alone), and the best epoch's w is kept in \
+             best/affinity_model.json (--no-prior: cosine alone)",
             task.prior_weight()
         );
     }
-    println!("epoch  train loss  NDCG@10  Recall@10  seconds");
+    println!(
+        "epoch  train loss  NDCG@10  Recall@10  seconds{}",
+        if with_prior { "  prior w" } else { "" }
+    );
     for e in &report.epochs {
+        let w = if with_prior {
+            format!("  {:>7.3}", e.prior_weight)
+        } else {
+            String::new()
+        };
         println!(
-            "{:>5}  {:>10.4}  {:>7.4}  {:>9.4}  {:>7.1}",
+            "{:>5}  {:>10.4}  {:>7.4}  {:>9.4}  {:>7.1}{w}",
             e.epoch, e.train_loss, e.ndcg10, e.recall10, e.seconds
         );
     }

@@ -231,8 +231,9 @@ impl Recommender {
         let total = params.steps * params.batch_size;
         let examples: Vec<Example> = examples.iter().cycle().take(total).cloned().collect();
 
-        // A model trained with the popularity prior goes on with it, at its weight; buyers
-        // are counted without the held-out events, for training and for scoring them.
+        // A model served with the popularity prior goes on with it, at the scale its served
+        // weight implies (1 / w: the logits rank as the served score does); buyers are
+        // counted without the held-out events, for training and for scoring them.
         let weight = self.ranking.popularity_prior;
         let kept: Vec<Vec<u32>> = by_user
             .iter()

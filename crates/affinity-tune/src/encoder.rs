@@ -283,10 +283,10 @@ impl SentenceEncoder {
         })
     }
 
-    /// Weight of the log-popularity prior next to the cosine in this model's score, as it
-    /// was trained ([`crate::TrainingTask::prior`]; 0 for a model trained without one, or
-    /// not trained). Exported with the model (`affinity_model.json`) and read back by
-    /// [`SentenceEncoder::from_dir`].
+    /// Weight of the log-popularity prior next to the cosine in this model's score, as the
+    /// trainer chose it on the validation step ([`crate::TrainingTask::prior`]; 0 for a model
+    /// trained without one, or not trained). Exported with the model (`affinity_model.json`)
+    /// and read back by [`SentenceEncoder::from_dir`].
     pub fn popularity_prior(&self) -> f32 {
         self.popularity_prior
     }

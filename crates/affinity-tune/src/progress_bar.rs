@@ -100,6 +100,7 @@ mod tests {
             seconds: 1.0,
             examples_per_second: 10.0,
             target_seconds: 0.0,
+            prior_weight: 0.0,
         };
         let mut o = ProgressBarObserver::new();
         o.on_epoch(&record);

@@ -68,9 +68,10 @@ pub struct TrainingTask {
     /// included, and is affordable up to a few hundred short product texts.
     pub full_catalog: bool,
     /// Contrastive only: each target's log prior (`ln(1 + count)` of how often it is bought,
-    /// say; a constant offset changes nothing). The model's score for a target becomes
-    /// `scale x cosine + prior`, in validation as at serving time, so the cosine has to learn
-    /// only what the history adds to popularity. With `full_catalog` the prior is added to
+    /// say; a constant offset changes nothing). The model trains on `scale x cosine + prior`
+    /// and is scored `cosine + w x prior` in validation as at serving time, `w` chosen on the
+    /// validation step among multiples of [`TrainingTask::prior_weight`] (0 included), so the
+    /// cosine has to learn only what the history adds to popularity. With `full_catalog` the prior is added to
     /// the training logits too (logit adjustment), which keeps popularity from bending every
     /// product vector toward the staples. In-batch training needs no change: its negatives
     /// already come in proportion to popularity, so its cosine learns the history's lift over
@@ -80,9 +81,10 @@ pub struct TrainingTask {
 }
 
 impl TrainingTask {
-    /// The weight of the log prior next to the cosine in the model's score, `1 / scale`
-    /// (0 without a prior): what a recommender serving the trained model adds to its cosines
-    /// (`affinity::pipeline::Recommender::set_popularity_prior`).
+    /// The weight of the log prior next to the cosine implied by training, `1 / scale`
+    /// (0 without a prior). Validation tries multiples of it and the trainer leaves the best
+    /// in the encoder ([`crate::SentenceEncoder::popularity_prior`]), which a recommender adds
+    /// to its cosines (`affinity::pipeline::Recommender::set_popularity_prior`).
     pub fn prior_weight(&self) -> f32 {
         match (&self.prior, self.objective) {
             (Some(_), Objective::Contrastive { scale }) => (1.0 / scale) as f32,

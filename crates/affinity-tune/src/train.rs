@@ -217,6 +217,10 @@ pub struct EpochRecord {
     /// Of `seconds`, those spent encoding the targets of a cached target tower.
     #[serde(default)]
     pub target_seconds: f64,
+    /// The popularity prior's weight chosen on the validation step for this epoch's model
+    /// (the figures above are scored with it; 0 without a prior).
+    #[serde(default)]
+    pub prior_weight: f32,
 }
 
 /// Why a run ended.
@@ -324,7 +328,7 @@ impl Trainer {
                 "applies to the contrastive objective only (it spreads the target vectors)",
             ));
         }
-        // The model is validated, exported and served with the task's prior.
+        // Until validation chooses one, the model scores with the task's prior weight.
         encoder.set_popularity_prior(task.prior_weight())?;
         let p = &self.params;
         let store = p.checkpoint_dir.as_deref().map(CheckpointStore::new);
@@ -350,6 +354,7 @@ impl Trainer {
             let record = run.train_epoch(encoder, epoch, &mut state, observer)?;
             observer.on_epoch(&record);
             let metric = self.metric(&record);
+            let prior_weight = record.prior_weight;
             state.report.epochs.push(record);
             state.epoch = epoch;
             // Without validation queries every epoch counts as the best so far (the last is kept).
@@ -359,6 +364,8 @@ impl Trainer {
                 state.bad_epochs = 0;
                 best_weights = snapshot(&run.vars)?;
                 if let Some(store) = &store {
+                    // Exported with the prior's weight it was validated with.
+                    encoder.set_popularity_prior(prior_weight)?;
                     store.save_best(encoder, run.head.as_ref())?;
                 }
             } else {
@@ -378,6 +385,15 @@ impl Trainer {
             }
         }
         observer.on_finish();
+        state.report.best_epoch = state.best_epoch;
+        // The prior's weight chosen for the weights the encoder is left with.
+        let held = match stop {
+            StopReason::Interrupted => state.report.epochs.last(),
+            _ => Some(state.report.best()),
+        };
+        if let Some(record) = held {
+            encoder.set_popularity_prior(record.prior_weight)?;
+        }
         if stop != StopReason::Interrupted {
             // Leave the best weights in the encoder.
             if state.best_epoch != state.epoch {
@@ -427,12 +443,13 @@ impl Trainer {
 
     /// The state before the first epoch, with the untrained model's validation figures.
     fn fresh_state(&self, encoder: &SentenceEncoder, run: &Run) -> Result<TrainerState> {
-        let (ndcg10, recall10) = validate(encoder, run.head.as_ref(), run.task)?;
+        let v = validate(encoder, run.head.as_ref(), run.task, self.params.monitor)?;
         let zero = EpochRecord {
             epoch: 0,
             train_loss: f64::NAN,
-            ndcg10,
-            recall10,
+            ndcg10: v.ndcg10,
+            recall10: v.recall10,
+            prior_weight: v.prior_weight,
             seconds: 0.0,
             examples_per_second: 0.0,
             target_seconds: 0.0,
@@ -633,12 +650,13 @@ impl<'a> Run<'a> {
             });
         }
         let seconds = started.elapsed().as_secs_f64();
-        let (ndcg10, recall10) = validate(encoder, self.head.as_ref(), task)?;
+        let v = validate(encoder, self.head.as_ref(), task, p.monitor)?;
         Ok(EpochRecord {
             epoch,
             train_loss: loss_sum / loss_count.max(1) as f64,
-            ndcg10,
-            recall10,
+            ndcg10: v.ndcg10,
+            recall10: v.recall10,
+            prior_weight: v.prior_weight,
             seconds,
             examples_per_second: task.examples.len() as f64 / seconds,
             target_seconds: self.target_seconds,
@@ -793,60 +811,104 @@ fn uniformity_loss(vectors: &Tensor) -> Result<Tensor> {
     Ok(pairs.f_clamp_min(1e-30)?.f_log()?)
 }
 
-/// NDCG@10 and Recall@10 of the validation queries, ranked against all targets.
+/// Multiples of the task's prior weight tried on the validation step: the trained weight
+/// first (it wins ties), 0 (the cosine alone) and heavier ones down to popularity with the
+/// cosine breaking its ties. Menon et al. (2021) tune their logit adjustment the same way.
+const PRIOR_MULTIPLES: [f32; 9] = [1.0, 0.0, 0.25, 0.5, 2.0, 4.0, 8.0, 16.0, 64.0];
+
+/// Validation figures of one model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Validation {
+    pub ndcg10: f64,
+    pub recall10: f64,
+    /// The popularity prior's weight the figures were scored with (0 without a prior).
+    pub prior_weight: f32,
+}
+
+/// NDCG@10 and Recall@10 of the validation queries, ranked against all targets. With a
+/// prior, the products are scored `cosine + w x prior` as served, with the `w` among
+/// [`PRIOR_MULTIPLES`] of the task's weight that scores best by `monitor`.
 pub(crate) fn validate(
     encoder: &SentenceEncoder,
     head: Option<&ClassifierHead>,
     task: &TrainingTask,
-) -> Result<(f64, f64)> {
+    monitor: Monitor,
+) -> Result<Validation> {
+    let trained = task.prior_weight();
     if task.validation.is_empty() {
-        return Ok((f64::NAN, f64::NAN));
+        return Ok(Validation {
+            ndcg10: f64::NAN,
+            recall10: f64::NAN,
+            prior_weight: trained,
+        });
     }
     let _guard = tch::no_grad_guard();
     let texts: Vec<&str> = task.validation.iter().map(|q| q.text.as_str()).collect();
     let queries = encoder.embed(&texts)?;
     let scores = match head {
-        Some(h) => h
-            .forward(&queries.f_to_device(encoder.device())?, false)?
-            .f_to_device(Device::Cpu)?,
+        Some(h) => h.forward(&queries.f_to_device(encoder.device())?, false)?,
         None => {
             let targets = encoder.embed(&task.targets)?;
-            let cosines = queries.f_matmul(&targets.f_transpose(0, 1)?)?;
-            match &task.prior {
-                // Scored as served: cosine + weight x prior.
-                Some(prior) => {
-                    let weight = task.prior_weight();
-                    let row: Vec<f32> = prior.iter().map(|&p| weight * p).collect();
-                    cosines
-                        .f_to_kind(Kind::Float)?
-                        .f_add(&Tensor::from_slice(&row))?
-                }
-                None => cosines,
-            }
+            queries.f_matmul(&targets.f_transpose(0, 1)?)?
         }
     };
+    let scores = scores.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
     let n_targets = scores.size()[1];
-    let mut ndcg = 0.0;
-    let mut recall = 0.0;
-    for (qi, q) in task.validation.iter().enumerate() {
-        let row = scores.f_get(qi as i64)?.f_to_kind(Kind::Float)?;
-        let row = Vec::<f32>::try_from(&row)?;
-        // The target itself is never excluded, even when the history holds it.
-        let exclude: Vec<u32> = q
-            .exclude
-            .iter()
-            .copied()
-            .filter(|&x| (x as i64) < n_targets && x != q.target)
-            .collect();
-        let ranked: Vec<u32> = affinity_rank::top_k(&row, 10, &exclude)
-            .into_iter()
-            .map(|s| s.item)
-            .collect();
-        ndcg += affinity_data::metrics::ndcg_at(&ranked, &[q.target], 10);
-        recall += affinity_data::metrics::recall_at(&ranked, &[q.target], 10);
+    let rows: Vec<Vec<f32>> = (0..task.validation.len())
+        .map(|qi| Ok(Vec::<f32>::try_from(&scores.f_get(qi as i64)?)?))
+        .collect::<Result<_>>()?;
+    // The target itself is never excluded, even when the history holds it.
+    let excludes: Vec<Vec<u32>> = task
+        .validation
+        .iter()
+        .map(|q| {
+            q.exclude
+                .iter()
+                .copied()
+                .filter(|&x| (x as i64) < n_targets && x != q.target)
+                .collect()
+        })
+        .collect();
+    let measure = |weight: f32| {
+        let mut ndcg = 0.0;
+        let mut recall = 0.0;
+        let mut row = vec![0f32; n_targets as usize];
+        for (qi, q) in task.validation.iter().enumerate() {
+            row.copy_from_slice(&rows[qi]);
+            if let (Some(prior), true) = (&task.prior, weight > 0.0) {
+                row.iter_mut()
+                    .zip(prior)
+                    .for_each(|(s, p)| *s += weight * p);
+            }
+            let ranked: Vec<u32> = affinity_rank::top_k(&row, 10, &excludes[qi])
+                .into_iter()
+                .map(|s| s.item)
+                .collect();
+            ndcg += affinity_data::metrics::ndcg_at(&ranked, &[q.target], 10);
+            recall += affinity_data::metrics::recall_at(&ranked, &[q.target], 10);
+        }
+        let n = task.validation.len() as f64;
+        Validation {
+            ndcg10: ndcg / n,
+            recall10: recall / n,
+            prior_weight: weight,
+        }
+    };
+    if task.prior.is_none() {
+        return Ok(measure(0.0));
     }
-    let n = task.validation.len() as f64;
-    Ok((ndcg / n, recall / n))
+    let key = |v: &Validation| match monitor {
+        Monitor::Ndcg10 => v.ndcg10,
+        Monitor::Recall10 => v.recall10,
+    };
+    let mut best = measure(trained);
+    for multiple in &PRIOR_MULTIPLES[1..] {
+        let v = measure(trained * multiple);
+        if key(&v) > key(&best) {
+            best = v;
+        }
+    }
+    Ok(best)
 }
 
 pub(crate) fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {

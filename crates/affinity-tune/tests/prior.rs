@@ -90,9 +90,46 @@ fn in_batch_training_divides_popularity_out_and_the_prior_puts_it_back() {
     let by_model = mean_rank_of_popular(&encoder, &task, true);
     assert!(by_cosine >= 1.8, "cosine alone: mean rank {by_cosine}");
     assert!(by_model <= 1.2, "with the prior: mean rank {by_model}");
-    // Validation scores the model as it is served: with the prior.
+    // Validation scores the model as it is served: with the prior, at the weight it chose.
     assert!(r.best().recall10 > 0.99 && r.best().ndcg10 > 0.9, "{r:?}");
-    assert_eq!(encoder.popularity_prior(), 1.0 / 20.0);
+    assert!(r.best().prior_weight > 0.0, "{r:?}");
+    assert_eq!(encoder.popularity_prior(), r.best().prior_weight);
+}
+
+/// A prior that points away from what follows (the popular product counted as the rarest):
+/// validation scores it at multiples of the trained weight and keeps the cosine alone, in the
+/// report, the encoder and the exported model.
+#[test]
+fn validation_chooses_the_prior_weight_and_drops_a_prior_that_hurts() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut task = popular_task();
+    let mut reversed = task.prior.clone().unwrap();
+    let top = reversed.iter().cloned().fold(0.0, f32::max);
+    reversed.iter_mut().for_each(|p| *p = top - *p);
+    task.prior = Some(reversed);
+    let mut encoder = tiny_encoder(dir.path(), 3, None);
+    let checkpoints = dir.path().join("run");
+    let r = Trainer::new(TrainParams {
+        epochs: 2,
+        batch_size: 8,
+        checkpoint_dir: Some(checkpoints.clone()),
+        ..quick_params()
+    })
+    .unwrap()
+    .fit(&mut encoder, &task)
+    .unwrap()
+    .report;
+    assert!(r.epochs.iter().all(|e| e.prior_weight == 0.0), "{r:?}");
+    assert_eq!(encoder.popularity_prior(), 0.0);
+    assert!(!checkpoints.join("best/affinity_model.json").exists());
+    // The same model scored at the trained weight ranks the popular product lower.
+    let served = mean_rank_of_popular(&encoder, &task, false);
+    let at_trained_weight = mean_rank_of_popular(&encoder, &task, true);
+    assert!(
+        at_trained_weight > served,
+        "{at_trained_weight} vs {served}"
+    );
 }
 
 /// With every product scored at each step, the prior is added to the training logits too

@@ -257,6 +257,7 @@ impl SequentialRecommender {
             seconds,
             examples_per_second,
             target_seconds: 0.0,
+            prior_weight: 0.0,
         })
     }
 }
