@@ -467,7 +467,9 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
             None,
         )
         .unwrap();
-    let (updated, report) = fit_a.update(&load_rows(dir.path(), "b.csv", b)).unwrap();
+    let (mut updated, report) = fit_a.update(&load_rows(dir.path(), "b.csv", b)).unwrap();
+    // Served with a popularity prior (a weight chosen on validation, say): it goes on with it.
+    updated.set_popularity_prior(0.8).unwrap();
     let before = updated.item_vectors().unwrap().to_owned();
     let bad = ContinualParams {
         steps: 0,
@@ -506,6 +508,23 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
     let saved = dir.path().join("tuned");
     let manifest = tuned.save(&saved, &SaveOptions::default()).unwrap();
     assert_eq!(manifest.fine_tuning, vec![run]);
+    assert_eq!(tuned.ranking_settings().popularity_prior, 0.8);
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            saved
+                .join(&manifest.encoder.as_ref().unwrap().dir)
+                .join("affinity_model.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        card["popularity_prior"].as_f64().map(|w| w as f32),
+        Some(0.8),
+        "{card}"
+    );
+    let loaded = Recommender::load(&saved, &cpu()).unwrap();
+    assert_eq!(loaded.ranking_settings().popularity_prior, 0.8);
 }
 
 #[test]

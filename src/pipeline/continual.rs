@@ -231,9 +231,10 @@ impl Recommender {
         let total = params.steps * params.batch_size;
         let examples: Vec<Example> = examples.iter().cycle().take(total).cloned().collect();
 
-        // A model served with the popularity prior goes on with it, at the scale its served
-        // weight implies (1 / w: the logits rank as the served score does); buyers are
-        // counted without the held-out events, for training and for scoring them.
+        // A model served with the popularity prior goes on with it: the logits are
+        // `20 x (cosine + w x prior)`, so they rank as the served score does at a training
+        // scale of 20 (w was chosen on validation and can be far from 1 / the first run's
+        // scale); buyers are counted without the held-out events, for training and scoring.
         let weight = self.ranking.popularity_prior;
         let kept: Vec<Vec<u32>> = by_user
             .iter()
@@ -245,19 +246,18 @@ impl Recommender {
             })
             .collect();
         let kept_prior = super::fitted::log_buyers(&kept, fitted.n_items());
+        const SCALE: f32 = 20.0;
+        let served_prior =
+            (weight > 0.0).then(|| kept_prior.iter().map(|p| SCALE * weight * p).collect());
         let task = TrainingTask {
             objective: Objective::Contrastive {
-                scale: if weight > 0.0 {
-                    1.0 / weight as f64
-                } else {
-                    20.0
-                },
+                scale: SCALE as f64,
             },
             examples,
             validation: vec![],
             targets: fitted.texts.clone(),
             full_catalog: fitted.texts.len() <= 512,
-            prior: (weight > 0.0).then(|| kept_prior.clone()),
+            prior: served_prior,
         };
         self.prior = kept_prior.clone();
         let before = [
@@ -276,6 +276,8 @@ impl Recommender {
         let (fitted, encoder, _, ranking, provenance) = self.into_parts();
         let mut encoder = encoder.expect("checked above");
         let outcome = trainer.fit(&mut encoder, &task)?;
+        // The trainer leaves 1 / scale (no validation here); the model is served at w.
+        encoder.set_popularity_prior(weight)?;
         let vectors = to_array(encoder.embed(&fitted.texts)?)?;
         let mut tuned = Recommender::with_vectors(fitted, Some(encoder), Some(vectors), ranking)?;
         let full_prior = std::mem::replace(&mut tuned.prior, kept_prior);
