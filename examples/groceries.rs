@@ -340,8 +340,8 @@ fn main() -> anyhow::Result<()> {
             });
         }
     }
-    // Non-inferiority: "not worse" needs a margin fixed before the run; ours is 1 % of most
-    // popular's NDCG@10, and the interval's lower end must lie above minus that.
+    // Non-inferiority: "not worse" needs a margin; ours is 1 % of most popular's NDCG@10,
+    // and the interval's lower end must lie above minus that.
     if let (Some(model), Some(popular)) = (find("fine-tuned MiniLM"), find("most popular")) {
         if let Some(d) = model.ndcg_difference(popular) {
             let margin = 0.01 * popular.summary.ndcg;

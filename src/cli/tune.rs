@@ -130,9 +130,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 20.0)]
     pub scale: f64,
     /// Score products by the cosine alone, without the log-popularity prior (by default the
-    /// model trains on `scale x cosine + ln(1 + buyers)` and is scored `cosine + w x ln(1 +
-    /// buyers)`, w chosen on the validation step; w is written to
-    /// OUT/best/affinity_model.json for `fit` and `evaluate`).
+    /// model is scored `cosine + w x ln(1 + buyers)`, w chosen on the validation step among
+    /// multiples of 1/scale, and a full softmax trains on `scale x cosine + ln(1 + buyers)`;
+    /// a w above 0 is written to OUT/best/affinity_model.json for `fit` and `evaluate`).
     #[arg(long)]
     pub no_prior: bool,
     /// Weight of a uniformity term that keeps the product vectors spread over the sphere
@@ -339,7 +339,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     );
     for e in &report.epochs {
         let w = if with_prior {
-            format!("  {:>7.3}", e.prior_weight)
+            format!("  {:>7.4}", e.prior_weight)
         } else {
             String::new()
         };

@@ -231,10 +231,11 @@ impl Recommender {
         let total = params.steps * params.batch_size;
         let examples: Vec<Example> = examples.iter().cycle().take(total).cloned().collect();
 
-        // A model served with the popularity prior goes on with it: the logits are
-        // `20 x (cosine + w x prior)`, so they rank as the served score does at a training
+        // A model served with the popularity prior goes on with it: with a full softmax the
+        // logits are `20 x (cosine + w x prior)`, ranked as the served score is, at a training
         // scale of 20 (w was chosen on validation and can be far from 1 / the first run's
-        // scale); buyers are counted without the held-out events, for training and scoring.
+        // scale; in-batch logits are `20 x cosine`). Buyers are counted without the held-out
+        // events, for training and scoring.
         let weight = self.ranking.popularity_prior;
         let kept: Vec<Vec<u32>> = by_user
             .iter()

@@ -37,6 +37,10 @@ pub(crate) struct TrainerState {
     pub(crate) report: TrainReport,
     /// The run's settings. Older runs also wrote `progress`, which reading ignores.
     pub(crate) params: TrainParams,
+    /// [`crate::TrainingTask::prior_digest`] of the run's task; absent in checkpoints
+    /// written before it was kept (not checked then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) prior_digest: Option<String>,
 }
 
 /// Reads and writes the checkpoints of one run in one directory.

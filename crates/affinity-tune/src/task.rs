@@ -68,10 +68,10 @@ pub struct TrainingTask {
     /// included, and is affordable up to a few hundred short product texts.
     pub full_catalog: bool,
     /// Contrastive only: each target's log prior (`ln(1 + count)` of how often it is bought,
-    /// say; a constant offset changes nothing). The model trains on `scale x cosine + prior`
-    /// and is scored `cosine + w x prior` in validation as at serving time, `w` chosen on the
-    /// validation step among multiples of [`TrainingTask::prior_weight`] (0 included), so the
-    /// cosine has to learn only what the history adds to popularity. With `full_catalog` the prior is added to
+    /// say; a constant offset changes nothing). The model is scored `cosine + w x prior` in
+    /// validation as at serving time, `w` chosen on the validation step among multiples of
+    /// [`TrainingTask::prior_weight`] (0 included), so the cosine has to learn only what the
+    /// history adds to popularity. With `full_catalog` the prior is added to
     /// the training logits too (logit adjustment), which keeps popularity from bending every
     /// product vector toward the staples. In-batch training needs no change: its negatives
     /// already come in proportion to popularity, so its cosine learns the history's lift over
@@ -90,6 +90,21 @@ impl TrainingTask {
             (Some(_), Objective::Contrastive { scale }) => (1.0 / scale) as f32,
             _ => 0.0,
         }
+    }
+
+    /// A stable digest of the prior and the scale it trains at ("none" without a prior):
+    /// a checkpoint keeps it, so resuming with another prior is refused.
+    pub(crate) fn prior_digest(&self) -> String {
+        let (Some(prior), Objective::Contrastive { scale }) = (&self.prior, self.objective) else {
+            return "none".into();
+        };
+        // FNV-1a: std's hashers are not promised to stay the same across releases.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = scale.to_le_bytes().into_iter();
+        for byte in bytes.chain(prior.iter().flat_map(|p| p.to_le_bytes())) {
+            hash = (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("fnv1a64:{hash:016x}")
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

@@ -27,6 +27,16 @@ pub enum Monitor {
     Recall10,
 }
 
+impl Monitor {
+    /// The monitored one of two figures.
+    pub(crate) fn pick(self, ndcg10: f64, recall10: f64) -> f64 {
+        match self {
+            Monitor::Ndcg10 => ndcg10,
+            Monitor::Recall10 => recall10,
+        }
+    }
+}
+
 /// Training settings; [`Trainer::new`] checks them before any work starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
@@ -313,7 +323,10 @@ impl Trainer {
     }
 
     /// Fine-tunes `encoder` on `task`, telling `observer` how it goes. On return the encoder
-    /// holds the best epoch's weights. A NaN or infinite loss ends the run with
+    /// holds the best epoch's weights and the prior's weight validation chose for them (after
+    /// a resume whose best epoch came before the interruption: the resumed epoch's, with
+    /// `best/` holding the best; after an interruption: the last epoch's). `best/` is written
+    /// at the start and again at every better epoch. A NaN or infinite loss ends the run with
     /// [`TuneError::NonFiniteLoss`]; checkpoints already written stay as they were.
     pub fn fit_with(
         &self,
@@ -333,11 +346,21 @@ impl Trainer {
         let p = &self.params;
         let store = p.checkpoint_dir.as_deref().map(CheckpointStore::new);
         let mut run = Run::new(p, encoder, task)?;
-        let mut state = match self.resume(store.as_ref(), &mut run)? {
+        let resumed = self.resume(store.as_ref(), &mut run)?;
+        let fresh = resumed.is_none();
+        let mut state = match resumed {
             Some(state) => state,
             None => self.fresh_state(encoder, &run)?,
         };
+        // The epoch whose weights `best_weights` holds.
+        let mut best_weights_epoch = state.epoch;
         let mut best_weights = snapshot(&run.vars)?;
+        if let Some(store) = store.as_ref().filter(|_| fresh) {
+            // The starting model is the best so far: written now, so that `best/` exists
+            // whatever happens next, an interruption included.
+            encoder.set_popularity_prior(state.report.epochs[0].prior_weight)?;
+            store.save_best(encoder, run.head.as_ref())?;
+        }
         observer.on_start(
             (run.batches * p.epochs) as u64,
             (run.batches * state.epoch) as u64,
@@ -363,6 +386,7 @@ impl Trainer {
                 state.best_epoch = epoch;
                 state.bad_epochs = 0;
                 best_weights = snapshot(&run.vars)?;
+                best_weights_epoch = epoch;
                 if let Some(store) = &store {
                     // Exported with the prior's weight it was validated with.
                     encoder.set_popularity_prior(prior_weight)?;
@@ -385,25 +409,25 @@ impl Trainer {
             }
         }
         observer.on_finish();
-        state.report.best_epoch = state.best_epoch;
-        // The prior's weight chosen for the weights the encoder is left with.
+        // The epoch whose weights the encoder is left with: the last trained when interrupted,
+        // else the best this process saw (after a resume whose best epoch came before the
+        // interruption that is the resumed epoch; `best/` holds the best).
         let held = match stop {
-            StopReason::Interrupted => state.report.epochs.last(),
-            _ => Some(state.report.best()),
+            StopReason::Interrupted => state.epoch,
+            _ => best_weights_epoch,
         };
-        if let Some(record) = held {
+        if held != state.epoch {
+            restore(&run.vars, &best_weights)?;
+        }
+        if let Some(record) = state.report.epochs.iter().find(|e| e.epoch == held) {
             encoder.set_popularity_prior(record.prior_weight)?;
         }
-        if stop != StopReason::Interrupted {
-            // Leave the best weights in the encoder.
-            if state.best_epoch != state.epoch {
-                restore(&run.vars, &best_weights)?;
-            }
-            // When no epoch beat the model as it started, that model is the best: write it,
-            // so that `best/` always exists after a finished run.
-            if let Some(store) = store.as_ref().filter(|s| !s.has_best()) {
-                store.save_best(encoder, run.head.as_ref())?;
-            }
+        // A run resumed from a checkpoint written before `best/` was written at the start.
+        if let Some(store) = store
+            .as_ref()
+            .filter(|s| !s.has_best() && held == state.best_epoch)
+        {
+            store.save_best(encoder, run.head.as_ref())?;
         }
         state.report.stop = stop;
         state.report.best_epoch = state.best_epoch;
@@ -414,10 +438,7 @@ impl Trainer {
     }
 
     fn metric(&self, r: &EpochRecord) -> f64 {
-        match self.params.monitor {
-            Monitor::Ndcg10 => r.ndcg10,
-            Monitor::Recall10 => r.recall10,
-        }
+        self.params.monitor.pick(r.ndcg10, r.recall10)
     }
 
     /// The state of the run to continue, with its weights and optimizer moments loaded into
@@ -430,12 +451,29 @@ impl Trainer {
         let Some(store) = store.filter(|_| self.params.resume) else {
             return Ok(None);
         };
-        let state = store.read_state()?;
+        let mut state = store.read_state()?;
         if !state.params.same_run(&self.params) {
             return Err(TuneError::BadConfig {
                 path: store.state_path(),
                 detail: "the checkpoint was written with other training settings; resuming would not continue the same run".into(),
             });
+        }
+        let digest = run.task.prior_digest();
+        match &state.prior_digest {
+            Some(d) if *d != digest => {
+                return Err(TuneError::BadConfig {
+                    path: store.state_path(),
+                    detail: "the checkpoint was trained with another popularity prior (or none); resuming would not continue the same run".into(),
+                })
+            }
+            Some(_) => {}
+            // Written before the weight was chosen on validation: its epochs were scored at
+            // the trained weight.
+            None => {
+                for e in &mut state.report.epochs {
+                    e.prior_weight = run.task.prior_weight();
+                }
+            }
         }
         store.load(&state, &run.vars, &mut run.optimizer)?;
         Ok(Some(state))
@@ -467,6 +505,7 @@ impl Trainer {
                 stop: StopReason::Completed,
             },
             params: self.params.clone(),
+            prior_digest: Some(run.task.prior_digest()),
         })
     }
 }
@@ -854,9 +893,10 @@ pub(crate) fn validate(
     };
     let scores = scores.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?;
     let n_targets = scores.size()[1];
-    let rows: Vec<Vec<f32>> = (0..task.validation.len())
-        .map(|qi| Ok(Vec::<f32>::try_from(&scores.f_get(qi as i64)?)?))
-        .collect::<Result<_>>()?;
+    // One copy, scored at every weight below.
+    let all = Vec::<f32>::try_from(scores.f_flatten(0, -1)?)?;
+    drop(scores);
+    let rows: Vec<&[f32]> = all.chunks(n_targets.max(1) as usize).collect();
     // The target itself is never excluded, even when the history holds it.
     let excludes: Vec<Vec<u32>> = task
         .validation
@@ -874,7 +914,7 @@ pub(crate) fn validate(
         let mut recall = 0.0;
         let mut row = vec![0f32; n_targets as usize];
         for (qi, q) in task.validation.iter().enumerate() {
-            row.copy_from_slice(&rows[qi]);
+            row.copy_from_slice(rows[qi]);
             if let (Some(prior), true) = (&task.prior, weight > 0.0) {
                 row.iter_mut()
                     .zip(prior)
@@ -897,10 +937,7 @@ pub(crate) fn validate(
     if task.prior.is_none() {
         return Ok(measure(0.0));
     }
-    let key = |v: &Validation| match monitor {
-        Monitor::Ndcg10 => v.ndcg10,
-        Monitor::Recall10 => v.recall10,
-    };
+    let key = |v: &Validation| monitor.pick(v.ndcg10, v.recall10);
     let mut best = measure(trained);
     for multiple in &PRIOR_MULTIPLES[1..] {
         let v = measure(trained * multiple);
