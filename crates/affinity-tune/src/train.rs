@@ -937,6 +937,16 @@ pub(crate) fn validate(
     if task.prior.is_none() {
         return Ok(measure(0.0));
     }
+    Ok(best_prior_weight(trained, monitor, measure))
+}
+
+/// The figures of the best of [`PRIOR_MULTIPLES`] of `trained`, by `monitor`; the trained
+/// weight wins ties, then the earlier multiple.
+fn best_prior_weight(
+    trained: f32,
+    monitor: Monitor,
+    measure: impl Fn(f32) -> Validation,
+) -> Validation {
     let key = |v: &Validation| monitor.pick(v.ndcg10, v.recall10);
     let mut best = measure(trained);
     for multiple in &PRIOR_MULTIPLES[1..] {
@@ -945,7 +955,7 @@ pub(crate) fn validate(
             best = v;
         }
     }
-    Ok(best)
+    best
 }
 
 pub(crate) fn snapshot(params: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
@@ -973,6 +983,26 @@ pub(crate) fn restore(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_prior_weight_is_the_best_multiple_and_the_trained_one_wins_ties() {
+        use super::{best_prior_weight, Monitor, Validation};
+        // Figures that peak at `peak` (NDCG) and are flat in Recall.
+        let peaked = |peak: f32| {
+            move |w: f32| Validation {
+                ndcg10: 1.0 - (w - peak).abs() as f64,
+                recall10: 0.5,
+                prior_weight: w,
+            }
+        };
+        let pick = |peak, monitor| best_prior_weight(0.2, monitor, peaked(peak)).prior_weight;
+        assert_eq!(pick(0.8, Monitor::Ndcg10), 0.8);
+        assert_eq!(pick(0.0, Monitor::Ndcg10), 0.0);
+        assert_eq!(pick(100.0, Monitor::Ndcg10), 0.2 * 64.0);
+        assert_eq!(pick(0.2, Monitor::Ndcg10), 0.2);
+        // Every weight ties on Recall: the trained one is kept.
+        assert_eq!(pick(0.8, Monitor::Recall10), 0.2);
+    }
+
     use super::*;
 
     #[test]
