@@ -259,6 +259,36 @@ fn a_prior_that_does_not_fit_the_task_is_refused_before_training() {
     assert!(e.to_string().contains("uniformity"), "{e}");
 }
 
+/// Trains `task` for one of two epochs with checkpoints in `dir/run` and stops: the settings
+/// to resume with, and the interrupted run's report.
+fn interrupted_run(
+    dir: &std::path::Path,
+    task: &TrainingTask,
+    lr: f64,
+) -> (TrainParams, TrainReport) {
+    let params = TrainParams {
+        epochs: 2,
+        batch_size: 8,
+        learning_rate: lr,
+        checkpoint_dir: Some(dir.join("run")),
+        ..quick_params()
+    };
+    let mut encoder = tiny_encoder(dir, 3, None);
+    let report = Trainer::new(TrainParams {
+        stop_after: Some(1),
+        ..params.clone()
+    })
+    .unwrap()
+    .fit(&mut encoder, task)
+    .unwrap()
+    .report;
+    let resume = TrainParams {
+        resume: true,
+        ..params
+    };
+    (resume, report)
+}
+
 /// A checkpoint keeps a digest of its prior: resuming with another prior, or none, is
 /// refused before any weight is loaded; with the same prior the run goes on, and the encoder
 /// ends with the weight validation chose for its best epoch.
@@ -267,26 +297,8 @@ fn resuming_with_another_prior_is_refused() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let task = popular_task();
-    let run = dir.path().join("run");
-    let params = TrainParams {
-        epochs: 2,
-        batch_size: 8,
-        checkpoint_dir: Some(run.clone()),
-        ..quick_params()
-    };
-    let mut encoder = tiny_encoder(dir.path(), 3, None);
-    Trainer::new(TrainParams {
-        stop_after: Some(1),
-        ..params.clone()
-    })
-    .unwrap()
-    .fit(&mut encoder, &task)
-    .unwrap();
-    let resume = Trainer::new(TrainParams {
-        resume: true,
-        ..params
-    })
-    .unwrap();
+    let (params, _) = interrupted_run(dir.path(), &task, quick_params().learning_rate);
+    let resume = Trainer::new(params).unwrap();
     let mut other = task.clone();
     other.prior.as_mut().unwrap()[POPULAR as usize] += 1.0;
     let mut without = task.clone();
@@ -317,23 +329,8 @@ fn an_interrupted_run_has_a_best_model_with_its_weight() {
     let dir = tempfile::tempdir().unwrap();
     let task = popular_task();
     let run = dir.path().join("run");
-    let params = TrainParams {
-        epochs: 2,
-        batch_size: 8,
-        // Nothing learns: every epoch ties the starting model at best.
-        learning_rate: 1e-12,
-        checkpoint_dir: Some(run.clone()),
-        ..quick_params()
-    };
-    let mut encoder = tiny_encoder(dir.path(), 3, None);
-    let first = Trainer::new(TrainParams {
-        stop_after: Some(1),
-        ..params.clone()
-    })
-    .unwrap()
-    .fit(&mut encoder, &task)
-    .unwrap()
-    .report;
+    // Nothing learns: every epoch ties the starting model at best.
+    let (params, first) = interrupted_run(dir.path(), &task, 1e-12);
     assert_eq!(first.stop, StopReason::Interrupted);
     let options = EncoderOptions {
         device: DeviceChoice::Cpu,
@@ -342,14 +339,11 @@ fn an_interrupted_run_has_a_best_model_with_its_weight() {
     let read_best = || SentenceEncoder::from_dir(&run.join("best"), &options).unwrap();
     assert_eq!(read_best().popularity_prior(), first.epochs[0].prior_weight);
     let mut e = tiny_encoder(dir.path(), 3, None);
-    let r = Trainer::new(TrainParams {
-        resume: true,
-        ..params
-    })
-    .unwrap()
-    .fit(&mut e, &task)
-    .unwrap()
-    .report;
+    let r = Trainer::new(params)
+        .unwrap()
+        .fit(&mut e, &task)
+        .unwrap()
+        .report;
     let weight_of = |epoch: usize| {
         r.epochs
             .iter()
@@ -375,20 +369,7 @@ fn an_old_checkpoint_resumes_with_the_trained_weight() {
     let dir = tempfile::tempdir().unwrap();
     let task = popular_task();
     let run = dir.path().join("run");
-    let params = TrainParams {
-        epochs: 2,
-        batch_size: 8,
-        checkpoint_dir: Some(run.clone()),
-        ..quick_params()
-    };
-    let mut encoder = tiny_encoder(dir.path(), 3, None);
-    Trainer::new(TrainParams {
-        stop_after: Some(1),
-        ..params.clone()
-    })
-    .unwrap()
-    .fit(&mut encoder, &task)
-    .unwrap();
+    let (params, _) = interrupted_run(dir.path(), &task, quick_params().learning_rate);
     let state_path = run.join("trainer_state.json");
     let mut state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
@@ -402,14 +383,11 @@ fn an_old_checkpoint_resumes_with_the_trained_weight() {
     }
     std::fs::write(&state_path, state.to_string()).unwrap();
     let mut e = tiny_encoder(dir.path(), 3, None);
-    let r = Trainer::new(TrainParams {
-        resume: true,
-        ..params
-    })
-    .unwrap()
-    .fit(&mut e, &task)
-    .unwrap()
-    .report;
+    let r = Trainer::new(params)
+        .unwrap()
+        .fit(&mut e, &task)
+        .unwrap()
+        .report;
     assert_eq!(r.epochs[0].prior_weight, task.prior_weight(), "{r:?}");
     assert_eq!(r.epochs[1].prior_weight, task.prior_weight(), "{r:?}");
     assert_eq!(r.epochs.len(), 3);
