@@ -6,6 +6,7 @@ mod common;
 
 use affinity_tune::*;
 use common::*;
+use std::path::Path;
 
 const POPULAR: u32 = 0;
 
@@ -65,23 +66,39 @@ fn mean_rank_of_popular(encoder: &SentenceEncoder, task: &TrainingTask, with_pri
     total / task.validation.len() as f64
 }
 
+/// A tiny encoder (seed 3) trained on `task` with `params`, and the run's report.
+fn trained(dir: &Path, task: &TrainingTask, params: TrainParams) -> (SentenceEncoder, TrainReport) {
+    let mut encoder = tiny_encoder(dir, 3, None);
+    let report = Trainer::new(params)
+        .unwrap()
+        .fit(&mut encoder, task)
+        .unwrap()
+        .report;
+    (encoder, report)
+}
+
+/// The exported model in `dir`, read back on the CPU.
+fn read_exported(dir: &Path) -> Result<SentenceEncoder> {
+    let options = EncoderOptions {
+        device: DeviceChoice::Cpu,
+        ..EncoderOptions::default()
+    };
+    SentenceEncoder::from_dir(dir, &options)
+}
+
 #[test]
 fn in_batch_training_divides_popularity_out_and_the_prior_puts_it_back() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let mut encoder = tiny_encoder(dir.path(), 3, None);
     let task = popular_task();
     assert!(!task.full_catalog);
     // Small batches: the popular product is in nearly every one, the others in few.
-    let r = Trainer::new(TrainParams {
+    let params = TrainParams {
         epochs: 4,
         batch_size: 8,
         ..quick_params()
-    })
-    .unwrap()
-    .fit(&mut encoder, &task)
-    .unwrap()
-    .report;
+    };
+    let (encoder, r) = trained(dir.path(), &task, params);
     let (first, last) = (r.step_losses[0], *r.step_losses.last().unwrap());
     assert!(last < first, "loss {first} -> {last}");
     // The cosine alone ranks the product that follows 70 % of histories well below the top:
@@ -108,29 +125,20 @@ fn validation_chooses_the_prior_weight_and_drops_a_prior_that_hurts() {
     let top = reversed.iter().cloned().fold(0.0, f32::max);
     reversed.iter_mut().for_each(|p| *p = top - *p);
     task.prior = Some(reversed);
-    let mut encoder = tiny_encoder(dir.path(), 3, None);
     let checkpoints = dir.path().join("run");
-    let r = Trainer::new(TrainParams {
+    let params = TrainParams {
         epochs: 2,
         batch_size: 8,
         checkpoint_dir: Some(checkpoints.clone()),
         ..quick_params()
-    })
-    .unwrap()
-    .fit(&mut encoder, &task)
-    .unwrap()
-    .report;
+    };
+    let (encoder, r) = trained(dir.path(), &task, params);
     assert!(r.epochs.iter().all(|e| e.prior_weight == 0.0), "{r:?}");
     assert_eq!(encoder.popularity_prior(), 0.0);
     let best = checkpoints.join("best");
     assert!(best.join("config.json").is_file());
     assert!(!best.join("affinity_model.json").exists());
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        ..EncoderOptions::default()
-    };
-    let exported = SentenceEncoder::from_dir(&best, &options).unwrap();
-    assert_eq!(exported.popularity_prior(), 0.0);
+    assert_eq!(read_exported(&best).unwrap().popularity_prior(), 0.0);
     // The same model scored at the trained weight ranks the popular product lower.
     let served = mean_rank_of_popular(&encoder, &task, false);
     let at_trained_weight = mean_rank_of_popular(&encoder, &task, true);
@@ -149,14 +157,11 @@ fn a_full_softmax_with_the_prior_learns_the_lift_and_serves_the_popular() {
     let dir = tempfile::tempdir().unwrap();
     let mut task = popular_task();
     task.full_catalog = true;
-    let mut adjusted = tiny_encoder(dir.path(), 3, None);
-    Trainer::new(TrainParams {
+    let four_epochs = TrainParams {
         epochs: 4,
         ..quick_params()
-    })
-    .unwrap()
-    .fit(&mut adjusted, &task)
-    .unwrap();
+    };
+    let (adjusted, _) = trained(dir.path(), &task, four_epochs.clone());
     assert!(mean_rank_of_popular(&adjusted, &task, true) <= 1.2);
     let by_cosine = mean_rank_of_popular(&adjusted, &task, false);
     assert!(by_cosine >= 1.8, "cosine alone: mean rank {by_cosine}");
@@ -164,14 +169,7 @@ fn a_full_softmax_with_the_prior_learns_the_lift_and_serves_the_popular() {
     // Without the prior the cosine has to carry popularity itself: the popular product
     // first by the cosine alone.
     task.prior = None;
-    let mut plain = tiny_encoder(dir.path(), 3, None);
-    Trainer::new(TrainParams {
-        epochs: 4,
-        ..quick_params()
-    })
-    .unwrap()
-    .fit(&mut plain, &task)
-    .unwrap();
+    let (plain, _) = trained(dir.path(), &task, four_epochs);
     assert_eq!(plain.popularity_prior(), 0.0);
     let mut with_counts = task.clone();
     with_counts.prior = popular_task().prior;
@@ -188,29 +186,15 @@ fn the_prior_is_exported_with_the_model_and_read_back() {
     encoder.save_pretrained(&out).unwrap();
     let card = out.join("affinity_model.json");
     assert!(card.is_file());
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        ..EncoderOptions::default()
-    };
-    assert_eq!(
-        SentenceEncoder::from_dir(&out, &options)
-            .unwrap()
-            .popularity_prior(),
-        0.05
-    );
+    assert_eq!(read_exported(&out).unwrap().popularity_prior(), 0.05);
     // Exported again without a prior, the stale card goes.
     encoder.set_popularity_prior(0.0).unwrap();
     encoder.save_pretrained(&out).unwrap();
     assert!(!card.exists());
-    assert_eq!(
-        SentenceEncoder::from_dir(&out, &options)
-            .unwrap()
-            .popularity_prior(),
-        0.0
-    );
+    assert_eq!(read_exported(&out).unwrap().popularity_prior(), 0.0);
     // A bad card is a bad file, named.
     std::fs::write(&card, r#"{"popularity_prior": -1}"#).unwrap();
-    let e = SentenceEncoder::from_dir(&out, &options).unwrap_err();
+    let e = read_exported(&out).unwrap_err();
     assert!(
         matches!(&e, TuneError::BadConfig { path, .. } if path == &card),
         "{e}"
@@ -261,11 +245,7 @@ fn a_prior_that_does_not_fit_the_task_is_refused_before_training() {
 
 /// Trains `task` for one of two epochs with checkpoints in `dir/run` and stops: the settings
 /// to resume with, and the interrupted run's report.
-fn interrupted_run(
-    dir: &std::path::Path,
-    task: &TrainingTask,
-    lr: f64,
-) -> (TrainParams, TrainReport) {
+fn interrupted_run(dir: &Path, task: &TrainingTask, lr: f64) -> (TrainParams, TrainReport) {
     let params = TrainParams {
         epochs: 2,
         batch_size: 8,
@@ -273,15 +253,11 @@ fn interrupted_run(
         checkpoint_dir: Some(dir.join("run")),
         ..quick_params()
     };
-    let mut encoder = tiny_encoder(dir, 3, None);
-    let report = Trainer::new(TrainParams {
+    let stop_after_one = TrainParams {
         stop_after: Some(1),
         ..params.clone()
-    })
-    .unwrap()
-    .fit(&mut encoder, task)
-    .unwrap()
-    .report;
+    };
+    let (_, report) = trained(dir, task, stop_after_one);
     let resume = TrainParams {
         resume: true,
         ..params
@@ -332,18 +308,9 @@ fn an_interrupted_run_has_a_best_model_with_its_weight() {
     // Nothing learns: every epoch ties the starting model at best.
     let (params, first) = interrupted_run(dir.path(), &task, 1e-12);
     assert_eq!(first.stop, StopReason::Interrupted);
-    let options = EncoderOptions {
-        device: DeviceChoice::Cpu,
-        ..EncoderOptions::default()
-    };
-    let read_best = || SentenceEncoder::from_dir(&run.join("best"), &options).unwrap();
+    let read_best = || read_exported(&run.join("best")).unwrap();
     assert_eq!(read_best().popularity_prior(), first.epochs[0].prior_weight);
-    let mut e = tiny_encoder(dir.path(), 3, None);
-    let r = Trainer::new(params)
-        .unwrap()
-        .fit(&mut e, &task)
-        .unwrap()
-        .report;
+    let (e, r) = trained(dir.path(), &task, params);
     let weight_of = |epoch: usize| {
         r.epochs
             .iter()
@@ -382,12 +349,7 @@ fn an_old_checkpoint_resumes_with_the_trained_weight() {
         e.as_object_mut().unwrap().remove("prior_weight").unwrap();
     }
     std::fs::write(&state_path, state.to_string()).unwrap();
-    let mut e = tiny_encoder(dir.path(), 3, None);
-    let r = Trainer::new(params)
-        .unwrap()
-        .fit(&mut e, &task)
-        .unwrap()
-        .report;
+    let (_, r) = trained(dir.path(), &task, params);
     assert_eq!(r.epochs[0].prior_weight, task.prior_weight(), "{r:?}");
     assert_eq!(r.epochs[1].prior_weight, task.prior_weight(), "{r:?}");
     assert_eq!(r.epochs.len(), 3);
