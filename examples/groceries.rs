@@ -13,7 +13,7 @@ use std::time::Instant;
 use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
     evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
-    ScoreWeights,
+    Recommender, ScoreWeights,
 };
 use affinity::rank::MostPopular;
 use affinity::ranker::{Named, Ranker};
@@ -22,7 +22,7 @@ use affinity::report::{
 };
 use affinity::tune::{
     DeviceChoice, EncoderOptions, LoraConfig, Objective, Precision, SentenceEncoder, TrainParams,
-    Trainer,
+    TrainReport, Trainer,
 };
 
 const K: usize = 10;
@@ -198,26 +198,30 @@ fn main() -> anyhow::Result<()> {
         checkpoint_dir: Some(args.out.join("checkpoints/full")),
         ..TrainParams::default()
     };
-    let mut full = SentenceEncoder::from_dir(&model_dir(), &options)?;
-    let t = Instant::now();
-    let full_report = Trainer::new(params.clone())?.fit(&mut full, &task)?.report;
-    let full_seconds = t.elapsed().as_secs_f64();
+    // Fine-tunes an encoder on the task (timed) and ranks with it, the rules kept for the hybrid.
+    let fine_tune = |mut encoder: SentenceEncoder,
+                     params: TrainParams|
+     -> anyhow::Result<(Recommender, TrainReport, f64)> {
+        let t = Instant::now();
+        let report = Trainer::new(params)?.fit(&mut encoder, &task)?.report;
+        let seconds = t.elapsed().as_secs_f64();
+        let recommender = pipeline.recommender_with(
+            &prepared,
+            Some(encoder),
+            rules.clone(),
+            ScoreWeights::EMBEDDING,
+            1.0,
+        )?;
+        Ok((recommender, report, seconds))
+    };
+    let full = SentenceEncoder::from_dir(&model_dir(), &options)?;
+    let (fine, full_report, full_seconds) = fine_tune(full, params.clone())?;
     println!(
         "scored cosine + {} x ln(1 + members who bought it) (weight chosen on the validation step)",
         full_report.best().prior_weight
     );
-    let fine = pipeline.recommender_with(
-        &prepared,
-        Some(full),
-        rules.clone(),
-        ScoreWeights::EMBEDDING,
-        1.0,
-    )?;
     run(&fine.blend("fine-tuned MiniLM", ScoreWeights::EMBEDDING, 1.0))?;
-    spreads.extend(fine.item_vectors().map(|v| Spread {
-        model: "fine-tuned MiniLM".into(),
-        mean_pairwise_cosine: mean_pairwise_cosine(v),
-    }));
+    spreads.extend(spread("fine-tuned MiniLM", &fine));
 
     // The same model scored by its cosine alone: what the prior adds, and the space it keeps.
     let mut fine = fine;
@@ -247,7 +251,7 @@ fn main() -> anyhow::Result<()> {
                 "output.dense".into(),
             ],
         };
-        let mut lora_encoder = SentenceEncoder::from_dir(
+        let lora_encoder = SentenceEncoder::from_dir(
             &model_dir(),
             &EncoderOptions {
                 lora: Some(lora),
@@ -259,23 +263,9 @@ fn main() -> anyhow::Result<()> {
             checkpoint_dir: Some(args.out.join("checkpoints/lora")),
             ..params
         };
-        let t = Instant::now();
-        let lora_report = Trainer::new(lora_params)?
-            .fit(&mut lora_encoder, &task)?
-            .report;
-        let lora_seconds = t.elapsed().as_secs_f64();
-        let lora_rec = pipeline.recommender_with(
-            &prepared,
-            Some(lora_encoder),
-            rules.clone(),
-            ScoreWeights::EMBEDDING,
-            1.0,
-        )?;
+        let (lora_rec, lora_report, lora_seconds) = fine_tune(lora_encoder, lora_params)?;
         run(&lora_rec.blend("fine-tuned MiniLM, LoRA", ScoreWeights::EMBEDDING, 1.0))?;
-        spreads.extend(lora_rec.item_vectors().map(|v| Spread {
-            model: "fine-tuned MiniLM, LoRA".into(),
-            mean_pairwise_cosine: mean_pairwise_cosine(v),
-        }));
+        spreads.extend(spread("fine-tuned MiniLM, LoRA", &lora_rec));
         trainings.push(TrainingRun::new("LoRA", &lora_report, lora_seconds));
     }
 
@@ -455,6 +445,14 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The mean pairwise cosine of `r`'s product vectors, where it has a model.
+fn spread(model: &str, r: &Recommender) -> Option<Spread> {
+    r.item_vectors().map(|v| Spread {
+        model: model.into(),
+        mean_pairwise_cosine: mean_pairwise_cosine(v),
+    })
 }
 
 fn print_training(t: &TrainingRun) {
