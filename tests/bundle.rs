@@ -509,15 +509,8 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
     let manifest = tuned.save(&saved, &SaveOptions::default()).unwrap();
     assert_eq!(manifest.fine_tuning, vec![run]);
     assert_eq!(tuned.ranking_settings().popularity_prior, 0.8);
-    let card: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            saved
-                .join(&manifest.encoder.as_ref().unwrap().dir)
-                .join("affinity_model.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let encoder_dir = saved.join(&manifest.encoder.as_ref().unwrap().dir);
+    let card = common::read_json(&encoder_dir.join("affinity_model.json"));
     assert_eq!(
         card["popularity_prior"].as_f64().map(|w| w as f32),
         Some(0.8),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::affinity;
+use common::{affinity, read_json};
 
 #[test]
 fn data_stats_on_shipped_groceries() {
@@ -87,8 +87,7 @@ fn mine_groceries_and_fimi_like_files() {
         lines.lines().any(|l| l == "\"whole milk\" (2363)"),
         "{lines}"
     );
-    let rules: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&rules_path).unwrap()).unwrap();
+    let rules = read_json(&rules_path);
     assert_eq!(
         rules.as_array().unwrap().len() as u64,
         summary["rules"].as_u64().unwrap()

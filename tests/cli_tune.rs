@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{affinity, failed, ok, tiny_model};
+use common::{affinity, failed, ok, read_json, tiny_model};
 
 /// Events of 60 shoppers over four days: fruit lovers and dairy lovers.
 fn events(path: &Path) {
@@ -135,9 +135,7 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
         log.contains("epoch 2: loss") && !log.contains("epoch 1: loss"),
         "{log}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
-            .unwrap();
+    let report = read_json(&out_dir.join("train_report.json"));
     assert_eq!(report["epochs"].as_array().unwrap().len(), 3, "{report}");
     // Scored with the popularity prior at the weight validation chose for the best epoch,
     // and that weight travels with the model.
@@ -148,10 +146,7 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
     let best = report["best_epoch"].as_u64().unwrap() as usize;
     let weight = &report["epochs"][best]["prior_weight"];
     assert!(weight.as_f64().unwrap() > 0.0, "{report}");
-    let card: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join("best/affinity_model.json")).unwrap(),
-    )
-    .unwrap();
+    let card = read_json(&out_dir.join("best/affinity_model.json"));
     assert_eq!(&card["popularity_prior"], weight, "{card}");
     let table = ok(&affinity(&[
         "evaluate",
@@ -471,9 +466,7 @@ fn category_objective_trains_a_product_classifier() {
         "--no-progress",
     ]));
     assert!(text.contains("best epoch"), "{text}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
-            .unwrap();
+    let report = read_json(&out_dir.join("train_report.json"));
     assert_eq!(report["epochs"].as_array().unwrap().len(), 3);
     // A head was trained and saved with the best model.
     let best = out_dir.join("best");
@@ -533,9 +526,7 @@ fn training_that_does_not_help_says_so_and_leaves_the_starting_model() {
         "--no-prior",
         "--no-progress",
     ]));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("train_report.json")).unwrap())
-            .unwrap();
+    let report = read_json(&out_dir.join("train_report.json"));
     assert_eq!(report["best_epoch"], 0, "{report}");
     assert!(
         text.contains("did not improve validation NDCG@10"),

@@ -8,6 +8,12 @@ use std::process::{Command, Output};
 #[cfg(feature = "model")]
 use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
 
+/// A JSON file the run wrote, parsed.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The standard error of a run that failed cleanly: exit code 2, no panic.
 pub fn failed(out: &Output) -> String {
     assert_eq!(
