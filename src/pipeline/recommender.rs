@@ -73,9 +73,10 @@ pub struct Ranking {
     /// History text settings.
     pub history: HistoryText,
     /// The language model's popularity prior: its score for an item is `cosine +
-    /// popularity_prior x ln(1 + buyers)` (buyers: the users who bought it), as it was trained
-    /// (`1 / scale` for a model trained with [`Pipeline::training_task`]'s prior). 0: the
-    /// cosine alone (a zero-shot model). The sequential tower ignores it.
+    /// popularity_prior x ln(1 + buyers)` (buyers: the users who bought it), at the weight the
+    /// trainer chose on the validation step for a model trained with
+    /// [`Pipeline::training_task`]'s prior. 0: the cosine alone (a zero-shot model). The
+    /// sequential tower ignores it.
     ///
     /// [`Pipeline::training_task`]: crate::pipeline::Pipeline::training_task
     pub popularity_prior: f32,
