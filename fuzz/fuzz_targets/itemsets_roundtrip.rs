@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 type Sets = Vec<(Vec<String>, u64)>;
 
 fn write(names: &[String], sets: &[(Vec<u32>, u64)], format: ItemsetFormat) -> String {
-    let mut writer = ItemsetWriter::with_format(Vec::new(), Some(names), format);
+    let mut writer = ItemsetWriter::with_format(Vec::new(), "memory".as_ref(), Some(names), format);
     for (items, support) in sets {
         writer.push(items, *support).unwrap();
     }

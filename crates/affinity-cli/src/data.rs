@@ -30,10 +30,10 @@ pub enum DataCommand {
     },
 }
 
-pub fn run(command: DataCommand) -> anyhow::Result<()> {
+pub fn run(command: DataCommand, progress: &dyn affinity_core::Progress) -> anyhow::Result<()> {
     match command {
         DataCommand::NewKey { out } => new_key(&out),
-        DataCommand::Generate(args) => crate::generate::run(&args),
+        DataCommand::Generate(args) => crate::generate::run(&args, progress),
         DataCommand::Stats { input, top, json } => {
             let (dataset, report) = input.load()?;
             let stats = affinity_data::dataset_stats(&dataset, &report, top);

@@ -1,7 +1,8 @@
 //! `affinity data generate`: synthetic transactions (IBM Quest style) to FIMI or Parquet.
 
-use crate::output::write_atomically;
 use crate::thousands;
+use affinity_core::files::write_file;
+use affinity_core::{Counter, Progress};
 use affinity_data::columnar::BasketWriter;
 use affinity_data::quest::{QuestGenerator, QuestParams};
 use std::io::Write;
@@ -95,21 +96,19 @@ impl Written {
     }
 }
 
-/// Transactions between two updates of the progress bar.
-const EVERY: u64 = 1 << 14;
-
-pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
+pub fn run(args: &GenerateArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let started = Instant::now();
     let params = args.params();
     // Checked before the output file is touched.
     let mut generator = QuestGenerator::new(&params)?;
-    let bar = crate::progress::bar(params.transactions, "transactions");
+    progress.start("transactions", Some(params.transactions));
+    let mut counter = Counter::new(progress);
     let mut written = Written {
         seen: vec![false; params.items as usize],
         ..Written::default()
     };
     let mut basket = Vec::new();
-    write_atomically(&args.output, |out| {
+    write_file(&args.output, |out| -> anyhow::Result<()> {
         match args.format() {
             GenerateFormat::Fimi => {
                 let mut line = Vec::with_capacity(256);
@@ -124,7 +123,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
                     line.push(b'\n');
                     out.write_all(&line)?;
                     written.add(&basket);
-                    tick(&bar, written.transactions);
+                    counter.add(1);
                 }
             }
             GenerateFormat::Parquet => {
@@ -132,14 +131,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
                 while generator.next_into(&mut basket) {
                     writer.push_ids(&basket)?;
                     written.add(&basket);
-                    tick(&bar, written.transactions);
+                    counter.add(1);
                 }
                 writer.finish()?;
             }
         }
         Ok(())
     })?;
-    bar.finish_and_clear();
+    drop(counter);
+    progress.finish();
     let distinct = written.seen.iter().filter(|&&s| s).count() as u64;
     eprintln!(
         "{} transactions, average length {:.3}, {} distinct items, {:.2} s: {}",
@@ -150,12 +150,6 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         args.output.display()
     );
     Ok(())
-}
-
-fn tick(bar: &indicatif::ProgressBar, done: u64) {
-    if done.is_multiple_of(EVERY) {
-        bar.set_position(done);
-    }
 }
 
 /// Appends `n` in decimal (the FIMI file's bulk: `write!` is several times slower).

@@ -6,8 +6,7 @@
 //! - [`input`]: the options every command that reads a dataset shares;
 //! - [`data`], [`mine`]: the `affinity data` and `affinity mine` commands ([`generate`]:
 //!   `affinity data generate`);
-//! - [`output::write_atomically`]: output files that are complete or absent, never half
-//!   written, and leave nothing behind when the process is killed;
+//! - [`progress::Bars`]: the progress every library step reports, drawn on standard error;
 //! - [`parquet_out`]: itemsets and rules as Parquet with Spark FPGrowth's columns.
 
 // clap argument types: their doc comments are the commands' help text.
@@ -19,7 +18,6 @@ pub mod generate;
 pub mod input;
 #[allow(missing_docs)]
 pub mod mine;
-pub mod output;
 pub mod parquet_out;
 pub mod progress;
 

@@ -1,14 +1,15 @@
 //! `affinity mine`: frequent, closed or maximal itemsets, and association rules.
 
 use crate::input::{FormatArg, InputArgs};
-use crate::output::write_atomically;
 use crate::parquet_out::{write_rules_parquet, ParquetItemsets};
-use crate::progress::Counted;
+use affinity_core::files::write_file;
+use affinity_core::{Progress, WriteError};
 use affinity_data::columnar::read_basket_table;
 use affinity_data::{read_transactions, BasketRule, Format, TransactionFile};
 use affinity_mine::{
     generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
-    CountSink, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams, RuleParams, Target,
+    CountSink, Counted, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams,
+    RuleParams, Target,
 };
 use anyhow::bail;
 use std::path::PathBuf;
@@ -105,7 +106,7 @@ pub struct MineArgs {
 /// The cap on the frequent itemsets held for rules when `--max-itemsets` is not given.
 const RULES_MAX_ITEMSETS: u64 = 10_000_000;
 
-pub fn run(args: MineArgs) -> anyhow::Result<()> {
+pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let started = Instant::now();
     let min_support = match (&args.min_support, args.min_count) {
         (Some(f), None) => MinSupport::fraction(f)?,
@@ -166,20 +167,20 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
     };
     let (names, transactions) = load_transactions(&args.input)?;
     let names = names.as_slice();
-    let bar = crate::progress::spinner("itemsets");
+    progress.start("itemsets", None);
     let summary = if args.count_only || (args.json && args.output.is_none()) {
         mine_itemsets(
             &transactions,
             None,
             &params,
             algorithm,
-            &mut Counted::new(CountSink::default(), bar.clone()),
+            &mut Counted::new(CountSink::default(), progress),
         )?
     } else if let (Some(path), true) = (&args.output, parquet) {
         let mut summary = None;
-        write_atomically(path, |out| {
-            let writer = ParquetItemsets::new(out, names)?;
-            let mut writer = Counted::new(writer, bar.clone());
+        write_file(path, |out| -> anyhow::Result<()> {
+            let writer = ParquetItemsets::new(out, path, names)?;
+            let mut writer = Counted::new(writer, progress);
             summary = Some(mine_itemsets(
                 &transactions,
                 None,
@@ -193,9 +194,9 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         summary.expect("set by the writer")
     } else if let Some(path) = &args.output {
         let mut summary = None;
-        write_atomically(path, |out| {
-            let writer = ItemsetWriter::with_format(out, Some(names), format);
-            let mut writer = Counted::new(writer, bar.clone());
+        write_file(path, |out| -> anyhow::Result<()> {
+            let writer = ItemsetWriter::with_format(out, path, Some(names), format);
+            let mut writer = Counted::new(writer, progress);
             summary = Some(mine_itemsets(
                 &transactions,
                 None,
@@ -209,14 +210,18 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         summary.expect("set by the writer")
     } else {
         let stdout = std::io::stdout().lock();
-        let writer =
-            ItemsetWriter::with_format(std::io::BufWriter::new(stdout), Some(names), format);
-        let mut writer = Counted::new(writer, bar.clone());
+        let writer = ItemsetWriter::with_format(
+            std::io::BufWriter::new(stdout),
+            "-".as_ref(),
+            Some(names),
+            format,
+        );
+        let mut writer = Counted::new(writer, progress);
         let summary = mine_itemsets(&transactions, None, &params, algorithm, &mut writer)?;
         writer.into_inner().finish()?;
         summary
     };
-    bar.finish_and_clear();
+    progress.finish();
 
     let mut rule_count = None;
     if args.rules {
@@ -230,13 +235,15 @@ pub fn run(args: MineArgs) -> anyhow::Result<()> {
         let rules = generate_rules(&frequent, summary.transactions, &rule_params)?;
         rule_count = Some(rules.len());
         match &args.rules_output {
-            Some(path) => write_atomically(path, |out| {
+            Some(path) => write_file(path, |out| -> anyhow::Result<()> {
                 match path.extension().and_then(|e| e.to_str()) {
-                    Some("json") => write_rules_json(out, &rules, Some(names))?,
+                    Some("json") => write_rules_json(out, &rules, Some(names))
+                        .map_err(|e| WriteError::new(path, e))?,
                     Some("parquet") => {
                         write_rules_parquet(out, &rules, names)?;
                     }
-                    _ => write_rules_csv(out, &rules, Some(names))?,
+                    _ => write_rules_csv(out, &rules, Some(names))
+                        .map_err(|e| WriteError::new(path, e))?,
                 }
                 Ok(())
             })?,

@@ -10,6 +10,7 @@
 //! Snappy-compressed (Spark's default codec), written in row groups of
 //! [`ROW_GROUP_ROWS`] rows: the writer holds one group at a time.
 
+use affinity_core::WriteError;
 use affinity_data::columnar::ROW_GROUP_ROWS;
 use affinity_mine::{ItemsetSink, Rule, MEASURE_COLUMNS};
 use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, StringBuilder};
@@ -19,6 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn io(e: impl std::error::Error + Send + Sync + 'static) -> std::io::Error {
@@ -108,14 +110,17 @@ pub struct ParquetItemsets<'n, W: Write + Send> {
     items: ListBuilder<StringBuilder>,
     freqs: Int64Builder,
     rows: usize,
+    /// What `out` writes to, for errors.
+    dest: PathBuf,
 }
 
 impl<'n, W: Write + Send> ParquetItemsets<'n, W> {
-    /// A writer to `out`.
-    pub fn new(out: W, names: &'n [String]) -> std::io::Result<Self> {
+    /// A writer to `out`, which writes to `dest` (named in errors).
+    pub fn new(out: W, dest: &Path, names: &'n [String]) -> std::io::Result<Self> {
         let schema = itemset_schema();
         Ok(ParquetItemsets {
             writer: writer(out, &schema)?,
+            dest: dest.to_path_buf(),
             schema,
             names,
             items: names_builder(),
@@ -161,7 +166,8 @@ impl<W: Write + Send> ItemsetSink for ParquetItemsets<'_, W> {
     type Part = ItemsetChunk;
 
     fn push(&mut self, items: &[u32], support: u64) -> affinity_mine::Result<()> {
-        Ok(self.add(items, support)?)
+        self.add(items, support)
+            .map_err(|e| WriteError::new(&self.dest, e).into())
     }
 
     fn part(&self) -> ItemsetChunk {
@@ -172,7 +178,8 @@ impl<W: Write + Send> ItemsetSink for ParquetItemsets<'_, W> {
         let mut start = 0;
         for (&len, &freq) in part.lens.iter().zip(&part.freqs) {
             let end = start + len as usize;
-            self.add(&part.items[start..end], freq)?;
+            self.add(&part.items[start..end], freq)
+                .map_err(|e| WriteError::new(&self.dest, e))?;
             start = end;
         }
         Ok(())

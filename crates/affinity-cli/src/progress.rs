@@ -1,135 +1,143 @@
-//! Progress on stderr for long runs: drawn only where a binary turned it on ([`show`]) and
-//! stderr is a terminal, so a library user, a log file or a pipe gets nothing.
+//! Progress drawn on standard error for the command-line tools: the one [`Progress`] that
+//! draws. Libraries report through the trait; only binaries make a [`Bars`].
 
-use affinity_mine::{ItemsetSink, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-static SHOWN: AtomicBool = AtomicBool::new(false);
+use affinity_core::Progress;
+use indicatif::{ProgressBar, ProgressFinish, ProgressStyle};
 
-/// Lets long steps draw progress on stderr (off by default; the command-line tools turn it
-/// on).
-pub fn show(on: bool) {
-    SHOWN.store(on, Ordering::Relaxed);
+/// With a total: what, the bar, counts, time spent and left, and the step's status.
+const BAR: &str =
+    "{prefix} {wide_bar} {human_pos}/{human_len} [{elapsed_precise}<{eta_precise}] {msg}";
+/// Without a total: a count of what is done, with its rate.
+const SPINNER: &str = "{spinner} {human_pos} {prefix} ({per_sec}, {elapsed}) {msg}";
+/// Where standard error is a log file, status lines at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Draws each step as a bar (a spinner when its total is unknown) on standard error when it is
+/// a terminal. When it is a file or a pipe nothing is drawn: noted lines (an epoch's figures)
+/// still go there, and the step's status at most every 10 seconds, so a log shows that a long
+/// run is alive.
+#[derive(Debug)]
+pub struct Bars {
+    terminal: bool,
+    current: Mutex<Current>,
 }
 
-fn drawn() -> bool {
-    SHOWN.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+#[derive(Debug)]
+struct Current {
+    bar: Option<ProgressBar>,
+    logged: Instant,
 }
 
-/// A bar of `len` steps labelled `what`, with a rate and the time left.
-pub fn bar(len: u64, what: &str) -> ProgressBar {
-    if !drawn() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let template = "{msg} {wide_bar} {human_pos}/{human_len} ({per_sec}, {eta} left)";
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar
-}
-
-/// A spinner counting `unit`s with a rate, where the total is not known in advance.
-pub fn spinner(unit: &'static str) -> ProgressBar {
-    if !drawn() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    let template = format!("{{spinner}} {{human_pos}} {unit} ({{per_sec}}, {{elapsed}})");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
-}
-
-/// Forwards itemsets to `inner` and counts them on a progress bar, from every worker thread
-/// (the total is not known before the end, so it is a count, not a fraction).
-pub struct Counted<S> {
-    inner: S,
-    bar: ProgressBar,
-    uncounted: u64,
-}
-
-/// Itemsets between two updates of the shared bar.
-const EVERY: u64 = 1 << 12;
-
-impl<S> Counted<S> {
-    /// Counts what goes into `inner` on `bar`.
-    pub fn new(inner: S, bar: ProgressBar) -> Self {
-        Counted {
-            inner,
-            bar,
-            uncounted: 0,
+impl Bars {
+    /// Bars on standard error (drawn only on a terminal).
+    pub fn stderr() -> Self {
+        Bars {
+            terminal: std::io::stderr().is_terminal(),
+            current: Mutex::new(Current {
+                bar: None,
+                logged: Instant::now(),
+            }),
         }
     }
 
-    /// The sink, after the run.
-    pub fn into_inner(self) -> S {
-        self.bar.inc(self.uncounted);
-        self.inner
-    }
-
-    fn tick(&mut self, n: u64) {
-        self.uncounted += n;
-        if self.uncounted >= EVERY {
-            self.bar.inc(std::mem::take(&mut self.uncounted));
-        }
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-impl<S: ItemsetSink> ItemsetSink for Counted<S> {
-    type Part = Counted<S::Part>;
-
-    fn push(&mut self, items: &[u32], support: u64) -> Result<()> {
-        self.tick(1);
-        self.inner.push(items, support)
+impl Progress for Bars {
+    fn start(&self, what: &str, total: Option<u64>) {
+        let mut current = self.current();
+        if let Some(old) = current.bar.take() {
+            old.finish_and_clear();
+        }
+        current.logged = Instant::now();
+        if !self.terminal {
+            return;
+        }
+        let (bar, template) = match total {
+            Some(n) => (ProgressBar::new(n), BAR),
+            None => (ProgressBar::new_spinner(), SPINNER),
+        };
+        // A failed step leaves its bar where it stopped (indicatif would fill it up).
+        let bar = bar.with_finish(ProgressFinish::Abandon);
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_prefix(what.to_owned());
+        if total.is_none() {
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        current.bar = Some(bar);
     }
 
-    fn needs_itemsets(&self) -> bool {
-        self.inner.needs_itemsets()
+    fn advance(&self, n: u64) {
+        if let Some(bar) = &self.current().bar {
+            bar.inc(n);
+        }
     }
 
-    fn push_count(&mut self, n: u64) -> Result<()> {
-        self.tick(n);
-        self.inner.push_count(n)
+    fn status(&self, text: &str) {
+        let mut current = self.current();
+        match &current.bar {
+            Some(bar) => bar.set_message(text.to_owned()),
+            None if current.logged.elapsed() >= LOG_EVERY => {
+                eprintln!("{text}");
+                current.logged = Instant::now();
+            }
+            None => {}
+        }
     }
 
-    fn part(&self) -> Counted<S::Part> {
-        Counted::new(self.inner.part(), self.bar.clone())
+    fn note(&self, line: &str) {
+        match &self.current().bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
     }
 
-    fn absorb(&mut self, part: Counted<S::Part>) -> Result<()> {
-        let inner = part.into_inner();
-        self.inner.absorb(inner)
+    fn finish(&self) {
+        if let Some(bar) = self.current().bar.take() {
+            bar.finish_and_clear();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use affinity_mine::{mine_itemsets, Algorithm, CountSink, Itemset, MinSupport, MiningParams};
 
     #[test]
-    fn counting_changes_nothing_and_counts_everything() {
-        let tx = affinity_data::synthetic::skewed_baskets(400, 12, 40);
-        for threads in [1, 2] {
-            let params = MiningParams::new(MinSupport::Count(3)).threads(threads);
-            let mut plain: Vec<Itemset> = Vec::new();
-            mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut plain).unwrap();
-            let bar = ProgressBar::hidden();
-            let mut counted = Counted::new(Vec::<Itemset>::new(), bar.clone());
-            mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut counted).unwrap();
-            assert_eq!(counted.into_inner(), plain);
-            assert_eq!(bar.position(), plain.len() as u64);
-            let bar = ProgressBar::hidden();
-            let mut counted = Counted::new(CountSink::default(), bar.clone());
-            mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut counted).unwrap();
-            assert_eq!(counted.into_inner().count, plain.len() as u64);
-            assert_eq!(bar.position(), plain.len() as u64);
+    fn the_templates_parse() {
+        assert!(ProgressStyle::with_template(BAR).is_ok());
+        assert!(ProgressStyle::with_template(SPINNER).is_ok());
+    }
+
+    #[test]
+    fn reports_in_any_order_without_panicking() {
+        for terminal in [false, true] {
+            let bars = Bars {
+                terminal,
+                current: Mutex::new(Current {
+                    bar: None,
+                    logged: Instant::now(),
+                }),
+            };
+            bars.note("before any step");
+            bars.advance(3);
+            bars.finish();
+            bars.start("training", Some(4));
+            bars.advance(1);
+            bars.status("epoch 1 loss 0.5");
+            bars.start("itemsets", None);
+            bars.advance(10);
+            bars.note("a line");
+            bars.finish();
+            bars.finish();
         }
     }
 }

@@ -30,8 +30,8 @@ fn run(args: &[&str]) {
     let cli = Cli::try_parse_from(std::iter::once("affinity").chain(args.iter().copied()))
         .unwrap_or_else(|e| panic!("{args:?}: {e}"));
     match cli.command {
-        Command::Data(command) => affinity_cli::data::run(command),
-        Command::Mine(args) => affinity_cli::mine::run(args),
+        Command::Data(command) => affinity_cli::data::run(command, &()),
+        Command::Mine(args) => affinity_cli::mine::run(args, &()),
     }
     .unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
 }

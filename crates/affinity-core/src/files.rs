@@ -34,8 +34,7 @@ impl WriteError {
 /// Writes `bytes` to `path` through a synced temporary and a rename.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_file(path, |out| {
-        out.write_all(bytes)
-            .map_err(|e| WriteError::new(path, e))
+        out.write_all(bytes).map_err(|e| WriteError::new(path, e))
     })
 }
 
@@ -225,7 +224,10 @@ fn parent(path: &Path) -> &Path {
 fn temporary(path: &Path, tag: &str) -> std::io::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path has no final name")
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path has no final name",
+        )
     })?;
     Ok(parent(path).join(format!(
         ".{}.{tag}.{}.{}",
@@ -426,7 +428,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut file = unnamed::create(dir.path()).expect("O_TMPFILE on the test file system");
         file.write_all(b"complete output").unwrap();
-        assert!(names(dir.path()).is_empty(), "an unnamed file shows no name");
+        assert!(
+            names(dir.path()).is_empty(),
+            "an unnamed file shows no name"
+        );
         let to = dir.path().join("copy");
         copy_to(&mut file, &to).unwrap();
         assert_eq!(std::fs::read(&to).unwrap(), b"complete output");
@@ -450,10 +455,7 @@ mod tests {
         // A failing writer keeps the earlier file and leaves nothing else.
         let failed: Result<(), WriteError> = write_file(&path, |w| {
             w.write_all(b"partial").unwrap();
-            Err(WriteError::new(
-                &path,
-                std::io::Error::other("stopped"),
-            ))
+            Err(WriteError::new(&path, std::io::Error::other("stopped")))
         });
         assert!(failed.is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
@@ -500,7 +502,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(target.join("a")).unwrap(), "old");
         staged.commit().unwrap();
         assert_eq!(names(&target), ["a", "sub"]);
-        assert_eq!(std::fs::read_to_string(target.join("sub/b")).unwrap(), "new");
+        assert_eq!(
+            std::fs::read_to_string(target.join("sub/b")).unwrap(),
+            "new"
+        );
         assert_eq!(names(root.path()), ["bundle"]);
     }
 

@@ -1,5 +1,6 @@
 //! The one error type of this crate.
 
+use affinity_core::InvalidSetting;
 use std::path::PathBuf;
 
 /// Everything that can go wrong while reading or preparing data.
@@ -104,13 +105,8 @@ pub enum DataError {
         reason: String,
     },
     /// A setting is outside its valid range; nothing was read.
-    #[error("invalid setting {name}: {reason}")]
-    InvalidSetting {
-        /// The setting.
-        name: &'static str,
-        /// Why it is invalid.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
 }
 
 /// The kinds of bad rows a loader recognises; lenient loading counts skipped rows by kind.

@@ -27,6 +27,7 @@ mod stats;
 pub mod synthetic;
 mod time;
 
+pub use affinity_core::InvalidSetting;
 pub use clean::{k_core, KCoreReport};
 pub use error::{DataError, Result, RowFault};
 pub use history::HistoryText;

@@ -29,8 +29,9 @@
 //! assert!(baskets.iter().all(|b| b.windows(2).all(|w| w[0] < w[1])));
 //! ```
 
-use crate::error::{DataError, Result};
+use crate::error::Result;
 use crate::synthetic::XorShift;
+use affinity_core::InvalidSetting;
 
 /// The parameters of the generator (named as in the paper: |D|, N, |T|, |I|, |L|).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,8 +84,8 @@ impl QuestParams {
     /// assert!(QuestParams::default().check().is_ok());
     /// assert!(QuestParams { avg_len: 0.0, ..QuestParams::default() }.check().is_err());
     /// ```
-    pub fn check(&self) -> Result<()> {
-        let invalid = |name, reason: String| Err(DataError::InvalidSetting { name, reason });
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
+        let invalid = |name, reason: String| Err(InvalidSetting::new(name, reason));
         if self.transactions == 0 {
             return invalid("transactions", "must be at least 1".into());
         }

@@ -1,7 +1,8 @@
 //! Train, validation and test splits that never let the future leak into training.
 
-use crate::error::{DataError, Result};
+use crate::error::Result;
 use crate::model::{Dataset, Interaction};
+use affinity_core::InvalidSetting;
 
 /// A split of events into three disjoint parts.
 #[derive(Debug, Clone, Default)]
@@ -69,10 +70,11 @@ pub fn leave_one_out(dataset: &Dataset, hold_out: HoldOut) -> Split {
 /// validate, from `test_from` on test.
 pub fn time_cutoff(dataset: &Dataset, valid_from: i64, test_from: i64) -> Result<Split> {
     if valid_from > test_from {
-        return Err(DataError::InvalidSetting {
-            name: "valid_from",
-            reason: format!("{valid_from} is after test_from {test_from}"),
-        });
+        return Err(InvalidSetting::new(
+            "valid_from",
+            format!("{valid_from} is after test_from {test_from}"),
+        )
+        .into());
     }
     let mut split = Split::default();
     for event in &dataset.interactions {

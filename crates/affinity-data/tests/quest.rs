@@ -112,7 +112,7 @@ fn bad_settings_are_refused_before_any_work() {
     ] {
         let error = QuestGenerator::new(&bad).err().expect("refused");
         assert!(
-            matches!(error, affinity_data::DataError::InvalidSetting { .. }),
+            matches!(error, affinity_data::DataError::InvalidSetting(_)),
             "{error}"
         );
     }

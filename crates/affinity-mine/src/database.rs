@@ -2,6 +2,7 @@
 
 use crate::error::{MineError, Result};
 use crate::params::{Duplicates, MiningParams};
+use affinity_core::InvalidSetting;
 
 /// Transactions recoded to frequency ranks (0 = most frequent), infrequent items dropped,
 /// each sorted ascending, with its weight.
@@ -38,14 +39,15 @@ pub(crate) fn prepare(
     params.check()?;
     if let Some(w) = weights {
         if w.len() != transactions.len() {
-            return Err(MineError::InvalidSetting {
-                name: "weights",
-                reason: format!(
+            return Err(InvalidSetting::new(
+                "weights",
+                format!(
                     "{} weights for {} transactions",
                     w.len(),
                     transactions.len()
                 ),
-            });
+            )
+            .into());
         }
     }
     let weight = |t: usize| weights.map_or(1, |w| w[t]);

@@ -1,17 +1,14 @@
 //! The one error type of this crate.
 
+use affinity_core::{InvalidSetting, WriteError};
+
 /// What can go wrong while mining.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MineError {
     /// A setting is invalid; nothing was mined.
-    #[error("invalid setting {name}: {reason}")]
-    InvalidSetting {
-        /// The setting.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
     /// A transaction lists an item twice and duplicates are rejected.
     #[error("transaction {transaction} lists item {item} more than once")]
     DuplicateItem {
@@ -37,8 +34,8 @@ pub enum MineError {
         limit: u64,
     },
     /// Writing the output failed.
-    #[error("cannot write the output: {0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// Shorthand for results of this crate.

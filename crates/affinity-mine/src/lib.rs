@@ -32,6 +32,7 @@ mod params;
 mod rules;
 mod sink;
 
+pub use affinity_core::{InvalidSetting, Progress, WriteError};
 pub use error::{MineError, Result};
 pub use mine::{mine_at_most, mine_group, mine_itemsets, Algorithm, BoundedMining, MiningSummary};
 pub use params::{Duplicates, MinSupport, MiningParams, Target};
@@ -40,5 +41,6 @@ pub use rules::{
     MEASURE_COLUMNS, RULE_COLUMNS,
 };
 pub use sink::{
-    parse_itemset_line, CountSink, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter, TextChunk,
+    parse_itemset_line, CountSink, Counted, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter,
+    TextChunk,
 };

@@ -4,6 +4,7 @@ use crate::database::{prepare, ItemOrder, Prepared};
 use crate::error::Result;
 use crate::params::{MinSupport, MiningParams, Target};
 use crate::sink::{CountSink, Itemset, ItemsetSink};
+use affinity_core::InvalidSetting;
 use std::collections::HashMap;
 
 /// Which algorithm mines the frequent itemsets.
@@ -134,17 +135,15 @@ pub fn mine_group<S: ItemsetSink>(
     sink: &mut S,
 ) -> Result<MiningSummary> {
     if params.target != Target::Frequent {
-        return Err(crate::MineError::InvalidSetting {
-            name: "target",
-            reason: "a group mines frequent itemsets only".into(),
-        });
+        return Err(InvalidSetting::new("target", "a group mines frequent itemsets only").into());
     }
     if matches!(params.min_support, MinSupport::Fraction { .. }) {
         // A fraction would be taken of the group's transactions, not the whole data's.
-        return Err(crate::MineError::InvalidSetting {
-            name: "min_support",
-            reason: "a group needs the whole data's minimum as a count".into(),
-        });
+        return Err(InvalidSetting::new(
+            "min_support",
+            "a group needs the whole data's minimum as a count",
+        )
+        .into());
     }
     let mut prepared = prepare(transactions, weights, params, ItemOrder::ById)?;
     let itemsets = crate::fpgrowth::mine(
@@ -214,10 +213,7 @@ pub fn mine_at_most<S: ItemsetSink>(
     sink: &mut S,
 ) -> Result<BoundedMining> {
     if limit == 0 {
-        return Err(crate::MineError::InvalidSetting {
-            name: "limit",
-            reason: "must be at least 1".into(),
-        });
+        return Err(InvalidSetting::new("limit", "must be at least 1").into());
     }
     let total: u64 = match weights {
         Some(w) => w.iter().sum(),

@@ -1,6 +1,7 @@
 //! Checked mining parameters: invalid settings fail before any work starts.
 
-use crate::error::{MineError, Result};
+use crate::error::Result;
+use affinity_core::InvalidSetting;
 
 /// Minimum support, as an absolute count or as an exact decimal fraction of the transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +27,8 @@ impl MinSupport {
     /// assert!(MinSupport::fraction("1.5").is_err());
     /// ```
     pub fn fraction(text: &str) -> Result<Self> {
-        let bad = |reason: &str| MineError::InvalidSetting {
-            name: "min_support",
-            reason: format!("{text:?}: {reason}"),
-        };
+        let bad =
+            |reason: &str| InvalidSetting::new("min_support", format!("{text:?}: {reason}")).into();
         let text = text.trim();
         let (mantissa, exponent) = match text.split_once(['e', 'E']) {
             Some((m, e)) => (m, e.parse::<i32>().map_err(|_| bad("bad exponent"))?),
@@ -82,10 +81,9 @@ impl MinSupport {
     /// one tenth, not the binary double nearest to it).
     pub fn from_f64(fraction: f64) -> Result<Self> {
         if !fraction.is_finite() {
-            return Err(MineError::InvalidSetting {
-                name: "min_support",
-                reason: format!("{fraction} is not finite"),
-            });
+            return Err(
+                InvalidSetting::new("min_support", format!("{fraction} is not finite")).into(),
+            );
         }
         Self::fraction(&format!("{fraction:?}"))
     }
@@ -198,13 +196,8 @@ impl MiningParams {
     }
 
     /// Fails on settings that cannot work.
-    pub fn check(&self) -> Result<()> {
-        let invalid = |name, reason: &str| {
-            Err(MineError::InvalidSetting {
-                name,
-                reason: reason.to_owned(),
-            })
-        };
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        let invalid = |name, reason: &str| Err(InvalidSetting::new(name, reason));
         match self.min_support {
             MinSupport::Count(0) => return invalid("min_support", "a count must be at least 1"),
             MinSupport::Fraction {

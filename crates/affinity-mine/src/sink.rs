@@ -1,7 +1,9 @@
 //! Where mined itemsets go: counted, collected, or written out as they are found.
 
 use crate::error::Result;
+use affinity_core::{Counter, Progress, WriteError};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Receives itemsets as the miner finds them. Items come sorted ascending by id.
 ///
@@ -153,7 +155,11 @@ impl<'n> TextChunk<'n> {
             ItemsetFormat::Csv => {
                 let names: Vec<_> = items.iter().map(|&i| self.name(i)).collect();
                 let cell = serde_json::to_string(&names).expect("strings");
-                let _ = writeln!(self.buffer, "{},{support}", crate::rules::csv_field(&cell));
+                let _ = writeln!(
+                    self.buffer,
+                    "{},{support}",
+                    crate::rules::output::csv_field(&cell)
+                );
             }
         }
     }
@@ -222,23 +228,32 @@ impl<'n> ItemsetSink for TextChunk<'n> {
 /// Streams itemsets to a writer (a file, stdout) in chunks, as text, JSON lines or CSV.
 pub struct ItemsetWriter<'n, W: Write> {
     out: W,
+    /// What `out` writes to, for errors.
+    dest: PathBuf,
     chunk: TextChunk<'n>,
 }
 
 impl<'n, W: Write> ItemsetWriter<'n, W> {
-    /// Writes text lines to `out`, naming items by `names[id]` when given, else by id.
-    pub fn new(out: W, names: Option<&'n [String]>) -> Self {
-        Self::with_format(out, names, ItemsetFormat::Text)
+    /// Writes text lines to `out`, naming items by `names[id]` when given, else by id. `dest`
+    /// says where `out` goes (a path, or `-` for standard output) in its errors.
+    pub fn new(out: W, dest: &Path, names: Option<&'n [String]>) -> Self {
+        Self::with_format(out, dest, names, ItemsetFormat::Text)
     }
 
-    /// Writes `format` to `out` (the CSV header first), naming items as [`ItemsetWriter::new`].
-    pub fn with_format(out: W, names: Option<&'n [String]>, format: ItemsetFormat) -> Self {
+    /// Writes `format` to `out` (the CSV header first), as [`ItemsetWriter::new`].
+    pub fn with_format(
+        out: W,
+        dest: &Path,
+        names: Option<&'n [String]>,
+        format: ItemsetFormat,
+    ) -> Self {
         let mut buffer = Vec::with_capacity(1 << 16);
         if format == ItemsetFormat::Csv {
             buffer.extend_from_slice(b"items,freq\n");
         }
         ItemsetWriter {
             out,
+            dest: dest.to_path_buf(),
             chunk: TextChunk {
                 names,
                 format,
@@ -247,8 +262,16 @@ impl<'n, W: Write> ItemsetWriter<'n, W> {
         }
     }
 
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| WriteError::new(&self.dest, e).into())
+    }
+
     fn drain(&mut self) -> Result<()> {
-        self.out.write_all(&self.chunk.buffer)?;
+        let buffer = std::mem::take(&mut self.chunk.buffer);
+        self.write(&buffer)?;
+        self.chunk.buffer = buffer;
         self.chunk.buffer.clear();
         Ok(())
     }
@@ -256,7 +279,9 @@ impl<'n, W: Write> ItemsetWriter<'n, W> {
     /// Flushes and returns the writer.
     pub fn finish(mut self) -> Result<W> {
         self.drain()?;
-        self.out.flush()?;
+        self.out
+            .flush()
+            .map_err(|e| WriteError::new(&self.dest, e))?;
         Ok(self.out)
     }
 }
@@ -275,7 +300,71 @@ impl<'n, W: Write> ItemsetSink for ItemsetWriter<'n, W> {
     }
     fn absorb(&mut self, part: TextChunk<'n>) -> Result<()> {
         self.drain()?;
-        self.out.write_all(&part.buffer)?;
-        Ok(())
+        self.write(&part.buffer)
+    }
+}
+
+/// Forwards itemsets to `inner` and counts them on a [`Progress`], from every worker thread
+/// (the total is not known before the end, so it is a count, not a fraction).
+///
+/// ```
+/// use affinity_mine::{mine_itemsets, Algorithm, Counted, MinSupport, MiningParams};
+/// let baskets = vec![vec![0, 1], vec![0, 1, 2]];
+/// let mut found = Counted::new(Vec::new(), &());
+/// mine_itemsets(&baskets, None, &MiningParams::new(MinSupport::Count(2)), Algorithm::FpGrowth, &mut found)?;
+/// assert_eq!(found.into_inner().len(), 3);
+/// # Ok::<(), affinity_mine::MineError>(())
+/// ```
+pub struct Counted<'p, S> {
+    inner: S,
+    counter: Counter<'p>,
+}
+
+impl<'p, S> Counted<'p, S> {
+    /// Counts what goes into `inner` on `progress`.
+    pub fn new(inner: S, progress: &'p dyn Progress) -> Self {
+        Counted {
+            inner,
+            counter: Counter::new(progress),
+        }
+    }
+
+    /// The sink, after the run (every count reported).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Counted<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counted")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p, S: ItemsetSink> ItemsetSink for Counted<'p, S> {
+    type Part = Counted<'p, S::Part>;
+
+    fn push(&mut self, items: &[u32], support: u64) -> Result<()> {
+        self.counter.add(1);
+        self.inner.push(items, support)
+    }
+
+    fn needs_itemsets(&self) -> bool {
+        self.inner.needs_itemsets()
+    }
+
+    fn push_count(&mut self, n: u64) -> Result<()> {
+        self.counter.add(n);
+        self.inner.push_count(n)
+    }
+
+    fn part(&self) -> Counted<'p, S::Part> {
+        Counted::new(self.inner.part(), self.counter.progress())
+    }
+
+    fn absorb(&mut self, part: Counted<'p, S::Part>) -> Result<()> {
+        self.inner.absorb(part.into_inner())
     }
 }

@@ -133,7 +133,7 @@ fn invalid_settings_fail_before_mining() {
             &mut CountSink::default(),
         );
         assert!(
-            matches!(err, Err(MineError::InvalidSetting { .. })),
+            matches!(err, Err(MineError::InvalidSetting(_))),
             "{params:?}"
         );
     }
@@ -146,10 +146,10 @@ fn invalid_settings_fail_before_mining() {
     );
     assert!(matches!(
         err,
-        Err(MineError::InvalidSetting {
+        Err(MineError::InvalidSetting(affinity_mine::InvalidSetting {
             name: "weights",
             ..
-        })
+        }))
     ));
     let bad_rules = RuleParams {
         min_confidence: 1.5,
@@ -415,17 +415,20 @@ fn a_group_refuses_a_fraction_and_closed_sets() {
     assert!(
         matches!(
             err,
-            MineError::InvalidSetting {
+            MineError::InvalidSetting(affinity_mine::InvalidSetting {
                 name: "min_support",
                 ..
-            }
+            })
         ),
         "{err}"
     );
     let closed = MiningParams::new(MinSupport::Count(1)).target(Target::Closed);
     let err = mine_group(&tx, None, &closed, &owns, &mut out).unwrap_err();
     assert!(
-        matches!(err, MineError::InvalidSetting { name: "target", .. }),
+        matches!(
+            err,
+            MineError::InvalidSetting(affinity_mine::InvalidSetting { name: "target", .. })
+        ),
         "{err}"
     );
     assert!(out.is_empty());

@@ -47,7 +47,8 @@ fn expected() -> Sets {
 
 fn write(format: ItemsetFormat) -> String {
     let names = names();
-    let mut writer = ItemsetWriter::with_format(Vec::new(), Some(&names), format);
+    let mut writer =
+        ItemsetWriter::with_format(Vec::new(), "memory".as_ref(), Some(&names), format);
     for set in itemsets() {
         affinity_mine::ItemsetSink::push(&mut writer, &set.items, set.support).unwrap();
     }
@@ -65,7 +66,7 @@ fn text_lines_quote_only_what_needs_it_and_read_back() {
     assert_eq!(read, expected());
     // Plain names stay plain.
     let plain = vec!["milk".to_string(), "rolls/buns".to_string()];
-    let mut writer = ItemsetWriter::new(Vec::new(), Some(&plain));
+    let mut writer = ItemsetWriter::new(Vec::new(), "memory".as_ref(), Some(&plain));
     affinity_mine::ItemsetSink::push(&mut writer, &[0, 1], 4).unwrap();
     assert_eq!(writer.finish().unwrap(), b"milk rolls/buns (4)\n");
 }
@@ -144,4 +145,35 @@ fn rules_in_csv_and_json_read_back() {
         })
         .collect();
     assert_eq!(from_json, expected);
+}
+
+/// Counts what a [`Progress`] was told.
+#[derive(Default)]
+struct Tally(std::sync::atomic::AtomicU64);
+
+impl affinity_mine::Progress for Tally {
+    fn advance(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn counting_changes_nothing_and_counts_everything() {
+    use affinity_mine::{CountSink, Counted};
+    let tx = affinity_data::synthetic::skewed_baskets(400, 12, 40);
+    for threads in [1, 2] {
+        let params = MiningParams::new(MinSupport::Count(3)).threads(threads);
+        let mut plain: Vec<Itemset> = Vec::new();
+        mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut plain).unwrap();
+        let tally = Tally::default();
+        let mut counted = Counted::new(Vec::<Itemset>::new(), &tally);
+        mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut counted).unwrap();
+        assert_eq!(counted.into_inner(), plain);
+        assert_eq!(tally.0.into_inner(), plain.len() as u64);
+        let tally = Tally::default();
+        let mut counted = Counted::new(CountSink::default(), &tally);
+        mine_itemsets(&tx, None, &params, Algorithm::FpGrowth, &mut counted).unwrap();
+        assert_eq!(counted.into_inner().count, plain.len() as u64);
+        assert_eq!(tally.0.into_inner(), plain.len() as u64);
+    }
 }

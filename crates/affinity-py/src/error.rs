@@ -1,5 +1,6 @@
 //! The one error type of this crate, and how each kind becomes a Python exception.
 
+use affinity_core::InvalidSetting;
 use affinity_mine::MineError;
 use affinity_rank::RankError;
 use pyo3::exceptions::{PyMemoryError, PyOSError, PyValueError};
@@ -17,13 +18,8 @@ pyo3::create_exception!(
 #[non_exhaustive]
 pub enum PyBindError {
     /// A setting is invalid; nothing was computed.
-    #[error("invalid setting {name}: {reason}")]
-    InvalidSetting {
-        /// The setting.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
     /// An input is not of a type these bindings read.
     #[error("{argument}: {reason}")]
     BadInput {
@@ -71,7 +67,7 @@ impl From<PyBindError> for PyErr {
         match error {
             PyBindError::Mine(MineError::TooManyItemsets { .. })
             | PyBindError::Mine(MineError::TooManyRules { .. }) => CapExceeded::new_err(message),
-            PyBindError::Mine(MineError::Io(_)) => PyOSError::new_err(message),
+            PyBindError::Mine(MineError::Write(_)) => PyOSError::new_err(message),
             _ => PyValueError::new_err(message),
         }
     }

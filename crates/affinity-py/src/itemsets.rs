@@ -1,5 +1,6 @@
 //! `affinity.mine` and `affinity.rules`: baskets to itemsets to rules, all in Arrow columns.
 
+use affinity_core::InvalidSetting;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -116,9 +117,9 @@ pub fn rules(
         });
     }
     let rules = match generate_rules(&itemsets, transactions, params) {
-        Err(MineError::InvalidSetting {
+        Err(MineError::InvalidSetting(affinity_core::InvalidSetting {
             name: "itemsets", ..
-        }) => return Err(missing_subset(&itemsets, &interner)),
+        })) => return Err(missing_subset(&itemsets, &interner)),
         other => other?,
     };
     drop(itemsets);
@@ -135,20 +136,22 @@ fn missing_subset(itemsets: &[Itemset], interner: &Interner) -> PyBindError {
             subset.remove(skip);
             if !known.contains(subset.as_slice()) {
                 let names: Vec<String> = subset.iter().map(|&i| interner.describe(i)).collect();
-                return PyBindError::InvalidSetting {
-                    name: "itemsets",
-                    reason: format!(
+                return InvalidSetting::new(
+                    "itemsets",
+                    format!(
                         "subset [{}] is missing: pass all frequent itemsets",
                         names.join(", ")
                     ),
-                };
+                )
+                .into();
             }
         }
     }
-    PyBindError::InvalidSetting {
-        name: "itemsets",
-        reason: "a subset is missing: pass all frequent itemsets".into(),
-    }
+    InvalidSetting::new(
+        "itemsets",
+        "a subset is missing: pass all frequent itemsets",
+    )
+    .into()
 }
 
 fn rule_table(rules: &[Rule], values: Values) -> Result<Table> {

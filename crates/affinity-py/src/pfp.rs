@@ -1,6 +1,7 @@
 //! The two local steps of parallel FP-growth (Li et al., RecSys 2008), for the Spark layer:
 //! sharding each transaction into its groups' conditional prefixes, and mining one group.
 
+use affinity_core::InvalidSetting;
 use std::sync::Arc;
 
 use affinity_mine::{mine_group, MinSupport, MiningParams};
@@ -20,18 +21,14 @@ pub fn groups(num_groups: i64, group: Option<i64>) -> Result<(u32, u32)> {
     let num = u32::try_from(num)
         .ok()
         .filter(|&n| n <= i32::MAX as u32)
-        .ok_or_else(|| PyBindError::InvalidSetting {
-            name: "num_groups",
-            reason: format!("{num_groups} is above 2^31 - 1"),
+        .ok_or_else(|| {
+            InvalidSetting::new("num_groups", format!("{num_groups} is above 2^31 - 1"))
         })?;
     let group = match group {
         None => 0,
         Some(g) if (0..i64::from(num)).contains(&g) => g as u32,
         Some(g) => {
-            return Err(PyBindError::InvalidSetting {
-                name: "group",
-                reason: format!("{g} is outside [0, {num})"),
-            })
+            return Err(InvalidSetting::new("group", format!("{g} is outside [0, {num})")).into())
         }
     };
     Ok((num, group))

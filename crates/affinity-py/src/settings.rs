@@ -1,28 +1,24 @@
 //! Settings as Python passes them (strings, signed integers), checked into the core crates'
 //! types before any work starts.
 
+use affinity_core::InvalidSetting;
 use affinity_mine::{Duplicates, MinSupport, MiningParams, Target};
 use affinity_rank::Metric;
 
-use crate::error::{PyBindError, Result};
+use crate::error::Result;
 
 /// An integer setting that must be at least 1.
 pub fn at_least_one(name: &'static str, value: i64) -> Result<u64> {
     u64::try_from(value)
         .ok()
         .filter(|&v| v >= 1)
-        .ok_or_else(|| PyBindError::InvalidSetting {
-            name,
-            reason: format!("{value} must be at least 1"),
-        })
+        .ok_or_else(|| InvalidSetting::new(name, format!("{value} must be at least 1")).into())
 }
 
 /// An integer setting that must be at least 0.
 pub fn non_negative(name: &'static str, value: i64) -> Result<u64> {
-    u64::try_from(value).map_err(|_| PyBindError::InvalidSetting {
-        name,
-        reason: format!("{value} must be at least 0"),
-    })
+    u64::try_from(value)
+        .map_err(|_| InvalidSetting::new(name, format!("{value} must be at least 0")).into())
 }
 
 /// A count of threads: `None` is every core.
@@ -38,10 +34,11 @@ pub fn min_support(fraction: Option<&str>, count: Option<i64>) -> Result<MinSupp
     match (fraction, count) {
         (Some(text), None) => Ok(MinSupport::fraction(text)?),
         (None, Some(count)) => Ok(MinSupport::Count(at_least_one("min_count", count)?)),
-        _ => Err(PyBindError::InvalidSetting {
-            name: "min_support",
-            reason: "give exactly one of min_support (a fraction) and min_count".into(),
-        }),
+        _ => Err(InvalidSetting::new(
+            "min_support",
+            "give exactly one of min_support (a fraction) and min_count",
+        )
+        .into()),
     }
 }
 
@@ -51,10 +48,11 @@ pub fn target(name: &str) -> Result<Target> {
         "frequent" => Ok(Target::Frequent),
         "closed" => Ok(Target::Closed),
         "maximal" => Ok(Target::Maximal),
-        other => Err(PyBindError::InvalidSetting {
-            name: "target",
-            reason: format!("{other:?} is not one of \"frequent\", \"closed\", \"maximal\""),
-        }),
+        other => Err(InvalidSetting::new(
+            "target",
+            format!("{other:?} is not one of \"frequent\", \"closed\", \"maximal\""),
+        )
+        .into()),
     }
 }
 
@@ -63,10 +61,11 @@ pub fn duplicates(name: &str) -> Result<Duplicates> {
     match name {
         "merge" => Ok(Duplicates::Merge),
         "reject" => Ok(Duplicates::Reject),
-        other => Err(PyBindError::InvalidSetting {
-            name: "duplicates",
-            reason: format!("{other:?} is not one of \"merge\", \"reject\""),
-        }),
+        other => Err(InvalidSetting::new(
+            "duplicates",
+            format!("{other:?} is not one of \"merge\", \"reject\""),
+        )
+        .into()),
     }
 }
 
@@ -75,10 +74,11 @@ pub fn metric(name: &str) -> Result<Metric> {
     match name {
         "cosine" => Ok(Metric::Cosine),
         "inner_product" | "dot" => Ok(Metric::InnerProduct),
-        other => Err(PyBindError::InvalidSetting {
-            name: "metric",
-            reason: format!("{other:?} is not one of \"cosine\", \"inner_product\""),
-        }),
+        other => Err(InvalidSetting::new(
+            "metric",
+            format!("{other:?} is not one of \"cosine\", \"inner_product\""),
+        )
+        .into()),
     }
 }
 

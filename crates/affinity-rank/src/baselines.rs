@@ -1,8 +1,9 @@
 //! The honest baselines every method is compared with: most popular, and item co-occurrence.
 //! Both rank through [`top_k`], like every other ranker of the workspace.
 
-use crate::error::{RankError, Result};
+use crate::error::Result;
 use crate::topk::{top_k, Scored};
+use affinity_core::InvalidSetting;
 
 /// Recommends the items with the most training occurrences.
 ///
@@ -139,12 +140,7 @@ impl CooccurrenceCounts {
     /// Fails unless the rows are well formed: offsets ascending within the arrays, neighbours
     /// in range and ascending per row, and no pair counted more often than either item.
     pub fn check(&self) -> Result<()> {
-        let bad = |reason: String| {
-            Err(RankError::InvalidSetting {
-                name: "cooccurrence",
-                reason,
-            })
-        };
+        let bad = |reason: String| Err(InvalidSetting::new("cooccurrence", reason).into());
         let n = self.item_counts.len();
         if self.offsets.len() != n + 1 || self.offsets[0] != 0 {
             return bad(format!("{} row offsets for {n} items", self.offsets.len()));

@@ -1,7 +1,11 @@
 //! The one error type of this crate.
 
+use std::sync::Arc;
+
+use affinity_core::InvalidSetting;
+
 /// What can go wrong when building an index or ranking.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RankError {
     /// A vector has another width than the index.
@@ -31,13 +35,29 @@ pub enum RankError {
         len: usize,
     },
     /// A setting is out of range; nothing was computed.
-    #[error("invalid setting {name}: {reason}")]
-    InvalidSetting {
-        /// The setting.
-        name: &'static str,
-        /// Why.
-        reason: String,
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
+    /// A ranker failed for a reason of its own (a model that could not run): its error.
+    #[error("{ranker} could not rank: {source}")]
+    Failed {
+        /// The ranker's name.
+        ranker: String,
+        /// What went wrong.
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl RankError {
+    /// `ranker` failed with `error` (an error of the ranker's own crate).
+    pub fn failed(
+        ranker: impl Into<String>,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        RankError::Failed {
+            ranker: ranker.into(),
+            source: Arc::new(error),
+        }
+    }
 }
 
 /// Results of this crate.

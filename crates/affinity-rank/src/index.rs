@@ -1,5 +1,6 @@
 //! Exact top-k over an item matrix: one query at a time or in blocked batches.
 
+use affinity_core::InvalidSetting;
 use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
@@ -232,14 +233,15 @@ impl ItemIndex {
             });
         }
         if !exclude.is_empty() && exclude.len() != queries.nrows() {
-            return Err(RankError::InvalidSetting {
-                name: "exclude",
-                reason: format!(
+            return Err(InvalidSetting::new(
+                "exclude",
+                format!(
                     "{} exclusion lists for {} queries",
                     exclude.len(),
                     queries.nrows()
                 ),
-            });
+            )
+            .into());
         }
         let mut prepared = Array2::<f32>::zeros((queries.nrows(), self.dim()));
         for (i, (row, mut out)) in queries

@@ -8,6 +8,8 @@
 //! - [`MostPopular`] and [`ItemCooccurrence`]: the baselines every method is compared with,
 //!   and [`ItemTransitions`], their order-aware sibling for sequential data.
 //! - [`top_k`]: the one bounded selection all of them (and the whole workspace) rank through.
+//! - [`Ranker`] and [`Scorer`]: the interfaces every method implements (the baselines here,
+//!   the models and the hybrid recommender in their own crates).
 //!
 //! Ties are broken by the lower item id everywhere, so results are deterministic.
 
@@ -15,14 +17,17 @@ mod baselines;
 mod error;
 mod index;
 mod kernel;
+mod ranker;
 mod rerank;
 mod topk;
 mod transitions;
 
+pub use affinity_core::InvalidSetting;
 pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
 pub use kernel::inner_product;
+pub use ranker::{exclusions, rank_scores, score_rows, Named, Ranker, Scorer};
 pub use rerank::{blend, mmr, normalize, Normalization, Source};
 pub use topk::{top_k, Scored};
 pub use transitions::{ItemTransitions, TransitionParams};

@@ -2,6 +2,7 @@
 
 use crate::error::{RankError, Result};
 use crate::topk::Scored;
+use affinity_core::InvalidSetting;
 
 /// How a source's scores are brought to a common scale before weighting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,10 +53,9 @@ pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32
             });
         }
         if !s.weight.is_finite() {
-            return Err(RankError::InvalidSetting {
-                name: "weight",
-                reason: format!("{} is not finite", s.weight),
-            });
+            return Err(
+                InvalidSetting::new("weight", format!("{} is not finite", s.weight)).into(),
+            );
         }
         for (o, v) in out.iter_mut().zip(normalize(s.scores, normalization)) {
             *o += s.weight * v;
@@ -130,10 +130,7 @@ pub fn mmr(
     similarity: impl Fn(u32, u32) -> f32,
 ) -> Result<Vec<Scored>> {
     if !(0.0..=1.0).contains(&lambda) {
-        return Err(RankError::InvalidSetting {
-            name: "lambda",
-            reason: format!("{lambda} is outside [0, 1]"),
-        });
+        return Err(InvalidSetting::new("lambda", format!("{lambda} is outside [0, 1]")).into());
     }
     let (min, max) = candidates
         .iter()

@@ -1,6 +1,7 @@
 //! Item-to-item transitions in time order ("after X, people buy Y"): the order-aware sibling
 //! of item co-occurrence, and a strong baseline on sequential data.
 
+use affinity_core::InvalidSetting;
 use std::collections::HashMap;
 
 use crate::error::{RankError, Result};
@@ -29,13 +30,8 @@ impl Default for TransitionParams {
 
 impl TransitionParams {
     /// Fails on a setting out of range, before any work.
-    pub fn check(&self) -> Result<()> {
-        let bad = |name, reason: &str| {
-            Err(RankError::InvalidSetting {
-                name,
-                reason: reason.into(),
-            })
-        };
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
+        let bad = |name, reason: &str| Err(InvalidSetting::new(name, reason));
         if self.window == 0 {
             return bad("window", "must be at least 1");
         }
@@ -185,10 +181,10 @@ mod tests {
     #[test]
     fn bad_input_and_settings_are_errors() {
         let err = ItemTransitions::fit(&[vec![0, 5]], 3, TransitionParams::default());
-        assert_eq!(
+        assert!(matches!(
             err.unwrap_err(),
             RankError::ItemOutOfRange { item: 5, len: 3 }
-        );
+        ));
         for params in [
             TransitionParams {
                 window: 0,

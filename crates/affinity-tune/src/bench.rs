@@ -1,12 +1,13 @@
 //! Throughput measurements behind `affinity bench train|encode`, on random token ids of a
 //! fixed length so that runs compare like for like with the PyTorch script in `benches/`.
 
+use affinity_core::InvalidSetting;
 use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
 use crate::encoder::SentenceEncoder;
-use crate::error::{Result, TuneError};
+use crate::error::Result;
 use crate::optim::AdamW;
 use crate::tokenizer::{random_batch, TokenBatch};
 
@@ -43,13 +44,10 @@ fn sync(device: Device) {
 
 fn check(batch: usize, len: usize, steps: usize, max_len: i64) -> Result<()> {
     if batch == 0 || steps == 0 {
-        return Err(TuneError::setting("batch/steps", "must be positive"));
+        return Err(InvalidSetting::new("batch/steps", "must be positive").into());
     }
     if len < 2 || len as i64 > max_len {
-        return Err(TuneError::setting(
-            "seq_len",
-            format!("must lie in 2..={max_len}"),
-        ));
+        return Err(InvalidSetting::new("seq_len", format!("must lie in 2..={max_len}")).into());
     }
     Ok(())
 }

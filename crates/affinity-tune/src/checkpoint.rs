@@ -3,6 +3,7 @@
 //!
 //! Resuming reads these names and formats, also as older runs wrote them: keep them.
 
+use affinity_core::files::StagedDir;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -112,17 +113,11 @@ impl CheckpointStore {
         let dir = &self.dir;
         std::fs::create_dir_all(dir).map_err(|e| TuneError::io(dir, e))?;
         let name = checkpoint_name(state.epoch);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| TuneError::io(&tmp, e))?;
-        weights::write_atomic(vars, &tmp.join(WEIGHTS_FILE))?;
-        weights::write_atomic(&optimizer.state(), &tmp.join(OPTIMIZER_FILE))?;
-        write_json(&tmp.join(STATE_FILE), state)?;
-        let final_dir = dir.join(&name);
-        if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(|e| TuneError::io(&final_dir, e))?;
-        }
-        std::fs::rename(&tmp, &final_dir).map_err(|e| TuneError::io(&final_dir, e))?;
+        let staged = StagedDir::new(&dir.join(&name))?;
+        weights::write_atomic(vars, &staged.path().join(WEIGHTS_FILE))?;
+        weights::write_atomic(&optimizer.state(), &staged.path().join(OPTIMIZER_FILE))?;
+        write_json(&staged.path().join(STATE_FILE), state)?;
+        staged.commit()?;
         write_json(&self.state_path(), state)?;
         self.remove_all_but(&name)
     }
@@ -154,24 +149,15 @@ impl CheckpointStore {
         encoder: &SentenceEncoder,
         head: Option<&ClassifierHead>,
     ) -> Result<()> {
-        let tmp = self.dir.join(".best.tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| TuneError::io(&tmp, e))?;
+        let staged = StagedDir::new(&self.dir.join(BEST_DIR))?;
         match encoder.lora() {
-            Some(_) => encoder.save_adapter(&tmp, encoder.base_dir())?,
-            None => encoder.save_pretrained(&tmp)?,
+            Some(_) => encoder.save_adapter(staged.path(), encoder.base_dir())?,
+            None => encoder.save_pretrained(staged.path())?,
         }
         if let Some(h) = head {
-            h.save(&tmp)?;
+            h.save(staged.path())?;
         }
-        let best = self.dir.join(BEST_DIR);
-        let old = self.dir.join(".best.old");
-        let _ = std::fs::remove_dir_all(&old);
-        if best.exists() {
-            std::fs::rename(&best, &old).map_err(|e| TuneError::io(&best, e))?;
-        }
-        std::fs::rename(&tmp, &best).map_err(|e| TuneError::io(&best, e))?;
-        let _ = std::fs::remove_dir_all(&old);
+        staged.commit()?;
         Ok(())
     }
 

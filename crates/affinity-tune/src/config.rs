@@ -1,5 +1,6 @@
 //! `config.json` of a Hugging Face BERT and the sentence-transformers pooling files.
 
+use affinity_core::InvalidSetting;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -68,10 +69,7 @@ impl BertConfig {
         // A bad setting read from a file is a bad file: the error names it.
         config.check().map_err(|e| TuneError::BadConfig {
             path: path.to_path_buf(),
-            detail: match e {
-                TuneError::InvalidSetting { name, reason } => format!("{name} {reason}"),
-                other => other.to_string(),
-            },
+            detail: format!("{} {}", e.name, e.reason),
         })?;
         Ok(config)
     }
@@ -125,10 +123,10 @@ impl BertConfig {
     }
 
     /// The first setting the model cannot be built with, as [`TuneError::InvalidSetting`].
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         let positive = |name, v: i64| match v > 0 {
             true => Ok(()),
-            false => Err(TuneError::setting(name, format!("{v} is not positive"))),
+            false => Err(InvalidSetting::new(name, format!("{v} is not positive")).into()),
         };
         positive("hidden_size", self.hidden_size)?;
         positive("num_attention_heads", self.num_attention_heads)?;
@@ -137,28 +135,31 @@ impl BertConfig {
         positive("intermediate_size", self.intermediate_size)?;
         positive("type_vocab_size", self.type_vocab_size)?;
         if self.num_hidden_layers < 0 {
-            return Err(TuneError::setting("num_hidden_layers", "is negative"));
+            return Err(InvalidSetting::new("num_hidden_layers", "is negative").into());
         }
         if self.parameter_count().is_none() {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "hidden_size",
                 "the sizes give more parameters than can be counted",
-            ));
+            )
+            .into());
         }
         if self.hidden_size % self.num_attention_heads != 0 {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "hidden_size",
                 format!(
                     "{} is not a multiple of num_attention_heads {}",
                     self.hidden_size, self.num_attention_heads
                 ),
-            ));
+            )
+            .into());
         }
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "hidden_act",
                 format!("{:?} is not supported", self.hidden_act),
-            ));
+            )
+            .into());
         }
         Ok(())
     }

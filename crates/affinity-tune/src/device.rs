@@ -1,10 +1,11 @@
 //! Choosing where tensors live, and opening libtorch's CUDA half only when it can be used.
 
+use affinity_core::InvalidSetting;
 use std::sync::OnceLock;
 
 use tch::Device;
 
-use crate::error::{Result, TuneError};
+use crate::error::Result;
 
 /// Whether an NVIDIA driver is loaded on this machine.
 fn nvidia_driver() -> bool {
@@ -97,10 +98,11 @@ impl DeviceChoice {
                 0
             };
             if n as i64 >= count {
-                return Err(TuneError::setting(
+                return Err(InvalidSetting::new(
                     "device",
                     format!("cuda:{n} was asked for; this machine has {count} CUDA device(s)"),
-                ));
+                )
+                .into());
             }
         }
         Ok(device)

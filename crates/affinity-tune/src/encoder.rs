@@ -1,5 +1,6 @@
 //! A sentence encoder: tokenizer, BERT, pooling and normalisation, as sentence-transformers does.
 
+use affinity_core::{InvalidSetting, Progress};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -33,12 +34,12 @@ pub struct EncoderOptions {
 impl EncoderOptions {
     /// The first setting that cannot work, as [`TuneError::InvalidSetting`];
     /// [`SentenceEncoder::from_dir`] and [`SentenceEncoder::random`] call it before loading.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         if self.batch_size == 0 {
-            return Err(TuneError::setting("batch_size", "must be positive"));
+            return Err(InvalidSetting::new("batch_size", "must be positive").into());
         }
         if self.max_len == Some(0) {
-            return Err(TuneError::setting("max_len", "must be positive"));
+            return Err(InvalidSetting::new("max_len", "must be positive").into());
         }
         match &self.lora {
             Some(lora) => lora.check(),
@@ -294,7 +295,7 @@ impl SentenceEncoder {
     /// Sets [`SentenceEncoder::popularity_prior`] (finite, not negative).
     pub fn set_popularity_prior(&mut self, weight: f32) -> Result<()> {
         if let Some(problem) = crate::export::bad_prior_weight(weight) {
-            return Err(TuneError::setting("popularity_prior", problem));
+            return Err(InvalidSetting::new("popularity_prior", problem).into());
         }
         self.popularity_prior = weight;
         Ok(())
@@ -390,29 +391,30 @@ impl SentenceEncoder {
     /// Embeds texts in batches without gradients; rows in input order, fp32 on the CPU.
     /// Texts are grouped by token length so that padding stays short.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Tensor> {
-        self.embed_observed(texts, &mut |_| {})
+        self.embed_observed(texts, &())
     }
 
-    /// [`SentenceEncoder::embed`], telling `done` how many texts each batch finished (for a
-    /// progress bar); the batches, and so the vectors, are the same.
+    /// [`SentenceEncoder::embed`], advancing `progress` by the texts each batch finished
+    /// (the caller starts and finishes the step, with its own name for it); the batches, and
+    /// so the vectors, are the same.
     pub fn embed_observed<S: AsRef<str>>(
         &self,
         texts: &[S],
-        done: &mut dyn FnMut(usize),
+        progress: &dyn Progress,
     ) -> Result<Tensor> {
         let ids: Vec<Vec<i64>> = texts
             .iter()
             .map(|t| self.tokenizer.ids(t.as_ref()))
             .collect();
-        self.embed_ids_observed(&ids, done)
+        self.embed_ids_observed(&ids, progress)
     }
 
     /// [`SentenceEncoder::embed`] for texts already tokenized.
     pub fn embed_ids(&self, ids: &[Vec<i64>]) -> Result<Tensor> {
-        self.embed_ids_observed(ids, &mut |_| {})
+        self.embed_ids_observed(ids, &())
     }
 
-    fn embed_ids_observed(&self, ids: &[Vec<i64>], done: &mut dyn FnMut(usize)) -> Result<Tensor> {
+    fn embed_ids_observed(&self, ids: &[Vec<i64>], progress: &dyn Progress) -> Result<Tensor> {
         let dim = self.dim() as i64;
         if ids.is_empty() {
             return Ok(Tensor::zeros([0, dim], (Kind::Float, Device::Cpu)));
@@ -425,7 +427,7 @@ impl SentenceEncoder {
             let rows: Vec<Vec<i64>> = chunk.iter().map(|&i| ids[i].clone()).collect();
             let batch = crate::tokenizer::pad(&rows, self.model.config().pad_token_id);
             parts.push(self.forward(&batch, false)?.f_to_device(Device::Cpu)?);
-            done(chunk.len());
+            progress.advance(chunk.len() as u64);
         }
         let sorted = Tensor::f_cat(&parts, 0)?;
         // Row j of `sorted` is text order[j]; scatter back.
@@ -482,10 +484,7 @@ impl SentenceEncoder {
     /// base) plus the tokenizer files; [`SentenceEncoder::from_dir`] loads such a directory.
     pub fn save_adapter(&self, dir: &Path, base_model: &Path) -> Result<()> {
         let (Some(lvs), Some(cfg)) = (&self.lora_vs, &self.lora) else {
-            return Err(TuneError::setting(
-                "lora",
-                "this encoder has no adapters to save",
-            ));
+            return Err(InvalidSetting::new("lora", "this encoder has no adapters to save").into());
         };
         std::fs::create_dir_all(dir.join("1_Pooling")).map_err(|e| TuneError::io(dir, e))?;
         weights::write_atomic(

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use affinity_core::{InvalidSetting, WriteError};
+
 /// What went wrong while loading, encoding or training.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TuneError {
-    /// A file could not be read or written.
+    /// A file could not be read.
     #[error("cannot access {}", path.display())]
     Io {
         /// The file.
@@ -57,13 +59,11 @@ pub enum TuneError {
         dir: PathBuf,
     },
     /// A setting is out of range; nothing was computed.
-    #[error("invalid setting {name}: {reason}")]
-    InvalidSetting {
-        /// The setting.
-        name: &'static str,
-        /// Why it is invalid.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
+    /// A file or directory could not be written (nothing half-written is left).
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// The loss became NaN or infinite; the last checkpoint on disk is intact.
     #[error("loss is {value} at epoch {epoch}, step {step}; training stopped (checkpoints on disk are untouched)")]
     NonFiniteLoss {
@@ -84,13 +84,6 @@ impl TuneError {
         TuneError::Io {
             path: path.into(),
             source,
-        }
-    }
-
-    pub(crate) fn setting(name: &'static str, reason: impl Into<String>) -> Self {
-        TuneError::InvalidSetting {
-            name,
-            reason: reason.into(),
         }
     }
 }

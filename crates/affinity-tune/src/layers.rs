@@ -1,5 +1,6 @@
 //! The building blocks: linear layers (with optional LoRA), LayerNorm, precision.
 
+use affinity_core::InvalidSetting;
 use tch::{nn, Kind, Tensor};
 
 use crate::error::Result;
@@ -94,18 +95,15 @@ impl Default for LoraConfig {
 
 impl LoraConfig {
     /// The first setting that cannot work, as [`crate::TuneError::InvalidSetting`].
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         if self.rank <= 0 {
-            return Err(crate::TuneError::setting("lora.rank", "must be positive"));
+            return Err(InvalidSetting::new("lora.rank", "must be positive").into());
         }
         if self.alpha.is_nan() || self.alpha <= 0.0 {
-            return Err(crate::TuneError::setting("lora.alpha", "must be positive"));
+            return Err(InvalidSetting::new("lora.alpha", "must be positive").into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(crate::TuneError::setting(
-                "lora.dropout",
-                "must lie in [0, 1)",
-            ));
+            return Err(InvalidSetting::new("lora.dropout", "must lie in [0, 1)").into());
         }
         const KNOWN: [&str; 6] = [
             "query",
@@ -116,17 +114,17 @@ impl LoraConfig {
             "output.dense",
         ];
         if self.target_modules.is_empty() {
-            return Err(crate::TuneError::setting(
-                "lora.target_modules",
-                "name at least one module",
-            ));
+            return Err(
+                InvalidSetting::new("lora.target_modules", "name at least one module").into(),
+            );
         }
         for m in &self.target_modules {
             if !KNOWN.contains(&m.as_str()) {
-                return Err(crate::TuneError::setting(
+                return Err(InvalidSetting::new(
                     "lora.target_modules",
                     format!("unknown module {m:?}; known: {}", KNOWN.join(", ")),
-                ));
+                )
+                .into());
             }
         }
         Ok(())

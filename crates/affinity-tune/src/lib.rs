@@ -3,8 +3,8 @@
 //! - [`SentenceEncoder`] loads any Hugging Face BERT directory (all-MiniLM-L6-v2 by default)
 //!   and embeds texts as sentence-transformers does (mean pooling, L2 normalisation).
 //! - [`Trainer`] fine-tunes it: contrastive two-tower training on (history, next product) pairs,
-//!   or a classification head over products or categories; LoRA optional. It reports to a
-//!   [`TrainObserver`], such as [`ProgressBarObserver`].
+//!   or a classification head over products or categories; LoRA optional. It reports how it
+//!   goes to a [`Progress`] (the `affinity` binary draws bars; `()` is silent).
 
 pub mod bench;
 mod bert;
@@ -16,9 +16,7 @@ mod error;
 mod export;
 mod head;
 mod layers;
-mod observer;
 mod optim;
-mod progress_bar;
 mod sequences;
 mod sequential;
 mod task;
@@ -26,6 +24,7 @@ mod tokenizer;
 mod train;
 mod weights;
 
+pub use affinity_core::{InvalidSetting, Progress};
 pub use bert::BertModel;
 pub use config::{BertConfig, Pooling};
 pub use device::{cuda_available, load_cuda, DeviceChoice};
@@ -33,9 +32,7 @@ pub use encoder::{EncoderOptions, SentenceEncoder};
 pub use error::{Result, TuneError};
 pub use head::ClassifierHead;
 pub use layers::{cpu_has_native_bf16, LoraConfig, Precision};
-pub use observer::{BatchProgress, TrainObserver};
 pub use optim::LinearSchedule;
-pub use progress_bar::ProgressBarObserver;
 pub use sequences::{next_item_examples, next_item_queries, steps_by_user, SequenceParams, Steps};
 pub use sequential::{SequenceSplit, SequentialParams, SequentialRecommender};
 pub use task::{Example, HistoryText, Objective, TrainingTask, ValidationQuery};

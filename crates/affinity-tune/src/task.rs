@@ -1,8 +1,9 @@
 //! What to train on: examples, validation queries, and how histories become text.
 
+use affinity_core::InvalidSetting;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TuneError};
+use crate::error::Result;
 
 /// The training objective.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -109,46 +110,51 @@ impl TrainingTask {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.examples.is_empty() {
-            return Err(TuneError::setting("examples", "no training examples"));
+            return Err(InvalidSetting::new("examples", "no training examples").into());
         }
         let n = match self.objective {
             Objective::Contrastive { scale } => {
                 if !(scale > 0.0 && scale.is_finite()) {
-                    return Err(TuneError::setting(
+                    return Err(InvalidSetting::new(
                         "objective.scale",
                         format!("{scale} is not a positive number"),
-                    ));
+                    )
+                    .into());
                 }
                 self.targets.len()
             }
             Objective::Classification { num_classes } => {
                 if num_classes < 2 {
-                    return Err(TuneError::setting(
+                    return Err(InvalidSetting::new(
                         "objective.num_classes",
                         "at least two classes",
-                    ));
+                    )
+                    .into());
                 }
                 num_classes
             }
         };
         if let Some(prior) = &self.prior {
             if !matches!(self.objective, Objective::Contrastive { .. }) {
-                return Err(TuneError::setting(
+                return Err(InvalidSetting::new(
                     "prior",
                     "applies to the contrastive objective only",
-                ));
+                )
+                .into());
             }
             if prior.len() != self.targets.len() {
-                return Err(TuneError::setting(
+                return Err(InvalidSetting::new(
                     "prior",
                     format!("{} values for {} targets", prior.len(), self.targets.len()),
-                ));
+                )
+                .into());
             }
             if let Some(i) = prior.iter().position(|v| !v.is_finite()) {
-                return Err(TuneError::setting(
+                return Err(InvalidSetting::new(
                     "prior",
                     format!("target {i}'s value {} is not finite", prior[i]),
-                ));
+                )
+                .into());
             }
         }
         let bad = self
@@ -158,10 +164,11 @@ impl TrainingTask {
             .chain(self.validation.iter().map(|q| q.target))
             .find(|&t| t as usize >= n);
         if let Some(t) = bad {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "targets",
                 format!("target {t} is out of range (there are {n})"),
-            ));
+            )
+            .into());
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! WordPiece tokenization into padded id and mask tensors.
 
+use affinity_core::InvalidSetting;
 use std::path::{Path, PathBuf};
 
 use rust_tokenizers::tokenizer::{BertTokenizer, Tokenizer, TruncationStrategy};
@@ -75,10 +76,9 @@ impl WordPiece {
             }
         })?;
         if max_len < 2 {
-            return Err(TuneError::setting(
-                "max_len",
-                "must leave room for [CLS] and [SEP]",
-            ));
+            return Err(
+                InvalidSetting::new("max_len", "must leave room for [CLS] and [SEP]").into(),
+            );
         }
         let pad_id = inner.vocab().token_to_id("[PAD]");
         Ok(WordPiece {

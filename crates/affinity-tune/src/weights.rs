@@ -1,5 +1,6 @@
 //! Reading and writing safetensors files under Hugging Face's tensor names.
 
+use affinity_core::files;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -281,8 +282,8 @@ pub(crate) fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
     Ok(out)
 }
 
-/// Writes named tensors (moved to the CPU, contiguous) to `path` through a temporary file, so
-/// that an existing file is replaced whole or not at all.
+/// Writes named tensors (moved to the CPU, contiguous) to `path` through a synced temporary
+/// file, so that an existing file is replaced whole or not at all.
 pub(crate) fn write_atomic(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
     let cpu: Vec<(String, Tensor)> = tensors
         .iter()
@@ -295,27 +296,14 @@ pub(crate) fn write_atomic(tensors: &BTreeMap<String, Tensor>, path: &Path) -> R
             ))
         })
         .collect::<Result<_>>()?;
-    let tmp = tmp_path(path);
-    Tensor::write_safetensors(&cpu, &tmp).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        TuneError::from(e)
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| TuneError::io(path, e))
+    files::write_file_at(path, |tmp| -> Result<()> {
+        Ok(Tensor::write_safetensors(&cpu, tmp)?)
+    })
 }
 
-/// Writes bytes through a temporary file next to `path`, then renames it into place.
+/// Writes bytes to `path` through a synced temporary file.
 pub(crate) fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|e| TuneError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TuneError::io(path, e))
-}
-
-fn tmp_path(path: &Path) -> std::path::PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    Ok(files::write_bytes(path, bytes)?)
 }
 
 #[cfg(test)]

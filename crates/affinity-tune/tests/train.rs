@@ -270,7 +270,9 @@ fn invalid_settings_fail_before_any_work() {
         ),
     ] {
         match Trainer::new(p) {
-            Err(TuneError::InvalidSetting { name: n, .. }) => assert_eq!(n, name),
+            Err(TuneError::InvalidSetting(affinity_tune::InvalidSetting { name: n, .. })) => {
+                assert_eq!(n, name)
+            }
             other => panic!("expected an invalid {name}, got {other:?}"),
         }
     }
@@ -389,10 +391,10 @@ fn a_cached_target_tower_needs_targets_to_encode() {
     };
     assert!(matches!(
         Trainer::new(zero),
-        Err(TuneError::InvalidSetting {
+        Err(TuneError::InvalidSetting(affinity_tune::InvalidSetting {
             name: "target_tower",
             ..
-        })
+        }))
     ));
     let dir = tempfile::tempdir().unwrap();
     let mut encoder = tiny_encoder(dir.path(), 1, None);
@@ -406,10 +408,10 @@ fn a_cached_target_tower_needs_targets_to_encode() {
     };
     assert!(matches!(
         Trainer::new(cached).unwrap().fit(&mut encoder, &task),
-        Err(TuneError::InvalidSetting {
+        Err(TuneError::InvalidSetting(affinity_tune::InvalidSetting {
             name: "target_tower",
             ..
-        })
+        }))
     ));
 }
 
@@ -491,56 +493,140 @@ fn best_exists_even_when_no_epoch_improves() {
     assert_eq!(weights_of(&encoder), before);
 }
 
-/// Everything an observer is told, in order.
+/// Everything a progress report is told, in order.
 #[derive(Default)]
-struct Recorder {
-    starts: Vec<(u64, u64)>,
-    batches: Vec<BatchProgress>,
-    epochs: Vec<EpochRecord>,
-    finishes: usize,
+struct Recorder(std::sync::Mutex<Vec<Told>>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Told {
+    Start(String, Option<u64>),
+    Advance(u64),
+    Status(String),
+    Note(String),
+    Finish,
 }
 
-impl TrainObserver for Recorder {
-    fn on_start(&mut self, total_batches: u64, done: u64) {
-        assert!(self.batches.is_empty() && self.finishes == 0);
-        self.starts.push((total_batches, done));
+impl Progress for Recorder {
+    fn start(&self, what: &str, total: Option<u64>) {
+        self.0.lock().unwrap().push(Told::Start(what.into(), total));
     }
-    fn on_batch(&mut self, progress: &BatchProgress) {
-        self.batches.push(*progress);
+    fn advance(&self, n: u64) {
+        self.0.lock().unwrap().push(Told::Advance(n));
     }
-    fn on_epoch(&mut self, record: &EpochRecord) {
-        self.epochs.push(record.clone());
+    fn status(&self, text: &str) {
+        self.0.lock().unwrap().push(Told::Status(text.into()));
     }
-    fn on_finish(&mut self) {
-        self.finishes += 1;
+    fn note(&self, line: &str) {
+        self.0.lock().unwrap().push(Told::Note(line.into()));
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push(Told::Finish);
     }
 }
 
-/// Records compared where NaN (no loss before training) equals NaN.
-fn same_records(a: &[EpochRecord], b: &[EpochRecord]) -> bool {
-    serde_json::to_string(a).unwrap() == serde_json::to_string(b).unwrap()
+/// One batch's status, read back: epoch, batch, batches, mean loss, examples per second.
+#[derive(Debug)]
+struct Batch {
+    epoch: usize,
+    batch: usize,
+    batches: usize,
+    mean_loss: f64,
+    examples_per_second: f64,
+}
+
+impl Recorder {
+    fn told(&self) -> Vec<Told> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Each step started: its total, and the units reported done before its first batch.
+    fn starts(&self) -> Vec<(u64, u64)> {
+        let told = self.told();
+        let mut starts = Vec::new();
+        for (i, t) in told.iter().enumerate() {
+            if let Told::Start(what, total) = t {
+                assert_eq!(what, "training");
+                let done = told[i + 1..]
+                    .iter()
+                    .map_while(|t| match t {
+                        Told::Advance(n) => Some(*n),
+                        _ => None,
+                    })
+                    .sum();
+                starts.push((total.expect("a total"), done));
+            }
+        }
+        starts
+    }
+
+    /// Every batch's status, each after one unit of progress.
+    fn batches(&self) -> Vec<Batch> {
+        let told = self.told();
+        let mut batches = Vec::new();
+        for (i, t) in told.iter().enumerate() {
+            let Told::Status(text) = t else { continue };
+            assert_eq!(told[i - 1], Told::Advance(1), "a batch is one unit");
+            let words: Vec<&str> = text
+                .split([' ', '/', ':', ','])
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(
+                (words[0], words[2], words[5], words[8]),
+                ("epoch", "batch", "loss", "examples"),
+                "{text}"
+            );
+            batches.push(Batch {
+                epoch: words[1].parse().unwrap(),
+                batch: words[3].parse().unwrap(),
+                batches: words[4].parse().unwrap(),
+                mean_loss: words[6].parse().unwrap(),
+                examples_per_second: words[7].parse().unwrap(),
+            });
+        }
+        batches
+    }
+
+    /// The lines noted (one per epoch).
+    fn notes(&self) -> Vec<String> {
+        self.told()
+            .into_iter()
+            .filter_map(|t| match t {
+                Told::Note(line) => Some(line),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn finishes(&self) -> usize {
+        self.told().iter().filter(|t| **t == Told::Finish).count()
+    }
+}
+
+/// The lines an epoch's records are noted as.
+fn lines(records: &[EpochRecord]) -> Vec<String> {
+    records.iter().map(ToString::to_string).collect()
 }
 
 #[test]
-fn an_observer_sees_every_batch_and_epoch() {
+fn progress_hears_of_every_batch_and_epoch() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let task = matching_task();
     let batches = task.examples.len().div_ceil(16);
     let mut encoder = tiny_encoder(dir.path(), 11, None);
-    let mut seen = Recorder::default();
+    let seen = Recorder::default();
     let params = TrainParams {
         grad_accum: 4,
         ..quick_params()
     };
     let report = Trainer::new(params.clone())
         .unwrap()
-        .fit_with(&mut encoder, &task, &mut seen)
+        .fit_observed(&mut encoder, &task, &seen)
         .unwrap()
         .report;
-    assert_eq!(seen.starts, [(3 * batches as u64, 0)]);
-    assert_eq!(seen.batches.len(), 3 * batches);
-    for (i, b) in seen.batches.iter().enumerate() {
+    assert_eq!(seen.starts(), [(3 * batches as u64, 0)]);
+    assert_eq!(seen.batches().len(), 3 * batches);
+    for (i, b) in seen.batches().iter().enumerate() {
         assert_eq!(
             (b.epoch, b.batch, b.batches),
             (i / batches + 1, i % batches + 1, batches)
@@ -550,8 +636,8 @@ fn an_observer_sees_every_batch_and_epoch() {
             "{b:?}"
         );
     }
-    assert!(same_records(&seen.epochs, &report.epochs[1..]));
-    assert_eq!(seen.finishes, 1);
+    assert_eq!(seen.notes(), lines(&report.epochs[1..]));
+    assert_eq!(seen.finishes(), 1);
 
     // The silent `fit` trains the same run.
     let mut silent = tiny_encoder(dir.path(), 11, None);
@@ -565,7 +651,7 @@ fn an_observer_sees_every_batch_and_epoch() {
 }
 
 /// Runs before `TrainParams::progress` went away wrote it into `trainer_state.json`; they
-/// still resume, and the observer hears only of this run's epochs.
+/// still resume, and the progress report hears only of this run's epochs.
 #[test]
 fn a_state_written_with_progress_still_resumes() {
     let _serial = serial();
@@ -591,20 +677,20 @@ fn a_state_written_with_progress_still_resumes() {
     std::fs::write(&state_path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
 
     let mut b = tiny_encoder(dir.path(), 13, None);
-    let mut seen = Recorder::default();
+    let seen = Recorder::default();
     let report = Trainer::new(TrainParams {
         resume: true,
         ..params
     })
     .unwrap()
-    .fit_with(&mut b, &matching_task(), &mut seen)
+    .fit_observed(&mut b, &matching_task(), &seen)
     .unwrap()
     .report;
     assert_eq!(report.stop, StopReason::Completed);
     assert_eq!(report.epochs.len(), 4, "epochs 0 to 3");
     let batches = matching_task().examples.len().div_ceil(16) as u64;
-    assert_eq!(seen.starts, [(3 * batches, batches)]);
-    assert_eq!(seen.batches.len() as u64, 2 * batches);
-    assert!(same_records(&seen.epochs, &report.epochs[2..]));
-    assert_eq!(seen.finishes, 1);
+    assert_eq!(seen.starts(), [(3 * batches, batches)]);
+    assert_eq!(seen.batches().len() as u64, 2 * batches);
+    assert_eq!(seen.notes(), lines(&report.epochs[2..]));
+    assert_eq!(seen.finishes(), 1);
 }

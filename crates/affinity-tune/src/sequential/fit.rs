@@ -1,6 +1,7 @@
 //! Training: every prefix of a shopper's training items predicts the next one, with softmax
 //! over the whole catalogue; early stopping on the validation items.
 
+use affinity_core::{InvalidSetting, Progress};
 use std::time::Instant;
 
 use tch::{Kind, Tensor};
@@ -8,9 +9,10 @@ use tch::{Kind, Tensor};
 use super::net::padded;
 use super::SequentialRecommender;
 use crate::error::{Result, TuneError};
-use crate::observer::{BatchProgress, TrainObserver};
 use crate::optim::AdamW;
-use crate::train::{restore, shuffled, snapshot, EpochRecord, StopReason, TrainReport};
+use crate::train::{
+    batch_status, restore, shuffled, snapshot, EpochRecord, StopReason, TrainReport,
+};
 
 /// Training sequences and validation queries, split so that no validation item is ever a
 /// training target (as UniSRec and Recformer do: train on the first n-1 known items, validate
@@ -114,10 +116,17 @@ impl SequentialRecommender {
     /// `patience` epochs, and keeps the best epoch's weights (the starting ones when no epoch
     /// beat them: the report's `best_epoch` is then 0). Without validation queries it runs
     /// every epoch and keeps the last.
-    pub fn fit(
+    pub fn fit(&mut self, split: &SequenceSplit) -> Result<TrainReport> {
+        self.fit_observed(split, &())
+    }
+
+    /// [`SequentialRecommender::fit`], telling `progress` how it goes: the starting model's
+    /// validation figures as a note, then one step, "training the sequential model", over
+    /// every batch, a status per batch and each epoch's figures as a note.
+    pub fn fit_observed(
         &mut self,
         split: &SequenceSplit,
-        observer: &mut dyn TrainObserver,
+        progress: &dyn Progress,
     ) -> Result<TrainReport> {
         let p = self.params.clone();
         let n_items = self.net.n_items;
@@ -126,10 +135,11 @@ impl SequentialRecommender {
             .iter()
             .find(|(_, target)| i64::from(*target) >= n_items)
         {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "validation",
                 format!("target {} is outside the {n_items} items", bad.1),
-            ));
+            )
+            .into());
         }
         tch::manual_seed(p.seed as i64);
         let seqs: Vec<&[u32]> = split
@@ -153,8 +163,11 @@ impl SequentialRecommender {
             best_epoch: 0,
             stop: StopReason::Completed,
         };
-        observer.on_epoch(&report.epochs[0]);
-        observer.on_start((n_batches * p.epochs) as u64, 0);
+        progress.note(&report.epochs[0].to_string());
+        progress.start(
+            "training the sequential model",
+            Some((n_batches * p.epochs) as u64),
+        );
         let mut best = (report.epochs[0].ndcg10, snapshot(&self.net.vars)?);
         for epoch in 1..=p.epochs {
             let start = Instant::now();
@@ -190,13 +203,13 @@ impl SequentialRecommender {
                 report.step_losses.push(value as f32);
                 loss_sum += value;
                 done += chosen.len();
-                observer.on_batch(&BatchProgress {
+                progress.advance(1);
+                progress.status(&batch_status(
                     epoch,
-                    batch: i + 1,
-                    batches: batches.len(),
-                    mean_loss: loss_sum / (i + 1) as f64,
-                    examples_per_second: done as f64 / start.elapsed().as_secs_f64(),
-                });
+                    (i + 1, batches.len()),
+                    loss_sum / (i + 1) as f64,
+                    done as f64 / start.elapsed().as_secs_f64(),
+                ));
             }
             let seconds = start.elapsed().as_secs_f64();
             let record = self.validation_record(
@@ -206,7 +219,7 @@ impl SequentialRecommender {
                 seconds,
                 done as f64 / seconds,
             )?;
-            observer.on_epoch(&record);
+            progress.note(&record.to_string());
             // Without validation queries every epoch counts as better: all epochs run and the
             // last is kept.
             let better = record.ndcg10 > best.0 || split.validation.is_empty();
@@ -220,7 +233,7 @@ impl SequentialRecommender {
             }
         }
         restore(&self.net.vars, &best.1)?;
-        observer.on_finish();
+        progress.finish();
         Ok(report)
     }
 

@@ -10,7 +10,9 @@
 
 mod fit;
 mod net;
+mod rank;
 
+use affinity_core::InvalidSetting;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -79,7 +81,7 @@ impl Default for SequentialParams {
 
 impl SequentialParams {
     /// The first invalid setting as [`TuneError::InvalidSetting`].
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         for (name, v) in [
             ("hidden", self.hidden),
             ("layers", self.layers),
@@ -90,26 +92,27 @@ impl SequentialParams {
             ("patience", self.patience),
         ] {
             if v == 0 {
-                return Err(TuneError::setting(name, "must be at least 1"));
+                return Err(InvalidSetting::new(name, "must be at least 1").into());
             }
         }
         if !self.hidden.is_multiple_of(self.heads) {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "heads",
                 format!("{} heads do not divide hidden {}", self.heads, self.hidden),
-            ));
+            )
+            .into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(TuneError::setting("dropout", "must lie in [0, 1)"));
+            return Err(InvalidSetting::new("dropout", "must lie in [0, 1)").into());
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(TuneError::setting("temperature", "must be positive"));
+            return Err(InvalidSetting::new("temperature", "must be positive").into());
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(TuneError::setting("learning_rate", "must be positive"));
+            return Err(InvalidSetting::new("learning_rate", "must be positive").into());
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
-            return Err(TuneError::setting("weight_decay", "must lie in [0, 1)"));
+            return Err(InvalidSetting::new("weight_decay", "must lie in [0, 1)").into());
         }
         Ok(())
     }
@@ -152,10 +155,11 @@ impl SequentialRecommender {
         params.check()?;
         let size = text.size();
         if size.len() != 2 || size[0] == 0 || size[1] == 0 {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "text",
                 format!("item vectors must be [items, dim], got {size:?}"),
-            ));
+            )
+            .into());
         }
         tch::manual_seed(params.seed as i64);
         let text = text.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?;
@@ -215,13 +219,14 @@ impl SequentialRecommender {
     pub fn set_text(&mut self, text: &Tensor) -> Result<()> {
         let size = text.size();
         if size.len() != 2 || size[1] != self.net.dim || size[0] < self.net.n_items {
-            return Err(TuneError::setting(
+            return Err(InvalidSetting::new(
                 "text",
                 format!(
                     "item vectors must be [>= {}, {}], got {size:?}",
                     self.net.n_items, self.net.dim
                 ),
-            ));
+            )
+            .into());
         }
         let text = text.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?;
         self.net.set_text(text)
