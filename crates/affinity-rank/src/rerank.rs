@@ -42,13 +42,41 @@ pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32
     let Some(first) = sources.first() else {
         return Ok(Vec::new());
     };
-    let n = first.scores.len();
-    let mut out = vec![0f32; n];
+    let normalized: Vec<Vec<f32>> = sources
+        .iter()
+        .map(|s| normalize(s.scores, normalization))
+        .collect();
+    let scaled: Vec<Source> = sources
+        .iter()
+        .zip(&normalized)
+        .map(|(s, n)| Source {
+            scores: n,
+            weight: s.weight,
+        })
+        .collect();
+    let mut out = vec![0f32; first.scores.len()];
+    weighted_sum(&scaled, &mut out)?;
+    Ok(out)
+}
+
+/// `out[i] = sum_s w_s * scores_s[i]`, in the sources' order, sources of weight 0 skipped:
+/// the sum [`blend`] takes after normalising, for callers that normalise once and try many
+/// weights (the same sources and weights give the same bits either way).
+///
+/// ```
+/// use affinity_rank::{weighted_sum, Source};
+/// let mut out = [0f32; 2];
+/// weighted_sum(&[Source { scores: &[1.0, 0.0], weight: 0.5 }, Source { scores: &[0.0, 1.0], weight: 2.0 }], &mut out)?;
+/// assert_eq!(out, [0.5, 2.0]);
+/// # Ok::<(), affinity_rank::RankError>(())
+/// ```
+pub fn weighted_sum(sources: &[Source], out: &mut [f32]) -> Result<()> {
+    out.fill(0.0);
     for s in sources {
-        if s.scores.len() != n {
+        if s.scores.len() != out.len() {
             return Err(RankError::DimensionMismatch {
                 what: "blend source",
-                expected: n,
+                expected: out.len(),
                 found: s.scores.len(),
             });
         }
@@ -57,11 +85,13 @@ pub fn blend(sources: &[Source], normalization: Normalization) -> Result<Vec<f32
                 InvalidSetting::new("weight", format!("{} is not finite", s.weight)).into(),
             );
         }
-        for (o, v) in out.iter_mut().zip(normalize(s.scores, normalization)) {
-            *o += s.weight * v;
+        if s.weight != 0.0 {
+            for (o, &v) in out.iter_mut().zip(s.scores) {
+                *o += s.weight * v;
+            }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One source's scores brought to the common scale [`blend`] weights them on: non-finite

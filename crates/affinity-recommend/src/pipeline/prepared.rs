@@ -1,5 +1,9 @@
 //! The steps before ranking: split, baskets, rules, training examples.
 
+use affinity_core::InvalidSetting;
+use std::sync::Arc;
+
+use affinity_core::Progress;
 use affinity_data::{items_by_user, leave_one_out, Dataset, Interaction, Split};
 use affinity_mine::{generate_rules, mine_at_most, Algorithm, Itemset, Rule};
 #[cfg(feature = "model")]
@@ -61,16 +65,41 @@ pub struct FitOptions {
 /// let recs = recommender.recommend(&prepared.histories[0], 10)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pipeline {
     config: PipelineConfig,
+    progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pipeline {
-    /// Checks the settings.
+    /// Checks the settings. The pipeline reports nothing until given a progress report
+    /// ([`Pipeline::with_progress`]).
     pub fn new(config: PipelineConfig) -> Result<Self> {
         config.check()?;
-        Ok(Pipeline { config })
+        Ok(Pipeline {
+            config,
+            progress: Arc::new(()),
+        })
+    }
+
+    /// The same pipeline telling `progress` how its long steps go (embedding the products,
+    /// training a sequential model, evaluating each method).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Where the long steps report.
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress.as_ref()
     }
 
     /// The settings.
@@ -206,10 +235,11 @@ impl Pipeline {
             }
         }
         if classes.len() < 2 {
-            return Err(super::error::PipelineError::InvalidSetting {
-                name: "objective",
-                reason: "category classification needs products in at least two categories".into(),
-            });
+            return Err(InvalidSetting::new(
+                "objective",
+                "category classification needs products in at least two categories",
+            )
+            .into());
         }
         Ok(TrainingTask {
             objective: Objective::Classification {
@@ -330,10 +360,11 @@ impl Pipeline {
         weights: ScoreWeights,
         mmr_lambda: f32,
     ) -> Result<Recommender> {
-        Recommender::new(
+        Recommender::new_observed(
             self.fitted(prepared, rules),
             encoder,
             self.ranking_with(weights, mmr_lambda),
+            self.progress(),
         )
     }
 
@@ -376,10 +407,10 @@ impl Pipeline {
         if let Some(p) = &options.sequential {
             p.check()?;
             if encoder.is_none() {
-                return Err(super::error::invalid(
+                return Err(InvalidSetting::new(
                     "sequential",
                     "the sequential model starts from the item text vectors: fit with a language model",
-                ));
+                ).into());
             }
         }
         let mut ranking = self.ranking();
@@ -408,11 +439,11 @@ impl Pipeline {
         let fitted = self.fitted(&prepared, rules);
         let mut recommender = match vectors {
             Some(v) => Recommender::with_vectors(fitted, encoder, Some(v), ranking)?,
-            None => Recommender::new(fitted, encoder, ranking)?,
+            None => Recommender::new_observed(fitted, encoder, ranking, self.progress())?,
         };
         #[cfg(feature = "model")]
         if let Some(p) = &options.sequential {
-            recommender.fit_sequential(p.clone(), &mut ())?;
+            recommender.fit_sequential_observed(p.clone(), self.progress())?;
         }
         recommender.set_provenance(Provenance {
             tuning,
@@ -465,10 +496,11 @@ impl Pipeline {
             .take(max_users.max(1))
             .collect();
         if users.is_empty() {
-            return Err(super::error::invalid(
+            return Err(InvalidSetting::new(
                 "validation",
                 "no user has a validation step with new items",
-            ));
+            )
+            .into());
         }
         // The language model needs no fitting: the recommender's own encoder scores the
         // histories. A sequential tower does: one is trained on the training steps.
@@ -484,7 +516,7 @@ impl Pipeline {
         #[cfg(feature = "model")]
         let sims = match sequential {
             Some(p) => {
-                fitted_on_training.fit_sequential(p.clone(), &mut ())?;
+                fitted_on_training.fit_sequential_observed(p.clone(), self.progress())?;
                 fitted_on_training.embedding_scores(&histories)?
             }
             None => recommender.embedding_scores(&histories)?,

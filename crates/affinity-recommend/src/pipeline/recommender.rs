@@ -1,21 +1,22 @@
 //! Ranking with reasons: embedding similarity, rule boosts, popularity, MMR.
 
+use affinity_core::{InvalidSetting, Progress};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
 use affinity_rank::{
-    blend, inner_product, mmr, normalize, top_k, ItemIndex, Metric, Normalization, Scored, Source,
+    blend, exclusions, inner_product, mmr, normalize, top_k, weighted_sum, ItemIndex, Metric,
+    Normalization, Ranker, Scored, Source,
 };
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::config::ScoreWeights;
-use super::error::{invalid, PipelineError, Result};
+use super::error::{rank_error, PipelineError, Result};
 use super::fitted::Fitted;
 use super::sequential::{SequentialSummary, SequentialTower};
 use crate::model::{self, Encoder};
-use crate::ranker::{exclusions, Ranker};
 
 /// Why an item was recommended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -127,10 +128,11 @@ pub struct Recommender {
 pub(crate) fn check_popularity_prior(prior: f32) -> Result<()> {
     match prior.is_finite() && prior >= 0.0 {
         true => Ok(()),
-        false => Err(invalid(
+        false => Err(InvalidSetting::new(
             "popularity_prior",
             format!("{prior} is not a finite, non-negative number"),
-        )),
+        )
+        .into()),
     }
 }
 
@@ -164,14 +166,25 @@ impl Recommender {
     /// Embeds every item with `encoder` (or, without one, ranks by rules and popularity only).
     /// A model trained with a popularity prior scores with it: the encoder's prior replaces
     /// `ranking.popularity_prior`.
-    pub fn new(fitted: Fitted, encoder: Option<Encoder>, mut ranking: Ranking) -> Result<Self> {
+    pub fn new(fitted: Fitted, encoder: Option<Encoder>, ranking: Ranking) -> Result<Self> {
+        Self::new_observed(fitted, encoder, ranking, &())
+    }
+
+    /// [`Recommender::new`], telling `progress` how the embedding of the products goes.
+    pub fn new_observed(
+        fitted: Fitted,
+        encoder: Option<Encoder>,
+        mut ranking: Ranking,
+        progress: &dyn Progress,
+    ) -> Result<Self> {
         let vectors = match &encoder {
             Some(e) => {
                 ranking.popularity_prior = model::popularity_prior(e);
-                Some(model::embed_with_bar(
+                Some(model::embed_observed(
                     e,
                     &fitted.texts,
                     "embedding products",
+                    progress,
                 )?)
             }
             None => None,
@@ -191,27 +204,30 @@ impl Recommender {
         let n = fitted.n_items();
         if let Some(v) = &vectors {
             if v.nrows() != n {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "vectors",
                     format!("{} rows for {n} items", v.nrows()),
-                ));
+                )
+                .into());
             }
             if let Some(e) = &encoder {
                 if v.ncols() != model::dim(e) {
-                    return Err(invalid(
+                    return Err(InvalidSetting::new(
                         "vectors",
                         format!("width {}, the encoder's is {}", v.ncols(), model::dim(e)),
-                    ));
+                    )
+                    .into());
                 }
             }
         } else if encoder.is_some() {
-            return Err(invalid("vectors", "an encoder needs item vectors"));
+            return Err(InvalidSetting::new("vectors", "an encoder needs item vectors").into());
         }
         if ranking.mmr_candidates == 0 || ranking.history.max_items == 0 {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "ranking",
                 "mmr_candidates and history.max_items must be at least 1",
-            ));
+            )
+            .into());
         }
         let has_vectors = vectors.is_some();
         let index = ItemIndex::new(
@@ -676,10 +692,11 @@ impl Recommender {
     ) -> Result<Vec<Recommendation>> {
         self.check(history)?;
         if similarities.len() != self.len() {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "similarities",
                 format!("{} values for {} items", similarities.len(), self.len()),
-            ));
+            )
+            .into());
         }
         let sims = similarities.as_standard_layout();
         let (scores, best_rule) = self.scores(
@@ -722,10 +739,11 @@ impl Recommender {
     /// ```
     pub fn cache_user_vectors(&mut self) -> Result<()> {
         if !self.reads_histories() {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "encoder",
                 "user vectors need a language model or a sequential model to read the histories",
-            ));
+            )
+            .into());
         }
         let all: Vec<usize> = (0..self.fitted.n_users()).collect();
         self.user_vectors = Some(self.encode_users(&all)?);
@@ -762,14 +780,15 @@ impl Recommender {
         if let Some(v) = &vectors {
             let (users, dim) = (self.fitted.n_users(), self.history_index().dim());
             if !self.has_vectors || v.dim() != (users, dim) {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "user vectors",
                     format!(
                         "{} x {}, expected {users} users x width {dim} (and item vectors)",
                         v.nrows(),
                         v.ncols()
                     ),
-                ));
+                )
+                .into());
             }
         }
         self.user_vectors = vectors;
@@ -866,11 +885,11 @@ impl Recommender {
 
     /// Products for a free-text query, by cosine of the embeddings.
     pub fn search(&self, text: &str, k: usize) -> Result<Vec<Recommendation>> {
-        let encoder = self
-            .encoder()
-            .ok_or_else(|| invalid("encoder", "search needs a language model"))?;
+        let encoder = self.encoder().ok_or_else(|| {
+            InvalidSetting::new("encoder", "search needs a language model")
+        })?;
         if text.trim().is_empty() {
-            return Err(invalid("query", "the query is empty"));
+            return Err(InvalidSetting::new("query", "the query is empty").into());
         }
         let q = model::embed(&encoder, &[text])?;
         drop(encoder);
@@ -881,7 +900,9 @@ impl Recommender {
     /// Products most similar to `item`.
     pub fn similar(&self, item: u32, k: usize) -> Result<Vec<Recommendation>> {
         if !self.has_vectors {
-            return Err(invalid("encoder", "similar items need a language model"));
+            return Err(
+                InvalidSetting::new("encoder", "similar items need a language model").into(),
+            );
         }
         self.check(&[item])?;
         Ok(self.plain(self.index.similar(item, k)?))
@@ -910,7 +931,7 @@ impl Ranker for Recommender {
         histories: &[Vec<u32>],
         k: usize,
         exclude: &[Vec<u32>],
-    ) -> Result<Vec<Vec<Scored>>> {
+    ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
         self.rank_lists(
             histories,
             k,
@@ -918,6 +939,7 @@ impl Ranker for Recommender {
             self.ranking.weights,
             self.ranking.mmr_lambda,
         )
+        .map_err(|e| rank_error(Ranker::name(self), e))
     }
 }
 
@@ -940,9 +962,10 @@ impl Ranker for Blend<'_> {
         histories: &[Vec<u32>],
         k: usize,
         exclude: &[Vec<u32>],
-    ) -> Result<Vec<Vec<Scored>>> {
+    ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
         self.recommender
             .rank_lists(histories, k, exclude, self.weights, self.mmr_lambda)
+            .map_err(|e| rank_error(self.name.clone(), e))
     }
 }
 
@@ -957,18 +980,14 @@ impl Normalized {
     /// The weighted sum, added in [`blend`]'s order so that the result is bit-identical.
     pub(crate) fn blend(&self, popularity: &[f32], w: ScoreWeights) -> Vec<f32> {
         let mut out = vec![0f32; popularity.len()];
-        for (scores, weight) in [
+        let sources = [
             (&self.embedding[..], w.embedding),
             (&self.rules[..], w.rules),
             (popularity, w.popularity),
             (&self.cooccurrence[..], w.cooccurrence),
-        ] {
-            if weight > 0.0 {
-                for (o, &v) in out.iter_mut().zip(scores.iter()) {
-                    *o += weight * v;
-                }
-            }
-        }
+        ]
+        .map(|(scores, weight)| Source { scores, weight });
+        weighted_sum(&sources, &mut out).expect("one score per item, weights checked finite");
         out
     }
 }
@@ -999,10 +1018,11 @@ impl TextCache {
         if !missing.is_empty() {
             let encoded = encode(&missing)?;
             if encoded.nrows() != missing.len() {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "encoder",
                     format!("{} vectors for {} texts", encoded.nrows(), missing.len()),
-                ));
+                )
+                .into());
             }
             fresh = missing
                 .into_iter()

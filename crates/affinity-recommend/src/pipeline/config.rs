@@ -1,11 +1,12 @@
 //! Pipeline settings: one struct with defaults and a validating builder.
 
+use affinity_core::InvalidSetting;
 use affinity_data::HistoryText;
 use affinity_data::{BasketRule, HoldOut};
 
 use affinity_mine::{Consequents, MinSupport, MineError, MiningParams, RuleParams};
 
-use super::error::{invalid, PipelineError, Result};
+use super::error::Result;
 
 /// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
 /// the catalogue first, so a weight is the most that source can add to an item's score.
@@ -125,39 +126,48 @@ impl PipelineConfig {
     /// The first setting that cannot work, as [`PipelineError::InvalidSetting`] naming it,
     /// before any work starts. The mining and rule thresholds are checked by affinity-mine's
     /// own [`MiningParams::check`] and [`RuleParams::check`], not repeated here.
-    pub fn check(&self) -> Result<()> {
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         if self.k == 0 {
-            return Err(invalid("k", "must be at least 1"));
+            return Err(InvalidSetting::new("k", "must be at least 1"));
         }
-        self.mining_params()?.check().map_err(from_mine)?;
-        self.rule_params().check().map_err(from_mine)?;
+        MiningParams::new(self.min_support()?)
+            .max_len(self.max_rule_len)
+            .check()
+            .map_err(renamed)?;
+        self.rule_params().check().map_err(renamed)?;
         if self.max_rule_len < 2 {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "max_rule_len",
                 "rules need itemsets of at least two items",
             ));
         }
         if self.max_itemsets == 0 {
-            return Err(invalid("max_itemsets", "must be at least 1"));
+            return Err(InvalidSetting::new("max_itemsets", "must be at least 1"));
         }
         if self.history.max_items == 0 {
-            return Err(invalid("history.max_items", "must be at least 1"));
+            return Err(InvalidSetting::new(
+                "history.max_items",
+                "must be at least 1",
+            ));
         }
         let w = self.weights;
         if [w.embedding, w.rules, w.popularity, w.cooccurrence]
             .iter()
             .any(|x| !x.is_finite() || *x < 0.0)
         {
-            return Err(invalid("weights", "weights must be finite and >= 0"));
+            return Err(InvalidSetting::new(
+                "weights",
+                "weights must be finite and >= 0",
+            ));
         }
         if !(0.0..=1.0).contains(&self.mmr_lambda) {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "mmr_lambda",
                 format!("{} is outside [0, 1]", self.mmr_lambda),
             ));
         }
         if self.mmr_candidates < self.k {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "mmr_candidates",
                 format!("{} is fewer than k = {}", self.mmr_candidates, self.k),
             ));
@@ -165,12 +175,19 @@ impl PipelineConfig {
         Ok(())
     }
 
+    /// `min_support` as the miner takes it.
+    fn min_support(&self) -> std::result::Result<MinSupport, InvalidSetting> {
+        MinSupport::from_f64(self.min_support).map_err(|e| match e {
+            MineError::InvalidSetting(s) => s,
+            other => InvalidSetting::new("min_support", other.to_string()),
+        })
+    }
+
     /// How the rules' itemsets are mined: at least `min_support`, at most `max_rule_len`
     /// items (the cap, `max_itemsets`, is applied by raising the support instead of failing:
     /// see [`affinity_mine::mine_at_most`]).
     pub fn mining_params(&self) -> Result<MiningParams> {
-        let support = MinSupport::from_f64(self.min_support).map_err(from_mine)?;
-        Ok(MiningParams::new(support).max_len(self.max_rule_len))
+        Ok(MiningParams::new(self.min_support()?).max_len(self.max_rule_len))
     }
 
     /// How rules are generated from the itemsets: single consequents, at least
@@ -186,16 +203,13 @@ impl PipelineConfig {
 }
 
 /// A mining setting's error under the name the pipeline's field has.
-fn from_mine(e: MineError) -> PipelineError {
-    match e {
-        MineError::InvalidSetting { name, reason } => invalid(
-            match name {
-                "max_len" => "max_rule_len",
-                other => other,
-            },
-            reason,
-        ),
-        other => other.into(),
+fn renamed(e: InvalidSetting) -> InvalidSetting {
+    InvalidSetting {
+        name: match e.name {
+            "max_len" => "max_rule_len",
+            other => other,
+        },
+        ..e
     }
 }
 

@@ -1,6 +1,7 @@
 //! Small PNG charts (line and grouped bars) drawn with embedded-graphics' primitives and
 //! bitmap font, so no system fonts or graphics libraries are needed.
 
+use affinity_core::{files, WriteError};
 use std::path::Path;
 
 use embedded_graphics::mono_font::{ascii::FONT_6X10, MonoTextStyle};
@@ -25,16 +26,17 @@ impl Canvas {
         }
     }
 
-    fn save(&self, path: &Path) -> anyhow::Result<()> {
+    fn save(&self, path: &Path) -> Result<(), WriteError> {
         let mut bytes = Vec::new();
-        {
+        let encoded = (|| {
             let mut encoder = png::Encoder::new(&mut bytes, self.width, self.height);
             encoder.set_color(png::ColorType::Rgb);
             encoder.set_depth(png::BitDepth::Eight);
             let mut writer = encoder.write_header()?;
-            writer.write_image_data(&self.pixels)?;
-        }
-        crate::report::write_file(path, &bytes)
+            writer.write_image_data(&self.pixels)
+        })();
+        encoded.map_err(|e| WriteError::new(path, std::io::Error::other(e)))?;
+        files::write_bytes(path, &bytes)
     }
 }
 
@@ -119,7 +121,7 @@ pub fn line_chart(
     title: &str,
     ylabel: &str,
     series: &[(String, Vec<f32>)],
-) -> anyhow::Result<()> {
+) -> Result<(), WriteError> {
     let mut c = Canvas::new(800, 420);
     let top = nice_max(
         series
@@ -175,7 +177,7 @@ pub fn bar_chart(
     title: &str,
     categories: &[String],
     series: &[(String, Vec<f64>)],
-) -> anyhow::Result<()> {
+) -> Result<(), WriteError> {
     let mut c = Canvas::new(900, 460);
     let top = nice_max(
         series

@@ -8,7 +8,8 @@ use affinity_rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
 
 use super::error::Result;
 use super::prepared::Prepared;
-use crate::ranker::{Named, Ranker};
+use affinity_core::Progress;
+use affinity_rank::{Named, Ranker};
 
 /// Which held-out items count as relevant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,16 +145,28 @@ pub fn evaluate_candidates(
     vectors: Option<ndarray::ArrayView2<f32>>,
     candidates: Candidates,
 ) -> Result<MethodResult> {
+    evaluate_observed(ranker, set, k, vectors, candidates, &())
+}
+
+/// [`evaluate_candidates`] as a step of `progress` named after the ranker, over the users.
+pub fn evaluate_observed(
+    ranker: &dyn Ranker,
+    set: &EvalSet,
+    k: usize,
+    vectors: Option<ndarray::ArrayView2<f32>>,
+    candidates: Candidates,
+    progress: &dyn Progress,
+) -> Result<MethodResult> {
     let start = Instant::now();
-    let bar = crate::progress::bar(set.histories.len() as u64, &ranker.name());
+    progress.start(&ranker.name(), Some(set.histories.len() as u64));
     let mut lists = Vec::with_capacity(set.histories.len());
-    // In steps of the recommender's own batches of histories, for the bar; every ranker
-    // treats users independently, so the lists are the same as in one call.
+    // In steps of the recommender's own batches of histories, for the progress report; every
+    // ranker treats users independently, so the lists are the same as in one call.
     for histories in set.histories.chunks(super::recommender::HISTORY_BATCH) {
         lists.extend(ranker.rank(histories, k, candidates.excluded(histories))?);
-        bar.inc(histories.len() as u64);
+        progress.advance(histories.len() as u64);
     }
-    bar.finish_and_clear();
+    progress.finish();
     let seconds = start.elapsed().as_secs_f64();
     let mut eval = Evaluator::new(k, set.n_items);
     for (list, rel) in lists.iter().zip(&set.relevant) {
@@ -200,7 +213,9 @@ impl super::Pipeline {
         };
         [&popular as &dyn Ranker, &cooc, &rules_alone]
             .into_iter()
-            .map(|ranker| evaluate_candidates(ranker, set, k, vectors, candidates))
+            .map(|ranker| {
+                evaluate_observed(ranker, set, k, vectors, candidates, self.progress())
+            })
             .collect()
     }
 }

@@ -16,7 +16,8 @@ pub use config::{PipelineConfig, ScoreWeights};
 pub use continual::{ContinualParams, ContinualReport, GroupFigures};
 pub use error::{PipelineError, Result};
 pub use evaluate::{
-    evaluate, evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult,
+    evaluate, evaluate_candidates, evaluate_observed, Candidates, EvalProtocol, EvalSet,
+    MethodResult,
 };
 pub use fitted::Fitted;
 pub use prepared::{FitOptions, Pipeline, Prepared};

@@ -25,6 +25,7 @@ mod encoder;
 pub mod manifest;
 mod store;
 
+use affinity_core::InvalidSetting;
 use std::path::Path;
 
 use affinity_data::{Catalog, EventKind, IdMap, Interaction, ItemText};
@@ -551,10 +552,10 @@ fn save_sequential(
     #[cfg(not(feature = "model"))]
     let saved = false;
     if !saved {
-        return Err(crate::pipeline::error::invalid(
+        return Err(InvalidSetting::new(
             "sequential",
             "the sequential model was not loaded (a build without the `model` feature, or LoadOptions::encoder off), so it cannot be saved",
-        ));
+        ).into());
     }
     Ok(SequentialEntry {
         dir: SEQUENTIAL.into(),

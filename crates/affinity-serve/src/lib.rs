@@ -7,14 +7,15 @@
 //! on tokio's blocking pool, so the async workers only move bytes.
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
-//! use affinity::serve::{serve, ServeConfig};
+//! # async fn demo() -> affinity_serve::Result<()> {
+//! use affinity_serve::{serve, ServeConfig};
 //! let config = ServeConfig::new("bundles/groceries");
 //! serve(config, |addr| println!("listening on http://{addr}"), std::future::pending()).await
 //! # }
 //! ```
 
 mod batch;
+mod error;
 mod metrics;
 mod routes;
 mod state;
@@ -32,6 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 
+pub use error::{Result, ServeError};
 pub use metrics::BundleFigures;
 pub use state::{tune_allocator, AppState, ServeConfig};
 
@@ -84,7 +86,7 @@ pub async fn serve(
     config: ServeConfig,
     ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let header_timeout = config.header_timeout;
     let drain = config.drain;
     let addr = config.addr;
@@ -92,8 +94,10 @@ pub async fn serve(
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let bound = listener.local_addr()?;
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr, source })?;
     tracing::info!(%bound, bundle = %state.current().figures.path, "serving");
     ready(bound);
     let graceful = GracefulShutdown::new();
@@ -155,6 +159,6 @@ pub async fn termination() {
 #[allow(dead_code)]
 fn shared_across_threads() {
     fn check<T: Send + Sync>() {}
-    check::<crate::pipeline::Recommender>();
+    check::<affinity_recommend::pipeline::Recommender>();
     check::<AppState>();
 }

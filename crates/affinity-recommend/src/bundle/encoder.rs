@@ -114,8 +114,9 @@ pub(super) fn load(
     _options: &LoadOptions,
 ) -> Result<Encoder> {
     let _ = EncodedIn::F32;
-    Err(crate::pipeline::error::invalid(
+    Err(affinity_core::InvalidSetting::new(
         "encoder",
         "this build has no language model (the `model` feature is off)",
-    ))
+    )
+    .into())
 }

@@ -3,6 +3,7 @@
 //! function of the event log alone, so an update that appends events and derives again gives
 //! exactly what fitting on all events gives.
 
+use affinity_core::InvalidSetting;
 use affinity_data::{items_by_user, BasketRule, Catalog, Dataset, IdMap, Interaction};
 
 use super::config::PipelineConfig;
@@ -106,12 +107,12 @@ pub(crate) fn check_ids(dataset: &Dataset, what: &'static str) -> crate::pipelin
             || e.order.is_some_and(|o| o as usize >= orders)
     });
     match bad {
-        Some(i) => Err(super::error::invalid(
+        Some(i) => Err(InvalidSetting::new(
             what,
             format!(
                 "event {i} names a user, item or order id its dataset has no name for ({users} users, {items} items, {orders} orders)"
             ),
-        )),
+        ).into()),
         None => Ok(()),
     }
 }

@@ -1,5 +1,6 @@
-//! The facade's error type: one variant per crate it wires together, and the bundle's.
+//! This crate's error type: one variant per crate it wires together, and the bundle's.
 
+use affinity_core::{InvalidSetting, WriteError};
 use std::path::PathBuf;
 
 /// What can go wrong in the pipeline.
@@ -21,17 +22,15 @@ pub enum PipelineError {
     #[error(transparent)]
     Rank(#[from] affinity_rank::RankError),
     /// A setting is out of range; nothing was computed.
-    #[error("invalid setting {name}: {reason}")]
-    InvalidSetting {
-        /// The setting.
-        name: &'static str,
-        /// Why.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidSetting(#[from] InvalidSetting),
     /// An item id or name the catalogue does not have.
     #[error("unknown item {0}")]
     UnknownItem(String),
-    /// Reading or writing a file failed.
+    /// Writing a file or a directory failed; nothing half-written was left.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// Reading a file failed.
     #[error("{path}: {source}")]
     Io {
         /// The file.
@@ -88,13 +87,6 @@ pub enum PipelineError {
 /// Results of the pipeline.
 pub type Result<T> = std::result::Result<T, PipelineError>;
 
-pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> PipelineError {
-    PipelineError::InvalidSetting {
-        name,
-        reason: reason.into(),
-    }
-}
-
 pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> PipelineError {
     PipelineError::Io {
         path: path.to_path_buf(),
@@ -106,5 +98,17 @@ pub(crate) fn corrupt(path: &std::path::Path, detail: impl Into<String>) -> Pipe
     PipelineError::BundleCorrupt {
         path: path.to_path_buf(),
         detail: detail.into(),
+    }
+}
+
+/// `error` as a ranker's error: a ranking error as it was, anything else as the ranker
+/// `name`'s failure.
+pub(crate) fn rank_error(
+    name: impl Into<String>,
+    error: PipelineError,
+) -> affinity_rank::RankError {
+    match error {
+        PipelineError::Rank(e) => e,
+        other => affinity_rank::RankError::failed(name, other),
     }
 }

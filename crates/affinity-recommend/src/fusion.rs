@@ -4,10 +4,10 @@
 //! from the best single source, so a source that does not help keeps weight 0.
 //!
 //! ```
-//! use affinity::fusion::{Fusion, Scorer};
+//! use affinity::fusion::Fusion;
 //! use affinity::pipeline::{Candidates, EvalSet};
 //! use affinity::rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
-//! use affinity::ranker::Ranker;
+//! use affinity::ranker::{Ranker, Scorer};
 //! let baskets = vec![vec![0, 1], vec![0, 1], vec![2, 3], vec![2, 3], vec![3]];
 //! let cooc = ItemCooccurrence::fit(&baskets, 4, CooccurrenceWeight::Cosine);
 //! let popular = MostPopular::fit(&baskets, 4);
@@ -24,56 +24,17 @@
 //! # Ok::<(), affinity::pipeline::PipelineError>(())
 //! ```
 
+use affinity_core::InvalidSetting;
 use ndarray::{Array2, ArrayView1};
 use serde::Serialize;
 
 use affinity_data::metrics::ndcg_at;
 use affinity_rank::{
-    normalize, top_k, ItemCooccurrence, ItemTransitions, MostPopular, Normalization, Scored,
+    exclusions, normalize, top_k, weighted_sum, Normalization, Ranker, Scored, Scorer, Source,
 };
 
-use crate::pipeline::error::invalid;
+use crate::pipeline::error::rank_error;
 use crate::pipeline::{Candidates, EvalSet, Recommender, Result};
-use crate::ranker::{exclusions, Named, Ranker};
-
-/// Every item's score for each history: what a [`Fusion`] adds up.
-pub trait Scorer {
-    /// A short name for tables and tuning reports.
-    fn name(&self) -> String;
-
-    /// `[histories, items]`, higher is better, on any scale (fusion normalises per history).
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>>;
-}
-
-impl Scorer for ItemCooccurrence {
-    fn name(&self) -> String {
-        "item co-occurrence".into()
-    }
-
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-        rows(histories, |h| ItemCooccurrence::scores(self, h))
-    }
-}
-
-impl Scorer for ItemTransitions {
-    fn name(&self) -> String {
-        "item transitions".into()
-    }
-
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-        rows(histories, |h| ItemTransitions::scores(self, h))
-    }
-}
-
-impl Scorer for MostPopular {
-    fn name(&self) -> String {
-        "most popular".into()
-    }
-
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-        rows(histories, |_| self.counts().to_vec())
-    }
-}
 
 /// The recommender's blended score (its own weights), before MMR: rules alone with
 /// `ScoreWeights::RULES`, say.
@@ -82,55 +43,10 @@ impl Scorer for Recommender {
         Ranker::name(self)
     }
 
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+    fn scores(&self, histories: &[Vec<u32>]) -> affinity_rank::Result<Array2<f32>> {
         self.blended_scores(histories)
+            .map_err(|e| rank_error(Ranker::name(self), e))
     }
-}
-
-/// The sequential model's scores: cosine / temperature with its repeat penalty.
-#[cfg(feature = "model")]
-impl Scorer for affinity_tune::SequentialRecommender {
-    fn name(&self) -> String {
-        Ranker::name(self)
-    }
-
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-        let scores = affinity_tune::SequentialRecommender::scores(self, histories)?;
-        let flat = scores
-            .f_flatten(0, -1)
-            .and_then(|t| Vec::<f32>::try_from(&t))
-            .map_err(affinity_tune::TuneError::from)?;
-        Array2::from_shape_vec((histories.len(), self.n_items()), flat)
-            .map_err(|e| invalid("sequential scores", e.to_string()))
-    }
-}
-
-impl<S: Scorer> Scorer for Named<S> {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-        self.inner.scores(histories)
-    }
-}
-
-impl<S: Scorer + ?Sized> Scorer for &S {
-    fn name(&self) -> String {
-        (**self).name()
-    }
-
-    fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-        (**self).scores(histories)
-    }
-}
-
-fn rows(histories: &[Vec<u32>], score: impl Fn(&[u32]) -> Vec<f32>) -> Result<Array2<f32>> {
-    let lists: Vec<Vec<f32>> = histories.iter().map(|h| score(h)).collect();
-    let width = lists.first().map_or(0, Vec::len);
-    let flat: Vec<f32> = lists.into_iter().flatten().collect();
-    Array2::from_shape_vec((histories.len(), width), flat)
-        .map_err(|e| invalid("scores", e.to_string()))
 }
 
 /// Weights tried for each source while tuning (relative to the best single source's 1).
@@ -176,7 +92,9 @@ impl<'a> Fusion<'a> {
     /// Every source at weight 1 (tune or set them before relying on the lists).
     pub fn new(name: impl Into<String>, sources: Vec<Box<dyn Scorer + 'a>>) -> Result<Self> {
         if sources.is_empty() {
-            return Err(invalid("sources", "a fusion needs at least one scorer"));
+            return Err(
+                InvalidSetting::new("sources", "a fusion needs at least one scorer").into(),
+            );
         }
         Ok(Fusion {
             name: name.into(),
@@ -194,23 +112,25 @@ impl<'a> Fusion<'a> {
     /// Sets the weights, checked as in [`Fusion::with_weights`].
     pub fn set_weights(&mut self, weights: &[f32]) -> Result<()> {
         if weights.len() != self.sources.len() {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "weights",
                 format!(
                     "{} weights for {} sources",
                     weights.len(),
                     self.sources.len()
                 ),
-            ));
+            )
+            .into());
         }
         if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "weights",
                 format!("{w} is not a finite weight of 0 or more"),
-            ));
+            )
+            .into());
         }
         if weights.iter().all(|&w| w == 0.0) {
-            return Err(invalid("weights", "every weight is 0"));
+            return Err(InvalidSetting::new("weights", "every weight is 0").into());
         }
         self.weights = weights.to_vec();
         Ok(())
@@ -232,7 +152,7 @@ impl<'a> Fusion<'a> {
         for source in &self.sources {
             let mut scores = source.scores(histories)?;
             if scores.nrows() != histories.len() {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "sources",
                     format!(
                         "{} scored {} histories of {}",
@@ -240,10 +160,11 @@ impl<'a> Fusion<'a> {
                         scores.nrows(),
                         histories.len()
                     ),
-                ));
+                )
+                .into());
             }
             if let Some(first) = out.first().filter(|f| f.ncols() != scores.ncols()) {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "sources",
                     format!(
                         "{} scores {} items, {} scores {}",
@@ -252,7 +173,8 @@ impl<'a> Fusion<'a> {
                         self.sources[0].name(),
                         first.ncols()
                     ),
-                ));
+                )
+                .into());
             }
             for mut row in scores.rows_mut() {
                 let n = normalize(&row.to_vec(), Normalization::MinMax);
@@ -275,10 +197,10 @@ impl<'a> Fusion<'a> {
         max_users: usize,
     ) -> Result<FusionTuning> {
         if validation.is_empty() {
-            return Err(invalid("validation", "no validation users to tune on"));
+            return Err(InvalidSetting::new("validation", "no validation users to tune on").into());
         }
         if k == 0 || max_users == 0 {
-            return Err(invalid("k", "k and max_users must be at least 1"));
+            return Err(InvalidSetting::new("k", "k and max_users must be at least 1").into());
         }
         let n = validation.len();
         let picked: Vec<usize> = (0..n.min(max_users))
@@ -349,14 +271,16 @@ impl<'a> Fusion<'a> {
 
 /// `out = sum_s weights[s] * normalized[s][row]`.
 fn combine(normalized: &[Array2<f32>], row: usize, weights: &[f32], out: &mut [f32]) {
-    out.fill(0.0);
-    for (source, &w) in normalized.iter().zip(weights) {
-        if w > 0.0 {
-            for (o, &v) in out.iter_mut().zip(source.row(row)) {
-                *o += w * v;
-            }
-        }
-    }
+    let rows: Vec<ndarray::ArrayView1<f32>> = normalized.iter().map(|n| n.row(row)).collect();
+    let sources: Vec<Source> = rows
+        .iter()
+        .zip(weights)
+        .map(|(r, &weight)| Source {
+            scores: r.as_slice().expect("rows of a standard-layout array"),
+            weight,
+        })
+        .collect();
+    weighted_sum(&sources, out).expect("rows of one width and weights checked finite");
 }
 
 impl Ranker for Fusion<'_> {
@@ -369,11 +293,13 @@ impl Ranker for Fusion<'_> {
         histories: &[Vec<u32>],
         k: usize,
         exclude: &[Vec<u32>],
-    ) -> Result<Vec<Vec<Scored>>> {
+    ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
         let excluded = exclusions(histories, exclude)?;
         let mut out = Vec::with_capacity(histories.len());
         for (c, chunk) in histories.chunks(crate::pipeline::HISTORY_BATCH).enumerate() {
-            let normalized = self.normalized(chunk)?;
+            let normalized = self
+                .normalized(chunk)
+                .map_err(|e| rank_error(self.name.clone(), e))?;
             let mut combined = vec![0f32; normalized[0].ncols()];
             for j in 0..chunk.len() {
                 combine(&normalized, j, &self.weights, &mut combined);
@@ -398,8 +324,8 @@ mod tests {
             "table".into()
         }
 
-        fn scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
-            rows(histories, |h| self.0[*h.last().unwrap() as usize].clone())
+        fn scores(&self, histories: &[Vec<u32>]) -> affinity_rank::Result<Array2<f32>> {
+            affinity_rank::score_rows(histories, |h| self.0[*h.last().unwrap() as usize].clone())
         }
     }
 

@@ -5,12 +5,12 @@
 //! vectors: histories are compared with them, while search, similar items, MMR and the
 //! similarity reasons stay in the text space.
 
+#[cfg(feature = "model")]
+use affinity_core::InvalidSetting;
 use affinity_rank::{ItemIndex, Metric};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "model")]
-use super::error::invalid;
 use super::error::Result;
 
 /// How the sequential model was trained, as kept in a bundle's manifest.
@@ -90,7 +90,7 @@ impl SequentialTower {
         if let Some(m) = &model {
             let width = m.text().size().get(1).copied().unwrap_or(0);
             if m.n_items() != items.nrows() || width != items.ncols() as i64 {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "sequential",
                     format!(
                         "the model is {} items x width {width}, its item vectors {} x {}",
@@ -98,7 +98,8 @@ impl SequentialTower {
                         items.nrows(),
                         items.ncols()
                     ),
-                ));
+                )
+                .into());
             }
         }
         Ok(SequentialTower {
@@ -176,14 +177,14 @@ impl SequentialTower {
     ) -> Result<()> {
         let items = {
             let mut model = self.model().ok_or_else(|| {
-                invalid(
+                InvalidSetting::new(
                     "sequential",
                     "new items or texts need the sequential model: load the bundle with its models",
                 )
             })?;
             let old = crate::model::to_array(model.text())?;
             if old.ncols() != vectors.ncols() || old.nrows() > vectors.nrows() {
-                return Err(invalid(
+                return Err(InvalidSetting::new(
                     "sequential",
                     format!(
                         "text vectors {} x {} for a model of {} x {}",
@@ -192,7 +193,8 @@ impl SequentialTower {
                         old.nrows(),
                         old.ncols()
                     ),
-                ));
+                )
+                .into());
             }
             let mut text = Array2::zeros(vectors.dim());
             text.slice_mut(ndarray::s![..old.nrows(), ..]).assign(&old);
@@ -222,10 +224,10 @@ impl super::Recommender {
     /// user vectors are computed again with the new tower.
     ///
     /// ```no_run
-    /// # fn demo(mut r: affinity::pipeline::Recommender) -> affinity::pipeline::Result<()> {
-    /// use affinity::tune::SequentialParams;
+    /// # fn demo(mut r: affinity_recommend::pipeline::Recommender) -> affinity_recommend::pipeline::Result<()> {
+    /// use affinity_tune::SequentialParams;
     /// let params = SequentialParams { max_history: 3, ..SequentialParams::default() };
-    /// let summary = r.fit_sequential(params, &mut ())?;
+    /// let summary = r.fit_sequential(params)?;
     /// println!("validation NDCG@10 {:.4} -> {:.4}", summary.validation_ndcg_before, summary.validation_ndcg_after);
     /// let recs = r.recommend(&[3, 17], 5)?; // no language model runs for the history
     /// # Ok(()) }
@@ -233,11 +235,19 @@ impl super::Recommender {
     pub fn fit_sequential(
         &mut self,
         params: affinity_tune::SequentialParams,
-        observer: &mut dyn affinity_tune::TrainObserver,
+    ) -> Result<SequentialSummary> {
+        self.fit_sequential_observed(params, &())
+    }
+
+    /// [`Recommender::fit_sequential`], telling `progress` how the training goes.
+    pub fn fit_sequential_observed(
+        &mut self,
+        params: affinity_tune::SequentialParams,
+        progress: &dyn affinity_core::Progress,
     ) -> Result<SequentialSummary> {
         params.check()?;
         let text = self.item_vectors().ok_or_else(|| {
-            invalid(
+            InvalidSetting::new(
                 "sequential",
                 "the sequential model starts from item text vectors: fit with a language model",
             )
@@ -247,14 +257,14 @@ impl super::Recommender {
         let split =
             affinity_tune::SequenceSplit::windows(&self.fitted.histories, params.max_history);
         if split.pairs() == 0 || split.validation.is_empty() {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "sequential",
                 "no user has three or more items: nothing to train the sequential model on and validate it with",
-            ));
+            ).into());
         }
         let max_history = params.max_history;
         let mut model = affinity_tune::SequentialRecommender::new(&text, params)?;
-        let report = model.fit(&split, observer)?;
+        let report = model.fit_observed(&split, progress)?;
         let summary = SequentialSummary {
             max_history,
             pairs: split.pairs(),

@@ -3,6 +3,7 @@
 //! type with no values, so every path that would use one still compiles and is never taken,
 //! and nothing links libtorch.
 
+use affinity_core::Progress;
 use ndarray::Array2;
 
 use crate::pipeline::Result;
@@ -19,22 +20,23 @@ pub enum Encoder {}
 /// Whether this build has the language model (the `model` feature).
 pub const AVAILABLE: bool = cfg!(feature = "model");
 
-/// [`embed`] with a progress bar labelled `what` (drawn where the binary turned progress on).
-pub(crate) fn embed_with_bar<S: AsRef<str>>(
+/// [`embed`] as a step of `progress` named `what`.
+pub(crate) fn embed_observed<S: AsRef<str>>(
     encoder: &Encoder,
     texts: &[S],
     what: &str,
+    progress: &dyn Progress,
 ) -> Result<Array2<f32>> {
     #[cfg(feature = "model")]
     {
-        let bar = crate::progress::bar(texts.len() as u64, what);
-        let vectors = encoder.embed_observed(texts, &mut |n| bar.inc(n as u64))?;
-        bar.finish_and_clear();
-        to_array(vectors)
+        progress.start(what, Some(texts.len() as u64));
+        let vectors = encoder.embed_observed(texts, progress);
+        progress.finish();
+        to_array(vectors?)
     }
     #[cfg(not(feature = "model"))]
     {
-        let _ = (texts, what);
+        let _ = (texts, what, progress);
         match *encoder {}
     }
 }

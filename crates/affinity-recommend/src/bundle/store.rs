@@ -3,8 +3,9 @@
 //! and digest checked against the manifest.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use affinity_core::files::StagedDir;
 
 use super::manifest::{FileEntry, Manifest, FORMAT, FORMAT_VERSION};
 use crate::pipeline::error::{corrupt, io};
@@ -49,76 +50,12 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-/// Writes files into a temporary directory beside the target, recording each one's size and
-/// digest; [`DirWriter::finish`] writes the manifest last and renames the directory into place.
-/// Dropped unfinished, it removes what it wrote.
+/// Writes files into a staged directory beside the target ([`StagedDir`]), recording each
+/// one's size and digest; [`DirWriter::finish`] writes the manifest last and swaps the
+/// directory into place. Dropped unfinished, it removes what it wrote.
 pub struct DirWriter {
-    target: PathBuf,
-    tmp: PathBuf,
+    staged: StagedDir,
     files: BTreeMap<String, FileEntry>,
-    finished: bool,
-}
-
-fn sibling(target: &Path, tag: &str) -> Result<PathBuf> {
-    let name = target
-        .file_name()
-        .ok_or_else(|| corrupt(target, "a bundle path needs a final directory name"))?;
-    let parent = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    Ok(parent.join(format!(
-        ".{}.{tag}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    )))
-}
-
-/// Cleans up after runs that were killed (their process is gone): their staging directories
-/// are removed; a bundle one moved aside and never replaced is moved back. Where process ids
-/// cannot be checked (no `/proc`), nothing is touched.
-fn remove_stale(target: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
-        return;
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let Some((tag, pid)) = rest.rsplit_once('.') else {
-            continue;
-        };
-        let alive = Path::new("/proc").join(pid).exists();
-        if pid.parse::<u32>().is_err() || alive {
-            continue;
-        }
-        match tag {
-            "tmp" => {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-            // Killed between moving the old bundle aside and moving the new one in.
-            "old" if !target.exists() => {
-                let _ = std::fs::rename(entry.path(), target);
-            }
-            "old" => {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Fails unless `target` is absent, an empty directory, or a bundle (its manifest says so:
@@ -148,34 +85,29 @@ impl DirWriter {
     /// Starts a bundle that will appear at `target`. An existing `target` must be a bundle
     /// (or empty): it is replaced only when the new one is complete.
     pub fn create(target: &Path) -> Result<Self> {
+        if target.file_name().is_none() {
+            return Err(corrupt(target, "a bundle path needs a final directory name"));
+        }
         replaceable(target)?;
-        remove_stale(target);
-        let tmp = sibling(target, "tmp")?;
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
         Ok(DirWriter {
-            target: target.to_path_buf(),
-            tmp,
+            staged: StagedDir::new(target)?,
             files: BTreeMap::new(),
-            finished: false,
         })
     }
 
     /// Where `name` goes while the bundle is being written (for writers that want a path).
     #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn staging_path(&self, name: &str) -> PathBuf {
-        self.tmp.join(name)
+        self.staged.path().join(name)
     }
 
     /// Writes one file.
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.tmp.join(name);
+        let path = self.staging_path(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
         }
-        let mut file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
-        file.write_all(bytes).map_err(|e| io(&path, e))?;
-        file.sync_all().map_err(|e| io(&path, e))?;
+        std::fs::write(&path, bytes).map_err(|e| io(&path, e))?;
         self.files.insert(
             name.to_string(),
             FileEntry {
@@ -190,7 +122,8 @@ impl DirWriter {
     /// into the staging directory.
     #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn record_dir(&mut self, dir: &str) -> Result<()> {
-        let mut stack = vec![self.tmp.join(dir)];
+        let root = self.staged.path().to_path_buf();
+        let mut stack = vec![root.join(dir)];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).map_err(|e| io(&d, e))? {
                 let path = entry.map_err(|e| io(&d, e))?.path();
@@ -198,12 +131,9 @@ impl DirWriter {
                     stack.push(path);
                     continue;
                 }
-                std::fs::File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| io(&path, e))?;
                 let (bytes, blake3) = digest_file(&path)?;
                 let name = path
-                    .strip_prefix(&self.tmp)
+                    .strip_prefix(&root)
                     .expect("under the staging directory")
                     .to_string_lossy()
                     .replace('\\', "/");
@@ -213,55 +143,34 @@ impl DirWriter {
         Ok(())
     }
 
-    /// Writes the manifest (with the files recorded), checks that it reads back, and moves the
-    /// bundle into place.
+    /// Writes the manifest (with the files recorded), checks that it reads back, and swaps
+    /// the bundle into place, every file synced first.
     pub fn finish(mut self, mut manifest: Manifest) -> Result<Manifest> {
         manifest.files = std::mem::take(&mut self.files);
         super::manifest::seal(&mut manifest);
         let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
-        let path = self.tmp.join(MANIFEST);
+        let target = self.staged.target().to_path_buf();
         // What cannot be read back (a NaN written as null, say) must not replace anything.
         match serde_json::from_slice::<Manifest>(&json) {
             Ok(back) if back == manifest => {}
             Ok(_) => {
                 return Err(corrupt(
-                    &self.target,
+                    &target,
                     "the manifest does not read back as written",
                 ))
             }
             Err(e) => {
                 return Err(corrupt(
-                    &self.target,
+                    &target,
                     format!("the manifest does not read back: {e}"),
                 ))
             }
         }
-        replaceable(&self.target)?;
-        let mut file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
-        file.write_all(&json).map_err(|e| io(&path, e))?;
-        file.sync_all().map_err(|e| io(&path, e))?;
-        if self.target.exists() {
-            let old = sibling(&self.target, "old")?;
-            std::fs::rename(&self.target, &old).map_err(|e| io(&self.target, e))?;
-            std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
-            let _ = std::fs::remove_dir_all(&old);
-        } else {
-            std::fs::rename(&self.tmp, &self.target).map_err(|e| io(&self.target, e))?;
-        }
-        if let Some(parent) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // Make the rename itself durable.
-            let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
-        }
-        self.finished = true;
+        replaceable(&target)?;
+        let path = self.staging_path(MANIFEST);
+        std::fs::write(&path, &json).map_err(|e| io(&path, e))?;
+        self.staged.commit()?;
         Ok(manifest)
-    }
-}
-
-impl Drop for DirWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-        }
     }
 }
 

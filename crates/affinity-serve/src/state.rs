@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::bundle::LoadOptions;
-use crate::pipeline::Recommender;
+use affinity_core::InvalidSetting;
+use affinity_recommend::bundle::LoadOptions;
+use affinity_recommend::pipeline::Recommender;
 
-use super::batch::Batcher;
-use super::metrics::{BundleFigures, Metrics};
+use crate::batch::Batcher;
+use crate::error::{Result, ServeError};
+use crate::metrics::{BundleFigures, Metrics};
 
 /// How `affinity serve` runs.
 #[derive(Debug, Clone)]
@@ -62,22 +64,29 @@ impl ServeConfig {
     }
 
     /// Fails on settings that cannot work, before anything is loaded.
-    pub fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.workers >= 1, "workers must be at least 1");
-        anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
-        anyhow::ensure!(self.body_limit >= 1, "body_limit must be at least 1 byte");
-        anyhow::ensure!(
-            !self.request_timeout.is_zero() && !self.header_timeout.is_zero(),
-            "timeouts must be positive"
-        );
-        if let Some(token) = &self.admin_token {
-            anyhow::ensure!(
-                token.len() >= 16,
-                "the admin token needs at least 16 characters"
-            );
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
+        let at_least_one = [
+            ("workers", self.workers),
+            ("max_batch", self.max_batch),
+            ("body_limit", self.body_limit),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return Err(InvalidSetting::new(name, "must be at least 1"));
         }
-        if let Some(root) = &self.reload_root {
-            anyhow::ensure!(root.is_dir(), "{} is not a directory", root.display());
+        if self.request_timeout.is_zero() || self.header_timeout.is_zero() {
+            return Err(InvalidSetting::new("timeouts", "must be positive"));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(InvalidSetting::new(
+                "admin_token",
+                "needs at least 16 characters",
+            ));
+        }
+        if let Some(root) = self.reload_root.as_ref().filter(|r| !r.is_dir()) {
+            return Err(InvalidSetting::new(
+                "reload_root",
+                format!("{} is not a directory", root.display()),
+            ));
         }
         Ok(())
     }
@@ -119,7 +128,7 @@ pub struct AppState {
 
 impl AppState {
     /// Loads the configured bundle (blocking: call before serving or from a blocking task).
-    pub fn new(config: ServeConfig) -> anyhow::Result<Self> {
+    pub fn new(config: ServeConfig) -> Result<Self> {
         config.check()?;
         let generation = AtomicU64::new(0);
         let first = load(&config, &config.bundle, &generation)?;
@@ -146,7 +155,7 @@ impl AppState {
     }
 
     /// Loads the bundle in `dir` (blocking), ready to swap in.
-    pub fn load(&self, dir: &Path) -> anyhow::Result<Serving> {
+    pub fn load(&self, dir: &Path) -> Result<Serving> {
         load(&self.config, dir, &self.generation)
     }
 
@@ -248,12 +257,13 @@ pub fn tune_allocator() {
     }
 }
 
-fn load(config: &ServeConfig, dir: &Path, generation: &AtomicU64) -> anyhow::Result<Serving> {
-    let recommender = Arc::new(
-        Recommender::load(dir, &config.load)
-            .map_err(|e| anyhow::anyhow!("cannot load the bundle {}: {e}", dir.display()))?,
-    );
-    let manifest = crate::bundle::read_manifest(dir)?;
+fn load(config: &ServeConfig, dir: &Path, generation: &AtomicU64) -> Result<Serving> {
+    let unloadable = |source| ServeError::Bundle {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let recommender = Arc::new(Recommender::load(dir, &config.load).map_err(unloadable)?);
+    let manifest = affinity_recommend::bundle::read_manifest(dir).map_err(unloadable)?;
     let fitted = recommender.fitted();
     let figures = BundleFigures {
         path: dir.display().to_string(),

@@ -12,9 +12,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::batch::BatchError;
-use super::state::AppState;
-use crate::pipeline::{PipelineError, Recommendation};
+use crate::batch::BatchError;
+use crate::state::AppState;
+use affinity_recommend::pipeline::{PipelineError, Recommendation};
 
 /// An error answer: a status and a JSON body `{"error": message}`.
 #[derive(Debug)]
@@ -396,7 +396,7 @@ pub(crate) async fn events(
     let Query(q) = query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
     let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     // Read like the bundle's own events, unless told otherwise.
-    let recorded = crate::bundle::read_manifest(&state.current().dir)
+    let recorded = affinity_recommend::bundle::read_manifest(&state.current().dir)
         .ok()
         .and_then(|m| m.last_read().map(|r| r.time_format.clone()));
     let time_format = match q.time_format.as_deref().or(recorded.as_deref()) {
@@ -431,21 +431,21 @@ pub(crate) async fn events(
         let _one_at_a_time = worker.update_lock.lock().await;
         let dir = worker.current().dir.clone();
         let job = worker.clone();
-        let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
-            let current = crate::pipeline::Recommender::load(&dir, &job.config.load)?;
+        let outcome = tokio::task::spawn_blocking(move || -> crate::Result<serde_json::Value> {
+            let current = affinity_recommend::pipeline::Recommender::load(&dir, &job.config.load)?;
             let (updated, report) = current.update(&parsed)?;
             updated.save(&dir, &Default::default())?;
             drop(updated);
             let next = job.load(&dir)?;
             job.swap(next);
-            Ok(serde_json::to_value(&report)?)
+            Ok(serde_json::to_value(&report).unwrap_or_default())
         })
         .await;
         let (ok, value) = match outcome {
             Ok(Ok(report)) => (true, json!({ "status": "applied", "report": report })),
             Ok(Err(e)) => (
                 false,
-                json!({ "status": "failed", "error": format!("{e:#}") }),
+                json!({ "status": "failed", "error": e.to_string() }),
             ),
             Err(e) => (false, json!({ "status": "failed", "error": e.to_string() })),
         };

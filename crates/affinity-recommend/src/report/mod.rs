@@ -3,10 +3,10 @@
 mod chart;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use affinity_core::files::write_bytes;
+use affinity_core::WriteError;
 
 use crate::pipeline::{MethodResult, Reason, Recommendation};
 
@@ -169,16 +169,11 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
         .join("; ")
 }
 
-/// Writes `bytes` to `path` through a temporary file ([`crate::output::write_atomically`]).
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::output::write_atomically(path, |w| Ok(w.write_all(bytes)?))
-}
-
 impl Report {
     /// Writes `report.md`, `metrics.png`, `loss.png` and `results.json` into `dir`; returns the
     /// report's path.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, WriteError> {
+        std::fs::create_dir_all(dir).map_err(|e| WriteError::new(dir, e))?;
         let methods: Vec<String> = self.results.iter().map(|r| r.name.clone()).collect();
         let series: Vec<(String, Vec<f64>)> = methods
             .iter()
@@ -308,7 +303,7 @@ impl Report {
         }
         let _ = writeln!(md, "Total time {:.0} s.", self.seconds);
         let path = dir.join("report.md");
-        write_file(&path, md.as_bytes())?;
+        write_bytes(&path, md.as_bytes())?;
         let json = serde_json::json!({
             "results": self.results,
             "comparisons": self.comparisons,
@@ -316,10 +311,8 @@ impl Report {
             "rules": self.rules,
             "training": self.training.iter().map(|r| serde_json::json!({"name": r.name, "report": r.details, "seconds": r.seconds})).collect::<Vec<_>>(),
         });
-        write_file(
-            &dir.join("results.json"),
-            serde_json::to_string_pretty(&json)?.as_bytes(),
-        )?;
+        let json = serde_json::to_string_pretty(&json).expect("a JSON value serializes");
+        write_bytes(&dir.join("results.json"), json.as_bytes())?;
         Ok(path)
     }
 }

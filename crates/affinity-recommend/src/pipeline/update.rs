@@ -5,6 +5,7 @@
 //! co-occurrence and rules again with the same functions fitting uses: the result is exactly
 //! what fitting on all events gives. Only new items, and items whose text changed, are embedded.
 
+use affinity_core::InvalidSetting;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -87,10 +88,10 @@ impl Recommender {
     /// baskets of a second file cannot be told from the first's (refused).
     pub fn update(mut self, new: &Dataset) -> Result<(Recommender, UpdateReport)> {
         if !new.has_users {
-            return Err(super::error::invalid(
+            return Err(InvalidSetting::new(
                 "events",
                 "an update needs events with user ids (a long CSV): basket and FIMI files number their baskets per file",
-            ));
+            ).into());
         }
         super::fitted::check_ids(new, "events")?;
         let started = Instant::now();
@@ -212,10 +213,11 @@ impl Recommender {
                 Some(all)
             }
             (Some(_), None) if !reembed.is_empty() => {
-                return Err(super::error::invalid(
+                return Err(InvalidSetting::new(
                     "encoder",
                     "new items or texts must be embedded: load the recommender with its encoder",
-                ));
+                )
+                .into());
             }
             (vectors, _) => vectors,
         };
@@ -240,13 +242,13 @@ impl Recommender {
                 })
                 .collect();
             if !stale.is_empty() && !updated.reads_histories() {
-                return Err(super::error::invalid(
+                return Err(InvalidSetting::new(
                     "user vectors",
                     format!(
                         "{} cached user vectors need computing again, and no model that reads histories was loaded: load the bundle with its models",
                         stale.len()
                     ),
-                ));
+                ).into());
             }
             let fresh = updated.encode_users(&stale)?;
             let mut all = Array2::zeros((histories.len(), old.ncols()));
@@ -273,7 +275,7 @@ fn with_new_text(
     #[cfg(feature = "model")]
     {
         let text = updated.item_vectors().ok_or_else(|| {
-            super::error::invalid("vectors", "the sequential model needs item text vectors")
+            InvalidSetting::new("vectors", "the sequential model needs item text vectors")
         })?;
         tower.set_text(text, changed)?;
         Ok(tower)
@@ -281,9 +283,10 @@ fn with_new_text(
     #[cfg(not(feature = "model"))]
     {
         let _ = (&mut tower, updated, changed);
-        Err(super::error::invalid(
+        Err(InvalidSetting::new(
             "sequential",
             "new items or texts need the sequential model, which this build cannot run",
-        ))
+        )
+        .into())
     }
 }

@@ -5,16 +5,20 @@
 #[cfg(feature = "model")]
 use std::time::Instant;
 
+use affinity_core::InvalidSetting;
+
 #[cfg(feature = "model")]
 use affinity_data::metrics::ndcg_at;
 #[cfg(feature = "model")]
 use affinity_tune::{Example, Objective, TrainParams, Trainer, TrainingTask};
 
-use super::error::{invalid, Result};
+use super::error::Result;
 #[cfg(feature = "model")]
 use super::{config::ScoreWeights, recommender::Recommender};
 #[cfg(feature = "model")]
-use crate::{model::to_array, ranker::Ranker};
+use crate::model::to_array;
+#[cfg(feature = "model")]
+use affinity_rank::Ranker;
 
 /// Settings of [`Recommender::fine_tune_recent`]; checked before any work.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,16 +54,17 @@ impl ContinualParams {
     /// Fails on settings that cannot work.
     pub fn check(&self) -> Result<()> {
         if self.steps == 0 || self.batch_size == 0 || self.validation_users == 0 {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "continual",
                 "steps, batch_size and validation_users must be at least 1",
-            ));
+            )
+            .into());
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(invalid("learning_rate", "must be a positive number"));
+            return Err(InvalidSetting::new("learning_rate", "must be a positive number").into());
         }
         if !(self.replay >= 0.0 && self.replay.is_finite()) {
-            return Err(invalid("replay", "must be a finite number >= 0"));
+            return Err(InvalidSetting::new("replay", "must be a finite number >= 0").into());
         }
         Ok(())
     }
@@ -143,13 +148,15 @@ impl Recommender {
     ) -> Result<(Recommender, ContinualReport)> {
         params.check()?;
         if !self.has_encoder() {
-            return Err(invalid("encoder", "fine-tuning needs the bundle's encoder"));
+            return Err(
+                InvalidSetting::new("encoder", "fine-tuning needs the bundle's encoder").into(),
+            );
         }
         if self.sequential.is_some() {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "sequential",
                 "this recommender reads histories with its sequential model, not the language model: fit it again (affinity fit --sequential) instead of fine-tuning",
-            ));
+            ).into());
         }
         let started = Instant::now();
         let fitted = self.fitted();
@@ -212,10 +219,11 @@ impl Recommender {
         }
         let mut examples: Vec<Example> = fresh.iter().filter_map(|&(u, p)| pair(u, p)).collect();
         if examples.is_empty() {
-            return Err(invalid(
+            return Err(InvalidSetting::new(
                 "continual",
                 "no new event follows an earlier one of its user: nothing to learn from",
-            ));
+            )
+            .into());
         }
         let new_pairs = examples.len();
         shuffle(&mut old, params.seed ^ 1);
