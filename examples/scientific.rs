@@ -38,8 +38,9 @@ use affinity::ranker::{exclusions, Named, Ranker};
 use affinity::tune::tch::Tensor;
 use affinity::tune::{
     DeviceChoice, EncoderOptions, EpochRecord, Precision, SentenceEncoder, SequenceSplit,
-    SequentialParams, SequentialRecommender, TrainObserver, TrainParams, TrainReport, Trainer,
+    SequentialParams, SequentialRecommender, TrainParams, TrainReport, Trainer,
 };
+use affinity::Progress;
 use serde::Serialize;
 
 const K: usize = 10;
@@ -134,7 +135,7 @@ impl Ranker for Memo<'_> {
         histories: &[Vec<u32>],
         k: usize,
         exclude: &[Vec<u32>],
-    ) -> affinity::pipeline::Result<Vec<Vec<Scored>>> {
+    ) -> affinity::rank::Result<Vec<Vec<Scored>>> {
         let excluded = exclusions(histories, exclude)?;
         let mut lists = self.lists.borrow_mut();
         let missing: Vec<Vec<u32>> = histories
@@ -166,15 +167,12 @@ impl Ranker for Memo<'_> {
     }
 }
 
-/// Prints each epoch's validation figure as the sequential model trains.
+/// Prints each epoch's validation figures as the sequential model trains.
 struct EpochLog(String);
 
-impl TrainObserver for EpochLog {
-    fn on_epoch(&mut self, r: &EpochRecord) {
-        println!(
-            "  [{}] epoch {:>2}: loss {:.3}  validation NDCG@10 {:.4}  Recall@10 {:.4}  ({:.0} s)",
-            self.0, r.epoch, r.train_loss, r.ndcg10, r.recall10, r.seconds
-        );
+impl Progress for EpochLog {
+    fn note(&self, line: &str) {
+        println!("  [{}] {line}", self.0);
     }
 }
 
@@ -684,7 +682,7 @@ fn train(
     };
     let t = Instant::now();
     let mut model = SequentialRecommender::new(text, params)?;
-    let report = model.fit(&split, &mut EpochLog(label.clone()))?;
+    let report = model.fit_observed(&split, &EpochLog(label.clone()))?;
     let seconds = t.elapsed().as_secs_f64();
     println!(
         "sequential ({label}): validation NDCG@10 {:.4} -> {:.4} (epoch {}) in {seconds:.0} s",

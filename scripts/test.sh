@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: bootstrap on first use (which also builds and installs the Python
-# wheel), then every crate's tests and doctests, then the facade and its CLI built without the
-# language model (no libtorch), then the wheel's Python tests (the Spark ones skip where Java is
-# absent).
+# wheel), then every crate's tests and doctests, then the recommender and the command line
+# built without the language model (no libtorch), then the wheel's Python tests (the Spark
+# ones skip where Java is absent).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
 cd "$root"
 cargo test --workspace "$@"
-cargo test -p affinity --no-default-features "$@"
+cargo test -p affinity-recommend --no-default-features "$@"
+cargo test -p affinity --no-default-features --features cli "$@"
 venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' .cargo/config.toml)
 # No .pytest_cache or __pycache__ left in the clone.
 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/affinity-py/tests

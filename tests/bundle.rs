@@ -475,10 +475,7 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
         steps: 0,
         ..ContinualParams::default()
     };
-    assert!(matches!(
-        bad.check(),
-        Err(PipelineError::InvalidSetting { .. })
-    ));
+    assert!(matches!(bad.check(), Err(PipelineError::InvalidSetting(_))));
     let params = ContinualParams {
         steps: 3,
         batch_size: 8,
@@ -633,14 +630,17 @@ fn updates_refuse_what_they_cannot_fold_in_exactly() {
     let (new, _) = load(&baskets, &Format::Baskets, &DataOptions::default()).unwrap();
     let e = fit().update(&new).expect_err("refused");
     assert!(
-        matches!(e, PipelineError::InvalidSetting { name: "events", .. }),
+        matches!(
+            e,
+            PipelineError::InvalidSetting(affinity::InvalidSetting { name: "events", .. })
+        ),
         "{e}"
     );
     // A hand-built dataset whose events name ids it has no names for: an error, not a panic.
     let mut bad = load_rows(dir.path(), "c.csv", &[(1, 1, 1, Some(1), true)]);
     bad.interactions[0].user = 7;
     let e = fit().update(&bad).expect_err("refused");
-    assert!(matches!(e, PipelineError::InvalidSetting { .. }), "{e}");
+    assert!(matches!(e, PipelineError::InvalidSetting(_)), "{e}");
     bad.interactions[0].user = 0;
     bad.orders = Default::default();
     assert!(

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use affinity::data::{Dataset, EventKind, Interaction};
 use affinity::pipeline::{
-    evaluate, Candidates, EvalProtocol, EvalSet, Pipeline, PipelineConfig, PipelineError, Reason,
-    ScoreWeights,
+    evaluate, Candidates, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Reason, ScoreWeights,
 };
 #[cfg(feature = "model")]
 use affinity::ranker::Ranker;
@@ -199,7 +198,7 @@ fn invalid_settings_fail_before_work() {
     .is_err());
     // Each bad setting is named, whether the facade or affinity-mine's own check finds it.
     let named = |config: PipelineConfig| match config.check() {
-        Err(PipelineError::InvalidSetting { name, .. }) => name,
+        Err(affinity::InvalidSetting { name, .. }) => name,
         other => panic!("expected an invalid setting, got {other:?}"),
     };
     let base = PipelineConfig::default;

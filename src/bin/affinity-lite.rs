@@ -39,10 +39,10 @@ fn main() -> std::process::ExitCode {
     if !own && first.is_some() {
         return hand_on();
     }
-    affinity_cli::progress::show(true);
+    let bars = affinity_cli::progress::Bars::stderr();
     let result = match Cli::parse().command {
-        Command::Data(command) => affinity_cli::data::run(command),
-        Command::Mine(args) => affinity_cli::mine::run(args),
+        Command::Data(command) => affinity_cli::data::run(command, &bars),
+        Command::Mine(args) => affinity_cli::mine::run(args, &bars),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -134,7 +134,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
             ..config.weights
         };
     }
-    let pipeline = Pipeline::new(config)?;
+    let pipeline = Pipeline::new(config)?.with_progress(super::bars());
     let (dataset, _) = args.input.load()?;
     let events = dataset.interactions.len();
     let encoder = if args.no_model {

@@ -63,8 +63,12 @@ pub enum BenchCommand {
     Rank(rank::RankBenchArgs),
 }
 
+/// Progress drawn on standard error: bars on a terminal, the noted lines in a log.
+pub fn bars() -> std::sync::Arc<dyn affinity::Progress> {
+    std::sync::Arc::new(affinity_cli::progress::Bars::stderr())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    affinity_cli::progress::show(true);
     if !matches!(cli.command, Command::Serve(_)) {
         // The library's warnings (a raised mining threshold, ...) as plain stderr lines;
         // `serve` sets up its own log. RUST_LOG overrides the level.
@@ -80,8 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .try_init();
     }
     match cli.command {
-        Command::Data(command) => affinity_cli::data::run(command),
-        Command::Mine(args) => affinity_cli::mine::run(args),
+        Command::Data(command) => affinity_cli::data::run(command, &*bars()),
+        Command::Mine(args) => affinity_cli::mine::run(args, &*bars()),
         #[cfg(feature = "model")]
         Command::Embed(args) => tune::embed(args),
         Command::Fit(args) => bundle::fit(args),

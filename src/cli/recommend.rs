@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use affinity::data::{Dataset, HoldOut};
 use affinity::pipeline::{
-    evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
+    evaluate_observed, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
     Recommendation, Recommender, ScoreWeights,
 };
 use affinity::ranker::{Named, Ranker};
@@ -210,7 +210,8 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
             load_bundle(dir, &args.run)?
         }
         None => {
-            let pipeline = Pipeline::new(args.rank.config(HoldOut::LastItem)?)?;
+            let pipeline =
+                Pipeline::new(args.rank.config(HoldOut::LastItem)?)?.with_progress(super::bars());
             let (_, dataset) = args.source.raw()?;
             fit_on_the_spot(&pipeline, dataset, &args.run)?
         }
@@ -289,7 +290,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         }
         Some(dir) => load_bundle(dir, &args.run)?,
         None => {
-            let pipeline = Pipeline::new(PipelineConfig::default())?;
+            let pipeline = Pipeline::new(PipelineConfig::default())?.with_progress(super::bars());
             let (_, dataset) = args.source.raw()?;
             // Checked before the model loads and embeds the catalogue.
             if let Some(name) = &args.similar {
@@ -465,9 +466,19 @@ fn evaluate_bundle(
     }
     rankers.push(&hybrid);
     let vectors = recommender.item_vectors();
+    let progress = super::bars();
     rankers
         .into_iter()
-        .map(|r| Ok(evaluate(r, set, k, vectors)?))
+        .map(|r| {
+            Ok(evaluate_observed(
+                r,
+                set,
+                k,
+                vectors,
+                Candidates::HistoryExcluded,
+                &*progress,
+            )?)
+        })
         .collect()
 }
 
@@ -489,8 +500,8 @@ fn fit_sequential(recommender: &mut Recommender, tower: &SequentialArgs) -> anyh
     if let Some(params) = tower.params()? {
         #[cfg(feature = "model")]
         {
-            let mut bar = affinity::tune::ProgressBarObserver::new();
-            eprintln!("{}", recommender.fit_sequential(params, &mut bar)?);
+            let summary = recommender.fit_sequential_observed(params, &*super::bars())?;
+            eprintln!("{summary}");
         }
     }
     Ok(())
@@ -505,7 +516,8 @@ fn evaluate_split(
     protocol: EvalProtocol,
 ) -> anyhow::Result<Vec<MethodResult>> {
     let k = args.rank.k;
-    let pipeline = Pipeline::new(args.rank.config(args.hold_out.into())?)?;
+    let pipeline =
+        Pipeline::new(args.rank.config(args.hold_out.into())?)?.with_progress(super::bars());
     let (dataset, _) = args.read.load(&args.input)?;
     // The model before the mining: a bad model path fails before the heavy work.
     let encoder = match args.no_model {
@@ -536,11 +548,13 @@ fn evaluate_split(
         Candidates::HistoryExcluded,
     )?;
     if model.reads_histories() {
-        results.push(evaluate(
+        results.push(evaluate_observed(
             &model.blend(model_row(&model), ScoreWeights::EMBEDDING, 1.0),
             &set,
             k,
             vectors,
+            Candidates::HistoryExcluded,
+            pipeline.progress(),
         )?);
     }
     let config = pipeline.config();
@@ -562,6 +576,13 @@ fn evaluate_split(
         .into(),
         inner: &model,
     };
-    results.push(evaluate(&hybrid, &set, k, vectors)?);
+    results.push(evaluate_observed(
+        &hybrid,
+        &set,
+        k,
+        vectors,
+        Candidates::HistoryExcluded,
+        pipeline.progress(),
+    )?);
     Ok(results)
 }

@@ -98,5 +98,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = std::io::stdout().flush();
         },
         termination(),
-    ))
+    ))?;
+    Ok(())
 }

@@ -8,13 +8,13 @@ use anyhow::Context;
 use affinity::pipeline::{Pipeline, PipelineConfig};
 use affinity_data::HoldOut;
 use affinity_tune::{
-    BertConfig, EpochRecord, LoraConfig, Monitor, Objective, Precision, ProgressBarObserver,
-    SentenceEncoder, TargetTower, TrainParams, Trainer,
+    BertConfig, EpochRecord, LoraConfig, Monitor, Objective, Precision, SentenceEncoder,
+    TargetTower, TrainParams, Trainer,
 };
 
 use super::model_args::{model_dir, RunArgs};
+use affinity::files::write_file;
 use affinity_cli::input::InputArgs;
-use affinity_cli::output::write_atomically;
 
 /// `affinity embed`.
 #[derive(Debug, clap::Args)]
@@ -74,7 +74,7 @@ pub fn embed(args: EmbedArgs) -> anyhow::Result<()> {
         Ok(())
     };
     match &args.output {
-        Some(path) => write_atomically(path, |w| write(w)),
+        Some(path) => write_file(path, |w| write(w)),
         None => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -290,7 +290,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
     };
     if let Some(path) = &args.export_pairs {
-        write_atomically(path, |w| {
+        write_file(path, |w| -> anyhow::Result<()> {
             for e in &task.examples {
                 let target = task
                     .targets
@@ -316,13 +316,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let outcome = if args.no_progress {
         trainer.fit(&mut encoder, &task)?
     } else {
-        trainer.fit_with(&mut encoder, &task, &mut ProgressBarObserver::new())?
+        trainer.fit_observed(&mut encoder, &task, &*super::bars())?
     };
     let report = &outcome.report;
     let json = serde_json::to_string_pretty(report)?;
-    write_atomically(&args.out.join("train_report.json"), |w| {
-        Ok(w.write_all(json.as_bytes())?)
-    })?;
+    affinity::files::write_bytes(&args.out.join("train_report.json"), json.as_bytes())?;
     let with_prior = task.prior.is_some();
     if with_prior {
         println!(

@@ -28,6 +28,7 @@ pub fn failed(out: &Output) -> String {
 }
 
 /// Runs the `affinity` binary in the repository root.
+#[cfg(feature = "cli")]
 pub fn affinity(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_affinity"))
         .args(args)

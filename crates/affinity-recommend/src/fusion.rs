@@ -4,10 +4,10 @@
 //! from the best single source, so a source that does not help keeps weight 0.
 //!
 //! ```
-//! use affinity::fusion::Fusion;
-//! use affinity::pipeline::{Candidates, EvalSet};
-//! use affinity::rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
-//! use affinity::ranker::{Ranker, Scorer};
+//! use affinity_recommend::fusion::Fusion;
+//! use affinity_recommend::pipeline::{Candidates, EvalSet};
+//! use affinity_rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
+//! use affinity_rank::{Ranker, Scorer};
 //! let baskets = vec![vec![0, 1], vec![0, 1], vec![2, 3], vec![2, 3], vec![3]];
 //! let cooc = ItemCooccurrence::fit(&baskets, 4, CooccurrenceWeight::Cosine);
 //! let popular = MostPopular::fit(&baskets, 4);
@@ -21,7 +21,7 @@
 //! assert_eq!(fusion.weights()[0], 0.0); // popularity adds nothing: weight 0
 //! let lists = fusion.rank(&[vec![2]], 1, &[vec![2]])?;
 //! assert_eq!(lists[0][0].item, 3);
-//! # Ok::<(), affinity::pipeline::PipelineError>(())
+//! # Ok::<(), affinity_recommend::pipeline::PipelineError>(())
 //! ```
 
 use affinity_core::InvalidSetting;
@@ -30,8 +30,11 @@ use serde::Serialize;
 
 use affinity_data::metrics::ndcg_at;
 use affinity_rank::{
-    exclusions, normalize, top_k, weighted_sum, Normalization, Ranker, Scored, Scorer, Source,
+    exclusions, normalize, top_k, weighted_sum, Normalization, Ranker, Scored, Source,
 };
+
+/// The scorer interface a fusion adds up (defined beside the rankers, in affinity-rank).
+pub use affinity_rank::Scorer;
 
 use crate::pipeline::error::rank_error;
 use crate::pipeline::{Candidates, EvalSet, Recommender, Result};
@@ -314,7 +317,7 @@ impl Ranker for Fusion<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use affinity_rank::CooccurrenceWeight;
+    use affinity_rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
 
     /// Scores looked up by the history's last item: row `table[last]`.
     struct Table(Vec<Vec<f32>>);

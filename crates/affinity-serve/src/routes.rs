@@ -443,10 +443,7 @@ pub(crate) async fn events(
         .await;
         let (ok, value) = match outcome {
             Ok(Ok(report)) => (true, json!({ "status": "applied", "report": report })),
-            Ok(Err(e)) => (
-                false,
-                json!({ "status": "failed", "error": e.to_string() }),
-            ),
+            Ok(Err(e)) => (false, json!({ "status": "failed", "error": e.to_string() })),
             Err(e) => (false, json!({ "status": "failed", "error": e.to_string() })),
         };
         tracing::info!(outcome = %value, "update from posted events");

@@ -546,13 +546,16 @@ impl Recorder {
         for (i, t) in told.iter().enumerate() {
             if let Told::Start(what, total) = t {
                 assert_eq!(what, "training");
-                let done = told[i + 1..]
+                // Units reported before the first batch's own unit and status.
+                let mut before: Vec<u64> = told[i + 1..]
                     .iter()
                     .map_while(|t| match t {
                         Told::Advance(n) => Some(*n),
                         _ => None,
                     })
-                    .sum();
+                    .collect();
+                assert_eq!(before.pop(), Some(1), "the first batch is one unit");
+                let done = before.iter().sum();
                 starts.push((total.expect("a total"), done));
             }
         }

@@ -258,10 +258,10 @@ impl Recommender {
     /// format or parts that disagree with each other are each a typed error naming the file.
     ///
     /// ```no_run
-    /// use affinity::pipeline::Recommender;
+    /// use affinity_recommend::pipeline::Recommender;
     /// let recommender = Recommender::load("bundles/groceries".as_ref(), &Default::default())?;
     /// let recs = recommender.recommend_user("1808", 5)?;
-    /// # Ok::<(), affinity::pipeline::PipelineError>(())
+    /// # Ok::<(), affinity_recommend::pipeline::PipelineError>(())
     /// ```
     pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let reader = DirReader::open(dir)?;

@@ -86,7 +86,10 @@ impl DirWriter {
     /// (or empty): it is replaced only when the new one is complete.
     pub fn create(target: &Path) -> Result<Self> {
         if target.file_name().is_none() {
-            return Err(corrupt(target, "a bundle path needs a final directory name"));
+            return Err(corrupt(
+                target,
+                "a bundle path needs a final directory name",
+            ));
         }
         replaceable(target)?;
         Ok(DirWriter {

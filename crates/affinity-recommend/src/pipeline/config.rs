@@ -57,11 +57,11 @@ impl Default for ScoreWeights {
 /// change fields of [`PipelineConfig::default`] and call [`PipelineConfig::check`].
 ///
 /// ```
-/// use affinity::pipeline::PipelineConfig;
+/// use affinity_recommend::pipeline::PipelineConfig;
 /// let config = PipelineConfig::builder().k(20).min_support(0.002).mmr_lambda(0.8).build()?;
 /// assert_eq!(config.k, 20);
 /// assert!(PipelineConfig::builder().mmr_lambda(1.5).build().is_err());
-/// # Ok::<(), affinity::pipeline::PipelineError>(())
+/// # Ok::<(), affinity_recommend::pipeline::PipelineError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PipelineConfig {

@@ -213,9 +213,7 @@ impl super::Pipeline {
         };
         [&popular as &dyn Ranker, &cooc, &rules_alone]
             .into_iter()
-            .map(|ranker| {
-                evaluate_observed(ranker, set, k, vectors, candidates, self.progress())
-            })
+            .map(|ranker| evaluate_observed(ranker, set, k, vectors, candidates, self.progress()))
             .collect()
     }
 }

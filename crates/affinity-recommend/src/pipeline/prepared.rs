@@ -56,8 +56,8 @@ pub struct FitOptions {
 /// The pipeline's steps, sharing one [`PipelineConfig`].
 ///
 /// ```no_run
-/// use affinity::pipeline::{Pipeline, PipelineConfig};
-/// let (dataset, _) = affinity::data::load(std::path::Path::new("data/groceries.csv"), &affinity::data::Format::Long(Default::default()), &Default::default())?;
+/// use affinity_recommend::pipeline::{Pipeline, PipelineConfig};
+/// let (dataset, _) = affinity_data::load(std::path::Path::new("data/groceries.csv"), &affinity_data::Format::Long(Default::default()), &Default::default())?;
 /// let pipeline = Pipeline::new(PipelineConfig::default())?;
 /// let prepared = pipeline.prepare(dataset);
 /// let rules = pipeline.mine_rules(&prepared)?;

@@ -91,7 +91,7 @@ pub(crate) const HISTORY_BATCH: usize = 1024;
 /// [`Recommender::load`] (a bundle directory).
 ///
 /// ```no_run
-/// # fn demo(r: &affinity::pipeline::Recommender) -> affinity::pipeline::Result<()> {
+/// # fn demo(r: &affinity_recommend::pipeline::Recommender) -> affinity_recommend::pipeline::Result<()> {
 /// for rec in r.recommend(&[3, 17], 5)? {
 ///     println!("{} {:.3} {:?}", rec.name, rec.score, rec.reasons);
 /// }
@@ -732,7 +732,7 @@ impl Recommender {
     /// Saved with the bundle and kept current by [`Recommender::update`].
     ///
     /// ```no_run
-    /// # fn demo(mut r: affinity::pipeline::Recommender) -> affinity::pipeline::Result<()> {
+    /// # fn demo(mut r: affinity_recommend::pipeline::Recommender) -> affinity_recommend::pipeline::Result<()> {
     /// r.cache_user_vectors()?;
     /// let recs = r.recommend_user("1808", 5)?; // no encoding now
     /// # Ok(()) }
@@ -885,9 +885,9 @@ impl Recommender {
 
     /// Products for a free-text query, by cosine of the embeddings.
     pub fn search(&self, text: &str, k: usize) -> Result<Vec<Recommendation>> {
-        let encoder = self.encoder().ok_or_else(|| {
-            InvalidSetting::new("encoder", "search needs a language model")
-        })?;
+        let encoder = self
+            .encoder()
+            .ok_or_else(|| InvalidSetting::new("encoder", "search needs a language model"))?;
         if text.trim().is_empty() {
             return Err(InvalidSetting::new("query", "the query is empty").into());
         }

@@ -78,7 +78,7 @@ impl Recommender {
     /// in, as if it had been fitted on its events followed by these.
     ///
     /// ```no_run
-    /// # fn demo(recommender: affinity::pipeline::Recommender, new: affinity::data::Dataset) -> affinity::pipeline::Result<()> {
+    /// # fn demo(recommender: affinity_recommend::pipeline::Recommender, new: affinity_data::Dataset) -> affinity_recommend::pipeline::Result<()> {
     /// let (updated, report) = recommender.update(&new)?;
     /// println!("{} events added, {} new items embedded", report.events_added, report.items_embedded);
     /// # Ok(()) }

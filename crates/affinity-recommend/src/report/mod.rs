@@ -125,7 +125,7 @@ pub struct Report {
 ///
 /// ```
 /// let v = ndarray::array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0]];
-/// assert!((affinity::report::mean_pairwise_cosine(v.view()) - 1.0 / 3.0).abs() < 1e-9);
+/// assert!((affinity_recommend::report::mean_pairwise_cosine(v.view()) - 1.0 / 3.0).abs() < 1e-9);
 /// ```
 pub fn mean_pairwise_cosine(vectors: ndarray::ArrayView2<f32>) -> f64 {
     let n = vectors.nrows() as f64;

@@ -136,7 +136,7 @@ struct Manifest {
 /// let params = SequentialParams { hidden: 8, epochs: 2, ..SequentialParams::default() };
 /// let mut model = SequentialRecommender::new(&text, params)?;
 /// let split = SequenceSplit::from_histories(&[vec![0, 1, 2], vec![1, 2, 3, 0]], 50);
-/// let report = model.fit(&split, &mut ())?;
+/// let report = model.fit(&split)?;
 /// assert!(report.epochs.len() >= 2);
 /// let scores = model.scores(&[vec![0, 1]])?; // [1, 4]
 /// assert_eq!(scores.size(), [1, 4]);

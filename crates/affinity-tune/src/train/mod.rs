@@ -114,7 +114,9 @@ impl Trainer {
             store.save_best(encoder, run.head.as_ref())?;
         }
         progress.start("training", Some((run.batches * p.epochs) as u64));
-        progress.advance((run.batches * state.epoch) as u64);
+        if state.epoch > 0 {
+            progress.advance((run.batches * state.epoch) as u64);
+        }
         let mut stop = StopReason::Completed;
         // Resumed past the epoch to stop after: nothing to train in this run.
         let first = if p.stop_after.is_some_and(|last| last <= state.epoch) {
