@@ -2,12 +2,11 @@
 //! libtorch: one call makes them find libtorch without `LD_LIBRARY_PATH`, and records where
 //! it is so that CUDA can be opened at run time.
 //!
+//! In the `build.rs` of a package that depends on torch-sys directly (only then does cargo
+//! pass torch-sys's `links = "tch"` metadata to its build script):
+//!
 //! ```no_run
-//! // build.rs of a package that depends on torch-sys (directly: only then does cargo pass
-//! // torch-sys's `links = "tch"` metadata to its build script)
-//! fn main() {
-//!     affinity_build::link_libtorch();
-//! }
+//! affinity_build::link_libtorch();
 //! ```
 
 /// Adds an rpath to libtorch's library folder to every target of the package being built, and
