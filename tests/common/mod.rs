@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 #[cfg(feature = "model")]
 use affinity::tune::{BertConfig, DeviceChoice, EncoderOptions, SentenceEncoder};
@@ -30,7 +30,7 @@ pub fn failed(out: &Output) -> String {
 /// Runs the `affinity` binary in the repository root.
 #[cfg(feature = "cli")]
 pub fn affinity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_affinity"))
+    std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()

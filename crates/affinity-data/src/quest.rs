@@ -77,7 +77,7 @@ const MAX_MEAN: f64 = 500.0;
 const CORRUPTION_VARIANCE: f64 = 0.1;
 
 impl QuestParams {
-    /// The first invalid setting, as [`DataError::InvalidSetting`].
+    /// The first invalid setting.
     ///
     /// ```
     /// use affinity_data::quest::QuestParams;

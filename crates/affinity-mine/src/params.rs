@@ -123,7 +123,7 @@ pub enum Duplicates {
     /// Count it once (arules, mlxtend, pyfim).
     #[default]
     Merge,
-    /// Fail with [`MineError::DuplicateItem`] (as Spark does).
+    /// Fail with [`MineError::DuplicateItem`](crate::MineError::DuplicateItem) (as Spark does).
     Reject,
 }
 

@@ -18,11 +18,11 @@ pub enum ServeError {
         /// The bundle directory.
         path: PathBuf,
         /// Why.
-        source: PipelineError,
+        source: Box<PipelineError>,
     },
     /// Fitting, updating or saving failed.
     #[error(transparent)]
-    Pipeline(#[from] PipelineError),
+    Pipeline(Box<PipelineError>),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -34,6 +34,12 @@ pub enum ServeError {
     /// A task of the server ended without an answer (it panicked or was cancelled).
     #[error("a server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl From<PipelineError> for ServeError {
+    fn from(error: PipelineError) -> Self {
+        ServeError::Pipeline(Box::new(error))
+    }
 }
 
 /// Results of this crate.

@@ -3,7 +3,7 @@
 //! tokio and hyper carry the connections (HTTP/1.1, header-read timeout, graceful drain), axum
 //! routes, tower-http bounds each request's time. The bundle is held behind an `Arc` that a
 //! reload swaps whole, so a request finishes on the bundle it started with. History texts of
-//! concurrent requests are encoded together on one thread per bundle ([`batch`]); ranking runs
+//! concurrent requests are encoded together on one thread per bundle (the `batch` module); ranking runs
 //! on tokio's blocking pool, so the async workers only move bytes.
 //!
 //! ```no_run
@@ -35,7 +35,7 @@ use hyper_util::service::TowerToHyperService;
 
 pub use error::{Result, ServeError};
 pub use metrics::BundleFigures;
-pub use state::{tune_allocator, AppState, ServeConfig};
+pub use state::{release_freed_memory, tune_allocator, AppState, ServeConfig};
 
 /// The routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {

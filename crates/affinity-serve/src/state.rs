@@ -260,7 +260,7 @@ pub fn tune_allocator() {
 fn load(config: &ServeConfig, dir: &Path, generation: &AtomicU64) -> Result<Serving> {
     let unloadable = |source| ServeError::Bundle {
         path: dir.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let recommender = Arc::new(Recommender::load(dir, &config.load).map_err(unloadable)?);
     let manifest = affinity_recommend::bundle::read_manifest(dir).map_err(unloadable)?;

@@ -122,11 +122,11 @@ impl BertConfig {
         embeddings.checked_add(layer.checked_mul(n(self.num_hidden_layers)?)?)
     }
 
-    /// The first setting the model cannot be built with, as [`TuneError::InvalidSetting`].
+    /// The first setting the model cannot be built with.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         let positive = |name, v: i64| match v > 0 {
             true => Ok(()),
-            false => Err(InvalidSetting::new(name, format!("{v} is not positive")).into()),
+            false => Err(InvalidSetting::new(name, format!("{v} is not positive"))),
         };
         positive("hidden_size", self.hidden_size)?;
         positive("num_attention_heads", self.num_attention_heads)?;
@@ -135,14 +135,13 @@ impl BertConfig {
         positive("intermediate_size", self.intermediate_size)?;
         positive("type_vocab_size", self.type_vocab_size)?;
         if self.num_hidden_layers < 0 {
-            return Err(InvalidSetting::new("num_hidden_layers", "is negative").into());
+            return Err(InvalidSetting::new("num_hidden_layers", "is negative"));
         }
         if self.parameter_count().is_none() {
             return Err(InvalidSetting::new(
                 "hidden_size",
                 "the sizes give more parameters than can be counted",
-            )
-            .into());
+            ));
         }
         if self.hidden_size % self.num_attention_heads != 0 {
             return Err(InvalidSetting::new(
@@ -151,15 +150,13 @@ impl BertConfig {
                     "{} is not a multiple of num_attention_heads {}",
                     self.hidden_size, self.num_attention_heads
                 ),
-            )
-            .into());
+            ));
         }
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "relu") {
             return Err(InvalidSetting::new(
                 "hidden_act",
                 format!("{:?} is not supported", self.hidden_act),
-            )
-            .into());
+            ));
         }
         Ok(())
     }

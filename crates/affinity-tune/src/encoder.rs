@@ -32,14 +32,14 @@ pub struct EncoderOptions {
 }
 
 impl EncoderOptions {
-    /// The first setting that cannot work, as [`TuneError::InvalidSetting`];
+    /// The first setting that cannot work;
     /// [`SentenceEncoder::from_dir`] and [`SentenceEncoder::random`] call it before loading.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         if self.batch_size == 0 {
-            return Err(InvalidSetting::new("batch_size", "must be positive").into());
+            return Err(InvalidSetting::new("batch_size", "must be positive"));
         }
         if self.max_len == Some(0) {
-            return Err(InvalidSetting::new("max_len", "must be positive").into());
+            return Err(InvalidSetting::new("max_len", "must be positive"));
         }
         match &self.lora {
             Some(lora) => lora.check(),

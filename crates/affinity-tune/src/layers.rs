@@ -94,16 +94,16 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
-    /// The first setting that cannot work, as [`crate::TuneError::InvalidSetting`].
+    /// The first setting that cannot work.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         if self.rank <= 0 {
-            return Err(InvalidSetting::new("lora.rank", "must be positive").into());
+            return Err(InvalidSetting::new("lora.rank", "must be positive"));
         }
         if self.alpha.is_nan() || self.alpha <= 0.0 {
-            return Err(InvalidSetting::new("lora.alpha", "must be positive").into());
+            return Err(InvalidSetting::new("lora.alpha", "must be positive"));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(InvalidSetting::new("lora.dropout", "must lie in [0, 1)").into());
+            return Err(InvalidSetting::new("lora.dropout", "must lie in [0, 1)"));
         }
         const KNOWN: [&str; 6] = [
             "query",
@@ -114,17 +114,17 @@ impl LoraConfig {
             "output.dense",
         ];
         if self.target_modules.is_empty() {
-            return Err(
-                InvalidSetting::new("lora.target_modules", "name at least one module").into(),
-            );
+            return Err(InvalidSetting::new(
+                "lora.target_modules",
+                "name at least one module",
+            ));
         }
         for m in &self.target_modules {
             if !KNOWN.contains(&m.as_str()) {
                 return Err(InvalidSetting::new(
                     "lora.target_modules",
                     format!("unknown module {m:?}; known: {}", KNOWN.join(", ")),
-                )
-                .into());
+                ));
             }
         }
         Ok(())

@@ -123,7 +123,7 @@ impl PipelineConfig {
         PipelineConfigBuilder(PipelineConfig::default())
     }
 
-    /// The first setting that cannot work, as [`PipelineError::InvalidSetting`] naming it,
+    /// The first setting that cannot work, named,
     /// before any work starts. The mining and rule thresholds are checked by affinity-mine's
     /// own [`MiningParams::check`] and [`RuleParams::check`], not repeated here.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {

@@ -239,7 +239,7 @@ impl super::Recommender {
         self.fit_sequential_observed(params, &())
     }
 
-    /// [`Recommender::fit_sequential`], telling `progress` how the training goes.
+    /// [`Recommender::fit_sequential`](super::Recommender::fit_sequential), telling `progress` how the training goes.
     pub fn fit_sequential_observed(
         &mut self,
         params: affinity_tune::SequentialParams,

@@ -80,7 +80,7 @@ impl Default for SequentialParams {
 }
 
 impl SequentialParams {
-    /// The first invalid setting as [`TuneError::InvalidSetting`].
+    /// The first invalid setting.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         for (name, v) in [
             ("hidden", self.hidden),
@@ -92,27 +92,26 @@ impl SequentialParams {
             ("patience", self.patience),
         ] {
             if v == 0 {
-                return Err(InvalidSetting::new(name, "must be at least 1").into());
+                return Err(InvalidSetting::new(name, "must be at least 1"));
             }
         }
         if !self.hidden.is_multiple_of(self.heads) {
             return Err(InvalidSetting::new(
                 "heads",
                 format!("{} heads do not divide hidden {}", self.heads, self.hidden),
-            )
-            .into());
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(InvalidSetting::new("dropout", "must lie in [0, 1)").into());
+            return Err(InvalidSetting::new("dropout", "must lie in [0, 1)"));
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(InvalidSetting::new("temperature", "must be positive").into());
+            return Err(InvalidSetting::new("temperature", "must be positive"));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(InvalidSetting::new("learning_rate", "must be positive").into());
+            return Err(InvalidSetting::new("learning_rate", "must be positive"));
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
-            return Err(InvalidSetting::new("weight_decay", "must lie in [0, 1)").into());
+            return Err(InvalidSetting::new("weight_decay", "must lie in [0, 1)"));
         }
         Ok(())
     }

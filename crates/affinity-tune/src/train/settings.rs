@@ -25,7 +25,7 @@ impl Monitor {
     }
 }
 
-/// Training settings; [`Trainer::new`] checks them before any work starts.
+/// Training settings; [`Trainer::new`](crate::Trainer::new) checks them before any work starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
     /// Passes over the examples.
@@ -113,11 +113,11 @@ impl Default for TrainParams {
 }
 
 impl TrainParams {
-    /// The first invalid setting as [`TuneError::InvalidSetting`]; [`Trainer::new`] calls it.
+    /// The first invalid setting; [`Trainer::new`](crate::Trainer::new) calls it.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         let positive = |name, v: usize| {
             if v == 0 {
-                Err(InvalidSetting::new(name, "must be at least 1").into())
+                Err(InvalidSetting::new(name, "must be at least 1"))
             } else {
                 Ok(())
             }
@@ -129,30 +129,28 @@ impl TrainParams {
             return Err(InvalidSetting::new(
                 "learning_rate",
                 format!("{} is not positive", self.learning_rate),
-            )
-            .into());
+            ));
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
-            return Err(InvalidSetting::new("weight_decay", "must lie in [0, 1)").into());
+            return Err(InvalidSetting::new("weight_decay", "must lie in [0, 1)"));
         }
         if !(0.0..=1.0).contains(&self.warmup_ratio) {
-            return Err(InvalidSetting::new("warmup_ratio", "must lie in [0, 1]").into());
+            return Err(InvalidSetting::new("warmup_ratio", "must lie in [0, 1]"));
         }
         if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
-            return Err(InvalidSetting::new("max_grad_norm", "must be positive").into());
+            return Err(InvalidSetting::new("max_grad_norm", "must be positive"));
         }
         if !(0.0..1.0).contains(&self.head_dropout) {
-            return Err(InvalidSetting::new("head_dropout", "must lie in [0, 1)").into());
+            return Err(InvalidSetting::new("head_dropout", "must lie in [0, 1)"));
         }
         if self.patience == Some(0) {
             return Err(InvalidSetting::new(
                 "patience",
                 "use None to never stop early, or at least 1",
-            )
-            .into());
+            ));
         }
         if self.stop_after == Some(0) {
-            return Err(InvalidSetting::new("stop_after", "must be at least 1").into());
+            return Err(InvalidSetting::new("stop_after", "must be at least 1"));
         }
         if let TargetTower::Cached {
             refresh_steps: Some(0),
@@ -161,29 +159,25 @@ impl TrainParams {
             return Err(InvalidSetting::new(
                 "target_tower",
                 "refresh_steps must be at least 1 (None: once per epoch)",
-            )
-            .into());
+            ));
         }
         if !(self.uniformity >= 0.0 && self.uniformity.is_finite()) {
             return Err(InvalidSetting::new(
                 "uniformity",
                 format!("{} is not a finite, non-negative weight", self.uniformity),
-            )
-            .into());
+            ));
         }
         if self.uniformity > 0.0 && self.target_tower != TargetTower::Trained {
             return Err(InvalidSetting::new(
                 "uniformity",
                 "needs the trained target tower (cached targets carry no gradient)",
-            )
-            .into());
+            ));
         }
         if (self.resume || self.stop_after.is_some()) && self.checkpoint_dir.is_none() {
             return Err(InvalidSetting::new(
                 "checkpoint_dir",
                 "resume and stop_after need a checkpoint directory",
-            )
-            .into());
+            ));
         }
         Ok(())
     }
