@@ -31,7 +31,8 @@ if [[ ${1:-} == --verify ]]; then
     export CARGO_TARGET_DIR=$PWD/target/package-verify
     rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/affinity-* \
         "$CARGO_TARGET_DIR"/debug/.fingerprint/affinity-* "$CARGO_TARGET_DIR"/debug/deps/*affinity*
-    cargo package --allow-dirty -p affinity-data -p affinity-mine -p affinity-rank -p affinity-cli
+    cargo package --allow-dirty -p affinity-core -p affinity-build -p affinity-data -p affinity-mine \
+        -p affinity-rank -p affinity-cli
 fi
 
 cargo metadata --format-version 1 --locked | python3 -c '
