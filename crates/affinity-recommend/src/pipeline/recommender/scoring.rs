@@ -1,0 +1,246 @@
+//! Scoring: every item's blended score for a history (the language model or sequential
+//! tower, rules, popularity and co-occurrence, each normalised), and the ranked lists with MMR.
+
+use super::{Recommender, HISTORY_BATCH};
+use crate::model;
+use crate::pipeline::config::ScoreWeights;
+use crate::pipeline::error::Result;
+use affinity_rank::{
+    blend, exclusions, inner_product, mmr, normalize, top_k, weighted_sum, Normalization, Scored,
+    Source,
+};
+use ndarray::{Array2, Axis};
+use std::collections::HashMap;
+
+impl Recommender {
+    /// History vectors, one row per history (zero rows when there is no encoder, no history
+    /// or no weight on the embedding).
+    pub(super) fn embed_histories(
+        &self,
+        histories: &[Vec<u32>],
+        weight: f32,
+    ) -> Result<Array2<f32>> {
+        let dim = self.history_index().dim();
+        if let Some(tower) = &self.sequential {
+            let vectors = match weight > 0.0 {
+                true => tower.embed(histories)?,
+                false => None,
+            };
+            return Ok(vectors.unwrap_or_else(|| Array2::zeros((histories.len(), dim))));
+        }
+        let Some(encoder) = self.encoder().filter(|_| weight > 0.0) else {
+            return Ok(Array2::zeros((histories.len(), dim)));
+        };
+        let texts: Vec<String> = histories.iter().map(|h| self.history_text(h)).collect();
+        let mut out = match &self.history_cache {
+            None => model::embed(&encoder, &texts)?,
+            Some(cache) => {
+                let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                cache.embed(&texts, dim, |missing| model::embed(&encoder, missing))?
+            }
+        };
+        for (h, mut row) in histories.iter().zip(out.rows_mut()) {
+            if h.is_empty() {
+                row.fill(0.0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Blended scores of every item for one history, given its vector.
+    pub(super) fn scores(
+        &self,
+        history: &[u32],
+        embedding: &[f32],
+        w: ScoreWeights,
+    ) -> Result<(Vec<f32>, HashMap<u32, usize>)> {
+        let (rule_scores, best_rule) = self.rule_scores(history);
+        let cooccurrence = if w.cooccurrence > 0.0 {
+            self.fitted.cooccurrence.scores(history)
+        } else {
+            Vec::new()
+        };
+        let embedding = self.model_scores(embedding);
+        let mut sources = Vec::with_capacity(4);
+        for (scores, weight) in [
+            (&embedding[..], w.embedding),
+            (&rule_scores[..], w.rules),
+            (&self.popularity[..], w.popularity),
+            (&cooccurrence[..], w.cooccurrence),
+        ] {
+            if weight > 0.0 {
+                sources.push(Source { scores, weight });
+            }
+        }
+        let blended = if sources.is_empty() {
+            vec![0.0; self.len()]
+        } else {
+            blend(&sources, Normalization::MinMax)?
+        };
+        Ok((blended, best_rule))
+    }
+
+    /// The language model's score of every item from its cosines: plus the popularity prior
+    /// it was trained with, if any (not for the sequential tower, trained without one).
+    pub(super) fn model_scores<'s>(&self, cosines: &'s [f32]) -> std::borrow::Cow<'s, [f32]> {
+        let prior = self.ranking.popularity_prior;
+        // No history vector (an empty history, no model): nothing for the prior to add to.
+        if prior == 0.0 || self.sequential.is_some() || cosines.iter().all(|&c| c == 0.0) {
+            return cosines.into();
+        }
+        cosines
+            .iter()
+            .zip(&self.prior)
+            .map(|(c, p)| c + prior * p)
+            .collect::<Vec<f32>>()
+            .into()
+    }
+
+    /// Per item, the confidence of the strongest rule the history fires for it (0 where none
+    /// does), and that rule.
+    pub(super) fn rule_scores(&self, history: &[u32]) -> (Vec<f32>, HashMap<u32, usize>) {
+        let n = self.len();
+        let rules = &self.fitted.rules;
+        let mut scores = vec![0f32; n];
+        let mut best_rule: HashMap<u32, usize> = HashMap::new();
+        if !rules.is_empty() {
+            for (item, r) in self.rule_index.strongest_by_item(history) {
+                if (item as usize) < n {
+                    best_rule.insert(item, r);
+                    scores[item as usize] = rules[r].confidence as f32;
+                }
+            }
+        }
+        (scores, best_rule)
+    }
+
+    /// The score sources of one history normalised once, so that many weightings can be
+    /// tried on them ([`Normalized::blend`] equals [`Recommender::rank_with`]'s scores).
+    pub(crate) fn normalized(&self, history: &[u32], embedding: &[f32]) -> Normalized {
+        Normalized {
+            embedding: normalize(&self.model_scores(embedding), Normalization::MinMax),
+            rules: normalize(&self.rule_scores(history).0, Normalization::MinMax),
+            cooccurrence: normalize(
+                &self.fitted.cooccurrence.scores(history),
+                Normalization::MinMax,
+            ),
+        }
+    }
+
+    /// The popularity source normalised, shared by every history.
+    pub(crate) fn normalized_popularity(&self) -> Vec<f32> {
+        normalize(&self.popularity, Normalization::MinMax)
+    }
+
+    pub(crate) fn select(
+        &self,
+        scores: &[f32],
+        exclude: &[u32],
+        k: usize,
+        lambda: f32,
+    ) -> Result<Vec<Scored>> {
+        if lambda >= 1.0 || !self.has_vectors {
+            return Ok(top_k(scores, k, exclude));
+        }
+        let pool = top_k(scores, self.ranking.mmr_candidates.max(k), exclude);
+        let vectors = self.index.vectors();
+        let row = |i: u32| vectors.row(i as usize).to_slice().expect("standard layout");
+        let sim = |a: u32, b: u32| inner_product(row(a), row(b));
+        Ok(mmr(&pool, k, lambda, sim)?)
+    }
+
+    /// Cosine of each history's embedding with every item, `[histories, items]` (zeros when
+    /// the embedding weight is 0 or there is no encoder).
+    pub fn embedding_scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+        self.embedding_scores_with(histories, self.ranking.weights.embedding)
+    }
+
+    pub(super) fn embedding_scores_with(
+        &self,
+        histories: &[Vec<u32>],
+        weight: f32,
+    ) -> Result<Array2<f32>> {
+        for h in histories {
+            self.check(h)?;
+        }
+        let users = self.embed_histories(histories, weight)?;
+        Ok(users
+            .dot(&self.history_index().vectors().t())
+            .as_standard_layout()
+            .into_owned())
+    }
+
+    /// Every item's blended score (this recommender's weights) for each history,
+    /// `[histories, items]`: the scores its lists are ranked by before MMR.
+    pub(crate) fn blended_scores(&self, histories: &[Vec<u32>]) -> Result<Array2<f32>> {
+        let weights = self.ranking.weights;
+        let mut out = Array2::zeros((histories.len(), self.len()));
+        for (c, chunk) in histories.chunks(HISTORY_BATCH).enumerate() {
+            let sims = self.embedding_scores_with(chunk, weights.embedding)?;
+            for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
+                let (scores, _) = self.scores(h, row.as_slice().expect("contiguous"), weights)?;
+                out.row_mut(c * HISTORY_BATCH + j)
+                    .assign(&ndarray::ArrayView1::from(&scores[..]));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One ranked list from precomputed embedding scores, with the given weights and lambda.
+    pub(crate) fn rank_with(
+        &self,
+        history: &[u32],
+        exclude: &[u32],
+        embedding: &[f32],
+        k: usize,
+        weights: ScoreWeights,
+        lambda: f32,
+    ) -> Result<Vec<Scored>> {
+        let (scores, _) = self.scores(history, embedding, weights)?;
+        self.select(&scores, exclude, k, lambda)
+    }
+
+    pub(super) fn rank_lists(
+        &self,
+        histories: &[Vec<u32>],
+        k: usize,
+        exclude: &[Vec<u32>],
+        weights: ScoreWeights,
+        lambda: f32,
+    ) -> Result<Vec<Vec<Scored>>> {
+        let excluded = exclusions(histories, exclude)?;
+        let mut out = Vec::with_capacity(histories.len());
+        for (c, chunk) in histories.chunks(HISTORY_BATCH).enumerate() {
+            let sims = self.embedding_scores_with(chunk, weights.embedding)?;
+            for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
+                let row = row.as_slice().expect("contiguous");
+                let ex = excluded(c * HISTORY_BATCH + j);
+                out.push(self.rank_with(h, ex, row, k, weights, lambda)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One history's score sources, normalised as [`blend`] normalises them.
+pub(crate) struct Normalized {
+    embedding: Vec<f32>,
+    rules: Vec<f32>,
+    cooccurrence: Vec<f32>,
+}
+
+impl Normalized {
+    /// The weighted sum, added in [`blend`]'s order so that the result is bit-identical.
+    pub(crate) fn blend(&self, popularity: &[f32], w: ScoreWeights) -> Vec<f32> {
+        let mut out = vec![0f32; popularity.len()];
+        let sources = [
+            (&self.embedding[..], w.embedding),
+            (&self.rules[..], w.rules),
+            (popularity, w.popularity),
+            (&self.cooccurrence[..], w.cooccurrence),
+        ]
+        .map(|(scores, weight)| Source { scores, weight });
+        weighted_sum(&sources, &mut out).expect("one score per item, weights checked finite");
+        out
+    }
+}
