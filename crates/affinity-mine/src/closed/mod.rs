@@ -14,44 +14,15 @@ use crate::error::Result;
 use crate::params::Target;
 use crate::sink::ItemsetSink;
 
+mod db;
+mod maximal;
+
+use db::{merge_identical, reaches_back, Db, Merge};
+use maximal::{is_subset, Exact};
+
 const NONE: u32 = u32::MAX;
 /// Bytes the maximality bitsets may take.
 const BITSET_BUDGET: usize = 64 << 20;
-
-/// Transactions over local items `0..labels.len()`, back to back.
-#[derive(Default)]
-struct Db {
-    /// Local id to global item key, ascending (local order is global order).
-    labels: Vec<u32>,
-    items: Vec<u32>,
-    /// Transaction `t` is `items[start[t]..start[t + 1]]`.
-    start: Vec<usize>,
-    weight: Vec<u64>,
-}
-
-impl Db {
-    fn clear(&mut self) {
-        self.labels.clear();
-        self.items.clear();
-        self.start.clear();
-        self.start.push(0);
-        self.weight.clear();
-    }
-
-    fn transaction(&self, t: u32) -> &[u32] {
-        &self.items[self.start[t as usize]..self.start[t as usize + 1]]
-    }
-
-    fn push(&mut self, items: &[u32], weight: u64) {
-        self.items.extend_from_slice(items);
-        self.start.push(self.items.len());
-        self.weight.push(weight);
-    }
-
-    fn len(&self) -> usize {
-        self.weight.len()
-    }
-}
 
 /// Scratch of one recursion depth, reused by every node at that depth.
 #[derive(Default)]
@@ -84,24 +55,6 @@ struct Miner<'a> {
     key_to_item: &'a [u32],
     /// For maximal sets: the exact test against the whole database.
     exact: Option<Exact<'a>>,
-}
-
-/// The root database with occurrence lists, to test maximality exactly: conditional
-/// databases only know lower bounds for the items before a set's core.
-struct Exact<'a> {
-    root: &'a Db,
-    occurrences: &'a [Vec<u32>],
-    /// Per root item, its transactions as a bitset (`words` words each), when that fits in
-    /// [`BITSET_BUDGET`]: dense data, where occurrence lists are long.
-    bits: Option<Vec<u64>>,
-    words: usize,
-    /// Mean items per root transaction (at least 1).
-    mean_length: usize,
-    /// Bit planes of the root transactions' weights: plane `k` holds the transactions whose
-    /// weight has bit `k` set, so a weighted count is a sum of shifted popcounts.
-    planes: Vec<Vec<u64>>,
-    /// Item key to root-local id (`NONE` for items in every transaction).
-    root_local: &'a [u32],
 }
 
 impl Miner<'_> {
@@ -378,214 +331,6 @@ impl Miner<'_> {
         level.child = child;
         result
     }
-}
-
-impl<'a> Exact<'a> {
-    /// `occurrences`: the root items' transactions ([`Miner::deliver`] from item 0).
-    fn new(root: &'a Db, occurrences: &'a [Vec<u32>], root_local: &'a [u32]) -> Self {
-        let words = root.len().div_ceil(64);
-        let dense = root.labels.len().saturating_mul(words).saturating_mul(8) <= BITSET_BUDGET;
-        let bits = dense.then(|| {
-            let mut bits = vec![0u64; root.labels.len() * words];
-            for (item, list) in occurrences.iter().enumerate() {
-                for &t in list {
-                    bits[item * words + t as usize / 64] |= 1 << (t % 64);
-                }
-            }
-            bits
-        });
-        Exact {
-            root,
-            planes: weight_planes(&root.weight, words),
-            mean_length: (root.items.len() / root.len().max(1)).max(1),
-            occurrences,
-            bits,
-            words,
-            root_local,
-        }
-    }
-
-    /// The bitset form of [`Miner::is_maximal`]: intersect the members' transactions, then
-    /// count every other item within them.
-    fn is_maximal_dense(
-        &self,
-        bits: &[u64],
-        members: &[u32],
-        before: u32,
-        min: u64,
-        tids: &mut Vec<u64>,
-    ) -> bool {
-        let Some((&first, rest)) = members.split_first() else {
-            return self.root.labels.is_empty();
-        };
-        let words = self.words;
-        tids.clear();
-        tids.extend_from_slice(&bits[first as usize * words..][..words]);
-        for &m in rest {
-            for (a, b) in tids.iter_mut().zip(&bits[m as usize * words..][..words]) {
-                *a &= b;
-            }
-        }
-        // The members' transactions split by weight bit.
-        let weighted: Vec<Vec<u64>> = self
-            .planes
-            .iter()
-            .map(|plane| tids.iter().zip(plane).map(|(a, b)| a & b).collect())
-            .collect();
-        let mut next_member = 0;
-        for item in 0..before {
-            if members.get(next_member) == Some(&item) {
-                next_member += 1;
-                continue;
-            }
-            let column = &bits[item as usize * words..][..words];
-            let count: u64 = weighted
-                .iter()
-                .enumerate()
-                .map(|(k, plane)| {
-                    let ones: u32 = plane
-                        .iter()
-                        .zip(column)
-                        .map(|(a, b)| (a & b).count_ones())
-                        .sum();
-                    u64::from(ones) << k
-                })
-                .sum();
-            if count >= min {
-                return false;
-            }
-        }
-        true
-    }
-}
-
-fn weight_planes(weights: &[u64], words: usize) -> Vec<Vec<u64>> {
-    let top = weights.iter().copied().max().unwrap_or(0);
-    let planes = (u64::BITS - top.leading_zeros()) as usize;
-    (0..planes)
-        .map(|k| {
-            let mut plane = vec![0u64; words];
-            for (t, &w) in weights.iter().enumerate() {
-                if w >> k & 1 == 1 {
-                    plane[t / 64] |= 1 << (t % 64);
-                }
-            }
-            plane
-        })
-        .collect()
-}
-
-/// Whether sorted `small` is contained in sorted `large`.
-fn is_subset(small: &[u32], large: &[u32]) -> bool {
-    let mut k = 0;
-    small.iter().all(|&x| {
-        while k < large.len() && large[k] < x {
-            k += 1;
-        }
-        k < large.len() && large[k] == x
-    })
-}
-
-/// Whether every transaction in `tids` shares an item before `e`: the prefix-preserving test,
-/// by intersecting sorted prefixes, which usually empties after a few transactions.
-fn reaches_back(db: &Db, tids: &[u32], e: u32, common: &mut Vec<u32>) -> bool {
-    let Some((&first, rest)) = tids.split_first() else {
-        return false;
-    };
-    let before = |t: u32| {
-        let items = db.transaction(t);
-        &items[..items.partition_point(|&j| j < e)]
-    };
-    common.clear();
-    common.extend_from_slice(before(first));
-    for &t in rest {
-        if common.is_empty() {
-            return false;
-        }
-        let other = before(t);
-        let mut k = 0;
-        common.retain(|&j| {
-            while k < other.len() && other[k] < j {
-                k += 1;
-            }
-            k < other.len() && other[k] == j
-        });
-    }
-    !common.is_empty()
-}
-
-/// Copies `staged` into `out` (whose labels are set) with identical transactions merged and
-/// their weights added: LCM's database reduction, what makes dense data fast.
-///
-/// Items before `split` only serve the prefix-preserving test, which asks whether an item is
-/// in *every* transaction of an occurrence set; so transactions that agree from `split` on
-/// merge, keeping the intersection of their items before it (LCM ver. 2). Transactions are
-/// grouped by a hash (sorting integers, not slices), then compared within a group.
-fn merge_identical(staged: &Db, split: u32, merge: &mut Merge, out: &mut Db) {
-    let parts = |t: u32| {
-        let items = staged.transaction(t);
-        items.split_at(items.partition_point(|&j| j < split))
-    };
-    let order = &mut merge.order;
-    order.clear();
-    order.extend((0..staged.len() as u32).map(|t| (hash(parts(t).1), t)));
-    order.sort_unstable();
-    let mut run = 0;
-    while run < order.len() {
-        let h = order[run].0;
-        let end = run + order[run..].partition_point(|&(g, _)| g == h);
-        merge.reps.clear();
-        for &(_, t) in &order[run..end] {
-            let (before, after) = parts(t);
-            let weight = staged.weight[t as usize];
-            match merge.reps.iter().position(|&(r, _)| parts(r).1 == after) {
-                Some(k) => {
-                    merge.reps[k].1 += weight;
-                    let kept = &mut merge.before[k];
-                    let mut i = 0;
-                    kept.retain(|&j| {
-                        while i < before.len() && before[i] < j {
-                            i += 1;
-                        }
-                        i < before.len() && before[i] == j
-                    });
-                }
-                None => {
-                    let k = merge.reps.len();
-                    merge.reps.push((t, weight));
-                    if merge.before.len() <= k {
-                        merge.before.push(Vec::new());
-                    }
-                    merge.before[k].clear();
-                    merge.before[k].extend_from_slice(before);
-                }
-            }
-        }
-        for (k, &(t, weight)) in merge.reps.iter().enumerate() {
-            out.items.extend_from_slice(&merge.before[k]);
-            out.push(parts(t).1, weight);
-        }
-        run = end;
-    }
-}
-
-/// Scratch of [`merge_identical`].
-#[derive(Default)]
-struct Merge {
-    order: Vec<(u64, u32)>,
-    /// Per representative of a hash group: its transaction and summed weight, and the items
-    /// before the split common to all merged into it.
-    reps: Vec<(u32, u64)>,
-    before: Vec<Vec<u32>>,
-}
-
-fn hash(items: &[u32]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ items.len() as u64;
-    for &i in items {
-        h = (h ^ u64::from(i)).wrapping_mul(0x0000_0100_0000_01b3);
-        h ^= h >> 29;
-    }
-    h
 }
 
 /// Mines the closed or maximal itemsets of at most `max_len` items into `sink`; returns how
