@@ -6,6 +6,7 @@ mod config;
 mod continual;
 pub(crate) mod error;
 mod evaluate;
+mod fit;
 pub(crate) mod fitted;
 mod prepared;
 mod recommender;
@@ -19,8 +20,9 @@ pub use evaluate::{
     evaluate, evaluate_candidates, evaluate_observed, Candidates, EvalProtocol, EvalSet,
     MethodResult,
 };
+pub use fit::FitOptions;
 pub use fitted::Fitted;
-pub use prepared::{FitOptions, Pipeline, Prepared};
+pub use prepared::{Pipeline, Prepared};
 pub(crate) use recommender::{check_popularity_prior, HISTORY_BATCH};
 pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};
 pub use sequential::SequentialSummary;

@@ -1,0 +1,245 @@
+//! Fitting for serving: a recommender on every event, its blend first chosen on each user's
+//! validation step, and a sequential history model when asked for.
+
+use affinity_core::InvalidSetting;
+use affinity_data::Dataset;
+
+use super::config::ScoreWeights;
+use super::error::Result;
+use super::prepared::{Pipeline, Prepared};
+use super::recommender::Recommender;
+use crate::bundle::{Provenance, Tuning};
+use crate::model::Encoder;
+
+/// What [`Pipeline::fit_with`] does besides fitting.
+#[derive(Debug, Clone, Default)]
+pub struct FitOptions {
+    /// Choose the blend weights and MMR lambda on at most this many validation users first.
+    pub tune_users: Option<usize>,
+    /// Train a sequential history tower with these settings
+    /// ([`Recommender::fit_sequential`]); needs a language model for the item text vectors.
+    #[cfg(feature = "model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
+    pub sequential: Option<affinity_tune::SequentialParams>,
+}
+
+impl Pipeline {
+    /// Fits a recommender on every event of `dataset`, ready to save and serve: rules,
+    /// co-occurrence, popularity and histories from all events, items embedded once. With
+    /// `tune_users` set, the blend weights and MMR lambda are first chosen on each user's
+    /// held-out validation step (the configured hold-out; at most that many users), then the
+    /// recommender is fitted on all events with them (the choice is kept in its provenance).
+    /// [`Pipeline::fit_with`] also trains a sequential history tower.
+    pub fn fit(
+        &self,
+        dataset: Dataset,
+        encoder: Option<Encoder>,
+        tune_users: Option<usize>,
+    ) -> Result<Recommender> {
+        self.fit_with(
+            dataset,
+            encoder,
+            // Every other option is off (there are none without the `model` feature).
+            #[allow(clippy::needless_update)]
+            &FitOptions {
+                tune_users,
+                ..FitOptions::default()
+            },
+        )
+    }
+
+    /// As [`Pipeline::fit`], with [`FitOptions`]. With a sequential tower and tuning, the
+    /// tower the weights are chosen with is trained on the events before each user's
+    /// validation step (so it never saw the items it is scored on there); the one kept is
+    /// trained on all events.
+    pub fn fit_with(
+        &self,
+        dataset: Dataset,
+        encoder: Option<Encoder>,
+        options: &FitOptions,
+    ) -> Result<Recommender> {
+        super::fitted::check_ids(&dataset, "dataset")?;
+        #[cfg(feature = "model")]
+        if let Some(p) = &options.sequential {
+            p.check()?;
+            if encoder.is_none() {
+                return Err(InvalidSetting::new(
+                    "sequential",
+                    "the sequential model starts from the item text vectors: fit with a language model",
+                ).into());
+            }
+        }
+        let mut ranking = self.ranking();
+        let (encoder, vectors, tuning) = match options.tune_users {
+            Some(max_users) => {
+                let prepared = self.prepare(dataset.clone());
+                let rules = self.mine_rules(&prepared)?;
+                let mut tuned = self.recommender(&prepared, encoder, rules)?;
+                #[cfg(feature = "model")]
+                let tuning = self.tune_with(
+                    &prepared,
+                    &mut tuned,
+                    max_users,
+                    options.sequential.as_ref(),
+                )?;
+                #[cfg(not(feature = "model"))]
+                let tuning = self.tune_ranking(&prepared, &mut tuned, max_users)?;
+                ranking = tuned.ranking_settings().clone();
+                let (_, encoder, vectors, _, _) = tuned.into_parts();
+                (encoder, vectors, Some(tuning))
+            }
+            None => (encoder, None, None),
+        };
+        let prepared = self.prepare_all(dataset);
+        let rules = self.mine_rules(&prepared)?;
+        let fitted = self.fitted(&prepared, rules);
+        let mut recommender = match vectors {
+            Some(v) => Recommender::with_vectors(fitted, encoder, Some(v), ranking)?,
+            None => Recommender::new_observed(fitted, encoder, ranking, self.progress())?,
+        };
+        #[cfg(feature = "model")]
+        if let Some(p) = &options.sequential {
+            recommender.fit_sequential_observed(p.clone(), self.progress())?;
+        }
+        recommender.set_provenance(Provenance {
+            tuning,
+            ..Provenance::default()
+        });
+        Ok(recommender)
+    }
+
+    /// Chooses the blend weights and MMR lambda of `recommender` by NDCG@k on the validation
+    /// step (histories from the training steps only, so the test step is never looked at):
+    /// first the rule, popularity and co-occurrence weights with the embedding's at its
+    /// configured weight or 0 (a model that does not help drops out), then lambda. Rules, co-occurrence and popularity are refitted on the training steps for the
+    /// choice ([`Pipeline::validation_step`]), so no source has seen the items it is scored on.
+    /// Returns how it was chosen (with the validation NDCG@k reached); the recommender keeps
+    /// the winning setting. A recommender with a sequential tower is tuned with a tower of the
+    /// same settings trained on the training steps only, for the same reason.
+    pub fn tune_ranking(
+        &self,
+        prepared: &Prepared,
+        recommender: &mut Recommender,
+        max_users: usize,
+    ) -> Result<Tuning> {
+        #[cfg(feature = "model")]
+        {
+            let sequential = recommender.sequential_params();
+            self.tune_with(prepared, recommender, max_users, sequential.as_ref())
+        }
+        #[cfg(not(feature = "model"))]
+        self.tune_with(prepared, recommender, max_users)
+    }
+
+    /// [`Pipeline::tune_ranking`], the embedding source read by a sequential tower of these
+    /// settings (trained for the choice) where given.
+    fn tune_with(
+        &self,
+        prepared: &Prepared,
+        recommender: &mut Recommender,
+        max_users: usize,
+        #[cfg(feature = "model")] sequential: Option<&affinity_tune::SequentialParams>,
+    ) -> Result<Tuning> {
+        let valid = self.validation_step(prepared);
+        let users: Vec<(Vec<u32>, Vec<u32>)> = valid
+            .histories
+            .iter()
+            .zip(&valid.test)
+            .filter_map(|(h, v)| {
+                let rel: Vec<u32> = v.iter().copied().filter(|i| !h.contains(i)).collect();
+                (!h.is_empty() && !rel.is_empty()).then(|| (h.clone(), rel))
+            })
+            .take(max_users.max(1))
+            .collect();
+        if users.is_empty() {
+            return Err(InvalidSetting::new(
+                "validation",
+                "no user has a validation step with new items",
+            )
+            .into());
+        }
+        // The language model needs no fitting: the recommender's own encoder scores the
+        // histories. A sequential tower does: one is trained on the training steps.
+        let rules = self.mine_rules(&valid)?;
+        #[allow(unused_mut)]
+        let mut fitted_on_training = Recommender::with_vectors(
+            self.fitted(&valid, rules),
+            None,
+            recommender.item_vectors().map(|v| v.to_owned()),
+            recommender.ranking_settings().clone(),
+        )?;
+        let histories: Vec<Vec<u32>> = users.iter().map(|(h, _)| h.clone()).collect();
+        #[cfg(feature = "model")]
+        let sims = match sequential {
+            Some(p) => {
+                fitted_on_training.fit_sequential_observed(p.clone(), self.progress())?;
+                fitted_on_training.embedding_scores(&histories)?
+            }
+            None => recommender.embedding_scores(&histories)?,
+        };
+        #[cfg(not(feature = "model"))]
+        let sims = recommender.embedding_scores(&histories)?;
+        let k = self.config().k;
+        // The sources are normalised once per user; each setting tried only re-weights them.
+        let popularity = fitted_on_training.normalized_popularity();
+        let sources: Vec<_> = users
+            .iter()
+            .zip(sims.axis_iter(ndarray::Axis(0)))
+            .map(|((h, _), row)| {
+                fitted_on_training.normalized(h, row.as_slice().expect("contiguous"))
+            })
+            .collect();
+        let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
+            let mut total = 0.0;
+            for ((h, rel), source) in users.iter().zip(&sources) {
+                let list: Vec<u32> = fitted_on_training
+                    .select(&source.blend(&popularity, w), h, k, lambda)?
+                    .into_iter()
+                    .map(|s| s.item)
+                    .collect();
+                total += affinity_data::metrics::ndcg_at(&list, rel, k);
+            }
+            Ok(total / users.len() as f64)
+        };
+        let base = self.config().weights;
+        let mut best = (score(base, 1.0)?, base, 1.0f32);
+        // The embedding's weight is its configured one or 0: a model that does not help on
+        // validation drops out (tried first, so that on a tie the cheaper blend, which runs no
+        // model, is kept), and every source alone is in the grid, so the choice is never below
+        // the best single source on validation.
+        for embedding in [0.0, base.embedding.max(f32::EPSILON)] {
+            for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
+                for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
+                    for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
+                        let w = ScoreWeights {
+                            embedding,
+                            rules,
+                            popularity,
+                            cooccurrence,
+                        };
+                        if embedding + rules + popularity + cooccurrence == 0.0 {
+                            continue;
+                        }
+                        let v = score(w, 1.0)?;
+                        if v > best.0 + 1e-9 {
+                            best = (v, w, 1.0);
+                        }
+                    }
+                }
+            }
+        }
+        for lambda in [0.95, 0.9, 0.8, 0.7] {
+            let v = score(best.1, lambda)?;
+            if v > best.0 + 1e-9 {
+                best = (v, best.1, lambda);
+            }
+        }
+        recommender.set_ranking(best.1, best.2);
+        Ok(Tuning {
+            hold_out: self.config().hold_out,
+            k,
+            users: users.len(),
+            validation_ndcg: best.0,
+        })
+    }
+}
