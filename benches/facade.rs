@@ -14,10 +14,10 @@
 
 use std::path::{Path, PathBuf};
 
-use affinity::bundle::{LoadOptions, SaveOptions};
+use affinity::bundle::{BundleLoadOptions, BundleSaveOptions};
 use affinity::data::{load, Dataset, Format, LongCsv, TimeFormat};
 use affinity::model::Encoder;
-use affinity::pipeline::{evaluate, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Recommender};
+use affinity::pipeline::{evaluate, EvalProtocol, EvalSet, Pipeline, PipelineParams, Recommender};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// A member of the Groceries data with a history of a few days.
@@ -49,9 +49,9 @@ fn bundle(
     dir: &Path,
 ) -> Recommender {
     let fitted = pipeline.fit(dataset, encoder, None).unwrap();
-    fitted.save(dir, &SaveOptions::default()).unwrap();
+    fitted.save(dir, &BundleSaveOptions::default()).unwrap();
     #[allow(unused_mut)]
-    let mut options = LoadOptions::default();
+    let mut options = BundleLoadOptions::default();
     #[cfg(feature = "model")]
     {
         options.device = affinity::tune::DeviceChoice::Cpu;
@@ -91,7 +91,7 @@ fn tiny_encoder(_dir: &Path) -> Option<Encoder> {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let dataset = groceries();
-    let pipeline = Pipeline::new(PipelineConfig::default()).unwrap();
+    let pipeline = Pipeline::new(PipelineParams::default()).unwrap();
     let prepared = pipeline.prepare(dataset.clone());
     // The first 1,000 of the 2,792 test users: a small split, short with a language model too.
     let mut test = EvalSet::from_prepared(&prepared, EvalProtocol::NewItems);

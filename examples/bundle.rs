@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use affinity::bundle::{LoadOptions, SaveOptions};
+use affinity::bundle::{BundleLoadOptions, BundleSaveOptions};
 use affinity::data::{load, Format, LoadOptions as DataOptions, LongCsv, TimeFormat};
-use affinity::pipeline::{Pipeline, PipelineConfig, Recommender};
+use affinity::pipeline::{Pipeline, PipelineParams, Recommender};
 use affinity::report::reasons_text;
 use affinity::tune::{EncoderOptions, Precision, SentenceEncoder};
 
@@ -77,7 +77,7 @@ fn timings(bundle: &Path, user: Option<String>) -> anyhow::Result<()> {
     let mut recommender = None;
     for _ in 0..7 {
         let t = Instant::now();
-        recommender = Some(Recommender::load(bundle, &LoadOptions::default())?);
+        recommender = Some(Recommender::load(bundle, &BundleLoadOptions::default())?);
         loads.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let recommender = recommender.expect("loaded");
@@ -130,7 +130,7 @@ fn main() -> anyhow::Result<()> {
         ..LongCsv::default()
     });
     let read = |path: &Path| load(path, &format, &DataOptions::default()).map(|(d, _)| d);
-    let pipeline = Pipeline::new(PipelineConfig::builder().k(10).build()?)?;
+    let pipeline = Pipeline::new(PipelineParams::builder().k(10).build()?)?;
     // bf16 only where the hardware has it: elsewhere it is emulated, several times slower.
     let options = EncoderOptions {
         precision: Precision::fastest(affinity::tune::DeviceChoice::Auto.resolve()),
@@ -155,12 +155,12 @@ fn main() -> anyhow::Result<()> {
         w.cooccurrence
     );
     let bundle = out.join("groceries");
-    let manifest = fitted.save(&bundle, &SaveOptions::default())?;
+    let manifest = fitted.save(&bundle, &BundleSaveOptions::default())?;
     let bytes: u64 = manifest.files.values().map(|f| f.bytes).sum();
     println!("saved {} ({:.1} MB)", bundle.display(), bytes as f64 / 1e6);
 
     let t = Instant::now();
-    let recommender = Recommender::load(&bundle, &LoadOptions::default())?;
+    let recommender = Recommender::load(&bundle, &BundleLoadOptions::default())?;
     println!("loaded in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     for user in ["1808", "2552"] {
         println!("member {user}:");
@@ -186,11 +186,14 @@ fn main() -> anyhow::Result<()> {
         report.rules.0,
         report.rules.1
     );
-    updated.save(&out.join("groceries-updated"), &SaveOptions::default())?;
+    updated.save(
+        &out.join("groceries-updated"),
+        &BundleSaveOptions::default(),
+    )?;
 
     // The update against fitting on all days at once (same encoder, same weights).
     let mut refit = pipeline.fit(read(&all_days)?, Some(encoder()?), None)?;
-    refit.set_ranking(w, lambda);
+    refit.set_ranking(w, lambda)?;
     let (a, b) = (updated.fitted(), refit.fitted());
     let same = a.items.names() == b.items.names()
         && a.users.names() == b.users.names()

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
-    evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
+    evaluate, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineParams,
     Recommender, ScoreWeights,
 };
 use affinity::rank::MostPopular;
@@ -21,7 +21,7 @@ use affinity::report::{
     mean_pairwise_cosine, Comparison, ExampleUser, Report, RuleRow, Spread, TrainingRun,
 };
 use affinity::tune::{
-    DeviceChoice, EncoderOptions, LoraConfig, Objective, Precision, SentenceEncoder, TrainParams,
+    DeviceChoice, EncoderOptions, LoraParams, Objective, Precision, SentenceEncoder, TrainParams,
     TrainReport, Trainer,
 };
 
@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
 
     // Each member's last shopping day is the test basket, the day before it validation.
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(K)
             .min_support(0.001)
             .min_confidence(0.05)
@@ -240,7 +240,7 @@ fn main() -> anyhow::Result<()> {
         full_seconds,
     )];
     if args.lora {
-        let lora = LoraConfig {
+        let lora = LoraParams {
             rank: 16,
             alpha: 32.0,
             dropout: 0.05,

@@ -28,7 +28,7 @@ use affinity::data::metrics::PairedDifference;
 use affinity::data::{load, Format, HoldOut, LoadOptions};
 use affinity::fusion::{Fusion, FusionTuning, Scorer};
 use affinity::pipeline::{
-    evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
+    evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineParams,
     Recommender, ScoreWeights,
 };
 use affinity::rank::{
@@ -264,7 +264,7 @@ fn main() -> anyhow::Result<()> {
         dataset.interactions.len()
     );
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(K)
             .hold_out(HoldOut::LastItem)
             .min_support(0.0005)

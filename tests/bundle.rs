@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use affinity::bundle::{digest_file, LoadOptions, SaveOptions, VectorType};
+use affinity::bundle::{digest_file, BundleLoadOptions, BundleSaveOptions, VectorType};
 use affinity::data::{load, Dataset, Format, LoadOptions as DataOptions, LongCsv};
 use affinity::pipeline::{
-    ContinualParams, Pipeline, PipelineConfig, PipelineError, Recommender, ScoreWeights,
+    ContinualParams, Pipeline, PipelineError, PipelineParams, Recommender, ScoreWeights,
 };
 mod common;
 
@@ -20,11 +20,11 @@ fn tiny_encoder(dir: &Path) -> SentenceEncoder {
 
 /// One libtorch thread: several tests share the process, and a matrix product split over a
 /// varying number of threads may round differently; exact comparisons need one schedule.
-fn cpu() -> LoadOptions {
+fn cpu() -> BundleLoadOptions {
     affinity::tune::tch::set_num_threads(1);
-    LoadOptions {
+    BundleLoadOptions {
         device: DeviceChoice::Cpu,
-        ..LoadOptions::default()
+        ..BundleLoadOptions::default()
     }
 }
 
@@ -78,7 +78,7 @@ fn shop_rows() -> Vec<Row> {
 
 fn pipeline() -> Pipeline {
     Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(5)
             .min_support(0.02)
             .min_confidence(0.1)
@@ -115,7 +115,7 @@ fn save_and_load_give_identical_recommendations() {
     let fitted = fitted_with_model(dir.path());
     assert!(fitted.provenance().tuning.is_some(), "tuning is kept");
     let bundle = dir.path().join("bundle");
-    let manifest = fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    let manifest = fitted.save(&bundle, &BundleSaveOptions::default()).unwrap();
     assert_eq!(manifest.counts.users, 60);
     assert!(
         manifest.files.contains_key("encoder/model.safetensors"),
@@ -144,9 +144,9 @@ fn save_and_load_give_identical_recommendations() {
     let manifest16 = fitted
         .save(
             &small,
-            &SaveOptions {
+            &BundleSaveOptions {
                 vectors: VectorType::Bf16,
-                ..SaveOptions::default()
+                ..BundleSaveOptions::default()
             },
         )
         .unwrap();
@@ -157,7 +157,7 @@ fn save_and_load_give_identical_recommendations() {
     assert_eq!(lengths(&loaded16), lengths(&fitted));
 
     // Saving over a bundle replaces it and leaves nothing else behind.
-    fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    fitted.save(&bundle, &BundleSaveOptions::default()).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
@@ -168,7 +168,7 @@ fn save_and_load_give_identical_recommendations() {
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("notes.txt"), "mine").unwrap();
-    assert!(fitted.save(&other, &SaveOptions::default()).is_err());
+    assert!(fitted.save(&other, &BundleSaveOptions::default()).is_err());
     assert!(other.join("notes.txt").exists());
 }
 
@@ -203,7 +203,7 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good");
     fitted_with_model(dir.path())
-        .save(&good, &SaveOptions::default())
+        .save(&good, &BundleSaveOptions::default())
         .unwrap();
     let case = |name: &str, damage: &dyn Fn(&Path)| -> PipelineError {
         let bundle = dir.path().join(name);
@@ -259,6 +259,31 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
         matches!(&e, PipelineError::BundleCorrupt { path, .. } if names(path, "vectors.safetensors")),
         "{e}"
     );
+    // Ranking settings `fit` refuses, written into a manifest and sealed again, are refused
+    // on load as a bad manifest (they used to load and rank).
+    for (what, edit) in [
+        (
+            "weights",
+            &(|m: &mut affinity::bundle::Manifest| m.ranking.weights.rules = -1.0)
+                as &dyn Fn(&mut affinity::bundle::Manifest),
+        ),
+        ("mmr_lambda", &|m: &mut affinity::bundle::Manifest| {
+            m.ranking.mmr_lambda = 2.0
+        }),
+    ] {
+        let e = case(&format!("ranking-{what}"), &|b| {
+            let path = b.join("manifest.json");
+            let mut manifest: affinity::bundle::Manifest =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            edit(&mut manifest);
+            affinity::bundle::seal(&mut manifest);
+            std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+        });
+        assert!(
+            matches!(&e, PipelineError::BundleCorrupt { path, detail } if names(path, "manifest.json") && detail.contains(what)),
+            "{e}"
+        );
+    }
 
     let e = case("newer", &|b| {
         let path = b.join("manifest.json");
@@ -281,7 +306,7 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
         pipeline()
             .fit(data, Some(encoder), None)
             .unwrap()
-            .save(&other, &SaveOptions::default())
+            .save(&other, &BundleSaveOptions::default())
             .unwrap();
         std::fs::copy(
             other.join("vectors.safetensors"),
@@ -352,7 +377,7 @@ fn assert_same_fit(a: &Recommender, b: &Recommender) {
 
 fn rules_only() -> Pipeline {
     Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(4)
             .min_support(0.05)
             .min_confidence(0.1)
@@ -419,7 +444,7 @@ fn update_through_a_saved_bundle_equals_refit_with_the_same_encoder() {
         )
         .unwrap();
     let bundle = dir.path().join("a");
-    fit_a.save(&bundle, &SaveOptions::default()).unwrap();
+    fit_a.save(&bundle, &BundleSaveOptions::default()).unwrap();
     let (updated, report) = Recommender::load(&bundle, &cpu())
         .unwrap()
         .update(&load_rows(dir.path(), "b.csv", &b))
@@ -443,7 +468,9 @@ fn update_through_a_saved_bundle_equals_refit_with_the_same_encoder() {
     assert_same_fit(&updated, &refit);
     // Saved and loaded again, the updated bundle answers every user as the refit does.
     let updated_dir = dir.path().join("a2");
-    updated.save(&updated_dir, &SaveOptions::default()).unwrap();
+    updated
+        .save(&updated_dir, &BundleSaveOptions::default())
+        .unwrap();
     let updated = Recommender::load(&updated_dir, &cpu()).unwrap();
     assert_eq!(updated.provenance().sources, refit.provenance().sources);
     for (x, y) in all_answers(&updated).iter().zip(all_answers(&refit)) {
@@ -503,7 +530,7 @@ fn continual_fine_tuning_reports_old_and_new_users_and_is_kept() {
         "the catalogue is embedded again"
     );
     let saved = dir.path().join("tuned");
-    let manifest = tuned.save(&saved, &SaveOptions::default()).unwrap();
+    let manifest = tuned.save(&saved, &BundleSaveOptions::default()).unwrap();
     assert_eq!(manifest.fine_tuning, vec![run]);
     assert_eq!(tuned.ranking_settings().popularity_prior, 0.8);
     let encoder_dir = saved.join(&manifest.encoder.as_ref().unwrap().dir);
@@ -525,7 +552,7 @@ fn lora_bundles_keep_adapters_and_pin_the_base_model() {
     let options = affinity::tune::EncoderOptions {
         device: DeviceChoice::Cpu,
         max_len: Some(32),
-        lora: Some(affinity::tune::LoraConfig::default()),
+        lora: Some(affinity::tune::LoraParams::default()),
         ..Default::default()
     };
     affinity::tune::tch::manual_seed(3);
@@ -538,7 +565,7 @@ fn lora_bundles_keep_adapters_and_pin_the_base_model() {
         )
         .unwrap();
     let bundle = dir.path().join("bundle");
-    let manifest = fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    let manifest = fitted.save(&bundle, &BundleSaveOptions::default()).unwrap();
     assert!(matches!(
         manifest.encoder.as_ref().unwrap().storage,
         affinity::bundle::EncoderStorage::Adapter { .. }
@@ -561,9 +588,9 @@ fn lora_bundles_keep_adapters_and_pin_the_base_model() {
     let manifest = fitted
         .save(
             &merged,
-            &SaveOptions {
+            &BundleSaveOptions {
                 merge_lora: true,
-                ..SaveOptions::default()
+                ..BundleSaveOptions::default()
             },
         )
         .unwrap();
@@ -611,7 +638,7 @@ fn a_validation_group_too_small_to_score_still_saves_a_bundle_that_loads() {
         .unwrap();
     assert_eq!((run.new_users.users, run.new_users.before), (0, None));
     let saved = dir.path().join("tuned");
-    tuned.save(&saved, &SaveOptions::default()).unwrap();
+    tuned.save(&saved, &BundleSaveOptions::default()).unwrap();
     let loaded = Recommender::load(&saved, &cpu()).unwrap();
     assert_eq!(loaded.provenance().fine_tuning, vec![run]);
 }
@@ -659,7 +686,7 @@ fn a_directory_with_some_other_manifest_is_never_replaced() {
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("manifest.json"), r#"{"name": "my extension"}"#).unwrap();
     std::fs::write(other.join("background.js"), "precious").unwrap();
-    assert!(fitted.save(&other, &SaveOptions::default()).is_err());
+    assert!(fitted.save(&other, &BundleSaveOptions::default()).is_err());
     assert_eq!(
         std::fs::read_to_string(other.join("background.js")).unwrap(),
         "precious"
@@ -676,7 +703,7 @@ fn a_bundle_written_before_a_field_with_a_default_existed_still_loads() {
         .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
         .unwrap();
     let bundle = dir.path().join("old");
-    fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    fitted.save(&bundle, &BundleSaveOptions::default()).unwrap();
     let path = bundle.join("manifest.json");
     let mut manifest: affinity::bundle::Manifest =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -749,7 +776,7 @@ fn cached_user_vectors_match_encoding_and_survive_save_update_and_fine_tuning() 
 
     // Saved and loaded, exactly; in bf16, to bf16 precision.
     let bundle = dir.path().join("a");
-    let manifest = fit_a.save(&bundle, &SaveOptions::default()).unwrap();
+    let manifest = fit_a.save(&bundle, &BundleSaveOptions::default()).unwrap();
     let entry = manifest.user_vectors.clone().expect("in the manifest");
     assert_eq!(
         (entry.rows, entry.file.as_str()),
@@ -758,9 +785,9 @@ fn cached_user_vectors_match_encoding_and_survive_save_update_and_fine_tuning() 
     let loaded = Recommender::load(&bundle, &cpu()).unwrap();
     assert_eq!(loaded.user_vectors(), fit_a.user_vectors());
     let half = dir.path().join("half");
-    let options = SaveOptions {
+    let options = BundleSaveOptions {
         vectors: VectorType::Bf16,
-        ..SaveOptions::default()
+        ..BundleSaveOptions::default()
     };
     fit_a.save(&half, &options).unwrap();
     assert_user_vectors_current(&Recommender::load(&half, &cpu()).unwrap(), 1e-2);

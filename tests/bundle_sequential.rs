@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use affinity::bundle::{LoadOptions, SaveOptions};
+use affinity::bundle::{BundleLoadOptions, BundleSaveOptions};
 use affinity::data::{load, Dataset, Format, LoadOptions as DataOptions, LongCsv};
-use affinity::pipeline::{FitOptions, Pipeline, PipelineConfig, PipelineError, Recommender};
+use affinity::pipeline::{FitParams, Pipeline, PipelineError, PipelineParams, Recommender};
 use affinity::tune::{DeviceChoice, SequentialParams};
 mod common;
 
@@ -54,18 +54,18 @@ fn params() -> SequentialParams {
     }
 }
 
-fn cpu(models: bool) -> LoadOptions {
+fn cpu(models: bool) -> BundleLoadOptions {
     affinity::tune::tch::set_num_threads(1);
-    LoadOptions {
+    BundleLoadOptions {
         encoder: models,
         device: DeviceChoice::Cpu,
-        ..LoadOptions::default()
+        ..BundleLoadOptions::default()
     }
 }
 
 fn fit(dir: &Path) -> Recommender {
-    let pipeline = Pipeline::new(PipelineConfig::builder().k(3).build().unwrap()).unwrap();
-    let options = FitOptions {
+    let pipeline = Pipeline::new(PipelineParams::builder().k(3).build().unwrap()).unwrap();
+    let options = FitParams {
         tune_users: Some(100),
         sequential: Some(params()),
     };
@@ -117,7 +117,7 @@ fn the_sequential_tower_learns_order_and_saves_loads_and_updates() {
     // Saved (format 2) and loaded: the same lists, by history and by user id.
     fitted.cache_user_vectors().unwrap();
     let bundle = dir.path().join("bundle");
-    let manifest = fitted.save(&bundle, &SaveOptions::default()).unwrap();
+    let manifest = fitted.save(&bundle, &BundleSaveOptions::default()).unwrap();
     assert_eq!(manifest.format_version, 2);
     assert_eq!(manifest.sequential.as_ref().unwrap().summary, summary);
     let loaded = Recommender::load(&bundle, &cpu(true)).unwrap();
@@ -133,7 +133,7 @@ fn the_sequential_tower_learns_order_and_saves_loads_and_updates() {
     assert!(!bare.reads_histories() && !bare.has_encoder());
     assert_eq!(answers(&bare), answers(&fitted));
     let bare_bundle = dir.path().join("bare");
-    let refused = bare.save(&bare_bundle, &SaveOptions::default());
+    let refused = bare.save(&bare_bundle, &BundleSaveOptions::default());
     assert!(
         matches!(refused, Err(PipelineError::InvalidSetting(_))),
         "{refused:?}"
@@ -159,7 +159,7 @@ fn the_sequential_tower_learns_order_and_saves_loads_and_updates() {
     let worst = (&cached - &fresh).iter().fold(0f32, |m, d| m.max(d.abs()));
     assert!(worst < 1e-5, "stale user vectors: {worst}");
     let saved = updated
-        .save(&dir.path().join("updated"), &SaveOptions::default())
+        .save(&dir.path().join("updated"), &BundleSaveOptions::default())
         .unwrap();
     assert_eq!(saved.sequential.unwrap().vectors.rows, updated.len());
 
@@ -179,22 +179,22 @@ fn the_sequential_tower_learns_order_and_saves_loads_and_updates() {
 #[test]
 fn a_sequential_tower_needs_text_vectors_and_valid_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = Pipeline::new(PipelineConfig::default()).unwrap();
+    let pipeline = Pipeline::new(PipelineParams::default()).unwrap();
     let data = dataset(dir.path(), "ring.csv", &csv(0..8, 4, ""));
-    let no_model = FitOptions {
+    let no_model = FitParams {
         sequential: Some(params()),
-        ..FitOptions::default()
+        ..FitParams::default()
     };
     let err = pipeline
         .fit_with(data.clone(), None, &no_model)
         .unwrap_err();
     assert!(err.to_string().contains("text vectors"), "{err}");
-    let bad = FitOptions {
+    let bad = FitParams {
         sequential: Some(SequentialParams {
             heads: 3,
             ..params()
         }),
-        ..FitOptions::default()
+        ..FitParams::default()
     };
     let encoder = common::tiny_encoder(&dir.path().join("model"), Some(16));
     let err = pipeline.fit_with(data, Some(encoder), &bad).unwrap_err();

@@ -90,7 +90,7 @@ fn fit_then_answer_from_the_bundle() {
         .collect();
     let loaded = affinity::pipeline::Recommender::load(
         &bundle,
-        &affinity::bundle::LoadOptions {
+        &affinity::bundle::BundleLoadOptions {
             device: DeviceChoice::Cpu,
             ..Default::default()
         },

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use affinity::data::{Dataset, EventKind, Interaction};
 use affinity::pipeline::{
-    evaluate, Candidates, EvalProtocol, EvalSet, Pipeline, PipelineConfig, Reason, ScoreWeights,
+    evaluate, Candidates, EvalProtocol, EvalSet, Pipeline, PipelineParams, Reason, ScoreWeights,
 };
 #[cfg(feature = "model")]
 use affinity::ranker::Ranker;
@@ -65,7 +65,7 @@ fn tiny_encoder(dir: &Path) -> SentenceEncoder {
 fn recommendations_exclude_history_and_explain_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(3)
             .min_support(0.01)
             .min_confidence(0.3)
@@ -151,7 +151,7 @@ fn recommendations_exclude_history_and_explain_themselves() {
 fn evaluation_and_validation_tuning_run_without_the_test_step() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(3)
             .min_support(0.01)
             .build()
@@ -180,9 +180,9 @@ fn evaluation_and_validation_tuning_run_without_the_test_step() {
 
 #[test]
 fn invalid_settings_fail_before_work() {
-    assert!(PipelineConfig::builder().k(0).build().is_err());
-    assert!(PipelineConfig::builder().min_support(0.0).build().is_err());
-    assert!(PipelineConfig::builder()
+    assert!(PipelineParams::builder().k(0).build().is_err());
+    assert!(PipelineParams::builder().min_support(0.0).build().is_err());
+    assert!(PipelineParams::builder()
         .weights(ScoreWeights {
             embedding: -1.0,
             rules: 0.0,
@@ -191,54 +191,54 @@ fn invalid_settings_fail_before_work() {
         })
         .build()
         .is_err());
-    assert!(Pipeline::new(PipelineConfig {
+    assert!(Pipeline::new(PipelineParams {
         max_rule_len: 1,
-        ..PipelineConfig::default()
+        ..PipelineParams::default()
     })
     .is_err());
     // Each bad setting is named, whether the facade or affinity-mine's own check finds it.
-    let named = |config: PipelineConfig| match config.check() {
+    let named = |config: PipelineParams| match config.check() {
         Err(affinity::InvalidSetting { name, .. }) => name,
         other => panic!("expected an invalid setting, got {other:?}"),
     };
-    let base = PipelineConfig::default;
+    let base = PipelineParams::default;
     assert_eq!(
-        named(PipelineConfig {
+        named(PipelineParams {
             min_support: 1.5,
             ..base()
         }),
         "min_support"
     );
     assert_eq!(
-        named(PipelineConfig {
+        named(PipelineParams {
             min_confidence: -0.1,
             ..base()
         }),
         "min_confidence"
     );
     assert_eq!(
-        named(PipelineConfig {
+        named(PipelineParams {
             min_lift: f64::NAN,
             ..base()
         }),
         "min_lift"
     );
     assert_eq!(
-        named(PipelineConfig {
+        named(PipelineParams {
             max_rule_len: 0,
             ..base()
         }),
         "max_rule_len"
     );
     assert_eq!(
-        named(PipelineConfig {
+        named(PipelineParams {
             max_itemsets: 0,
             ..base()
         }),
         "max_itemsets"
     );
     assert_eq!(
-        named(PipelineConfig {
+        named(PipelineParams {
             mmr_lambda: 2.0,
             ..base()
         }),
@@ -252,7 +252,7 @@ fn invalid_settings_fail_before_work() {
 #[test]
 fn rules_and_popularity_rank_without_a_model() {
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(3)
             .min_support(0.01)
             .min_confidence(0.3)
@@ -308,7 +308,7 @@ fn rule_mining_inside_the_pipeline_is_bounded() {
             b
         })
         .collect();
-    let config = PipelineConfig::builder()
+    let config = PipelineParams::builder()
         .min_support(0.001)
         .min_confidence(0.0)
         .min_lift(0.0)
@@ -325,7 +325,7 @@ fn rule_mining_inside_the_pipeline_is_bounded() {
     // Every rule kept is strong: far above the requested count of 1.
     let weakest = rules.iter().map(|r| r.count).min().unwrap();
     assert!(weakest > 20, "weakest rule count {weakest}");
-    assert!(PipelineConfig::builder().max_itemsets(0).build().is_err());
+    assert!(PipelineParams::builder().max_itemsets(0).build().is_err());
 }
 
 /// Product classification by category, in the library (it lived in the binary).
@@ -358,7 +358,7 @@ fn sequential_model_ranks_under_both_candidate_protocols() {
     use affinity::tune::tch::{Device, Kind, Tensor};
     use affinity::tune::{SequentialParams, SequentialRecommender};
 
-    let pipeline = Pipeline::new(PipelineConfig::builder().k(3).build().unwrap()).unwrap();
+    let pipeline = Pipeline::new(PipelineParams::builder().k(3).build().unwrap()).unwrap();
     let prepared = pipeline.prepare(shop());
     let n = prepared.names.len() as i64;
     let text = Tensor::randn([n, 8], (Kind::Float, Device::Cpu));
@@ -396,7 +396,7 @@ fn nothing_is_fitted_on_held_out_events() {
     };
 
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(3)
             .min_support(0.01)
             .build()
@@ -472,7 +472,7 @@ fn nothing_is_fitted_on_held_out_events() {
 fn the_sequential_model_never_trains_on_validation_or_test_items() {
     use affinity::tune::SequenceSplit;
 
-    let pipeline = Pipeline::new(PipelineConfig::builder().k(3).build().unwrap()).unwrap();
+    let pipeline = Pipeline::new(PipelineParams::builder().k(3).build().unwrap()).unwrap();
     let prepared = pipeline.prepare(shop());
     let split = SequenceSplit::from_histories(&prepared.histories, 50);
     assert!(!split.train.is_empty());
@@ -544,7 +544,7 @@ fn tuning_weights_co_occurrence_where_it_is_the_signal() {
     }
     // Support 0.9: no rules, so co-occurrence is the only source that knows the pairs.
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(3)
             .min_support(0.9)
             .build()
@@ -606,7 +606,7 @@ fn tuning_drops_a_model_that_does_not_help() {
         buy(&mut ds, u, 0, 1);
     }
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .k(3)
             .min_support(0.9)
             .weights(ScoreWeights::EMBEDDING)

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use affinity::bundle::{SaveOptions, SourceEntry, VectorType};
+use affinity::bundle::{BundleSaveOptions, SourceEntry, VectorType};
 use affinity::data::{BasketRule, HoldOut};
-use affinity::pipeline::{ContinualParams, FitOptions, Pipeline, Recommender};
+use affinity::pipeline::{ContinualParams, FitParams, Pipeline, Recommender};
 
 use super::model_args::{RunArgs, SequentialArgs};
 use super::recommend::RankArgs;
@@ -110,8 +110,8 @@ pub struct FitArgs {
     pub json: bool,
 }
 
-fn save_options(vectors: VectorArg, merge_lora: bool) -> SaveOptions {
-    SaveOptions {
+fn save_options(vectors: VectorArg, merge_lora: bool) -> BundleSaveOptions {
+    BundleSaveOptions {
         vectors: match vectors {
             VectorArg::F32 => VectorType::F32,
             VectorArg::Bf16 => VectorType::Bf16,
@@ -144,7 +144,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     };
     #[cfg_attr(not(feature = "model"), allow(unused_variables))]
     let sequential = args.tower.params()?;
-    let options = FitOptions {
+    let options = FitParams {
         tune_users: args.tune.then_some(args.tune_users),
         #[cfg(feature = "model")]
         sequential,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use affinity::bundle::LoadOptions;
+use affinity::bundle::BundleLoadOptions;
 use affinity::model::Encoder;
 #[cfg(feature = "model")]
 use affinity_tune::{DeviceChoice, EncoderOptions, Precision};
@@ -120,14 +120,14 @@ impl RunArgs {
 
     /// How a bundle is loaded with these options (`--model` does not apply: the bundle
     /// carries its encoder).
-    pub fn bundle_options(&self) -> anyhow::Result<LoadOptions> {
+    pub fn bundle_options(&self) -> anyhow::Result<BundleLoadOptions> {
         if self.model.is_some() || self.max_len.is_some() {
             bail!("--model and --max-len do not apply to a bundle: it carries its own encoder");
         }
         #[cfg(feature = "model")]
         {
             let options = self.options()?;
-            Ok(LoadOptions {
+            Ok(BundleLoadOptions {
                 encoder: true,
                 device: options.device,
                 precision: (self.bf16 || self.fp32).then_some(options.precision),
@@ -136,7 +136,7 @@ impl RunArgs {
         }
         #[cfg(not(feature = "model"))]
         {
-            Ok(LoadOptions {
+            Ok(BundleLoadOptions {
                 encoder: false,
                 batch_size: self.batch_size,
             })

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use affinity::data::{Dataset, HoldOut};
 use affinity::pipeline::{
-    evaluate_observed, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineConfig,
+    evaluate_observed, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline, PipelineParams,
     Recommendation, Recommender, ScoreWeights,
 };
 use affinity::ranker::{Named, Ranker};
@@ -55,8 +55,8 @@ pub struct RankArgs {
 }
 
 impl RankArgs {
-    pub fn config(&self, hold_out: HoldOut) -> anyhow::Result<PipelineConfig> {
-        Ok(PipelineConfig::builder()
+    pub fn config(&self, hold_out: HoldOut) -> anyhow::Result<PipelineParams> {
+        Ok(PipelineParams::builder()
             .k(self.k)
             .hold_out(hold_out)
             .min_support(self.min_support)
@@ -281,7 +281,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
     let recommender = match &args.bundle {
         // Similar products come from the stored item vectors: no language model to load.
         Some(dir) if args.similar.is_some() => {
-            let options = affinity::bundle::LoadOptions {
+            let options = affinity::bundle::BundleLoadOptions {
                 encoder: false,
                 ..args.run.bundle_options()?
             };
@@ -290,7 +290,7 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         }
         Some(dir) => load_bundle(dir, &args.run)?,
         None => {
-            let pipeline = Pipeline::new(PipelineConfig::default())?.with_progress(super::bars());
+            let pipeline = Pipeline::new(PipelineParams::default())?.with_progress(super::bars());
             let (_, dataset) = args.source.raw()?;
             // Checked before the model loads and embeds the catalogue.
             if let Some(name) = &args.similar {
@@ -557,8 +557,8 @@ fn evaluate_split(
             pipeline.progress(),
         )?);
     }
-    let config = pipeline.config();
-    model.set_ranking(config.weights, config.mmr_lambda);
+    let config = pipeline.params();
+    model.set_ranking(config.weights, config.mmr_lambda)?;
     if args.tune {
         let tuning = pipeline.tune_ranking(&prepared, &mut model, TUNE_USERS)?;
         let (w, l) = model.ranking();

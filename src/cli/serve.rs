@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use affinity::serve::{serve, termination, ServeConfig};
+use affinity::serve::{serve, termination, ServeParams};
 
 use super::model_args::RunArgs;
 
@@ -64,7 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         "--batch-wait-ms must be a number >= 0"
     );
     let load = args.run.bundle_options()?;
-    let config = ServeConfig {
+    let config = ServeParams {
         addr: args.addr,
         workers: args.workers,
         admin_token,
@@ -75,7 +75,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         batch_wait: Duration::from_secs_f64(args.batch_wait_ms / 1e3),
         max_batch: args.max_batch,
         load,
-        ..ServeConfig::new(&args.bundle)
+        ..ServeParams::new(&args.bundle)
     };
     config.check()?;
     let _ = tracing_subscriber::fmt()

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use affinity::pipeline::{Pipeline, PipelineConfig};
+use affinity::pipeline::{Pipeline, PipelineParams};
 use affinity_data::HoldOut;
 use affinity_tune::{
-    BertConfig, EpochRecord, LoraConfig, Monitor, Objective, Precision, SentenceEncoder,
+    BertConfig, EpochRecord, LoraParams, Monitor, Objective, Precision, SentenceEncoder,
     TargetTower, TrainParams, Trainer,
 };
 
@@ -246,14 +246,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let trainer = Trainer::new(params)?;
     // The same split and examples as the pipeline's (last time step held out).
     let pipeline = Pipeline::new(
-        PipelineConfig::builder()
+        PipelineParams::builder()
             .hold_out(HoldOut::LastTimestamp)
             .history_items(args.history_items)
             .build()?,
     )?;
     let mut options = args.run.options()?;
     if args.lora_rank > 0 {
-        options.lora = Some(LoraConfig {
+        options.lora = Some(LoraParams {
             rank: args.lora_rank,
             alpha: args.lora_alpha,
             target_modules: args
@@ -261,7 +261,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
                 .split(',')
                 .map(|s| s.trim().to_string())
                 .collect(),
-            ..LoraConfig::default()
+            ..LoraParams::default()
         });
     }
     let (dataset, _) = args.input.load()?;

@@ -8,8 +8,8 @@
 //!
 //! ```no_run
 //! # async fn demo() -> affinity_serve::Result<()> {
-//! use affinity_serve::{serve, ServeConfig};
-//! let config = ServeConfig::new("bundles/groceries");
+//! use affinity_serve::{serve, ServeParams};
+//! let config = ServeParams::new("bundles/groceries");
 //! serve(config, |addr| println!("listening on http://{addr}"), std::future::pending()).await
 //! # }
 //! ```
@@ -35,7 +35,7 @@ use hyper_util::service::TowerToHyperService;
 
 pub use error::{Result, ServeError};
 pub use metrics::BundleFigures;
-pub use state::{release_freed_memory, tune_allocator, AppState, ServeConfig};
+pub use state::{release_freed_memory, tune_allocator, AppState, ServeParams};
 
 /// The routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -83,7 +83,7 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
 /// answers until `shutdown` completes, then drains requests in flight (at most
 /// `config.drain`).
 pub async fn serve(
-    config: ServeConfig,
+    config: ServeParams,
     ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use affinity_core::InvalidSetting;
-use affinity_recommend::bundle::LoadOptions;
+use affinity_recommend::bundle::BundleLoadOptions;
 use affinity_recommend::pipeline::Recommender;
 
 use crate::batch::Batcher;
@@ -17,7 +17,7 @@ use crate::metrics::{BundleFigures, Metrics};
 
 /// How `affinity serve` runs.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub struct ServeParams {
     /// The bundle served at start (and reloaded when a reload names none).
     pub bundle: PathBuf,
     /// Where to listen (loopback by default; port 0 picks a free one).
@@ -39,15 +39,15 @@ pub struct ServeConfig {
     /// Most histories encoded in one pass.
     pub max_batch: usize,
     /// How bundles are loaded (device, precision).
-    pub load: LoadOptions,
+    pub load: BundleLoadOptions,
     /// How long shutdown waits for requests in flight.
     pub drain: Duration,
 }
 
-impl ServeConfig {
+impl ServeParams {
     /// The defaults for serving `bundle` on 127.0.0.1:8080.
     pub fn new(bundle: impl Into<PathBuf>) -> Self {
-        ServeConfig {
+        ServeParams {
             bundle: bundle.into(),
             addr: ([127, 0, 0, 1], 8080).into(),
             workers: 2,
@@ -58,7 +58,7 @@ impl ServeConfig {
             header_timeout: Duration::from_secs(5),
             batch_wait: Duration::from_millis(1),
             max_batch: 64,
-            load: LoadOptions::default(),
+            load: BundleLoadOptions::default(),
             drain: Duration::from_secs(10),
         }
     }
@@ -114,7 +114,7 @@ pub struct Serving {
 /// The server's shared state.
 pub struct AppState {
     /// The settings.
-    pub config: ServeConfig,
+    pub config: ServeParams,
     current: RwLock<Arc<Serving>>,
     generation: AtomicU64,
     /// Request metrics.
@@ -128,7 +128,7 @@ pub struct AppState {
 
 impl AppState {
     /// Loads the configured bundle (blocking: call before serving or from a blocking task).
-    pub fn new(config: ServeConfig) -> Result<Self> {
+    pub fn new(config: ServeParams) -> Result<Self> {
         config.check()?;
         let generation = AtomicU64::new(0);
         let first = load(&config, &config.bundle, &generation)?;
@@ -257,7 +257,7 @@ pub fn tune_allocator() {
     }
 }
 
-fn load(config: &ServeConfig, dir: &Path, generation: &AtomicU64) -> Result<Serving> {
+fn load(config: &ServeParams, dir: &Path, generation: &AtomicU64) -> Result<Serving> {
     let unloadable = |source| ServeError::Bundle {
         path: dir.to_path_buf(),
         source: Box::new(source),

@@ -4,7 +4,7 @@ use tch::{nn, Kind, Tensor};
 
 use crate::config::BertConfig;
 use crate::error::Result;
-use crate::layers::{cast, LayerNorm, Linear, LoraConfig, Precision, Vars};
+use crate::layers::{cast, LayerNorm, Linear, LoraParams, Precision, Vars};
 
 #[derive(Debug)]
 struct Embeddings {
@@ -38,14 +38,14 @@ pub struct BertModel {
 impl BertModel {
     /// Creates the variables under `p` (randomly initialised as BERT does); LoRA adapters, when
     /// configured, under `lora` with the same module paths.
-    pub fn new(p: &nn::Path, config: &BertConfig, lora: Option<(&nn::Path, &LoraConfig)>) -> Self {
+    pub fn new(p: &nn::Path, config: &BertConfig, lora: Option<(&nn::Path, &LoraParams)>) -> Self {
         Self::build(p, config, lora, &mut Vars::Random)
     }
 
     pub(crate) fn build(
         p: &nn::Path,
         config: &BertConfig,
-        lora: Option<(&nn::Path, &LoraConfig)>,
+        lora: Option<(&nn::Path, &LoraParams)>,
         vars: &mut Vars,
     ) -> Self {
         let h = config.hidden_size;
@@ -79,7 +79,7 @@ impl BertModel {
             .map(|i| {
                 let name = format!("encoder.layer.{i}");
                 let l = p / "encoder" / "layer" / i;
-                let lora_at = |module: &str| -> Option<(nn::Path, &LoraConfig)> {
+                let lora_at = |module: &str| -> Option<(nn::Path, &LoraParams)> {
                     let (lp, cfg) = lora?;
                     let full = format!("{name}.{module}");
                     cfg.targets(&full).then(|| {

@@ -10,9 +10,9 @@ use crate::bert::BertModel;
 use crate::config::{sentence_settings, BertConfig, Pooling};
 use crate::device::DeviceChoice;
 use crate::error::{Result, TuneError};
-use crate::layers::{LoraConfig, Precision, Vars};
+use crate::layers::{LoraParams, Precision, Vars};
 use crate::tokenizer::{TokenBatch, WordPiece};
-use crate::weights::{self, LoadReport};
+use crate::weights::{self, WeightsReport};
 
 /// How to load and run an encoder. Unset fields follow the model directory's own files.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ pub struct EncoderOptions {
     /// Texts per forward pass when embedding in bulk.
     pub batch_size: usize,
     /// Attach fresh LoRA adapters over a frozen base.
-    pub lora: Option<LoraConfig>,
+    pub lora: Option<LoraParams>,
 }
 
 impl EncoderOptions {
@@ -65,7 +65,7 @@ impl Default for EncoderOptions {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct AdapterFile {
     #[serde(flatten)]
-    lora: LoraConfig,
+    lora: LoraParams,
     base_model: PathBuf,
 }
 
@@ -83,14 +83,14 @@ pub struct SentenceEncoder {
     base: PathBuf,
     vs: nn::VarStore,
     lora_vs: Option<nn::VarStore>,
-    lora: Option<LoraConfig>,
+    lora: Option<LoraParams>,
     model: BertModel,
     tokenizer: WordPiece,
     pooling: Pooling,
     normalize: bool,
     precision: Precision,
     batch_size: usize,
-    report: LoadReport,
+    report: WeightsReport,
     /// The checkpoint's pooler, unused here but written back on export.
     pooler: BTreeMap<String, Tensor>,
     /// Weight of the log-popularity prior in this model's score (0: the cosine alone).
@@ -237,7 +237,7 @@ impl SentenceEncoder {
         let mut vs = nn::VarStore::new(device);
         let lora_vs = options.lora.as_ref().map(|_| nn::VarStore::new(device));
         let lora_root = lora_vs.as_ref().map(|v| v.root());
-        let mut report = LoadReport::default();
+        let mut report = WeightsReport::default();
         let mut pooler = BTreeMap::new();
         let model = match (checkpoint, &options.lora) {
             // The checkpoint's tensors become the variables: no random draws, no second copy.
@@ -312,7 +312,7 @@ impl SentenceEncoder {
     }
 
     /// What loading the weights found (unexpected and ignored tensors).
-    pub fn load_report(&self) -> &LoadReport {
+    pub fn load_report(&self) -> &WeightsReport {
         &self.report
     }
 
@@ -347,7 +347,7 @@ impl SentenceEncoder {
     }
 
     /// The LoRA settings when adapters are attached.
-    pub fn lora(&self) -> Option<&LoraConfig> {
+    pub fn lora(&self) -> Option<&LoraParams> {
         self.lora.as_ref()
     }
 

@@ -70,7 +70,7 @@ pub(crate) fn cast(t: &Tensor, kind: Kind) -> Result<Tensor> {
 
 /// LoRA settings: a rank-`rank` update `B A` scaled by `alpha / rank` on the named modules.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LoraConfig {
+pub struct LoraParams {
     /// Rank of the update.
     pub rank: i64,
     /// Scale numerator.
@@ -82,9 +82,9 @@ pub struct LoraConfig {
     pub target_modules: Vec<String>,
 }
 
-impl Default for LoraConfig {
+impl Default for LoraParams {
     fn default() -> Self {
-        LoraConfig {
+        LoraParams {
             rank: 8,
             alpha: 16.0,
             dropout: 0.05,
@@ -93,7 +93,7 @@ impl Default for LoraConfig {
     }
 }
 
-impl LoraConfig {
+impl LoraParams {
     /// The first setting that cannot work.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
         if self.rank <= 0 {
@@ -189,7 +189,7 @@ impl Linear {
         name: &str,
         (in_dim, out_dim): (i64, i64),
         vars: &mut Vars,
-        lora: Option<(&nn::Path, &LoraConfig)>,
+        lora: Option<(&nn::Path, &LoraParams)>,
     ) -> Self {
         let p = p / name;
         let init = nn::Init::Randn {
@@ -294,13 +294,13 @@ mod tests {
 
     #[test]
     fn lora_targets_tell_the_two_output_projections_apart() {
-        let c = LoraConfig {
+        let c = LoraParams {
             target_modules: vec!["output.dense".into()],
-            ..LoraConfig::default()
+            ..LoraParams::default()
         };
         assert!(c.targets("encoder.layer.0.output.dense"));
         assert!(!c.targets("encoder.layer.0.attention.output.dense"));
-        let q = LoraConfig::default();
+        let q = LoraParams::default();
         assert!(q.targets("encoder.layer.3.attention.self.query"));
         assert!(!q.targets("encoder.layer.3.attention.self.key"));
     }

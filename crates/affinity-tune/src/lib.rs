@@ -31,7 +31,7 @@ pub use device::{cuda_available, load_cuda, DeviceChoice};
 pub use encoder::{EncoderOptions, SentenceEncoder};
 pub use error::{Result, TuneError};
 pub use head::ClassifierHead;
-pub use layers::{cpu_has_native_bf16, LoraConfig, Precision};
+pub use layers::{cpu_has_native_bf16, LoraParams, Precision};
 pub use optim::LinearSchedule;
 pub use sequences::{next_item_examples, next_item_queries, steps_by_user, SequenceParams, Steps};
 pub use sequential::{SequenceSplit, SequentialParams, SequentialRecommender};
@@ -42,4 +42,4 @@ pub use tokenizer::{random_batch, TokenBatch, WordPiece};
 pub use train::{
     EpochRecord, Monitor, StopReason, TargetTower, TrainOutcome, TrainParams, TrainReport, Trainer,
 };
-pub use weights::LoadReport;
+pub use weights::WeightsReport;

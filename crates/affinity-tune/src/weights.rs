@@ -10,7 +10,7 @@ use crate::error::{Result, TuneError};
 
 /// What loading a checkpoint found besides the tensors it used.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadReport {
+pub struct WeightsReport {
     /// Tensors copied into the model.
     pub loaded: usize,
     /// Whether the names carried a `bert.` prefix (as in `BertFor...` checkpoints).
@@ -31,13 +31,13 @@ fn is_ignorable(name: &str) -> bool {
 pub(crate) fn load_into(
     vars: &HashMap<String, Tensor>,
     path: &Path,
-) -> Result<(LoadReport, BTreeMap<String, Tensor>)> {
+) -> Result<(WeightsReport, BTreeMap<String, Tensor>)> {
     let tensors = read(path)?;
     let had_prefix = tensors.iter().any(|(n, _)| n.starts_with("bert."))
         && !tensors.iter().any(|(n, _)| n.starts_with("embeddings."));
-    let mut report = LoadReport {
+    let mut report = WeightsReport {
         had_prefix,
-        ..LoadReport::default()
+        ..WeightsReport::default()
     };
     let mut seen = std::collections::HashSet::new();
     let mut pooler = BTreeMap::new();
@@ -165,7 +165,7 @@ impl Preloaded {
 
     /// What was loaded, and the pooler tensors (kept for export); an error for the first
     /// misshapen tensor, else for the missing ones.
-    pub fn finish(self) -> Result<(LoadReport, BTreeMap<String, Tensor>)> {
+    pub fn finish(self) -> Result<(WeightsReport, BTreeMap<String, Tensor>)> {
         if let Some(e) = self.mismatch {
             return Err(e);
         }
@@ -177,10 +177,10 @@ impl Preloaded {
                 names,
             });
         }
-        let mut report = LoadReport {
+        let mut report = WeightsReport {
             loaded: self.taken,
             had_prefix: self.had_prefix,
-            ..LoadReport::default()
+            ..WeightsReport::default()
         };
         let mut pooler = BTreeMap::new();
         for (key, (name, tensor)) in self.tensors {

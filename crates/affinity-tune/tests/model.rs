@@ -147,7 +147,7 @@ fn lora_trains_adapters_only_and_merges_exactly() {
     let base_dir = dir.path().join("base");
     std::fs::create_dir_all(&base_dir).unwrap();
     saved_model(&base_dir, 4);
-    let lora = LoraConfig {
+    let lora = LoraParams {
         rank: 4,
         alpha: 8.0,
         dropout: 0.0,
@@ -214,9 +214,9 @@ fn lora_trains_adapters_only_and_merges_exactly() {
 fn invalid_lora_settings_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     write_vocab(dir.path());
-    let bad = LoraConfig {
+    let bad = LoraParams {
         target_modules: vec!["attention.nonsense".into()],
-        ..LoraConfig::default()
+        ..LoraParams::default()
     };
     let err = SentenceEncoder::random(
         &BertConfig::tiny(83),
@@ -393,8 +393,8 @@ fn settings_checks_name_the_setting() {
     };
     assert_eq!(named(options(|o| o.batch_size = 0).check()), "batch_size");
     assert_eq!(named(options(|o| o.max_len = Some(0)).check()), "max_len");
-    let lora = |f: fn(&mut LoraConfig)| {
-        let mut l = LoraConfig::default();
+    let lora = |f: fn(&mut LoraParams)| {
+        let mut l = LoraParams::default();
         f(&mut l);
         EncoderOptions {
             lora: Some(l),

@@ -5,7 +5,7 @@
 use super::store::{DirReader, DirWriter};
 #[cfg(feature = "model")]
 use super::{digest_file, EncoderStorage};
-use super::{EncodedIn, EncoderEntry, LoadOptions, SaveOptions};
+use super::{BundleLoadOptions, BundleSaveOptions, EncodedIn, EncoderEntry};
 use crate::model::Encoder;
 #[cfg(feature = "model")]
 use crate::pipeline::PipelineError;
@@ -21,7 +21,7 @@ const ENCODER: &str = "encoder";
 pub(super) fn save(
     encoder: &Encoder,
     writer: &mut DirWriter,
-    options: &SaveOptions,
+    options: &BundleSaveOptions,
 ) -> Result<EncoderEntry> {
     let staging = writer.staging_path(ENCODER);
     let storage = if encoder.lora().is_some() && !options.merge_lora {
@@ -53,7 +53,7 @@ pub(super) fn save(
 pub(super) fn load(
     reader: &DirReader,
     entry: &EncoderEntry,
-    options: &LoadOptions,
+    options: &BundleLoadOptions,
 ) -> Result<Encoder> {
     if let EncoderStorage::Adapter {
         base,
@@ -102,7 +102,7 @@ pub(super) fn load(
 pub(super) fn save(
     encoder: &Encoder,
     _writer: &mut DirWriter,
-    _options: &SaveOptions,
+    _options: &BundleSaveOptions,
 ) -> Result<EncoderEntry> {
     match *encoder {}
 }
@@ -111,7 +111,7 @@ pub(super) fn save(
 pub(super) fn load(
     _reader: &DirReader,
     _entry: &EncoderEntry,
-    _options: &LoadOptions,
+    _options: &BundleLoadOptions,
 ) -> Result<Encoder> {
     let _ = EncodedIn::F32;
     Err(affinity_core::InvalidSetting::new(

@@ -5,12 +5,12 @@ use super::arrays::Arrays;
 use super::manifest::{Counts, Manifest, SequentialEntry, VectorsEntry};
 use super::store::{DirReader, MANIFEST};
 use super::{
-    encoder, id_map, parse_json, store, CatalogFile, LoadOptions, Provenance, UsersFile, CATALOG,
-    COOCCURRENCE, EVENTS, KINDS, RULES, USERS, USER_VECTORS, VECTORS,
+    encoder, id_map, parse_json, store, BundleLoadOptions, CatalogFile, Provenance, UsersFile,
+    CATALOG, COOCCURRENCE, EVENTS, KINDS, RULES, USERS, USER_VECTORS, VECTORS,
 };
 use crate::pipeline::error::corrupt;
 use crate::pipeline::sequential::SequentialTower;
-use crate::pipeline::{check_popularity_prior, Fitted, Recommender, Result};
+use crate::pipeline::{Fitted, Recommender, Result};
 use affinity_data::{Catalog, IdMap, Interaction};
 use affinity_mine::Rule;
 use affinity_rank::CooccurrenceCounts;
@@ -28,7 +28,7 @@ impl Recommender {
     /// let recs = recommender.recommend_user("1808", 5)?;
     /// # Ok::<(), affinity_recommend::pipeline::PipelineError>(())
     /// ```
-    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
+    pub fn load(dir: &Path, options: &BundleLoadOptions) -> Result<Self> {
         let reader = DirReader::open(dir)?;
         let m = reader.manifest();
         // The language model loads (and its files are checked) on another thread while the
@@ -57,12 +57,13 @@ impl Recommender {
             }
         }
         let n_items = fitted.n_items();
-        // The saved ranking's prior (whatever the encoder's own card says): a bad one is a
-        // bad manifest.
-        check_popularity_prior(m.ranking.popularity_prior)
+        // The saved ranking settings (the prior whatever the encoder's own card says): a bad
+        // one is a bad manifest, refused as `fit` refuses it.
+        let ranking = m.ranking.to_ranking();
+        ranking
+            .check()
             .map_err(|e| corrupt(&dir.join(store::MANIFEST), e.to_string()))?;
-        let mut recommender =
-            Recommender::with_vectors(fitted, encoder, vectors, m.ranking.to_ranking())?;
+        let mut recommender = Recommender::with_vectors(fitted, encoder, vectors, ranking)?;
         if let Some(entry) = &m.sequential {
             recommender.sequential = Some(load_sequential(&reader, dir, entry, n_items, options)?);
         }
@@ -283,7 +284,7 @@ fn load_sequential(
     dir: &Path,
     entry: &SequentialEntry,
     n_items: usize,
-    options: &LoadOptions,
+    options: &BundleLoadOptions,
 ) -> Result<SequentialTower> {
     let items = read_matrix(
         reader,

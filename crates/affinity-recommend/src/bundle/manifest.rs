@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::{PipelineConfig, Ranking, ScoreWeights};
+use crate::pipeline::{PipelineParams, RankingParams, ScoreWeights};
 
 /// The `format` field of every bundle manifest.
 pub const FORMAT: &str = "affinity-bundle";
@@ -30,7 +30,7 @@ pub struct Manifest {
     /// Which events the counts, histories, co-occurrence and rules come from.
     pub fitted_on: String,
     /// The settings it was fitted with; an update mines with the same ones.
-    pub settings: PipelineConfig,
+    pub settings: PipelineParams,
     /// How it ranks: weights and MMR lambda (chosen on validation when `tuning` is set).
     pub ranking: RankingEntry,
     /// How the ranking was chosen, when it was tuned.
@@ -140,7 +140,7 @@ fn is_zero(v: &f32) -> bool {
 }
 
 impl RankingEntry {
-    pub(crate) fn from_ranking(r: &Ranking) -> Self {
+    pub(crate) fn from_ranking(r: &RankingParams) -> Self {
         RankingEntry {
             weights: r.weights,
             mmr_lambda: r.mmr_lambda,
@@ -151,8 +151,8 @@ impl RankingEntry {
         }
     }
 
-    pub(crate) fn to_ranking(&self) -> Ranking {
-        Ranking {
+    pub(crate) fn to_ranking(&self) -> RankingParams {
+        RankingParams {
             weights: self.weights,
             mmr_lambda: self.mmr_lambda,
             mmr_candidates: self.mmr_candidates,

@@ -57,7 +57,7 @@ const SEQUENTIAL_VECTORS: &str = "sequential_vectors.safetensors";
 
 /// How a bundle is written.
 #[derive(Debug, Clone, Default)]
-pub struct SaveOptions {
+pub struct BundleSaveOptions {
     /// Number format of the item vectors.
     pub vectors: VectorType,
     /// With LoRA adapters: keep the base model full in the bundle (merged) instead of the
@@ -67,7 +67,7 @@ pub struct SaveOptions {
 
 /// How a bundle is loaded.
 #[derive(Debug, Clone)]
-pub struct LoadOptions {
+pub struct BundleLoadOptions {
     /// Load the language model (needed to encode histories and queries). Without the `model`
     /// feature it is never loaded: item vectors, cached user vectors, rules and the rest are.
     pub encoder: bool,
@@ -83,9 +83,9 @@ pub struct LoadOptions {
     pub batch_size: usize,
 }
 
-impl Default for LoadOptions {
+impl Default for BundleLoadOptions {
     fn default() -> Self {
-        LoadOptions {
+        BundleLoadOptions {
             encoder: true,
             #[cfg(feature = "model")]
             device: DeviceChoice::Auto,

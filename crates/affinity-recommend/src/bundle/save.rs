@@ -6,8 +6,8 @@ use super::manifest::{
 };
 use super::store::{now_rfc3339, DirWriter};
 use super::{
-    arrays, encoder, json, kind_code, CatalogFile, SaveOptions, UsersFile, CATALOG, COOCCURRENCE,
-    EVENTS, RULES, SEQUENTIAL, SEQUENTIAL_VECTORS, USERS, USER_VECTORS, VECTORS,
+    arrays, encoder, json, kind_code, BundleSaveOptions, CatalogFile, UsersFile, CATALOG,
+    COOCCURRENCE, EVENTS, RULES, SEQUENTIAL, SEQUENTIAL_VECTORS, USERS, USER_VECTORS, VECTORS,
 };
 use crate::pipeline::sequential::SequentialTower;
 use crate::pipeline::{Recommender, Result};
@@ -18,7 +18,7 @@ use std::path::Path;
 impl Recommender {
     /// Writes this recommender as a bundle directory at `dir` (replacing a bundle there only
     /// once the new one is complete).
-    pub fn save(&self, dir: &Path, options: &SaveOptions) -> Result<Manifest> {
+    pub fn save(&self, dir: &Path, options: &BundleSaveOptions) -> Result<Manifest> {
         let mut writer = DirWriter::create(dir)?;
         let f = self.fitted();
         writer.write(
@@ -157,7 +157,7 @@ fn save_sequential(
     if !saved {
         return Err(InvalidSetting::new(
             "sequential",
-            "the sequential model was not loaded (a build without the `model` feature, or LoadOptions::encoder off), so it cannot be saved",
+            "the sequential model was not loaded (a build without the `model` feature, or BundleLoadOptions::encoder off), so it cannot be saved",
         ).into());
     }
     Ok(SequentialEntry {

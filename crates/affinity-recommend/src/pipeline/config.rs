@@ -7,6 +7,7 @@ use affinity_data::{BasketRule, HoldOut};
 use affinity_mine::{Consequents, MinSupport, MineError, MiningParams, RuleParams};
 
 use super::error::Result;
+use super::recommender::RankingParams;
 
 /// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
 /// the catalogue first, so a weight is the most that source can add to an item's score.
@@ -53,18 +54,18 @@ impl Default for ScoreWeights {
     }
 }
 
-/// Everything the pipeline steps share. Build it with [`PipelineConfig::builder`] (checked) or
-/// change fields of [`PipelineConfig::default`] and call [`PipelineConfig::check`].
+/// Everything the pipeline steps share. Build it with [`PipelineParams::builder`] (checked) or
+/// change fields of [`PipelineParams::default`] and call [`PipelineParams::check`].
 ///
 /// ```
-/// use affinity_recommend::pipeline::PipelineConfig;
-/// let config = PipelineConfig::builder().k(20).min_support(0.002).mmr_lambda(0.8).build()?;
+/// use affinity_recommend::pipeline::PipelineParams;
+/// let config = PipelineParams::builder().k(20).min_support(0.002).mmr_lambda(0.8).build()?;
 /// assert_eq!(config.k, 20);
-/// assert!(PipelineConfig::builder().mmr_lambda(1.5).build().is_err());
+/// assert!(PipelineParams::builder().mmr_lambda(1.5).build().is_err());
 /// # Ok::<(), affinity_recommend::pipeline::PipelineError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PipelineConfig {
+pub struct PipelineParams {
     /// List length evaluated and recommended.
     pub k: usize,
     /// What the split holds out per user.
@@ -93,9 +94,9 @@ pub struct PipelineConfig {
     pub mmr_candidates: usize,
 }
 
-impl Default for PipelineConfig {
+impl Default for PipelineParams {
     fn default() -> Self {
-        PipelineConfig {
+        PipelineParams {
             k: 10,
             hold_out: HoldOut::LastTimestamp,
             basket_rule: BasketRule::OrderOrUserDay,
@@ -117,10 +118,10 @@ fn default_max_itemsets() -> u64 {
     500_000
 }
 
-impl PipelineConfig {
+impl PipelineParams {
     /// A builder starting from the defaults.
-    pub fn builder() -> PipelineConfigBuilder {
-        PipelineConfigBuilder(PipelineConfig::default())
+    pub fn builder() -> PipelineParamsBuilder {
+        PipelineParamsBuilder(PipelineParams::default())
     }
 
     /// The first setting that cannot work, named,
@@ -144,28 +145,7 @@ impl PipelineConfig {
         if self.max_itemsets == 0 {
             return Err(InvalidSetting::new("max_itemsets", "must be at least 1"));
         }
-        if self.history.max_items == 0 {
-            return Err(InvalidSetting::new(
-                "history.max_items",
-                "must be at least 1",
-            ));
-        }
-        let w = self.weights;
-        if [w.embedding, w.rules, w.popularity, w.cooccurrence]
-            .iter()
-            .any(|x| !x.is_finite() || *x < 0.0)
-        {
-            return Err(InvalidSetting::new(
-                "weights",
-                "weights must be finite and >= 0",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.mmr_lambda) {
-            return Err(InvalidSetting::new(
-                "mmr_lambda",
-                format!("{} is outside [0, 1]", self.mmr_lambda),
-            ));
-        }
+        self.ranking_params().check()?;
         if self.mmr_candidates < self.k {
             return Err(InvalidSetting::new(
                 "mmr_candidates",
@@ -200,6 +180,18 @@ impl PipelineConfig {
             ..RuleParams::default()
         }
     }
+
+    /// How the hybrid ranks with these settings (no popularity prior: that comes with a
+    /// trained model).
+    pub fn ranking_params(&self) -> RankingParams {
+        RankingParams {
+            weights: self.weights,
+            mmr_lambda: self.mmr_lambda,
+            mmr_candidates: self.mmr_candidates,
+            history: self.history.clone(),
+            popularity_prior: 0.0,
+        }
+    }
 }
 
 /// A mining setting's error under the name the pipeline's field has.
@@ -213,11 +205,11 @@ fn renamed(e: InvalidSetting) -> InvalidSetting {
     }
 }
 
-/// Builds a [`PipelineConfig`]; [`PipelineConfigBuilder::build`] checks it.
+/// Builds a [`PipelineParams`]; [`PipelineParamsBuilder::build`] checks it.
 #[derive(Debug, Clone)]
-pub struct PipelineConfigBuilder(PipelineConfig);
+pub struct PipelineParamsBuilder(PipelineParams);
 
-impl PipelineConfigBuilder {
+impl PipelineParamsBuilder {
     /// List length.
     pub fn k(mut self, k: usize) -> Self {
         self.0.k = k;
@@ -272,7 +264,7 @@ impl PipelineConfigBuilder {
         self
     }
     /// Checks and returns the settings.
-    pub fn build(self) -> Result<PipelineConfig> {
+    pub fn build(self) -> Result<PipelineParams> {
         self.0.check()?;
         Ok(self.0)
     }

@@ -201,7 +201,7 @@ impl super::Pipeline {
         vectors: Option<ndarray::ArrayView2<f32>>,
         candidates: Candidates,
     ) -> Result<Vec<MethodResult>> {
-        let k = self.config().k;
+        let k = self.params().k;
         let n = prepared.names.len();
         let popular = MostPopular::fit(fit, n);
         let cooc = ItemCooccurrence::fit(fit, n, CooccurrenceWeight::Cosine);

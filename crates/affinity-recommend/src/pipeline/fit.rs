@@ -13,7 +13,7 @@ use crate::model::Encoder;
 
 /// What [`Pipeline::fit_with`] does besides fitting.
 #[derive(Debug, Clone, Default)]
-pub struct FitOptions {
+pub struct FitParams {
     /// Choose the blend weights and MMR lambda on at most this many validation users first.
     pub tune_users: Option<usize>,
     /// Train a sequential history tower with these settings
@@ -41,14 +41,14 @@ impl Pipeline {
             encoder,
             // Every other option is off (there are none without the `model` feature).
             #[allow(clippy::needless_update)]
-            &FitOptions {
+            &FitParams {
                 tune_users,
-                ..FitOptions::default()
+                ..FitParams::default()
             },
         )
     }
 
-    /// As [`Pipeline::fit`], with [`FitOptions`]. With a sequential tower and tuning, the
+    /// As [`Pipeline::fit`], with [`FitParams`]. With a sequential tower and tuning, the
     /// tower the weights are chosen with is trained on the events before each user's
     /// validation step (so it never saw the items it is scored on there); the one kept is
     /// trained on all events.
@@ -56,7 +56,7 @@ impl Pipeline {
         &self,
         dataset: Dataset,
         encoder: Option<Encoder>,
-        options: &FitOptions,
+        options: &FitParams,
     ) -> Result<Recommender> {
         super::fitted::check_ids(&dataset, "dataset")?;
         #[cfg(feature = "model")]
@@ -179,7 +179,7 @@ impl Pipeline {
         };
         #[cfg(not(feature = "model"))]
         let sims = recommender.embedding_scores(&histories)?;
-        let k = self.config().k;
+        let k = self.params().k;
         // The sources are normalised once per user; each setting tried only re-weights them.
         let popularity = fitted_on_training.normalized_popularity();
         let sources: Vec<_> = users
@@ -201,7 +201,7 @@ impl Pipeline {
             }
             Ok(total / users.len() as f64)
         };
-        let base = self.config().weights;
+        let base = self.params().weights;
         let mut best = (score(base, 1.0)?, base, 1.0f32);
         // The embedding's weight is its configured one or 0: a model that does not help on
         // validation drops out (tried first, so that on a tie the cheaper blend, which runs no
@@ -234,9 +234,9 @@ impl Pipeline {
                 best = (v, best.1, lambda);
             }
         }
-        recommender.set_ranking(best.1, best.2);
+        recommender.set_ranking(best.1, best.2)?;
         Ok(Tuning {
-            hold_out: self.config().hold_out,
+            hold_out: self.params().hold_out,
             k,
             users: users.len(),
             validation_ndcg: best.0,

@@ -6,7 +6,7 @@
 use affinity_core::InvalidSetting;
 use affinity_data::{items_by_user, BasketRule, Catalog, Dataset, IdMap, Interaction};
 
-use super::config::PipelineConfig;
+use super::config::PipelineParams;
 use affinity_mine::Rule;
 use affinity_rank::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
 
@@ -31,7 +31,7 @@ pub struct Fitted {
     pub counts: Vec<u32>,
     /// The settings it was fitted with (basket rule, mining thresholds, ...): an update mines
     /// with the same ones.
-    pub config: PipelineConfig,
+    pub config: PipelineParams,
     /// Baskets the events form.
     pub baskets: usize,
     /// Pair counts within baskets.
@@ -150,7 +150,7 @@ impl Fitted {
     pub(crate) fn assemble(
         ids: Ids,
         events: Vec<Interaction>,
-        config: PipelineConfig,
+        config: PipelineParams,
         derived: Derived,
         rules: Vec<Rule>,
     ) -> Self {
@@ -174,7 +174,7 @@ impl Fitted {
     pub(crate) fn restore(
         ids: Ids,
         events: Vec<Interaction>,
-        config: PipelineConfig,
+        config: PipelineParams,
         baskets: usize,
         cooccurrence: CooccurrenceCounts,
         rules: Vec<Rule>,
@@ -201,7 +201,7 @@ impl Fitted {
     fn from_ids(
         ids: Ids,
         events: Vec<Interaction>,
-        config: PipelineConfig,
+        config: PipelineParams,
         histories: Vec<Vec<u32>>,
         counts: Vec<u32>,
         baskets: usize,

@@ -13,17 +13,17 @@ mod recommender;
 pub(crate) mod sequential;
 mod update;
 
-pub use config::{PipelineConfig, ScoreWeights};
+pub use config::{PipelineParams, ScoreWeights};
 pub use continual::{ContinualParams, ContinualReport, GroupFigures};
 pub use error::{PipelineError, Result};
 pub use evaluate::{
     evaluate, evaluate_candidates, evaluate_observed, Candidates, EvalProtocol, EvalSet,
     MethodResult,
 };
-pub use fit::FitOptions;
+pub use fit::FitParams;
 pub use fitted::Fitted;
 pub use prepared::{Pipeline, Prepared};
-pub(crate) use recommender::{check_popularity_prior, HISTORY_BATCH};
-pub use recommender::{Blend, Ranking, Reason, Recommendation, Recommender};
+pub(crate) use recommender::HISTORY_BATCH;
+pub use recommender::{Blend, RankingParams, Reason, Recommendation, Recommender};
 pub use sequential::SequentialSummary;
 pub use update::UpdateReport;

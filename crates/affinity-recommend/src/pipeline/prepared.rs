@@ -13,10 +13,10 @@ use affinity_tune::{
     TrainingTask, ValidationQuery,
 };
 
-use super::config::{PipelineConfig, ScoreWeights};
+use super::config::{PipelineParams, ScoreWeights};
 use super::error::Result;
 use super::fitted::{derive, Derived, Fitted, Ids};
-use super::recommender::{Ranking, Recommender};
+use super::recommender::{RankingParams, Recommender};
 use crate::model::Encoder;
 
 /// A dataset split and arranged for every later step. Fitting (rules, popularity, the model)
@@ -41,12 +41,12 @@ pub struct Prepared {
     pub counts: Vec<u32>,
 }
 
-/// The pipeline's steps, sharing one [`PipelineConfig`].
+/// The pipeline's steps, sharing one [`PipelineParams`].
 ///
 /// ```no_run
-/// use affinity_recommend::pipeline::{Pipeline, PipelineConfig};
+/// use affinity_recommend::pipeline::{Pipeline, PipelineParams};
 /// let (dataset, _) = affinity_data::load(std::path::Path::new("data/groceries.csv"), &affinity_data::Format::Long(Default::default()), &Default::default())?;
-/// let pipeline = Pipeline::new(PipelineConfig::default())?;
+/// let pipeline = Pipeline::new(PipelineParams::default())?;
 /// let prepared = pipeline.prepare(dataset);
 /// let rules = pipeline.mine_rules(&prepared)?;
 /// let recommender = pipeline.recommender(&prepared, None, rules)?;
@@ -55,14 +55,14 @@ pub struct Prepared {
 /// ```
 #[derive(Clone)]
 pub struct Pipeline {
-    config: PipelineConfig,
+    params: PipelineParams,
     progress: Arc<dyn Progress>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("config", &self.config)
+            .field("params", &self.params)
             .finish_non_exhaustive()
     }
 }
@@ -70,10 +70,10 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Checks the settings. The pipeline reports nothing until given a progress report
     /// ([`Pipeline::with_progress`]).
-    pub fn new(config: PipelineConfig) -> Result<Self> {
-        config.check()?;
+    pub fn new(params: PipelineParams) -> Result<Self> {
+        params.check()?;
         Ok(Pipeline {
-            config,
+            params,
             progress: Arc::new(()),
         })
     }
@@ -91,13 +91,13 @@ impl Pipeline {
     }
 
     /// The settings.
-    pub fn config(&self) -> &PipelineConfig {
-        &self.config
+    pub fn params(&self) -> &PipelineParams {
+        &self.params
     }
 
     /// Splits per user (leave-one-out as configured) and arranges histories and baskets.
     pub fn prepare(&self, dataset: Dataset) -> Prepared {
-        let split = leave_one_out(&dataset, self.config.hold_out);
+        let split = leave_one_out(&dataset, self.params.hold_out);
         self.arrange(dataset, split)
     }
 
@@ -136,7 +136,7 @@ impl Pipeline {
             histories,
             counts,
             baskets,
-        } = derive(&seen, n_users, n_items, self.config.basket_rule);
+        } = derive(&seen, n_users, n_items, self.params.basket_rule);
         let test = items_by_user(&split.test, n_users);
         Prepared {
             dataset,
@@ -157,7 +157,7 @@ impl Pipeline {
 
     /// Association rules on `baskets` with the configured thresholds.
     pub fn mine_baskets(&self, baskets: &[Vec<u32>]) -> Result<Vec<Rule>> {
-        let c = &self.config;
+        let c = &self.params;
         let params = c.mining_params()?;
         let mut itemsets: Vec<Itemset> = Vec::new();
         let run = mine_at_most(
@@ -254,7 +254,7 @@ impl Pipeline {
     ) -> TrainingTask {
         let n_users = prepared.dataset.users.len();
         let seq = SequenceParams {
-            history: self.config.history.clone(),
+            history: self.params.history.clone(),
             max_examples,
             seed,
             ..SequenceParams::default()
@@ -298,7 +298,7 @@ impl Pipeline {
         Fitted::assemble(
             ids,
             events,
-            self.config.clone(),
+            self.params.clone(),
             Derived {
                 histories: prepared.histories.clone(),
                 counts: prepared.counts.clone(),
@@ -309,17 +309,15 @@ impl Pipeline {
     }
 
     /// The configured ranking settings.
-    pub fn ranking(&self) -> Ranking {
-        self.ranking_with(self.config.weights, self.config.mmr_lambda)
+    pub fn ranking(&self) -> RankingParams {
+        self.ranking_with(self.params.weights, self.params.mmr_lambda)
     }
 
-    fn ranking_with(&self, weights: ScoreWeights, mmr_lambda: f32) -> Ranking {
-        Ranking {
+    fn ranking_with(&self, weights: ScoreWeights, mmr_lambda: f32) -> RankingParams {
+        RankingParams {
             weights,
             mmr_lambda,
-            mmr_candidates: self.config.mmr_candidates,
-            history: self.config.history.clone(),
-            popularity_prior: 0.0,
+            ..self.params.ranking_params()
         }
     }
 
@@ -334,8 +332,8 @@ impl Pipeline {
             prepared,
             encoder,
             rules,
-            self.config.weights,
-            self.config.mmr_lambda,
+            self.params.weights,
+            self.params.mmr_lambda,
         )
     }
 

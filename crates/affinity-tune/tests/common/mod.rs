@@ -26,7 +26,7 @@ pub fn write_vocab(dir: &Path) -> i64 {
     vocab.len() as i64
 }
 
-pub fn tiny_encoder(dir: &Path, seed: i64, lora: Option<LoraConfig>) -> SentenceEncoder {
+pub fn tiny_encoder(dir: &Path, seed: i64, lora: Option<LoraParams>) -> SentenceEncoder {
     write_vocab(dir);
     tch::manual_seed(seed);
     let options = EncoderOptions {

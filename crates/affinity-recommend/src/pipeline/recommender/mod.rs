@@ -16,7 +16,7 @@ use crate::model::{self, Encoder};
 
 /// How the hybrid ranks: blend weights, MMR, and how a history becomes text.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ranking {
+pub struct RankingParams {
     /// Hybrid weights.
     pub weights: ScoreWeights,
     /// MMR lambda (1: off).
@@ -67,24 +67,56 @@ pub struct Recommender {
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
-    /// `ln(1 + buyers)` per item: the language model's prior ([`Ranking::popularity_prior`]).
+    /// `ln(1 + buyers)` per item: the language model's prior ([`RankingParams::popularity_prior`]).
     pub(crate) prior: Vec<f32>,
     /// Each item's usual cosine with the catalogue, on its first use
     /// ([`Recommender::typical`]).
     typical: Vec<OnceLock<Typical>>,
-    pub(crate) ranking: Ranking,
+    pub(crate) ranking: RankingParams,
     pub(crate) provenance: crate::bundle::Provenance,
 }
 
 /// A popularity prior's weight must be finite and not negative.
-pub(crate) fn check_popularity_prior(prior: f32) -> Result<()> {
+fn check_popularity_prior(prior: f32) -> std::result::Result<(), InvalidSetting> {
     match prior.is_finite() && prior >= 0.0 {
         true => Ok(()),
         false => Err(InvalidSetting::new(
             "popularity_prior",
             format!("{prior} is not a finite, non-negative number"),
-        )
-        .into()),
+        )),
+    }
+}
+
+impl RankingParams {
+    /// The first setting that cannot work: a weight that is negative or not finite, an MMR
+    /// lambda outside [0, 1], no MMR candidates, no history items, a bad popularity prior.
+    pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
+        let w = self.weights;
+        if [w.embedding, w.rules, w.popularity, w.cooccurrence]
+            .iter()
+            .any(|x| !x.is_finite() || *x < 0.0)
+        {
+            return Err(InvalidSetting::new(
+                "weights",
+                "weights must be finite and >= 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.mmr_lambda) {
+            return Err(InvalidSetting::new(
+                "mmr_lambda",
+                format!("{} is outside [0, 1]", self.mmr_lambda),
+            ));
+        }
+        if self.mmr_candidates == 0 {
+            return Err(InvalidSetting::new("mmr_candidates", "must be at least 1"));
+        }
+        if self.history.max_items == 0 {
+            return Err(InvalidSetting::new(
+                "history.max_items",
+                "must be at least 1",
+            ));
+        }
+        check_popularity_prior(self.popularity_prior)
     }
 }
 
@@ -103,7 +135,7 @@ impl Recommender {
     /// Embeds every item with `encoder` (or, without one, ranks by rules and popularity only).
     /// A model trained with a popularity prior scores with it: the encoder's prior replaces
     /// `ranking.popularity_prior`.
-    pub fn new(fitted: Fitted, encoder: Option<Encoder>, ranking: Ranking) -> Result<Self> {
+    pub fn new(fitted: Fitted, encoder: Option<Encoder>, ranking: RankingParams) -> Result<Self> {
         Self::new_observed(fitted, encoder, ranking, &())
     }
 
@@ -111,7 +143,7 @@ impl Recommender {
     pub fn new_observed(
         fitted: Fitted,
         encoder: Option<Encoder>,
-        mut ranking: Ranking,
+        mut ranking: RankingParams,
         progress: &dyn Progress,
     ) -> Result<Self> {
         let vectors = match &encoder {
@@ -135,9 +167,9 @@ impl Recommender {
         mut fitted: Fitted,
         encoder: Option<Encoder>,
         vectors: Option<Array2<f32>>,
-        ranking: Ranking,
+        ranking: RankingParams,
     ) -> Result<Self> {
-        check_popularity_prior(ranking.popularity_prior)?;
+        ranking.check()?;
         let n = fitted.n_items();
         if let Some(v) = &vectors {
             if v.nrows() != n {
@@ -210,7 +242,7 @@ impl Recommender {
         Fitted,
         Option<Encoder>,
         Option<Array2<f32>>,
-        Ranking,
+        RankingParams,
         crate::bundle::Provenance,
     ) {
         let vectors = self.has_vectors.then(|| self.index.vectors().to_owned());
@@ -300,17 +332,29 @@ impl Recommender {
         &self.fitted.rules
     }
 
-    /// Changes the blend and MMR settings (item vectors stay).
-    pub fn set_ranking(&mut self, weights: ScoreWeights, mmr_lambda: f32) {
-        self.ranking.weights = weights;
-        self.ranking.mmr_lambda = mmr_lambda;
+    /// Changes the blend and MMR settings (item vectors stay), checked as
+    /// [`RankingParams::check`] checks them: nothing changes when they cannot work.
+    pub fn set_ranking(&mut self, weights: ScoreWeights, mmr_lambda: f32) -> Result<()> {
+        self.set_ranking_params(RankingParams {
+            weights,
+            mmr_lambda,
+            ..self.ranking.clone()
+        })
     }
 
-    /// Sets the language model's popularity prior ([`Ranking::popularity_prior`]): finite,
+    /// Sets the language model's popularity prior ([`RankingParams::popularity_prior`]): finite,
     /// not negative.
     pub fn set_popularity_prior(&mut self, prior: f32) -> Result<()> {
-        check_popularity_prior(prior)?;
-        self.ranking.popularity_prior = prior;
+        self.set_ranking_params(RankingParams {
+            popularity_prior: prior,
+            ..self.ranking.clone()
+        })
+    }
+
+    /// Replaces every ranking setting, checked first ([`RankingParams::check`]).
+    pub fn set_ranking_params(&mut self, ranking: RankingParams) -> Result<()> {
+        ranking.check()?;
+        self.ranking = ranking;
         Ok(())
     }
 
@@ -320,7 +364,7 @@ impl Recommender {
     }
 
     /// All ranking settings.
-    pub fn ranking_settings(&self) -> &Ranking {
+    pub fn ranking_settings(&self) -> &RankingParams {
         &self.ranking
     }
 

@@ -1,7 +1,7 @@
 //! Unit tests of the recommender's scoring, reasons and caches.
 
 use super::*;
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::pipeline::{Pipeline, PipelineParams};
 use affinity_data::synthetic::XorShift;
 use affinity_data::{load, Format, LoadOptions as DataOptions, LongCsv};
 use ndarray::Axis;
@@ -24,7 +24,7 @@ fn recommender() -> Recommender {
     std::fs::write(&path, csv).unwrap();
     let format = Format::Long(LongCsv::default());
     let (data, _) = load(&path, &format, &DataOptions::default()).unwrap();
-    let config = PipelineConfig::builder().min_support(0.01).build().unwrap();
+    let config = PipelineParams::builder().min_support(0.01).build().unwrap();
     Pipeline::new(config)
         .unwrap()
         .fit(data, None, None)
@@ -162,7 +162,7 @@ fn the_popularity_prior_adds_log_counts_to_the_cosine_and_is_saved() {
         })
         .collect();
     let mut r = with_vectors(rows);
-    r.set_ranking(ScoreWeights::EMBEDDING, 1.0);
+    r.set_ranking(ScoreWeights::EMBEDDING, 1.0).unwrap();
     let user = ndarray::Array1::from(vec![0.2f32, 0.9, 0.1, 0.4, 0.0, 0.3, 0.2]);
     let cosines = r.similarities(user.view().insert_axis(Axis(0))).unwrap();
     let top = |r: &Recommender| {
@@ -196,4 +196,32 @@ fn the_popularity_prior_adds_log_counts_to_the_cosine_and_is_saved() {
     let loaded = Recommender::load(dir.path(), &Default::default()).unwrap();
     assert_eq!(loaded.ranking_settings().popularity_prior, 0.5);
     assert_eq!(top(&loaded), expected);
+}
+
+#[test]
+fn ranking_settings_are_checked_and_a_refused_change_changes_nothing() {
+    let mut r = recommender();
+    let before = r.ranking_settings().clone();
+    let nan = ScoreWeights {
+        rules: f32::NAN,
+        ..before.weights
+    };
+    let err = r.set_ranking(nan, 0.5).unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::InvalidSetting(e) if e.name == "weights"),
+        "{err}"
+    );
+    let err = r.set_ranking(before.weights, 1.5).unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::InvalidSetting(e) if e.name == "mmr_lambda"),
+        "{err}"
+    );
+    let err = r.set_popularity_prior(f32::INFINITY).unwrap_err();
+    assert!(
+        matches!(&err, PipelineError::InvalidSetting(e) if e.name == "popularity_prior"),
+        "{err}"
+    );
+    assert_eq!(r.ranking_settings(), &before);
+    r.set_ranking(before.weights, 0.5).unwrap();
+    assert_eq!(r.ranking(), (before.weights, 0.5));
 }
