@@ -54,7 +54,7 @@ fn mine<'py>(
     max_itemsets: Option<i64>,
     duplicates: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let params = settings::MineSettings {
+    let params = settings::MineParams {
         min_support,
         min_count,
         max_len,
@@ -243,8 +243,8 @@ fn group_settings(
     min_count: i64,
     max_len: Option<i64>,
     threads: i64,
-) -> PyResult<pfp::GroupSettings> {
-    Ok(pfp::GroupSettings {
+) -> PyResult<pfp::GroupParams> {
+    Ok(pfp::GroupParams {
         group,
         num_groups,
         min_count: settings::at_least_one("min_count", min_count)?,

@@ -90,7 +90,7 @@ pub fn shard(baskets: &[ArrayRef], frequent: &[ArrayRef], num_groups: u32) -> Re
 
 /// Settings of one group's mining.
 #[derive(Debug, Clone, Copy)]
-pub struct GroupSettings {
+pub struct GroupParams {
     /// The group mined.
     pub group: u32,
     /// Groups in all.
@@ -134,7 +134,7 @@ impl GroupPrefixes {
     /// Every itemset of the prefixes with a count of at least `min_count` whose largest rank
     /// belongs to `group`, as `items: list<int32>` (ascending ranks) and `freq: int64`. The
     /// prefixes are consumed (their memory goes to the mining).
-    pub fn mine(&mut self, settings: GroupSettings) -> Result<RecordBatch> {
+    pub fn mine(&mut self, settings: GroupParams) -> Result<RecordBatch> {
         let mut params =
             MiningParams::new(MinSupport::Count(settings.min_count)).threads(settings.threads);
         if let Some(len) = settings.max_len {
@@ -193,7 +193,7 @@ fn checked_weights(chunks: &[ArrayRef], rows: usize) -> Result<Vec<u64>> {
 pub fn mine(
     prefixes: &[ArrayRef],
     weights: Option<&[ArrayRef]>,
-    settings: GroupSettings,
+    settings: GroupParams,
 ) -> Result<RecordBatch> {
     let mut group = GroupPrefixes::default();
     group.add(prefixes, weights)?;

@@ -84,7 +84,7 @@ pub fn metric(name: &str) -> Result<Metric> {
 
 /// Mining settings of `affinity.mine`, checked.
 #[derive(Debug, Clone)]
-pub struct MineSettings<'a> {
+pub struct MineParams<'a> {
     /// A decimal fraction, e.g. `"0.07"`.
     pub min_support: Option<&'a str>,
     /// An absolute count.
@@ -101,7 +101,7 @@ pub struct MineSettings<'a> {
     pub duplicates: &'a str,
 }
 
-impl MineSettings<'_> {
+impl MineParams<'_> {
     /// The core's parameters, checked.
     pub fn params(&self) -> Result<MiningParams> {
         let mut params = MiningParams::new(min_support(self.min_support, self.min_count)?)
