@@ -42,3 +42,9 @@ pub use affinity_serve as serve;
 #[cfg(feature = "model")]
 #[cfg_attr(docsrs, doc(cfg(feature = "model")))]
 pub use affinity_tune as tune;
+
+/// The README's Rust examples, compiled (and those not marked `no_run` run) as doctests, so
+/// that they keep up with the code.
+#[cfg(all(doctest, feature = "model"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -27,7 +27,7 @@ pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, Mo
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
 pub use kernel::inner_product;
-pub use ranker::{exclusions, rank_scores, score_rows, Named, Ranker, Scorer};
+pub use ranker::{exclusions, rank_each, rank_scores, score_rows, Named, Ranker, Scorer};
 pub use rerank::{blend, mmr, normalize, weighted_sum, Normalization, Source};
 pub use topk::{top_k, Scored};
 pub use transitions::{ItemTransitions, TransitionParams};

@@ -70,6 +70,21 @@ pub fn exclusions<'a>(
     Ok(move |i: usize| exclude.get(i).map_or(&[][..], Vec::as_slice))
 }
 
+/// Each history ranked alone by `rank_one(history, excluded)`, with `exclude` checked as
+/// [`exclusions`] checks it: how a ranker that ranks one history at a time ranks many.
+pub fn rank_each(
+    histories: &[Vec<u32>],
+    exclude: &[Vec<u32>],
+    rank_one: impl Fn(&[u32], &[u32]) -> Vec<Scored>,
+) -> Result<Vec<Vec<Scored>>> {
+    let excluded = exclusions(histories, exclude)?;
+    Ok(histories
+        .iter()
+        .enumerate()
+        .map(|(i, h)| rank_one(h, excluded(i)))
+        .collect())
+}
+
 /// The best `k` of each row of `scores` (one row per history), leaving out `exclude`'s items:
 /// what a [`Scorer`] ranks as.
 pub fn rank_scores(
@@ -119,10 +134,9 @@ impl Ranker for MostPopular {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let excluded = exclusions(histories, exclude)?;
-        Ok((0..histories.len())
-            .map(|i| self.recommend(excluded(i), k))
-            .collect())
+        rank_each(histories, exclude, |_, excluded| {
+            self.recommend(excluded, k)
+        })
     }
 }
 
@@ -147,12 +161,9 @@ impl Ranker for ItemCooccurrence {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let excluded = exclusions(histories, exclude)?;
-        Ok(histories
-            .iter()
-            .enumerate()
-            .map(|(i, h)| self.recommend(h, excluded(i), k))
-            .collect())
+        rank_each(histories, exclude, |h, excluded| {
+            self.recommend(h, excluded, k)
+        })
     }
 }
 
@@ -177,12 +188,9 @@ impl Ranker for ItemTransitions {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let excluded = exclusions(histories, exclude)?;
-        Ok(histories
-            .iter()
-            .enumerate()
-            .map(|(i, h)| self.recommend(h, excluded(i), k))
-            .collect())
+        rank_each(histories, exclude, |h, excluded| {
+            self.recommend(h, excluded, k)
+        })
     }
 }
 

@@ -10,9 +10,7 @@ use super::net::padded;
 use super::SequentialRecommender;
 use crate::error::{Result, TuneError};
 use crate::optim::AdamW;
-use crate::train::{
-    batch_status, restore, shuffled, snapshot, EpochRecord, StopReason, TrainReport,
-};
+use crate::train::{batch_done, restore, shuffled, snapshot, EpochRecord, StopReason, TrainReport};
 
 /// Training sequences and validation queries, split so that no validation item is ever a
 /// training target (as UniSRec and Recformer do: train on the first n-1 known items, validate
@@ -203,13 +201,13 @@ impl SequentialRecommender {
                 report.step_losses.push(value as f32);
                 loss_sum += value;
                 done += chosen.len();
-                progress.advance(1);
-                progress.status(&batch_status(
+                batch_done(
+                    progress,
                     epoch,
                     (i + 1, batches.len()),
                     loss_sum / (i + 1) as f64,
                     done as f64 / start.elapsed().as_secs_f64(),
-                ));
+                );
             }
             let seconds = start.elapsed().as_secs_f64();
             let record = self.validation_record(

@@ -18,7 +18,7 @@ use crate::encoder::SentenceEncoder;
 use crate::error::{Result, TuneError};
 use crate::task::TrainingTask;
 use loss::uniformity_without_targets;
-pub(crate) use report::{batch_status, nan_from_null};
+pub(crate) use report::{batch_done, nan_from_null};
 pub use report::{EpochRecord, StopReason, TrainOutcome, TrainReport};
 pub(crate) use run::shuffled;
 use run::Run;

@@ -1,5 +1,6 @@
 //! What a training run reports: a record per epoch, the losses, why it stopped.
 
+use affinity_core::Progress;
 use serde::{Deserialize, Serialize};
 
 use crate::head::ClassifierHead;
@@ -100,15 +101,17 @@ impl std::fmt::Display for EpochRecord {
     }
 }
 
-/// The status a progress report shows after each batch: `(batch, batches)` of `epoch`, the
-/// epoch's mean loss so far and its examples per second.
-pub(crate) fn batch_status(
+/// Tells `progress` that batch `(batch, batches)` of `epoch` is done: one unit, and a status
+/// with the epoch's mean loss so far and its examples per second.
+pub(crate) fn batch_done(
+    progress: &dyn Progress,
     epoch: usize,
     (batch, batches): (usize, usize),
     mean_loss: f64,
     examples_per_second: f64,
-) -> String {
-    format!(
+) {
+    progress.advance(1);
+    progress.status(&format!(
         "epoch {epoch} batch {batch}/{batches}: loss {mean_loss:.4}, {examples_per_second:.1} examples/s"
-    )
+    ));
 }

@@ -8,7 +8,7 @@ use affinity_data::synthetic::SplitMix64;
 use tch::Tensor;
 
 use super::loss::batch_loss;
-use super::report::{batch_status, EpochRecord};
+use super::report::{batch_done, EpochRecord};
 use super::settings::{TargetTower, TrainParams};
 use super::validation::validate;
 use crate::checkpoint::TrainerState;
@@ -188,13 +188,13 @@ impl<'a> Run<'a> {
                     }
                 }
             }
-            progress.advance(1);
-            progress.status(&batch_status(
+            batch_done(
+                progress,
                 epoch,
                 (i + 1, self.batches),
                 loss_sum / loss_count as f64,
                 (loss_count * p.batch_size) as f64 / started.elapsed().as_secs_f64(),
-            ));
+            );
         }
         let seconds = started.elapsed().as_secs_f64();
         let v = validate(encoder, self.head.as_ref(), task, p.monitor)?;
