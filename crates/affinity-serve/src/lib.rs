@@ -9,8 +9,8 @@
 //! ```no_run
 //! # async fn demo() -> affinity_serve::Result<()> {
 //! use affinity_serve::{serve, ServeParams};
-//! let config = ServeParams::new("bundles/groceries");
-//! serve(config, |addr| println!("listening on http://{addr}"), std::future::pending()).await
+//! let params = ServeParams::new("bundles/groceries");
+//! serve(params, |addr| println!("listening on http://{addr}"), std::future::pending()).await
 //! # }
 //! ```
 
@@ -39,8 +39,8 @@ pub use state::{release_freed_memory, tune_allocator, AppState, ServeParams};
 
 /// The routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.config.body_limit;
-    let timeout = state.config.request_timeout;
+    let limit = state.params.body_limit;
+    let timeout = state.params.request_timeout;
     Router::new()
         .route("/v1/recommend", post(routes::recommend))
         .route("/v1/search", post(routes::search))
@@ -81,16 +81,16 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
 
 /// Loads the bundle, listens, calls `ready` with the address bound (port 0 picks a free one),
 /// answers until `shutdown` completes, then drains requests in flight (at most
-/// `config.drain`).
+/// `params.drain`).
 pub async fn serve(
-    config: ServeParams,
+    params: ServeParams,
     ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let header_timeout = config.header_timeout;
-    let drain = config.drain;
-    let addr = config.addr;
-    let state = Arc::new(tokio::task::spawn_blocking(move || AppState::new(config)).await??);
+    let header_timeout = params.header_timeout;
+    let drain = params.drain;
+    let addr = params.addr;
+    let state = Arc::new(tokio::task::spawn_blocking(move || AppState::new(params)).await??);
     let app = router(state.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await

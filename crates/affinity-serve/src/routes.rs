@@ -321,7 +321,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.config.admin_token.is_none() {
+    if state.params.admin_token.is_none() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "admin routes are off (start with --admin-token-file)",
@@ -432,7 +432,7 @@ pub(crate) async fn events(
         let dir = worker.current().dir.clone();
         let job = worker.clone();
         let outcome = tokio::task::spawn_blocking(move || -> crate::Result<serde_json::Value> {
-            let current = affinity_recommend::pipeline::Recommender::load(&dir, &job.config.load)?;
+            let current = affinity_recommend::pipeline::Recommender::load(&dir, &job.params.load)?;
             let (updated, report) = current.update(&parsed)?;
             updated.save(&dir, &Default::default())?;
             drop(updated);

@@ -114,7 +114,7 @@ pub struct Serving {
 /// The server's shared state.
 pub struct AppState {
     /// The settings.
-    pub config: ServeParams,
+    pub params: ServeParams,
     current: RwLock<Arc<Serving>>,
     generation: AtomicU64,
     /// Request metrics.
@@ -128,12 +128,12 @@ pub struct AppState {
 
 impl AppState {
     /// Loads the configured bundle (blocking: call before serving or from a blocking task).
-    pub fn new(config: ServeParams) -> Result<Self> {
-        config.check()?;
+    pub fn new(params: ServeParams) -> Result<Self> {
+        params.check()?;
         let generation = AtomicU64::new(0);
-        let first = load(&config, &config.bundle, &generation)?;
+        let first = load(&params, &params.bundle, &generation)?;
         Ok(AppState {
-            admin: config
+            admin: params
                 .admin_token
                 .as_deref()
                 .map(|t| blake3::hash(t.as_bytes())),
@@ -142,7 +142,7 @@ impl AppState {
             metrics: Metrics::default(),
             update_lock: tokio::sync::Mutex::new(()),
             last_update: Mutex::new(None),
-            config,
+            params,
         })
     }
 
@@ -156,7 +156,7 @@ impl AppState {
 
     /// Loads the bundle in `dir` (blocking), ready to swap in.
     pub fn load(&self, dir: &Path) -> Result<Serving> {
-        load(&self.config, dir, &self.generation)
+        load(&self.params, dir, &self.generation)
     }
 
     /// Serves `next` from now on. The bundle it replaces is freed when its last request ends;
@@ -189,7 +189,7 @@ impl AppState {
         let Some(name) = name else {
             return Ok(self.current().dir.clone());
         };
-        let Some(root) = &self.config.reload_root else {
+        let Some(root) = &self.params.reload_root else {
             return Err("this server reloads only its own bundle (no --reload-root)".into());
         };
         let plain =
@@ -257,12 +257,12 @@ pub fn tune_allocator() {
     }
 }
 
-fn load(config: &ServeParams, dir: &Path, generation: &AtomicU64) -> Result<Serving> {
+fn load(params: &ServeParams, dir: &Path, generation: &AtomicU64) -> Result<Serving> {
     let unloadable = |source| ServeError::Bundle {
         path: dir.to_path_buf(),
         source: Box::new(source),
     };
-    let recommender = Arc::new(Recommender::load(dir, &config.load).map_err(unloadable)?);
+    let recommender = Arc::new(Recommender::load(dir, &params.load).map_err(unloadable)?);
     let manifest = affinity_recommend::bundle::read_manifest(dir).map_err(unloadable)?;
     let fitted = recommender.fitted();
     let figures = BundleFigures {
@@ -277,8 +277,8 @@ fn load(config: &ServeParams, dir: &Path, generation: &AtomicU64) -> Result<Serv
     let rec = recommender.clone();
     let encoder = Batcher::start(
         "affinity-encoder",
-        config.batch_wait,
-        config.max_batch,
+        params.batch_wait,
+        params.max_batch,
         move |histories: Vec<Vec<u32>>| {
             let vectors = rec.history_vectors(&histories).map_err(|e| e.to_string())?;
             Ok(vectors.rows().into_iter().map(|r| r.to_vec()).collect())
@@ -290,7 +290,7 @@ fn load(config: &ServeParams, dir: &Path, generation: &AtomicU64) -> Result<Serv
     let similarities = Batcher::start(
         "affinity-similarities",
         Duration::ZERO,
-        config.max_batch,
+        params.max_batch,
         move |vectors: Vec<Vec<f32>>| {
             let width = vectors.first().map_or(0, Vec::len);
             let flat: Vec<f32> = vectors.concat();

@@ -1,0 +1,139 @@
+//! The server as a library: settings checked before anything loads, and the routes answered
+//! in process (no socket) over a bundle fitted here without a language model.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use affinity_core::InvalidSetting;
+use affinity_data::{load, Format, LongCsv};
+use affinity_recommend::bundle::BundleSaveOptions;
+use affinity_recommend::pipeline::{Pipeline, PipelineParams};
+use affinity_serve::{router, AppState, ServeError, ServeParams};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A bundle of 40 shoppers: everyone buys bread, even ones milk with it, odd ones jam.
+fn bundle(dir: &Path) -> std::path::PathBuf {
+    let csv = dir.join("events.csv");
+    let mut text = String::from("user,item,time\n");
+    for user in 0..40 {
+        for day in 1..=3 {
+            let second = if user % 2 == 0 { "milk" } else { "jam" };
+            text.push_str(&format!(
+                "u{user},bread,2024-01-0{day}\nu{user},{second},2024-01-0{day}\n"
+            ));
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let (dataset, _) = load(&csv, &Format::Long(LongCsv::default()), &Default::default()).unwrap();
+    let pipeline = Pipeline::new(PipelineParams::default()).unwrap();
+    let recommender = pipeline.fit(dataset, None, None).unwrap();
+    let out = dir.join("bundle");
+    recommender
+        .save(&out, &BundleSaveOptions::default())
+        .unwrap();
+    out
+}
+
+async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn post(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_before_loading() {
+    let bad = |edit: fn(&mut ServeParams)| {
+        // The bundle does not exist: only a refusal before loading names a setting.
+        let mut params = ServeParams::new("/nonexistent/bundle");
+        edit(&mut params);
+        match AppState::new(params) {
+            Err(ServeError::InvalidSetting(InvalidSetting { name, .. })) => name,
+            Err(other) => panic!("not a setting: {other}"),
+            Ok(_) => panic!("accepted"),
+        }
+    };
+    assert_eq!(bad(|p| p.workers = 0), "workers");
+    assert_eq!(bad(|p| p.max_batch = 0), "max_batch");
+    assert_eq!(bad(|p| p.admin_token = Some("short".into())), "admin_token");
+    assert_eq!(
+        bad(|p| p.reload_root = Some("/nonexistent/root".into())),
+        "reload_root"
+    );
+    // Good settings get as far as the bundle, and the error names it.
+    match AppState::new(ServeParams::new("/nonexistent/bundle")) {
+        Err(ServeError::Bundle { path, .. }) => assert!(path.ends_with("bundle")),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a missing bundle loaded"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_answer_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = bundle(dir.path());
+    let state = tokio::task::spawn_blocking(move || AppState::new(ServeParams::new(path)))
+        .await
+        .unwrap()
+        .unwrap();
+    let app = router(Arc::new(state));
+
+    let (status, body) = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+
+    // A history of milk: bread is what goes with it, milk itself is never offered back.
+    let (status, body) = call(
+        &app,
+        post("/v1/recommend", r#"{"items": ["milk"], "k": 2}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> = body["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.first(), Some(&"bread"), "{body}");
+    assert!(!names.contains(&"milk"), "{body}");
+
+    // A known shopper by id; an unknown item is reported, not an error.
+    let (status, body) = call(&app, post("/v1/recommend", r#"{"user": "u1", "k": 1}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cold_start"], false);
+    let (_, body) = call(
+        &app,
+        post("/v1/recommend", r#"{"items": ["caviar"], "k": 1}"#),
+    )
+    .await;
+    assert_eq!(body["unknown_items"][0], "caviar", "{body}");
+
+    // Bad requests are answered with a status and a message, never a panic.
+    let (status, body) = call(&app, post("/v1/recommend", r#"{"k": 2}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = call(&app, post("/v1/recommend", "not json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&app, Request::get("/nowhere").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Without an admin token the admin routes are closed.
+    let (status, _) = call(&app, post("/v1/admin/reload", "{}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
