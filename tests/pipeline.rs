@@ -86,6 +86,7 @@ fn recommendations_exclude_history_and_explain_themselves() {
         rules: 1.0,
         popularity: 0.1,
         cooccurrence: 0.0,
+        repeat: 0.0,
     };
     let rec = pipeline
         .recommender_with(
@@ -188,6 +189,7 @@ fn invalid_settings_fail_before_work() {
             rules: 0.0,
             popularity: 0.0,
             cooccurrence: 0.0,
+            repeat: 0.0,
         })
         .build()
         .is_err());
@@ -261,6 +263,7 @@ fn rules_and_popularity_rank_without_a_model() {
                 rules: 1.0,
                 popularity: 0.1,
                 cooccurrence: 0.0,
+                repeat: 0.0,
             })
             .build()
             .unwrap(),

@@ -46,6 +46,16 @@ pub struct RankArgs {
     /// Weight of item co-occurrence with the history (`--tune` tries it).
     #[arg(long, default_value_t = 0.0)]
     pub cooccurrence_weight: f32,
+    /// Weight of what the shopper buys again (time-decayed personal frequency); counts only
+    /// where lists may hold what was bought before (`--mode mixed`). `--tune` chooses it.
+    #[arg(long, default_value_t = 0.0)]
+    pub repeat_weight: f32,
+    /// Which items lists may hold: discover (new to the shopper), mixed (anything: what they
+    /// buy again competes with the rest) or buy-again (only what they bought before). `fit
+    /// --tune` chooses the blend for it and a bundle offers it by default; `evaluate` scores
+    /// it [default: mixed for data with order ids, else discover].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// MMR lambda (1: relevance only).
     #[arg(long, default_value_t = 0.9)]
     pub mmr_lambda: f32,
@@ -54,7 +64,38 @@ pub struct RankArgs {
     pub history_items: usize,
 }
 
+/// `--mode`: which items lists may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// New to the shopper (the history excluded).
+    Discover,
+    /// Anything: what the shopper buys again competes with new items.
+    Mixed,
+    /// Only what the shopper bought before.
+    BuyAgain,
+}
+
+impl From<ModeArg> for Candidates {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Discover => Candidates::HistoryExcluded,
+            ModeArg::Mixed => Candidates::AllItems,
+            ModeArg::BuyAgain => Candidates::RepeatsOnly,
+        }
+    }
+}
+
 impl RankArgs {
+    /// The mode asked for, else mixed where the data names its orders (order data, where a
+    /// next basket is mostly what was bought before), else discover.
+    pub fn candidates(&self, dataset: &Dataset) -> Candidates {
+        match self.mode {
+            Some(mode) => mode.into(),
+            None if !dataset.orders.is_empty() => Candidates::AllItems,
+            None => Candidates::HistoryExcluded,
+        }
+    }
+
     pub fn config(&self, hold_out: HoldOut) -> anyhow::Result<PipelineParams> {
         Ok(PipelineParams::builder()
             .k(self.k)
@@ -68,8 +109,13 @@ impl RankArgs {
                 rules: self.rules_weight,
                 popularity: self.popularity_weight,
                 cooccurrence: self.cooccurrence_weight,
+                repeat: self.repeat_weight,
             })
             .mmr_lambda(self.mmr_lambda)
+            .candidates(
+                self.mode
+                    .map_or(Candidates::HistoryExcluded, Candidates::from),
+            )
             .build()?)
     }
 }
@@ -123,12 +169,13 @@ const RAW_DATA: [&str; 10] = [
 /// The model a bundle carries, and how long its texts may be.
 const MODEL: [&str; 2] = ["model", "max_len"];
 /// Settings fixed when the bundle was fitted.
-const FITTED: [&str; 7] = [
+const FITTED: [&str; 8] = [
     "min_support",
     "min_confidence",
     "embedding_weight",
     "rules_weight",
     "popularity_weight",
+    "repeat_weight",
     "mmr_lambda",
     "history_items",
 ];
@@ -222,7 +269,18 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
         args.items.as_deref(),
         key.as_ref(),
     )?;
-    let recs = recommender.recommend(&history, args.rank.k)?;
+    let candidates = args
+        .rank
+        .mode
+        .map_or(recommender.ranking_settings().candidates, Candidates::from);
+    // A known user's baskets and days make what they buy again exact (and its reasons).
+    let user = args.user.as_deref().map(|u| {
+        key.as_ref()
+            .map_or_else(|| u.to_owned(), |k| k.pseudonym(u))
+    });
+    let shopper = user.and_then(|u| recommender.fitted().shopper(&u, None));
+    let recs =
+        recommender.recommend_for(&history, shopper.as_ref(), candidates, &[], args.rank.k)?;
     print(&recs, args.json)
 }
 
@@ -340,9 +398,10 @@ pub struct EvaluateArgs {
     /// Hold out each user's last item (Amazon) or last time step (baskets).
     #[arg(long, value_enum, default_value = "last-item")]
     pub hold_out: HoldOutArg,
-    /// Relevant items: "new" (not bought before) or "all".
-    #[arg(long, value_enum, default_value = "new")]
-    pub relevant: RelevantArg,
+    /// Relevant items: "new" (not bought before) or "all" [default: new for --mode discover,
+    /// else all: the whole next basket counts].
+    #[arg(long, value_enum)]
+    pub relevant: Option<RelevantArg>,
     /// Choose the hybrid's weights and MMR lambda on the validation step first.
     #[arg(long)]
     pub tune: bool,
@@ -357,22 +416,32 @@ pub struct EvaluateArgs {
     pub json: bool,
 }
 
+/// The protocol asked for, else the one `candidates` implies.
+fn protocol(relevant: Option<RelevantArg>, candidates: Candidates) -> EvalProtocol {
+    match relevant {
+        Some(RelevantArg::New) => EvalProtocol::NewItems,
+        Some(RelevantArg::All) => EvalProtocol::AllItems,
+        None => candidates.protocol(),
+    }
+}
+
 pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
-    let protocol = match args.relevant {
-        RelevantArg::New => EvalProtocol::NewItems,
-        RelevantArg::All => EvalProtocol::AllItems,
-    };
     if args.rank.k == 0 {
         bail!("-k must be at least 1");
     }
     let k = args.rank.k;
-    let results = match &args.bundle {
+    let (results, candidates, protocol) = match &args.bundle {
         Some(dir) => {
             if args.tune {
                 bail!("--tune chooses weights while fitting: use `affinity fit --tune`");
             }
             let recommender = load_bundle(dir, &args.run)?;
             let (test, _) = args.read.load(&args.input)?;
+            let candidates = args
+                .rank
+                .mode
+                .map_or(recommender.ranking_settings().candidates, Candidates::from);
+            let protocol = protocol(args.relevant, candidates);
             let set = test_set(&recommender, &test, protocol);
             if set.is_empty() {
                 bail!(
@@ -380,14 +449,30 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
                     args.input.display()
                 );
             }
-            evaluate_bundle(&recommender, &set, k)?
+            let results = evaluate_bundle(&recommender, &set, k, candidates)?;
+            (results, candidates, protocol)
         }
-        None => evaluate_split(&args, protocol)?,
+        None => evaluate_split(&args)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        let json = serde_json::json!({
+            "mode": candidates.name(),
+            "relevant": affinity::pipeline::protocol_name(protocol),
+            "k": k,
+            "results": results,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
+    println!(
+        "mode {}, relevant: {} (the held-out step's {})",
+        candidates.name(),
+        affinity::pipeline::protocol_name(protocol),
+        match protocol {
+            EvalProtocol::NewItems => "items new to the user",
+            EvalProtocol::AllItems => "every item, bought before or not",
+        }
+    );
     println!(
         "{:<26} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
         "method",
@@ -412,11 +497,51 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         );
     }
     println!("({} test users)", results[0].summary.users);
+    if protocol == EvalProtocol::AllItems {
+        print_repeat_explore(&results, k);
+    }
     Ok(())
 }
 
-/// Test users of `test` whom the bundle knows, with their bundle history; held-out items the
-/// bundle does not know stay relevant (they can never be hit).
+/// The Reality Check's split: each method on the repeat and the explore part of the truth.
+fn print_repeat_explore(results: &[MethodResult], k: usize) {
+    let Some(first) = results.first() else {
+        return;
+    };
+    let split = &first.repeat_explore;
+    println!(
+        "\nrepeat (bought before) and explore (new) parts of the truth: {} and {} users; \
+         {:.1} % of the truth is repeat",
+        split.repeat_users,
+        split.explore_users,
+        100.0 * split.truth_repeat_share
+    );
+    println!(
+        "{:<26} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "method",
+        format!("rep R@{k}"),
+        format!("rep N@{k}"),
+        format!("exp R@{k}"),
+        format!("exp N@{k}"),
+        "% repeat"
+    );
+    for r in results {
+        let s = &r.repeat_explore;
+        println!(
+            "{:<26} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>9.1} %",
+            r.name,
+            s.repeat_recall,
+            s.repeat_ndcg,
+            s.explore_recall,
+            s.explore_ndcg,
+            100.0 * s.list_repeat_share
+        );
+    }
+}
+
+/// Test users of `test` whom the bundle knows, with their bundle history (and baskets, asked
+/// on the day of their first test event); held-out items the bundle does not know stay
+/// relevant (they can never be hit).
 fn test_set(recommender: &Recommender, test: &Dataset, protocol: EvalProtocol) -> EvalSet {
     let fitted = recommender.fitted();
     let mut set = EvalSet {
@@ -425,12 +550,21 @@ fn test_set(recommender: &Recommender, test: &Dataset, protocol: EvalProtocol) -
         ..EvalSet::default()
     };
     let held_out = affinity::data::items_by_user(&test.interactions, test.users.len());
+    let mut first_day = vec![f64::INFINITY; test.users.len()];
+    for e in &test.interactions {
+        let day = e.timestamp as f64 / 86_400.0;
+        first_day[e.user as usize] = first_day[e.user as usize].min(day);
+    }
     let mut skipped = 0;
     for (u, items) in held_out.iter().enumerate() {
         if items.is_empty() {
             continue;
         }
-        let Some(history) = fitted.history(test.users.name(u as u32)) else {
+        let name = test.users.name(u as u32);
+        let (Some(history), Some(shopper)) = (
+            fitted.history(name),
+            fitted.shopper(name, Some(first_day[u])),
+        ) else {
             skipped += 1;
             continue;
         };
@@ -438,7 +572,9 @@ fn test_set(recommender: &Recommender, test: &Dataset, protocol: EvalProtocol) -
             .iter()
             .map(|&i| recommender.item_id(test.items.name(i)).unwrap_or(u32::MAX))
             .collect();
-        set.push(history, &items, protocol);
+        if set.push(history, &items, protocol) {
+            set.shoppers.push(shopper);
+        }
     }
     if skipped > 0 {
         eprintln!("{skipped} test users are not in the bundle (cold starts) and are not scored");
@@ -446,21 +582,28 @@ fn test_set(recommender: &Recommender, test: &Dataset, protocol: EvalProtocol) -
     set
 }
 
-/// Every ranker a bundle holds, on one test set.
+/// Every ranker a bundle holds, on one test set, with lists drawn from `candidates`.
 fn evaluate_bundle(
     recommender: &Recommender,
     set: &EvalSet,
     k: usize,
+    candidates: Candidates,
 ) -> anyhow::Result<Vec<MethodResult>> {
     let fitted = recommender.fitted();
     let popular = fitted.most_popular();
+    let personal = affinity::rank::PersonalTopFreq::new(popular.counts().to_vec());
     let rules = recommender.blend("rules alone", ScoreWeights::RULES, 1.0);
+    let repeat = recommender.blend("repeat (buy again)", ScoreWeights::REPEAT, 1.0);
     let model = recommender.blend(model_row(recommender), ScoreWeights::EMBEDDING, 1.0);
     let hybrid = Named {
         name: "hybrid (as served)".into(),
         inner: recommender,
     };
     let mut rankers: Vec<&dyn Ranker> = vec![&popular, &fitted.cooccurrence, &rules];
+    if candidates != Candidates::HistoryExcluded {
+        rankers.push(&personal);
+        rankers.push(&repeat);
+    }
     if recommender.reads_histories() {
         rankers.push(&model);
     }
@@ -471,12 +614,7 @@ fn evaluate_bundle(
         .into_iter()
         .map(|r| {
             Ok(evaluate_observed(
-                r,
-                set,
-                k,
-                vectors,
-                Candidates::HistoryExcluded,
-                &*progress,
+                r, set, k, vectors, candidates, &*progress,
             )?)
         })
         .collect()
@@ -510,15 +648,18 @@ fn fit_sequential(recommender: &mut Recommender, tower: &SequentialArgs) -> anyh
 /// Validation users the hybrid's weights are chosen on.
 const TUNE_USERS: usize = 2_000;
 
-/// Split the raw data per user, fit on the training part, score the test step.
+/// Split the raw data per user, fit on the training part, score the test step: the mode
+/// and the protocol it ran under with the figures.
 fn evaluate_split(
     args: &EvaluateArgs,
-    protocol: EvalProtocol,
-) -> anyhow::Result<Vec<MethodResult>> {
+) -> anyhow::Result<(Vec<MethodResult>, Candidates, EvalProtocol)> {
     let k = args.rank.k;
-    let pipeline =
-        Pipeline::new(args.rank.config(args.hold_out.into())?)?.with_progress(super::bars());
     let (dataset, _) = args.read.load(&args.input)?;
+    let candidates = args.rank.candidates(&dataset);
+    let protocol = protocol(args.relevant, candidates);
+    let mut params = args.rank.config(args.hold_out.into())?;
+    params.candidates = candidates;
+    let pipeline = Pipeline::new(params)?.with_progress(super::bars());
     // The model before the mining: a bad model path fails before the heavy work.
     let encoder = match args.no_model {
         true => None,
@@ -539,23 +680,45 @@ fn evaluate_split(
     fit_sequential(&mut model, &args.tower)?;
     let vectors = model.item_vectors().map(|v| v.to_owned());
     let vectors = vectors.as_ref().map(|v| v.view());
+    let run = |ranker: &dyn Ranker| {
+        evaluate_observed(ranker, &set, k, vectors, candidates, pipeline.progress())
+    };
     let mut results = pipeline.evaluate_baselines(
         &prepared,
         &prepared.baskets,
         rules,
         &set,
         vectors,
-        Candidates::HistoryExcluded,
+        candidates,
     )?;
+    if candidates != Candidates::HistoryExcluded {
+        // The next-basket baselines: personal top frequency, and TIFU-KNN tuned on the
+        // validation step.
+        results.push(run(&pipeline.personal_top_freq(&prepared))?);
+        let (tifu, tuning) = pipeline.tifu_knn(&prepared, TUNE_USERS)?;
+        let p = tuning.params;
+        eprintln!(
+            "TIFU-KNN chosen on validation (NDCG@{k} {:.4}, {} settings tried): {} neighbours, \
+             alpha {}, within-basket decay {}, group decay {}, {} groups",
+            tuning.validation_ndcg,
+            tuning.tried,
+            p.neighbors,
+            p.alpha,
+            p.decay.within,
+            p.decay.group,
+            p.decay.groups
+        );
+        results.push(run(&Named {
+            name: "TIFU-KNN (tuned)".into(),
+            inner: &tifu,
+        })?);
+    }
     if model.reads_histories() {
-        results.push(evaluate_observed(
-            &model.blend(model_row(&model), ScoreWeights::EMBEDDING, 1.0),
-            &set,
-            k,
-            vectors,
-            Candidates::HistoryExcluded,
-            pipeline.progress(),
-        )?);
+        results.push(run(&model.blend(
+            model_row(&model),
+            ScoreWeights::EMBEDDING,
+            1.0,
+        ))?);
     }
     let config = pipeline.params();
     model.set_ranking(config.weights, config.mmr_lambda)?;
@@ -563,9 +726,16 @@ fn evaluate_split(
         let tuning = pipeline.tune_ranking(&prepared, &mut model, TUNE_USERS)?;
         let (w, l) = model.ranking();
         eprintln!(
-            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
-            tuning.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence
+            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} repeat {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
+            tuning.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence, w.repeat
         );
+    }
+    if candidates != Candidates::HistoryExcluded {
+        results.push(run(&model.blend(
+            "repeat (buy again)",
+            ScoreWeights::REPEAT,
+            1.0,
+        ))?);
     }
     let hybrid = Named {
         name: match (model.sequential().is_some(), model.has_encoder()) {
@@ -576,13 +746,6 @@ fn evaluate_split(
         .into(),
         inner: &model,
     };
-    results.push(evaluate_observed(
-        &hybrid,
-        &set,
-        k,
-        vectors,
-        Candidates::HistoryExcluded,
-        pipeline.progress(),
-    )?);
-    Ok(results)
+    results.push(run(&hybrid)?);
+    Ok((results, candidates, protocol))
 }

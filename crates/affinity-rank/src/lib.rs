@@ -7,6 +7,9 @@
 //! - [`mmr`]: maximal marginal relevance re-ranking for diversity.
 //! - [`MostPopular`] and [`ItemCooccurrence`]: the baselines every method is compared with,
 //!   and [`ItemTransitions`], their order-aware sibling for sequential data.
+//! - [`RepeatModel`]: what a shopper buys again (time-decayed personal frequency, repurchase
+//!   intervals, repeat rates), and the next-basket baselines [`PersonalTopFreq`] and
+//!   [`TifuKnn`], which read a shopper's baskets ([`BasketHistory`]).
 //! - [`top_k`]: the one bounded selection all of them (and the whole workspace) rank through.
 //! - [`Ranker`] and [`Scorer`]: the interfaces every method implements (the baselines here,
 //!   the models and the hybrid recommender in their own crates).
@@ -17,7 +20,9 @@ mod baselines;
 mod error;
 mod index;
 mod kernel;
+mod next_basket;
 pub mod ranker;
+mod repeat;
 mod rerank;
 mod topk;
 mod transitions;
@@ -27,7 +32,12 @@ pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, Mo
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
 pub use kernel::inner_product;
+pub use next_basket::{PersonalTopFreq, TifuKnn, TifuParams};
 pub use ranker::{exclusions, rank_each, rank_scores, score_rows, Named, Ranker, Scorer};
+pub use repeat::{
+    decayed_frequency, repeat_share, BasketHistory, DecayParams, RepeatModel, RepeatParams,
+    RepeatSignal,
+};
 pub use rerank::{blend, mmr, normalize, weighted_sum, Normalization, Source};
 pub use topk::{top_k, Scored};
 pub use transitions::{ItemTransitions, TransitionParams};

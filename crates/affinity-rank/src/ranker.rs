@@ -7,6 +7,7 @@ use ndarray::Array2;
 
 use crate::baselines::{ItemCooccurrence, MostPopular};
 use crate::error::{RankError, Result};
+use crate::repeat::BasketHistory;
 use crate::topk::Scored;
 use crate::transitions::ItemTransitions;
 use affinity_core::InvalidSetting;
@@ -39,6 +40,19 @@ pub trait Ranker {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>>;
+
+    /// The best `k` items for each shopper given as baskets with their days
+    /// ([`BasketHistory`]): what next-basket rankers read (the repeat-aware ones, TIFU-KNN).
+    /// Others rank the flattened items, which is the default.
+    fn rank_baskets(
+        &self,
+        shoppers: &[BasketHistory],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        let histories: Vec<Vec<u32>> = shoppers.iter().map(BasketHistory::items).collect();
+        self.rank(&histories, k, exclude)
+    }
 }
 
 /// Every item's score for each history: what a fusion of several sources adds up.
@@ -52,8 +66,8 @@ pub trait Scorer {
 
 /// The exclusion list of history `i` (none when `exclude` is empty); a length mismatch is an
 /// error rather than a silently unfiltered list.
-pub fn exclusions<'a>(
-    histories: &[Vec<u32>],
+pub fn exclusions<'a, T>(
+    histories: &[T],
     exclude: &'a [Vec<u32>],
 ) -> Result<impl Fn(usize) -> &'a [u32]> {
     if !exclude.is_empty() && exclude.len() != histories.len() {
@@ -226,6 +240,15 @@ impl<R: Ranker> Ranker for Named<R> {
     ) -> Result<Vec<Vec<Scored>>> {
         self.inner.rank(histories, k, exclude)
     }
+
+    fn rank_baskets(
+        &self,
+        shoppers: &[BasketHistory],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        self.inner.rank_baskets(shoppers, k, exclude)
+    }
 }
 
 impl<S: Scorer> Scorer for Named<S> {
@@ -250,6 +273,15 @@ impl<R: Ranker + ?Sized> Ranker for &R {
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
         (**self).rank(histories, k, exclude)
+    }
+
+    fn rank_baskets(
+        &self,
+        shoppers: &[BasketHistory],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> Result<Vec<Vec<Scored>>> {
+        (**self).rank_baskets(shoppers, k, exclude)
     }
 }
 

@@ -220,8 +220,8 @@ impl<'a> Fusion<'a> {
             let mut total = 0.0;
             for (row, &i) in picked.iter().enumerate() {
                 combine(&normalized, row, weights, &mut combined);
-                let exclude = candidates.excluded(&validation.histories[i]);
-                let list: Vec<u32> = top_k(&combined, k, exclude)
+                let exclude = candidates.excluded(&validation.histories[i], width);
+                let list: Vec<u32> = top_k(&combined, k, &exclude)
                     .into_iter()
                     .map(|s| s.item)
                     .collect();

@@ -6,15 +6,17 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::{PipelineParams, RankingParams, ScoreWeights};
+use crate::pipeline::{Candidates, PipelineParams, RankingParams, ScoreWeights};
+use affinity_rank::RepeatParams;
 
 /// The `format` field of every bundle manifest.
 pub const FORMAT: &str = "affinity-bundle";
 /// The newest layout this build reads; it writes version 1 unless the bundle holds a
-/// sequential model (version 2) or its model scores with a popularity prior (version 3: an
-/// older build would rank by the cosine alone without a word), so that older builds still
-/// read what they can rank with.
-pub const FORMAT_VERSION: u32 = 3;
+/// sequential model (version 2), its model scores with a popularity prior (version 3: an
+/// older build would rank by the cosine alone without a word), or it ranks what shoppers buy
+/// again (version 4: a repeat weight, repeat settings or candidates other than discover, which
+/// an older build would drop), so that older builds still read what they can rank with.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The manifest of a bundle directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +135,16 @@ pub struct RankingEntry {
     /// alone, in bundles written before it existed).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub popularity_prior: f32,
+    /// Which items lists offer unless a request asks otherwise (discover when absent).
+    #[serde(default, skip_serializing_if = "Candidates::is_default")]
+    pub candidates: Candidates,
+    /// How what a shopper buys again is scored (the defaults when absent).
+    #[serde(default, skip_serializing_if = "is_default_repeat")]
+    pub repeat: RepeatParams,
+}
+
+fn is_default_repeat(p: &RepeatParams) -> bool {
+    *p == RepeatParams::default()
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -148,6 +160,8 @@ impl RankingEntry {
             history_items: r.history.max_items,
             history_separator: r.history.separator.clone(),
             popularity_prior: r.popularity_prior,
+            candidates: r.candidates,
+            repeat: r.repeat,
         }
     }
 
@@ -161,6 +175,8 @@ impl RankingEntry {
                 separator: self.history_separator.clone(),
             },
             popularity_prior: self.popularity_prior,
+            candidates: self.candidates,
+            repeat: self.repeat,
         }
     }
 }

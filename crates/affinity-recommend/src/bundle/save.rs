@@ -84,6 +84,7 @@ impl Recommender {
         let manifest = Manifest {
             format: FORMAT.into(),
             format_version: match (self.ranking.popularity_prior > 0.0, &sequential_entry) {
+                _ if self.ranks_repeats() => 4,
                 (true, _) => 3,
                 (false, Some(_)) => 2,
                 (false, None) => 1,

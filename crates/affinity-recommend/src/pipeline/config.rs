@@ -7,7 +7,9 @@ use affinity_data::{BasketRule, HoldOut};
 use affinity_mine::{Consequents, MinSupport, MineError, MiningParams, RuleParams};
 
 use super::error::Result;
+use super::evaluate::Candidates;
 use super::recommender::RankingParams;
+use affinity_rank::RepeatParams;
 
 /// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
 /// the catalogue first, so a weight is the most that source can add to an item's score.
@@ -24,6 +26,16 @@ pub struct ScoreWeights {
     /// before it existed read as 0.
     #[serde(default)]
     pub cooccurrence: f32,
+    /// What the shopper buys again ([`affinity_rank::RepeatModel`]): 0 outside their history,
+    /// so it only counts where lists may hold what was bought before
+    /// ([`Candidates::AllItems`](super::Candidates::AllItems)). Not written when 0, so
+    /// bundles without it read and write as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeat: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 impl ScoreWeights {
@@ -33,6 +45,7 @@ impl ScoreWeights {
         rules: 0.0,
         popularity: 0.0,
         cooccurrence: 0.0,
+        repeat: 0.0,
     };
     /// Rules only (popularity with a tiny weight breaks ties among items no rule reaches).
     pub const RULES: ScoreWeights = ScoreWeights {
@@ -40,7 +53,27 @@ impl ScoreWeights {
         rules: 1.0,
         popularity: 1e-3,
         cooccurrence: 0.0,
+        repeat: 0.0,
     };
+    /// What the shopper buys again only (popularity with a tiny weight breaks ties).
+    pub const REPEAT: ScoreWeights = ScoreWeights {
+        embedding: 0.0,
+        rules: 0.0,
+        popularity: 1e-3,
+        cooccurrence: 0.0,
+        repeat: 1.0,
+    };
+
+    /// Every weight, in the order the blend adds them.
+    pub(crate) fn all(&self) -> [f32; 5] {
+        [
+            self.embedding,
+            self.rules,
+            self.popularity,
+            self.cooccurrence,
+            self.repeat,
+        ]
+    }
 }
 
 impl Default for ScoreWeights {
@@ -50,6 +83,7 @@ impl Default for ScoreWeights {
             rules: 0.3,
             popularity: 0.3,
             cooccurrence: 0.0,
+            repeat: 0.0,
         }
     }
 }
@@ -92,6 +126,18 @@ pub struct PipelineParams {
     pub mmr_lambda: f32,
     /// Candidates MMR chooses from (per user).
     pub mmr_candidates: usize,
+    /// Which items lists may hold when the blend is tuned and by default when serving: the
+    /// history excluded (discover, what every ranker did before), nothing excluded (mixed: what
+    /// grocery shoppers buy again counts), or the history only (buy again).
+    #[serde(default, skip_serializing_if = "Candidates::is_default")]
+    pub candidates: Candidates,
+    /// How what a shopper buys again is scored (tuning chooses it on validation).
+    #[serde(default, skip_serializing_if = "is_default_repeat")]
+    pub repeat: RepeatParams,
+}
+
+fn is_default_repeat(p: &RepeatParams) -> bool {
+    *p == RepeatParams::default()
 }
 
 impl Default for PipelineParams {
@@ -109,6 +155,8 @@ impl Default for PipelineParams {
             weights: ScoreWeights::default(),
             mmr_lambda: 0.9,
             mmr_candidates: 50,
+            candidates: Candidates::default(),
+            repeat: RepeatParams::default(),
         }
     }
 }
@@ -190,6 +238,8 @@ impl PipelineParams {
             mmr_candidates: self.mmr_candidates,
             history: self.history.clone(),
             popularity_prior: 0.0,
+            candidates: self.candidates,
+            repeat: self.repeat,
         }
     }
 }
@@ -210,6 +260,16 @@ fn renamed(e: InvalidSetting) -> InvalidSetting {
 pub struct PipelineParamsBuilder(PipelineParams);
 
 impl PipelineParamsBuilder {
+    /// Which items lists may hold when tuning and by default when serving.
+    pub fn candidates(mut self, c: Candidates) -> Self {
+        self.0.candidates = c;
+        self
+    }
+    /// How what a shopper buys again is scored.
+    pub fn repeat(mut self, p: RepeatParams) -> Self {
+        self.0.repeat = p;
+        self
+    }
     /// List length.
     pub fn k(mut self, k: usize) -> Self {
         self.0.k = k;

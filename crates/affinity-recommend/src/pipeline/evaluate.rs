@@ -2,14 +2,16 @@
 
 use std::time::Instant;
 
-use affinity_data::metrics::{paired_bootstrap, Evaluator, MetricSummary, PairedDifference};
+use affinity_data::metrics::{
+    ndcg_at, paired_bootstrap, recall_at, Evaluator, MetricSummary, PairedDifference,
+};
 use affinity_mine::Rule;
 use affinity_rank::{CooccurrenceWeight, ItemCooccurrence, MostPopular};
 
 use super::error::Result;
 use super::prepared::Prepared;
 use affinity_core::Progress;
-use affinity_rank::{Named, Ranker};
+use affinity_rank::{BasketHistory, Named, Ranker};
 
 /// Which held-out items count as relevant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,24 +25,86 @@ pub enum EvalProtocol {
 }
 
 /// Which items a ranked list may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Candidates {
-    /// Never the user's own history (what a shop serves).
+    /// Never the user's own history (what a shop serves to discover; what every ranker did
+    /// before repeat purchases were modelled).
     #[default]
+    #[serde(rename = "discover")]
     HistoryExcluded,
-    /// The whole catalogue, history included: RecBole's full ranking for sequential models,
-    /// the protocol of the published rows on Amazon Scientific.
+    /// The whole catalogue, history included: the next-basket protocol, where what a shopper
+    /// buys again counts (and RecBole's full ranking for sequential models, the protocol of
+    /// the published rows on Amazon Scientific).
+    #[serde(rename = "mixed")]
     AllItems,
+    /// Only what the user bought before: a "buy again" list.
+    #[serde(rename = "buy-again")]
+    RepeatsOnly,
 }
 
 impl Candidates {
-    /// What a list for `history` may not hold: the history itself, or nothing. Works on one
-    /// history's items or on a batch of histories alike.
-    pub fn excluded<T>(self, history: &[T]) -> &[T] {
+    /// What a list for `history` may not hold, over a catalogue of `n_items`: the history
+    /// itself, nothing, or everything else.
+    pub fn excluded(self, history: &[u32], n_items: usize) -> std::borrow::Cow<'_, [u32]> {
         match self {
-            Candidates::HistoryExcluded => history,
-            Candidates::AllItems => &[],
+            Candidates::HistoryExcluded => history.into(),
+            Candidates::AllItems => (&[][..]).into(),
+            Candidates::RepeatsOnly => {
+                let mut bought = vec![false; n_items];
+                for &i in history.iter().filter(|&&i| (i as usize) < n_items) {
+                    bought[i as usize] = true;
+                }
+                (0..n_items as u32)
+                    .filter(|&i| !bought[i as usize])
+                    .collect::<Vec<u32>>()
+                    .into()
+            }
         }
+    }
+
+    /// [`Candidates::excluded`] for a batch of histories.
+    pub fn excluded_all(self, histories: &[Vec<u32>], n_items: usize) -> Vec<Vec<u32>> {
+        match self {
+            // Nothing excluded: an empty list of lists, as the rankers take it.
+            Candidates::AllItems => Vec::new(),
+            _ => histories
+                .iter()
+                .map(|h| self.excluded(h, n_items).into_owned())
+                .collect(),
+        }
+    }
+
+    /// The name used on the command line, in the server and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Candidates::HistoryExcluded => "discover",
+            Candidates::AllItems => "mixed",
+            Candidates::RepeatsOnly => "buy-again",
+        }
+    }
+
+    /// From [`Candidates::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Candidates::HistoryExcluded,
+            Candidates::AllItems,
+            Candidates::RepeatsOnly,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
+    }
+
+    /// Which held-out items count when tuning or evaluating for these candidates: the new
+    /// ones where the history is excluded (nothing else could be hit), every one otherwise.
+    pub fn protocol(self) -> EvalProtocol {
+        match self {
+            Candidates::HistoryExcluded => EvalProtocol::NewItems,
+            _ => EvalProtocol::AllItems,
+        }
+    }
+
+    pub(crate) fn is_default(&self) -> bool {
+        *self == Candidates::default()
     }
 }
 
@@ -51,6 +115,8 @@ pub struct MethodResult {
     pub name: String,
     /// Means over the test users.
     pub summary: MetricSummary,
+    /// The same lists scored on the repeat and the explore part of the truth apart.
+    pub repeat_explore: RepeatExplore,
     /// Seconds to rank every test user.
     pub seconds: f64,
     /// NDCG@k of each test user, in the order of the [`EvalSet`] (for paired significance
@@ -80,6 +146,9 @@ pub struct EvalSet {
     pub n_items: usize,
     /// Training events per item, for the popularity-bias figure.
     pub popularity: Vec<f64>,
+    /// Per test user, when known: their baskets with days and the day of the held-out step,
+    /// which next-basket rankers read ([`Ranker::rank_baskets`]); empty: only the histories.
+    pub shoppers: Vec<BasketHistory>,
 }
 
 impl EvalSet {
@@ -92,13 +161,16 @@ impl EvalSet {
             ..EvalSet::default()
         };
         for (u, items) in prepared.test.iter().enumerate() {
-            set.push(&prepared.histories[u], items, protocol);
+            if set.push(&prepared.histories[u], items, protocol) {
+                set.shoppers.push(prepared.shoppers[u].clone());
+            }
         }
         set
     }
 
-    /// Adds one user when the history is not empty and an item is relevant under `protocol`.
-    pub fn push(&mut self, history: &[u32], held_out: &[u32], protocol: EvalProtocol) {
+    /// Adds one user when the history is not empty and an item is relevant under `protocol`;
+    /// says whether it did.
+    pub fn push(&mut self, history: &[u32], held_out: &[u32], protocol: EvalProtocol) -> bool {
         let relevant: Vec<u32> = match protocol {
             EvalProtocol::NewItems => held_out
                 .iter()
@@ -107,10 +179,12 @@ impl EvalSet {
                 .collect(),
             EvalProtocol::AllItems => held_out.to_vec(),
         };
-        if !relevant.is_empty() && !history.is_empty() {
+        let added = !relevant.is_empty() && !history.is_empty();
+        if added {
             self.histories.push(history.to_vec());
             self.relevant.push(relevant);
         }
+        added
     }
 
     /// Test users.
@@ -158,20 +232,31 @@ pub fn evaluate_observed(
     progress: &dyn Progress,
 ) -> Result<MethodResult> {
     let start = Instant::now();
-    progress.start(&ranker.name(), Some(set.histories.len() as u64));
-    let mut lists = Vec::with_capacity(set.histories.len());
+    let users = set.histories.len();
+    progress.start(&ranker.name(), Some(users as u64));
+    let with_baskets = set.shoppers.len() == users && users > 0;
+    let mut lists = Vec::with_capacity(users);
     // In steps of the recommender's own batches of histories, for the progress report; every
     // ranker treats users independently, so the lists are the same as in one call.
-    for histories in set.histories.chunks(super::recommender::HISTORY_BATCH) {
-        lists.extend(ranker.rank(histories, k, candidates.excluded(histories))?);
-        progress.advance(histories.len() as u64);
+    let batch = super::recommender::HISTORY_BATCH;
+    for from in (0..users).step_by(batch) {
+        let to = (from + batch).min(users);
+        let histories = &set.histories[from..to];
+        let exclude = candidates.excluded_all(histories, set.n_items);
+        lists.extend(match with_baskets {
+            true => ranker.rank_baskets(&set.shoppers[from..to], k, &exclude)?,
+            false => ranker.rank(histories, k, &exclude)?,
+        });
+        progress.advance((to - from) as u64);
     }
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
     let mut eval = Evaluator::new(k, set.n_items);
-    for (list, rel) in lists.iter().zip(&set.relevant) {
+    let mut split = SplitCounter::default();
+    for ((list, rel), history) in lists.iter().zip(&set.relevant).zip(&set.histories) {
         let ids: Vec<u32> = list.iter().map(|s| s.item).collect();
         eval.add(&ids, rel);
+        split.add(&ids, rel, history, k);
     }
     let summary = match vectors {
         Some(v) => eval.summary_with(
@@ -183,9 +268,84 @@ pub fn evaluate_observed(
     Ok(MethodResult {
         name: ranker.name(),
         summary,
+        repeat_explore: split.summary(),
         seconds,
         per_user_ndcg: eval.per_user_ndcg().to_vec(),
     })
+}
+
+/// The Reality Check's split of a next-basket evaluation (Li et al., TOIS 2023): the held-out
+/// items a user bought before (repeat) and those new to them (explore) scored apart, and how
+/// much of the lists and of the truth is repeat. Recall divides the hits by the part's size;
+/// NDCG's ideal list holds the part's items. Each part's figures are means over the users
+/// whose truth has such items (NaN for none).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct RepeatExplore {
+    /// Users whose held-out items include one they bought before.
+    pub repeat_users: usize,
+    /// Recall@k on those items.
+    pub repeat_recall: f64,
+    /// NDCG@k on those items.
+    pub repeat_ndcg: f64,
+    /// Users whose held-out items include one new to them.
+    pub explore_users: usize,
+    /// Recall@k on the new items.
+    pub explore_recall: f64,
+    /// NDCG@k on the new items.
+    pub explore_ndcg: f64,
+    /// Mean share of a list's items that the user bought before.
+    pub list_repeat_share: f64,
+    /// Mean share of the held-out items that the user bought before.
+    pub truth_repeat_share: f64,
+}
+
+#[derive(Default)]
+struct SplitCounter {
+    sums: [f64; 6],
+    repeat_users: usize,
+    explore_users: usize,
+    users: usize,
+}
+
+impl SplitCounter {
+    fn add(&mut self, list: &[u32], relevant: &[u32], history: &[u32], k: usize) {
+        let before: std::collections::HashSet<u32> = history.iter().copied().collect();
+        let (repeat, explore): (Vec<u32>, Vec<u32>) =
+            relevant.iter().partition(|i| before.contains(i));
+        if !repeat.is_empty() {
+            self.repeat_users += 1;
+            self.sums[0] += recall_at(list, &repeat, k);
+            self.sums[1] += ndcg_at(list, &repeat, k);
+        }
+        if !explore.is_empty() {
+            self.explore_users += 1;
+            self.sums[2] += recall_at(list, &explore, k);
+            self.sums[3] += ndcg_at(list, &explore, k);
+        }
+        let shown = &list[..list.len().min(k)];
+        if !shown.is_empty() {
+            self.sums[4] +=
+                shown.iter().filter(|i| before.contains(i)).count() as f64 / shown.len() as f64;
+        }
+        if !relevant.is_empty() {
+            self.sums[5] += repeat.len() as f64 / relevant.len() as f64;
+        }
+        self.users += 1;
+    }
+
+    fn summary(&self) -> RepeatExplore {
+        let mean = |sum: f64, n: usize| if n == 0 { f64::NAN } else { sum / n as f64 };
+        RepeatExplore {
+            repeat_users: self.repeat_users,
+            repeat_recall: mean(self.sums[0], self.repeat_users),
+            repeat_ndcg: mean(self.sums[1], self.repeat_users),
+            explore_users: self.explore_users,
+            explore_recall: mean(self.sums[2], self.explore_users),
+            explore_ndcg: mean(self.sums[3], self.explore_users),
+            list_repeat_share: mean(self.sums[4], self.users),
+            truth_repeat_share: mean(self.sums[5], self.users),
+        }
+    }
 }
 
 impl super::Pipeline {

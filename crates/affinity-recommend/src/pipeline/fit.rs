@@ -6,10 +6,13 @@ use affinity_data::Dataset;
 
 use super::config::ScoreWeights;
 use super::error::Result;
+use super::evaluate::{Candidates, EvalProtocol};
 use super::prepared::{Pipeline, Prepared};
 use super::recommender::Recommender;
+use super::recommender::{Normalized, RankingParams};
 use crate::bundle::{Provenance, Tuning};
 use crate::model::Encoder;
+use affinity_rank::{BasketHistory, RepeatParams};
 
 /// What [`Pipeline::fit_with`] does besides fitting.
 #[derive(Debug, Clone, Default)]
@@ -141,20 +144,38 @@ impl Pipeline {
         #[cfg(feature = "model")] sequential: Option<&affinity_tune::SequentialParams>,
     ) -> Result<Tuning> {
         let valid = self.validation_step(prepared);
-        let users: Vec<(Vec<u32>, Vec<u32>)> = valid
+        let candidates = self.params().candidates;
+        let protocol = candidates.protocol();
+        let n_items = valid.names.len();
+        // Per validation user: the history, the items that count, what the list may not
+        // hold, and the baskets (with the validation step's day).
+        let users: Vec<(Vec<u32>, Vec<u32>, Vec<u32>, &BasketHistory)> = valid
             .histories
             .iter()
             .zip(&valid.test)
-            .filter_map(|(h, v)| {
-                let rel: Vec<u32> = v.iter().copied().filter(|i| !h.contains(i)).collect();
-                (!h.is_empty() && !rel.is_empty()).then(|| (h.clone(), rel))
+            .zip(&valid.shoppers)
+            .filter_map(|((h, v), shopper)| {
+                let rel: Vec<u32> = match protocol {
+                    EvalProtocol::NewItems => {
+                        v.iter().copied().filter(|i| !h.contains(i)).collect()
+                    }
+                    EvalProtocol::AllItems => v.clone(),
+                };
+                let exclude = candidates.excluded(h, n_items).into_owned();
+                (!h.is_empty() && !rel.is_empty()).then(|| (h.clone(), rel, exclude, shopper))
             })
             .take(max_users.max(1))
             .collect();
         if users.is_empty() {
             return Err(InvalidSetting::new(
                 "validation",
-                "no user has a validation step with new items",
+                format!(
+                    "no user has a validation step with {} items",
+                    match protocol {
+                        EvalProtocol::NewItems => "new",
+                        EvalProtocol::AllItems => "any",
+                    }
+                ),
             )
             .into());
         }
@@ -168,7 +189,7 @@ impl Pipeline {
             recommender.item_vectors().map(|v| v.to_owned()),
             recommender.ranking_settings().clone(),
         )?;
-        let histories: Vec<Vec<u32>> = users.iter().map(|(h, _)| h.clone()).collect();
+        let histories: Vec<Vec<u32>> = users.iter().map(|u| u.0.clone()).collect();
         #[cfg(feature = "model")]
         let sims = match sequential {
             Some(p) => {
@@ -182,18 +203,18 @@ impl Pipeline {
         let k = self.params().k;
         // The sources are normalised once per user; each setting tried only re-weights them.
         let popularity = fitted_on_training.normalized_popularity();
-        let sources: Vec<_> = users
+        let mut sources: Vec<_> = users
             .iter()
             .zip(sims.axis_iter(ndarray::Axis(0)))
-            .map(|((h, _), row)| {
-                fitted_on_training.normalized(h, row.as_slice().expect("contiguous"))
+            .map(|((h, _, _, shopper), row)| {
+                fitted_on_training.normalized(h, Some(shopper), row.as_slice().expect("contiguous"))
             })
             .collect();
-        let score = |w: ScoreWeights, lambda: f32| -> Result<f64> {
+        let score = |sources: &[Normalized], w: ScoreWeights, lambda: f32| -> Result<f64> {
             let mut total = 0.0;
-            for ((h, rel), source) in users.iter().zip(&sources) {
+            for ((_, rel, exclude, _), source) in users.iter().zip(sources) {
                 let list: Vec<u32> = fitted_on_training
-                    .select(&source.blend(&popularity, w), h, k, lambda)?
+                    .select(&source.blend(&popularity, w), exclude, k, lambda)?
                     .into_iter()
                     .map(|s| s.item)
                     .collect();
@@ -201,40 +222,107 @@ impl Pipeline {
             }
             Ok(total / users.len() as f64)
         };
-        let base = self.params().weights;
-        let mut best = (score(base, 1.0)?, base, 1.0f32);
-        // The embedding's weight is its configured one or 0: a model that does not help on
-        // validation drops out (tried first, so that on a tie the cheaper blend, which runs no
-        // model, is kept), and every source alone is in the grid, so the choice is never below
-        // the best single source on validation.
-        for embedding in [0.0, base.embedding.max(f32::EPSILON)] {
-            for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
-                for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
-                    for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
-                        let w = ScoreWeights {
-                            embedding,
-                            rules,
-                            popularity,
-                            cooccurrence,
-                        };
-                        if embedding + rules + popularity + cooccurrence == 0.0 {
-                            continue;
-                        }
-                        let v = score(w, 1.0)?;
-                        if v > best.0 + 1e-9 {
-                            best = (v, w, 1.0);
+        let base = ScoreWeights {
+            repeat: 0.0,
+            ..self.params().weights
+        };
+        let mut best = (score(&sources, base, 1.0)?, base, 1.0f32);
+        // The weights of the sources that are not about repeats, on a grid (the repeat weight
+        // held where it is). The embedding's weight is its configured one or 0: a model that
+        // does not help on validation drops out (tried first, so that on a tie the cheaper
+        // blend, which runs no model, is kept), and every source alone is in the grid, so the
+        // choice is never below the best single source on validation.
+        let grid = |sources: &[Normalized], best: &mut (f64, ScoreWeights, f32)| -> Result<()> {
+            let repeat = best.1.repeat;
+            for embedding in [0.0, base.embedding.max(f32::EPSILON)] {
+                for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
+                    for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
+                        for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
+                            let w = ScoreWeights {
+                                embedding,
+                                rules,
+                                popularity,
+                                cooccurrence,
+                                repeat,
+                            };
+                            if w.all().iter().sum::<f32>() == 0.0 {
+                                continue;
+                            }
+                            let v = score(sources, w, 1.0)?;
+                            if v > best.0 + 1e-9 {
+                                *best = (v, w, 1.0);
+                            }
                         }
                     }
                 }
             }
+            Ok(())
+        };
+        grid(&sources, &mut best)?;
+        // What shoppers buy again counts only where lists may hold it: its weight (0 kept on a
+        // tie, so that data without repeats keeps the blend above) and how it is scored (the
+        // timing of repurchases, the items' repeat rates, a per-shopper gate) are chosen next,
+        // and the other weights once more around them.
+        let mut repeat_params = fitted_on_training.ranking_settings().repeat;
+        if candidates != Candidates::HistoryExcluded {
+            let model = &fitted_on_training.fitted().repeat;
+            let mut chosen = (best.0, 0.0f32, repeat_params);
+            for timing in [0.0, 1.0] {
+                for rate in [0.0, 1.0] {
+                    for gate in [false, true] {
+                        let p = RepeatParams {
+                            timing,
+                            rate,
+                            gate,
+                            ..repeat_params
+                        };
+                        for (source, (_, _, _, shopper)) in sources.iter_mut().zip(&users) {
+                            source.set_repeat(&model.scores(shopper, &p), model.gate(shopper, &p));
+                        }
+                        for weight in [0.1, 0.3, 1.0, 3.0, 10.0, 30.0] {
+                            let w = ScoreWeights {
+                                repeat: weight,
+                                ..best.1
+                            };
+                            let v = score(&sources, w, 1.0)?;
+                            if v > chosen.0 + 1e-9 {
+                                chosen = (v, weight, p);
+                            }
+                        }
+                    }
+                }
+            }
+            repeat_params = chosen.2;
+            for (source, (_, _, _, shopper)) in sources.iter_mut().zip(&users) {
+                source.set_repeat(
+                    &model.scores(shopper, &repeat_params),
+                    model.gate(shopper, &repeat_params),
+                );
+            }
+            if chosen.1 > 0.0 {
+                best = (
+                    chosen.0,
+                    ScoreWeights {
+                        repeat: chosen.1,
+                        ..best.1
+                    },
+                    1.0,
+                );
+                grid(&sources, &mut best)?;
+            }
         }
         for lambda in [0.95, 0.9, 0.8, 0.7] {
-            let v = score(best.1, lambda)?;
+            let v = score(&sources, best.1, lambda)?;
             if v > best.0 + 1e-9 {
                 best = (v, best.1, lambda);
             }
         }
-        recommender.set_ranking(best.1, best.2)?;
+        recommender.set_ranking_params(RankingParams {
+            weights: best.1,
+            mmr_lambda: best.2,
+            repeat: repeat_params,
+            ..recommender.ranking_settings().clone()
+        })?;
         Ok(Tuning {
             hold_out: self.params().hold_out,
             k,

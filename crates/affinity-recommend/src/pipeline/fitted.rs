@@ -8,7 +8,10 @@ use affinity_data::{items_by_user, BasketRule, Catalog, Dataset, IdMap, Interact
 
 use super::config::PipelineParams;
 use affinity_mine::Rule;
-use affinity_rank::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
+use affinity_rank::{
+    BasketHistory, CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular,
+    RepeatModel,
+};
 
 /// The fitted, model-free part of a recommender.
 #[derive(Debug, Clone)]
@@ -38,6 +41,13 @@ pub struct Fitted {
     pub cooccurrence: ItemCooccurrence,
     /// Rules mined from the baskets.
     pub rules: Vec<Rule>,
+    /// Per user: their baskets, oldest first, with the day of each.
+    pub shoppers: Vec<BasketHistory>,
+    /// What shoppers buy again: repeat rates and usual repurchase intervals.
+    pub repeat: RepeatModel,
+    /// The newest event's day (days since 1970): the day a bundle answers for unless a
+    /// request says otherwise.
+    pub latest_day: Option<f64>,
 }
 
 /// What is derived from an event log.
@@ -45,7 +55,11 @@ pub(crate) struct Derived {
     pub histories: Vec<Vec<u32>>,
     pub counts: Vec<u32>,
     pub baskets: Vec<Vec<u32>>,
+    pub shoppers: Vec<BasketHistory>,
 }
+
+/// Seconds in a day: event times are seconds, repurchase intervals days.
+const DAY: f64 = 86_400.0;
 
 /// The language model's popularity prior: `ln(1 + buyers)` per item, buyers being the
 /// users whose history holds it. Users, not events: the model is trained on, and judged by,
@@ -80,17 +94,58 @@ pub(crate) fn derive(
     for e in events {
         counts[e.item as usize] += 1;
     }
+    let (baskets, shoppers) = baskets_and_shoppers(events, n_users, basket_rule);
+    Derived {
+        histories,
+        counts,
+        baskets,
+        shoppers,
+    }
+}
+
+/// The baskets `events` form under `rule` (in order of first appearance, for mining), and each
+/// user's baskets oldest first with their days (ties in time keep that order).
+pub(crate) fn baskets_and_shoppers(
+    events: &[Interaction],
+    n_users: usize,
+    rule: BasketRule,
+) -> (Vec<Vec<u32>>, Vec<BasketHistory>) {
     // Basket grouping reads only the events: no need to copy ids and catalogue.
     let baskets = Dataset {
         interactions: events.to_vec(),
         ..Dataset::default()
     }
-    .transactions(basket_rule);
-    Derived {
-        histories,
-        counts,
-        baskets,
+    .baskets(rule);
+    let mut per_user: Vec<Vec<(i64, usize)>> = vec![Vec::new(); n_users];
+    for (b, basket) in baskets.iter().enumerate() {
+        if let Some(list) = per_user.get_mut(basket.user as usize) {
+            list.push((basket.timestamp, b));
+        }
     }
+    let shoppers = per_user
+        .into_iter()
+        .map(|mut list| {
+            list.sort_unstable();
+            BasketHistory {
+                baskets: list
+                    .iter()
+                    .map(|&(_, b)| baskets[b].items.clone())
+                    .collect(),
+                days: list.iter().map(|&(t, _)| t as f64 / DAY).collect(),
+                now: None,
+            }
+        })
+        .collect();
+    (baskets.into_iter().map(|b| b.items).collect(), shoppers)
+}
+
+/// The day of the newest event.
+fn latest_day(events: &[Interaction]) -> Option<f64> {
+    events
+        .iter()
+        .map(|e| e.timestamp)
+        .max()
+        .map(|t| t as f64 / DAY)
 }
 
 /// Fails unless every event's user, item and order is an id its dataset names (a dataset built
@@ -133,6 +188,16 @@ impl Fitted {
         self.items.names()
     }
 
+    /// A user's baskets by external id, for a list asked on `day` (days since 1970; `None`:
+    /// the day of the newest event fitted).
+    pub fn shopper(&self, user: &str, day: Option<f64>) -> Option<BasketHistory> {
+        let u = self.users.get(user)?;
+        Some(BasketHistory {
+            now: day.or(self.latest_day),
+            ..self.shoppers[u as usize].clone()
+        })
+    }
+
     /// The history of a user by external id, oldest first.
     pub fn history(&self, user: &str) -> Option<&[u32]> {
         self.users
@@ -157,13 +222,16 @@ impl Fitted {
         let n_items = ids.items.len();
         let cooccurrence =
             ItemCooccurrence::fit(&derived.baskets, n_items, CooccurrenceWeight::Cosine);
+        let derived_baskets = derived.baskets.len();
         Self::from_ids(
             ids,
             events,
             config,
-            derived.histories,
-            derived.counts,
-            derived.baskets.len(),
+            Derived {
+                baskets: Vec::new(),
+                ..derived
+            },
+            derived_baskets,
             cooccurrence,
             rules,
         )
@@ -179,35 +247,42 @@ impl Fitted {
         cooccurrence: CooccurrenceCounts,
         rules: Vec<Rule>,
     ) -> crate::pipeline::Result<Self> {
-        let histories = items_by_user(&events, ids.users.len());
-        let mut counts = vec![0u32; ids.items.len()];
-        for e in &events {
-            counts[e.item as usize] += 1;
-        }
+        let mut derived = derive(
+            &events,
+            ids.users.len(),
+            ids.items.len(),
+            config.basket_rule,
+        );
+        derived.baskets = Vec::new();
         let cooccurrence = ItemCooccurrence::from_counts(cooccurrence, CooccurrenceWeight::Cosine)?;
         Ok(Self::from_ids(
             ids,
             events,
             config,
-            histories,
-            counts,
+            derived,
             baskets,
             cooccurrence,
             rules,
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The fitted parts around `derived` (whose basket lists are not kept: `baskets` counts
+    /// them).
     fn from_ids(
         ids: Ids,
         events: Vec<Interaction>,
         config: PipelineParams,
-        histories: Vec<Vec<u32>>,
-        counts: Vec<u32>,
+        derived: Derived,
         baskets: usize,
         cooccurrence: ItemCooccurrence,
         rules: Vec<Rule>,
     ) -> Self {
+        let Derived {
+            histories,
+            counts,
+            shoppers,
+            ..
+        } = derived;
         let Ids {
             items,
             mut catalog,
@@ -220,7 +295,13 @@ impl Fitted {
             catalog = Catalog::from_entries(entries);
         }
         let texts = catalog.texts(&items);
+        // The ids and the settings were checked when fitting (or reading the bundle).
+        let repeat = RepeatModel::fit(&shoppers, items.len()).expect("checked ids");
+        let latest_day = latest_day(&events);
         Fitted {
+            shoppers,
+            repeat,
+            latest_day,
             items,
             catalog,
             texts,

@@ -8,6 +8,7 @@ pub(crate) mod error;
 mod evaluate;
 mod fit;
 pub(crate) mod fitted;
+mod next_basket;
 mod prepared;
 mod recommender;
 pub(crate) mod sequential;
@@ -18,10 +19,11 @@ pub use continual::{ContinualParams, ContinualReport, GroupFigures};
 pub use error::{PipelineError, Result};
 pub use evaluate::{
     evaluate, evaluate_candidates, evaluate_observed, Candidates, EvalProtocol, EvalSet,
-    MethodResult,
+    MethodResult, RepeatExplore,
 };
 pub use fit::FitParams;
 pub use fitted::Fitted;
+pub use next_basket::{protocol_name, TifuTuning};
 pub use prepared::{Pipeline, Prepared};
 pub(crate) use recommender::HISTORY_BATCH;
 pub use recommender::{Blend, RankingParams, Reason, Recommendation, Recommender};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use affinity_core::Progress;
 use affinity_data::{items_by_user, leave_one_out, Dataset, Interaction, Split};
 use affinity_mine::{generate_rules, mine_at_most, Algorithm, Itemset, Rule};
+use affinity_rank::BasketHistory;
 #[cfg(feature = "model")]
 use affinity_tune::{
     next_item_examples, next_item_queries, steps_by_user, Example, Objective, SequenceParams,
@@ -39,6 +40,9 @@ pub struct Prepared {
     pub baskets: Vec<Vec<u32>>,
     /// Purchases per item in train and valid.
     pub counts: Vec<u32>,
+    /// Per user: baskets of train and valid, oldest first, with their days; `now` is the day
+    /// of the held-out step.
+    pub shoppers: Vec<BasketHistory>,
 }
 
 /// The pipeline's steps, sharing one [`PipelineParams`].
@@ -136,8 +140,15 @@ impl Pipeline {
             histories,
             counts,
             baskets,
+            mut shoppers,
         } = derive(&seen, n_users, n_items, self.params.basket_rule);
         let test = items_by_user(&split.test, n_users);
+        // A held-out step is asked for on the day of its first event.
+        for e in &split.test {
+            let day = e.timestamp as f64 / 86_400.0;
+            let now = &mut shoppers[e.user as usize].now;
+            *now = Some(now.map_or(day, |d| d.min(day)));
+        }
         Prepared {
             dataset,
             split,
@@ -147,6 +158,7 @@ impl Pipeline {
             test,
             baskets,
             counts,
+            shoppers,
         }
     }
 
@@ -303,6 +315,14 @@ impl Pipeline {
                 histories: prepared.histories.clone(),
                 counts: prepared.counts.clone(),
                 baskets: prepared.baskets.clone(),
+                shoppers: prepared
+                    .shoppers
+                    .iter()
+                    .map(|s| BasketHistory {
+                        now: None,
+                        ..s.clone()
+                    })
+                    .collect(),
             },
             rules,
         )

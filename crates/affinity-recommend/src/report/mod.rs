@@ -141,6 +141,14 @@ pub fn mean_pairwise_cosine(vectors: ndarray::ArrayView2<f32>) -> f64 {
     (sum.dot(&sum) - self_pairs) / (n * (n - 1.0))
 }
 
+/// `d` days in words, whole days from one day up.
+fn days(d: f32) -> String {
+    match d.round() as i64 {
+        n if n <= 1 => "day".into(),
+        n => format!("{n} days"),
+    }
+}
+
 /// Reasons as one line of text.
 pub fn reasons_text(reasons: &[Reason]) -> String {
     reasons
@@ -162,6 +170,27 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
                 typical,
             } => {
                 format!("similar to {item} ({similarity:.2}; {typical:.2} to a typical product)")
+            }
+            Reason::BoughtBefore {
+                times,
+                every_days,
+                own_interval,
+                days_since,
+            } => {
+                let mut text = match (every_days, own_interval) {
+                    (Some(d), true) => format!("you buy it about every {}", days(*d)),
+                    (Some(d), false) => {
+                        format!(
+                            "bought {times} times before; people buy it again about every {}",
+                            days(*d)
+                        )
+                    }
+                    (None, _) => format!("bought {times} times before"),
+                };
+                if let Some(since) = days_since {
+                    text.push_str(&format!("; last bought {} ago", days(*since)));
+                }
+                text
             }
             Reason::Popular { rank } => format!("popular (#{rank})"),
         })

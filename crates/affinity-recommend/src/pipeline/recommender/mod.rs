@@ -5,11 +5,12 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
-use affinity_rank::{ItemIndex, Metric, Ranker, Scored};
+use affinity_rank::{BasketHistory, ItemIndex, Metric, Ranker, RepeatParams, Scored};
 use ndarray::{Array2, ArrayView2};
 
 use super::config::ScoreWeights;
 use super::error::{rank_error, PipelineError, Result};
+use super::evaluate::Candidates;
 use super::fitted::Fitted;
 use super::sequential::{SequentialSummary, SequentialTower};
 use crate::model::{self, Encoder};
@@ -33,6 +34,10 @@ pub struct RankingParams {
     ///
     /// [`Pipeline::training_task`]: crate::pipeline::Pipeline::training_task
     pub popularity_prior: f32,
+    /// Which items [`Recommender::recommend`] and the server offer unless asked otherwise.
+    pub candidates: Candidates,
+    /// How what a shopper buys again is scored (the source [`ScoreWeights::repeat`] weighs).
+    pub repeat: RepeatParams,
 }
 
 /// Histories ranked together (encoded in one call, scored against every item at once).
@@ -91,8 +96,9 @@ impl RankingParams {
     /// The first setting that cannot work: a weight that is negative or not finite, an MMR
     /// lambda outside [0, 1], no MMR candidates, no history items, a bad popularity prior.
     pub fn check(&self) -> std::result::Result<(), InvalidSetting> {
-        let w = self.weights;
-        if [w.embedding, w.rules, w.popularity, w.cooccurrence]
+        if self
+            .weights
+            .all()
             .iter()
             .any(|x| !x.is_finite() || *x < 0.0)
         {
@@ -116,7 +122,8 @@ impl RankingParams {
                 "must be at least 1",
             ));
         }
-        check_popularity_prior(self.popularity_prior)
+        check_popularity_prior(self.popularity_prior)?;
+        self.repeat.check()
     }
 }
 
@@ -395,6 +402,16 @@ impl Recommender {
         }
     }
 
+    /// Whether it ranks what shoppers buy again: a repeat weight, repeat settings or default
+    /// candidates other than discover (a bundle of it is format version 4).
+    pub fn ranks_repeats(&self) -> bool {
+        let config = &self.fitted.config;
+        self.ranking.weights.repeat > 0.0
+            || self.ranking.candidates != Candidates::HistoryExcluded
+            || config.candidates != Candidates::HistoryExcluded
+            || self.ranking.repeat != RepeatParams::default()
+    }
+
     /// The text the encoder reads for a history (oldest first).
     pub fn history_text(&self, history: &[u32]) -> String {
         self.ranking.history.build(
@@ -424,14 +441,18 @@ impl Ranker for Recommender {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
-        self.rank_lists(
-            histories,
-            k,
-            exclude,
-            self.ranking.weights,
-            self.ranking.mmr_lambda,
-        )
-        .map_err(|e| rank_error(Ranker::name(self), e))
+        self.blend("hybrid", self.ranking.weights, self.ranking.mmr_lambda)
+            .rank(histories, k, exclude)
+    }
+
+    fn rank_baskets(
+        &self,
+        shoppers: &[BasketHistory],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
+        self.blend("hybrid", self.ranking.weights, self.ranking.mmr_lambda)
+            .rank_baskets(shoppers, k, exclude)
     }
 }
 
@@ -442,6 +463,27 @@ pub struct Blend<'a> {
     name: String,
     weights: ScoreWeights,
     mmr_lambda: f32,
+}
+
+impl Blend<'_> {
+    fn lists(
+        &self,
+        histories: &[Vec<u32>],
+        shoppers: Option<&[BasketHistory]>,
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
+        self.recommender
+            .rank_lists(
+                histories,
+                shoppers,
+                k,
+                exclude,
+                self.weights,
+                self.mmr_lambda,
+            )
+            .map_err(|e| rank_error(self.name.clone(), e))
+    }
 }
 
 impl Ranker for Blend<'_> {
@@ -455,9 +497,18 @@ impl Ranker for Blend<'_> {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
-        self.recommender
-            .rank_lists(histories, k, exclude, self.weights, self.mmr_lambda)
-            .map_err(|e| rank_error(self.name.clone(), e))
+        self.lists(histories, None, k, exclude)
+    }
+
+    /// With their baskets and days, what shoppers buy again is scored from them.
+    fn rank_baskets(
+        &self,
+        shoppers: &[BasketHistory],
+        k: usize,
+        exclude: &[Vec<u32>],
+    ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
+        let histories: Vec<Vec<u32>> = shoppers.iter().map(BasketHistory::items).collect();
+        self.lists(&histories, Some(shoppers), k, exclude)
     }
 }
 
@@ -468,6 +519,7 @@ mod user_vectors;
 
 use reasons::Typical;
 pub use reasons::{Reason, Recommendation};
+pub(crate) use scoring::Normalized;
 use user_vectors::TextCache;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! similar to, or its popularity.
 
 use super::Recommender;
-use affinity_rank::inner_product;
+use affinity_rank::{inner_product, BasketHistory};
 
 /// Why an item was recommended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -27,6 +27,19 @@ pub enum Reason {
         similarity: f32,
         /// The recommended product's mean cosine with the catalogue, for comparison.
         typical: f32,
+    },
+    /// The shopper bought it before: how many times, how often they usually buy it, how long
+    /// ago they last did ("you buy it about every 9 days; last bought 12 days ago").
+    BoughtBefore {
+        /// Baskets of theirs that held it.
+        times: u32,
+        /// Their own mean days between purchases of it, else the usual interval of the
+        /// shoppers who buy it again, where known.
+        every_days: Option<f32>,
+        /// Whether `every_days` is the shopper's own interval (else everyone's).
+        own_interval: bool,
+        /// Days since they last bought it, where the days are known.
+        days_since: Option<f32>,
     },
     /// Among the most bought products (what remains when nothing else speaks for it).
     Popular {
@@ -64,8 +77,17 @@ pub(super) const DISTINCTIVE_SD: f32 = 2.0;
 pub(super) const DISTINCTIVE_GAP: f32 = 0.05;
 
 impl Recommender {
-    pub(super) fn reasons(&self, history: &[u32], item: u32, rule: Option<usize>) -> Vec<Reason> {
+    pub(super) fn reasons(
+        &self,
+        history: &[u32],
+        shopper: Option<&BasketHistory>,
+        item: u32,
+        rule: Option<usize>,
+    ) -> Vec<Reason> {
         let mut reasons = Vec::new();
+        if history.contains(&item) {
+            reasons.push(self.bought_before(history, shopper, item));
+        }
         if let Some(r) = rule {
             let rule = &self.fitted.rules[r];
             reasons.push(Reason::Rule {
@@ -89,6 +111,38 @@ impl Recommender {
             });
         }
         reasons
+    }
+
+    /// What is known of the shopper's past purchases of `item` (one in their history).
+    fn bought_before(&self, history: &[u32], shopper: Option<&BasketHistory>, item: u32) -> Reason {
+        let flat;
+        let shopper = match shopper {
+            Some(s) => s,
+            None => {
+                flat = BasketHistory::from_items(history);
+                &flat
+            }
+        };
+        let signal = self
+            .fitted
+            .repeat
+            .signals(shopper, &self.ranking.repeat)
+            .into_iter()
+            .find(|s| s.item == item);
+        match signal {
+            Some(s) => Reason::BoughtBefore {
+                times: s.baskets,
+                every_days: s.interval(),
+                own_interval: s.own_interval.is_some(),
+                days_since: s.days_since,
+            },
+            None => Reason::BoughtBefore {
+                times: history.iter().filter(|&&i| i == item).count() as u32,
+                every_days: None,
+                own_interval: false,
+                days_since: None,
+            },
+        }
     }
 
     /// The history product whose similarity to `item` stands out most from both products'

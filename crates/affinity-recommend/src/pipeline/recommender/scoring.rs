@@ -6,8 +6,8 @@ use crate::model;
 use crate::pipeline::config::ScoreWeights;
 use crate::pipeline::error::Result;
 use affinity_rank::{
-    blend, exclusions, inner_product, mmr, normalize, top_k, weighted_sum, Normalization, Scored,
-    Source,
+    blend, exclusions, inner_product, mmr, normalize, top_k, weighted_sum, BasketHistory,
+    Normalization, Scored, Source,
 };
 use ndarray::{Array2, Axis};
 use std::collections::HashMap;
@@ -47,10 +47,37 @@ impl Recommender {
         Ok(out)
     }
 
+    /// What `history` (or `shopper`, its baskets when known) buys again, and the weight that
+    /// source gets for this shopper (the configured one, gated per shopper when asked).
+    pub(super) fn repeat_source(
+        &self,
+        history: &[u32],
+        shopper: Option<&BasketHistory>,
+        weight: f32,
+    ) -> (Vec<f32>, f32) {
+        if weight <= 0.0 {
+            return (Vec::new(), 0.0);
+        }
+        let flat;
+        let shopper = match shopper {
+            Some(s) => s,
+            None => {
+                flat = BasketHistory::from_items(history);
+                &flat
+            }
+        };
+        let (model, params) = (&self.fitted.repeat, &self.ranking.repeat);
+        (
+            model.scores(shopper, params),
+            weight * model.gate(shopper, params),
+        )
+    }
+
     /// Blended scores of every item for one history, given its vector.
     pub(super) fn scores(
         &self,
         history: &[u32],
+        shopper: Option<&BasketHistory>,
         embedding: &[f32],
         w: ScoreWeights,
     ) -> Result<(Vec<f32>, HashMap<u32, usize>)> {
@@ -61,12 +88,14 @@ impl Recommender {
             Vec::new()
         };
         let embedding = self.model_scores(embedding);
-        let mut sources = Vec::with_capacity(4);
+        let (repeat, repeat_weight) = self.repeat_source(history, shopper, w.repeat);
+        let mut sources = Vec::with_capacity(5);
         for (scores, weight) in [
             (&embedding[..], w.embedding),
             (&rule_scores[..], w.rules),
             (&self.popularity[..], w.popularity),
             (&cooccurrence[..], w.cooccurrence),
+            (&repeat[..], repeat_weight),
         ] {
             if weight > 0.0 {
                 sources.push(Source { scores, weight });
@@ -116,7 +145,14 @@ impl Recommender {
 
     /// The score sources of one history normalised once, so that many weightings can be
     /// tried on them ([`Normalized::blend`] equals [`Recommender::rank_with`]'s scores).
-    pub(crate) fn normalized(&self, history: &[u32], embedding: &[f32]) -> Normalized {
+    pub(crate) fn normalized(
+        &self,
+        history: &[u32],
+        shopper: Option<&BasketHistory>,
+        embedding: &[f32],
+    ) -> Normalized {
+        // Scored at weight 1 to learn the shopper's gate; the weight is applied in the blend.
+        let (repeat, gate) = self.repeat_source(history, shopper, 1.0);
         Normalized {
             embedding: normalize(&self.model_scores(embedding), Normalization::MinMax),
             rules: normalize(&self.rule_scores(history).0, Normalization::MinMax),
@@ -124,6 +160,8 @@ impl Recommender {
                 &self.fitted.cooccurrence.scores(history),
                 Normalization::MinMax,
             ),
+            repeat: normalize(&repeat, Normalization::MinMax),
+            gate,
         }
     }
 
@@ -178,7 +216,8 @@ impl Recommender {
         for (c, chunk) in histories.chunks(HISTORY_BATCH).enumerate() {
             let sims = self.embedding_scores_with(chunk, weights.embedding)?;
             for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
-                let (scores, _) = self.scores(h, row.as_slice().expect("contiguous"), weights)?;
+                let (scores, _) =
+                    self.scores(h, None, row.as_slice().expect("contiguous"), weights)?;
                 out.row_mut(c * HISTORY_BATCH + j)
                     .assign(&ndarray::ArrayView1::from(&scores[..]));
             }
@@ -187,22 +226,26 @@ impl Recommender {
     }
 
     /// One ranked list from precomputed embedding scores, with the given weights and lambda.
+    #[allow(clippy::too_many_arguments)] // one list's every input; called in a loop
     pub(crate) fn rank_with(
         &self,
         history: &[u32],
+        shopper: Option<&BasketHistory>,
         exclude: &[u32],
         embedding: &[f32],
         k: usize,
         weights: ScoreWeights,
         lambda: f32,
     ) -> Result<Vec<Scored>> {
-        let (scores, _) = self.scores(history, embedding, weights)?;
+        let (scores, _) = self.scores(history, shopper, embedding, weights)?;
         self.select(&scores, exclude, k, lambda)
     }
 
+    /// Ranked lists for `histories` (with `shoppers`, their baskets, where known).
     pub(super) fn rank_lists(
         &self,
         histories: &[Vec<u32>],
+        shoppers: Option<&[BasketHistory]>,
         k: usize,
         exclude: &[Vec<u32>],
         weights: ScoreWeights,
@@ -214,8 +257,9 @@ impl Recommender {
             let sims = self.embedding_scores_with(chunk, weights.embedding)?;
             for (j, (h, row)) in chunk.iter().zip(sims.axis_iter(Axis(0))).enumerate() {
                 let row = row.as_slice().expect("contiguous");
-                let ex = excluded(c * HISTORY_BATCH + j);
-                out.push(self.rank_with(h, ex, row, k, weights, lambda)?);
+                let i = c * HISTORY_BATCH + j;
+                let shopper = shoppers.map(|s| &s[i]);
+                out.push(self.rank_with(h, shopper, excluded(i), row, k, weights, lambda)?);
             }
         }
         Ok(out)
@@ -227,9 +271,18 @@ pub(crate) struct Normalized {
     embedding: Vec<f32>,
     rules: Vec<f32>,
     cooccurrence: Vec<f32>,
+    repeat: Vec<f32>,
+    /// The shopper's gate on the repeat weight.
+    gate: f32,
 }
 
 impl Normalized {
+    /// Replaces the repeat source (normalised here) and the shopper's gate on its weight.
+    pub(crate) fn set_repeat(&mut self, repeat: &[f32], gate: f32) {
+        self.repeat = normalize(repeat, Normalization::MinMax);
+        self.gate = gate;
+    }
+
     /// The weighted sum, added in [`blend`]'s order so that the result is bit-identical.
     pub(crate) fn blend(&self, popularity: &[f32], w: ScoreWeights) -> Vec<f32> {
         let mut out = vec![0f32; popularity.len()];
@@ -238,8 +291,13 @@ impl Normalized {
             (&self.rules[..], w.rules),
             (popularity, w.popularity),
             (&self.cooccurrence[..], w.cooccurrence),
+            (&self.repeat[..], w.repeat * self.gate),
         ]
-        .map(|(scores, weight)| Source { scores, weight });
+        .map(|(scores, weight)| Source { scores, weight })
+        // An empty repeat source (weight 0) adds nothing; weighted_sum wants full rows.
+        .into_iter()
+        .filter(|s| s.weight != 0.0)
+        .collect::<Vec<_>>();
         weighted_sum(&sources, &mut out).expect("one score per item, weights checked finite");
         out
     }

@@ -3,16 +3,84 @@
 
 use super::{Recommendation, Recommender};
 use crate::model;
+use crate::pipeline::config::ScoreWeights;
 use crate::pipeline::error::Result;
+use crate::pipeline::evaluate::Candidates;
 use affinity_core::InvalidSetting;
+use affinity_rank::BasketHistory;
 use affinity_rank::Scored;
 use ndarray::{Array2, ArrayView2, Axis};
 
 impl Recommender {
-    /// The top `k` new items for a history (item ids, oldest first), with reasons. An empty
-    /// history is a cold start: popular items, saying so.
+    /// The top `k` items for a history (item ids, oldest first), with reasons, drawn from the
+    /// configured candidates ([`RankingParams::candidates`](super::RankingParams::candidates):
+    /// new items unless the recommender was fitted for buying again). An empty history is a
+    /// cold start: popular items, saying so.
     pub fn recommend(&self, history: &[u32], k: usize) -> Result<Vec<Recommendation>> {
-        self.recommend_excluding(history, history, k)
+        self.recommend_for(history, None, self.ranking.candidates, &[], k)
+    }
+
+    /// The top `k` items for a history or, where known, the shopper's baskets with their days
+    /// (`shopper`, which makes the repeat scores and reasons exact), drawn from `candidates`:
+    /// new items (discover), any (mixed: what they buy again competes with the rest), or
+    /// only what they bought before (buy again, ranked by the repeat source alone). `exclude`
+    /// is left out on top.
+    ///
+    /// ```no_run
+    /// # fn demo(r: &affinity_recommend::pipeline::Recommender) -> affinity_recommend::pipeline::Result<()> {
+    /// use affinity_recommend::pipeline::Candidates;
+    /// let shopper = r.fitted().shopper("1808", None).expect("a known member");
+    /// let history = shopper.items();
+    /// for rec in r.recommend_for(&history, Some(&shopper), Candidates::RepeatsOnly, &[], 5)? {
+    ///     println!("{} {:?}", rec.name, rec.reasons); // BoughtBefore { every_days, days_since, .. }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn recommend_for(
+        &self,
+        history: &[u32],
+        shopper: Option<&BasketHistory>,
+        candidates: Candidates,
+        exclude: &[u32],
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
+        self.check(history)?;
+        let weights = self.weights_for(candidates);
+        let user = self.embed_histories(&[history.to_vec()], weights.embedding)?;
+        let sims = self.similarities(user.row(0).insert_axis(Axis(0)))?;
+        self.recommend_scored(history, shopper, candidates, exclude, sims.row(0), k)
+    }
+
+    /// The weights a list of `candidates` is ranked by: buying again by the repeat source
+    /// alone, the others by the blend.
+    pub(super) fn weights_for(&self, candidates: Candidates) -> ScoreWeights {
+        match candidates {
+            Candidates::RepeatsOnly => ScoreWeights::REPEAT,
+            _ => self.ranking.weights,
+        }
+    }
+
+    /// As [`Recommender::recommend_for`], with the history vector's similarities to every
+    /// item already computed ([`Recommender::similarities`]; a server batches them).
+    pub fn recommend_scored(
+        &self,
+        history: &[u32],
+        shopper: Option<&BasketHistory>,
+        candidates: Candidates,
+        exclude: &[u32],
+        similarities: ndarray::ArrayView1<f32>,
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
+        let mut excluded = candidates.excluded(history, self.len()).into_owned();
+        excluded.extend_from_slice(exclude);
+        self.recommend_ranked(
+            history,
+            shopper,
+            &excluded,
+            similarities,
+            k,
+            self.weights_for(candidates),
+        )
     }
 
     /// As [`Recommender::recommend`], leaving out `exclude` instead of the history.
@@ -68,6 +136,26 @@ impl Recommender {
         similarities: ndarray::ArrayView1<f32>,
         k: usize,
     ) -> Result<Vec<Recommendation>> {
+        self.recommend_ranked(
+            history,
+            None,
+            exclude,
+            similarities,
+            k,
+            self.ranking.weights,
+        )
+    }
+
+    /// The list and its reasons: every other way of asking ends here.
+    fn recommend_ranked(
+        &self,
+        history: &[u32],
+        shopper: Option<&BasketHistory>,
+        exclude: &[u32],
+        similarities: ndarray::ArrayView1<f32>,
+        k: usize,
+        weights: ScoreWeights,
+    ) -> Result<Vec<Recommendation>> {
         self.check(history)?;
         if similarities.len() != self.len() {
             return Err(InvalidSetting::new(
@@ -79,8 +167,9 @@ impl Recommender {
         let sims = similarities.as_standard_layout();
         let (scores, best_rule) = self.scores(
             history,
+            shopper,
             sims.as_slice().expect("contiguous"),
-            self.ranking.weights,
+            weights,
         )?;
         let picked = self.select(&scores, exclude, k, self.ranking.mmr_lambda)?;
         Ok(picked
@@ -89,7 +178,7 @@ impl Recommender {
                 item: s.item,
                 name: self.names()[s.item as usize].clone(),
                 score: s.score,
-                reasons: self.reasons(history, s.item, best_rule.get(&s.item).copied()),
+                reasons: self.reasons(history, shopper, s.item, best_rule.get(&s.item).copied()),
             })
             .collect())
     }
@@ -98,10 +187,27 @@ impl Recommender {
     /// popular items for a user the recommender has not seen. With cached user vectors
     /// ([`Recommender::cache_user_vectors`]) the language model is not run.
     pub fn recommend_user(&self, user: &str, k: usize) -> Result<Vec<Recommendation>> {
+        self.recommend_user_for(user, self.ranking.candidates, None, k)
+    }
+
+    /// As [`Recommender::recommend_user`], drawn from `candidates`, for a list asked on `day`
+    /// (days since 1970; `None`: the newest event's day), with the user's baskets and their
+    /// days read for what they buy again.
+    pub fn recommend_user_for(
+        &self,
+        user: &str,
+        candidates: Candidates,
+        day: Option<f64>,
+        k: usize,
+    ) -> Result<Vec<Recommendation>> {
         let history = self.fitted.history(user).unwrap_or(&[]);
+        let shopper = self.fitted.shopper(user, day);
         match self.user_vector(user) {
-            Some(vector) => self.recommend_from_vector(history, history, vector, k),
-            None => self.recommend(history, k),
+            Some(vector) => {
+                let sims = self.similarities(vector.insert_axis(Axis(0)))?;
+                self.recommend_scored(history, shopper.as_ref(), candidates, &[], sims.row(0), k)
+            }
+            None => self.recommend_for(history, shopper.as_ref(), candidates, &[], k),
         }
     }
 

@@ -43,7 +43,7 @@ fn with_vectors(rows: Vec<[f32; 7]>) -> Recommender {
 }
 
 fn similar_to(r: &Recommender, history: &[u32], item: u32) -> Option<String> {
-    r.reasons(history, item, None)
+    r.reasons(history, None, item, None)
         .into_iter()
         .find_map(|x| match x {
             Reason::SimilarTo { item, .. } => Some(item),
@@ -98,7 +98,7 @@ fn sources_normalised_once_blend_exactly_as_scoring_does() {
     for trial in 0..20 {
         let history: Vec<u32> = (0..1 + trial % 4).map(|_| rng.below(12) as u32).collect();
         let embedding: Vec<f32> = (0..r.len()).map(|_| rng.unit() as f32 - 0.5).collect();
-        let normalized = r.normalized(&history, &embedding);
+        let normalized = r.normalized(&history, None, &embedding);
         for (rules, popularity_weight, cooccurrence) in [
             (0.0, 0.0, 0.0),
             (0.3, 0.0, 0.3),
@@ -110,8 +110,9 @@ fn sources_normalised_once_blend_exactly_as_scoring_does() {
                 rules,
                 popularity: popularity_weight,
                 cooccurrence,
+                repeat: 0.0,
             };
-            let (expected, _) = r.scores(&history, &embedding, w).unwrap();
+            let (expected, _) = r.scores(&history, None, &embedding, w).unwrap();
             let found = normalized.blend(&popularity, w);
             let same = expected
                 .iter()
