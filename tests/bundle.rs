@@ -373,6 +373,39 @@ fn assert_same_fit(a: &Recommender, b: &Recommender) {
     assert_eq!(fa.baskets, fb.baskets);
     assert_eq!(fa.cooccurrence.counts(), fb.cooccurrence.counts());
     assert_eq!(fa.rules, fb.rules);
+    // What shoppers buy again: their baskets and days, the items' repeat rates and usual
+    // intervals (NaN where unknown, so compared bit for bit), and every user's signals.
+    assert_eq!(fa.shoppers, fb.shoppers);
+    assert_eq!(fa.latest_day, fb.latest_day);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(fa.repeat.repeat_rates()),
+        bits(fb.repeat.repeat_rates())
+    );
+    assert_eq!(
+        bits(fa.repeat.usual_intervals()),
+        bits(fb.repeat.usual_intervals())
+    );
+    let every_signal = affinity::rank::RepeatParams {
+        timing: 1.0,
+        rate: 1.0,
+        gate: true,
+        ..Default::default()
+    };
+    for user in fa.users.names() {
+        let (sa, sb) = (
+            fa.shopper(user, None).unwrap(),
+            fb.shopper(user, None).unwrap(),
+        );
+        assert_eq!(
+            fa.repeat.signals(&sa, &every_signal),
+            fb.repeat.signals(&sb, &every_signal)
+        );
+        assert_eq!(
+            fa.repeat.gate(&sa, &every_signal).to_bits(),
+            fb.repeat.gate(&sb, &every_signal).to_bits()
+        );
+    }
 }
 
 fn rules_only() -> Pipeline {

@@ -629,3 +629,107 @@ fn tuning_drops_a_model_that_does_not_help() {
     assert_eq!(weights.embedding, 0.0, "{weights:?}");
     assert!(weights.popularity > 0.0, "{weights:?}");
 }
+
+/// A shop where one shopper buys milk every week: a weekly staple comes back in the buy-again
+/// and mixed lists, never in the discover list, and says how often it is bought.
+#[test]
+fn a_weekly_staple_comes_back_to_buy_again_and_mixed_never_to_discover() {
+    let mut ds = Dataset {
+        has_users: true,
+        ..Dataset::default()
+    };
+    let names = [
+        "milk", "bread", "tea", "rice", "jam", "soap", "salt", "oil", "flour", "sugar",
+    ];
+    for n in names {
+        ds.items.intern(n);
+    }
+    ds.catalog = affinity::data::Catalog::with_len(names.len());
+    let mut buy = |ds: &mut Dataset, user: u32, item: u32, day: i64| {
+        ds.interactions.push(Interaction {
+            user,
+            item,
+            timestamp: 86_400 * day,
+            kind: EventKind::Purchase,
+            weight: 1.0,
+            order: None,
+        });
+    };
+    let weekly = ds.users.intern("weekly");
+    for week in 0..10i64 {
+        buy(&mut ds, weekly, 0, 7 * week + 1);
+        // Something else on each trip (the catalogue's last two never).
+        buy(&mut ds, weekly, 1 + (week as u32 % 7), 7 * week + 1);
+    }
+    // Others buy everything but milk, bread most.
+    for u in 0..30u32 {
+        let user = ds.users.intern(&format!("u{u}"));
+        for day in 0..4i64 {
+            buy(&mut ds, user, 1, 3 * day + 2);
+            buy(&mut ds, user, 2 + (u + day as u32) % 8, 3 * day + 2);
+        }
+    }
+    let pipeline = Pipeline::new(
+        PipelineParams::builder()
+            .k(3)
+            .weights(ScoreWeights {
+                embedding: 0.0,
+                rules: 0.3,
+                popularity: 0.3,
+                cooccurrence: 0.0,
+                repeat: 1.0,
+            })
+            .candidates(Candidates::AllItems)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let r = pipeline.fit(ds, None, None).unwrap();
+    let names_of = |recs: &[affinity::pipeline::Recommendation]| -> Vec<String> {
+        recs.iter().map(|r| r.name.clone()).collect()
+    };
+    let again = r
+        .recommend_user_for("weekly", Candidates::RepeatsOnly, None, 3)
+        .unwrap();
+    assert_eq!(again[0].name, "milk", "{:?}", names_of(&again));
+    let text = affinity::report::reasons_text(&again[0].reasons);
+    assert!(text.contains("you buy it about every 7 days"), "{text}");
+    // Asked on the day of the newest event in the data: their own last trip.
+    assert!(text.contains("last bought today"), "{text}");
+    match &again[0].reasons[0] {
+        Reason::BoughtBefore {
+            times,
+            every_days,
+            own_interval,
+            ..
+        } => assert_eq!((*times, *every_days, *own_interval), (10, Some(7.0), true)),
+        other => panic!("{other:?}"),
+    }
+    // Buy again holds only what they bought before.
+    let history = r.fitted().history("weekly").unwrap().to_vec();
+    assert!(again.iter().all(|rec| history.contains(&rec.item)));
+    let mixed = r
+        .recommend_user_for("weekly", Candidates::AllItems, None, 3)
+        .unwrap();
+    assert!(
+        names_of(&mixed).contains(&"milk".to_string()),
+        "{:?}",
+        names_of(&mixed)
+    );
+    let discover = r
+        .recommend_user_for("weekly", Candidates::HistoryExcluded, None, 8)
+        .unwrap();
+    assert!(!discover.is_empty());
+    assert!(
+        discover.iter().all(|rec| !history.contains(&rec.item)),
+        "{:?}",
+        names_of(&discover)
+    );
+    // Asked three weeks later, milk is overdue: the reason says so.
+    let later = r.fitted().latest_day.unwrap() + 21.0;
+    let late = r
+        .recommend_user_for("weekly", Candidates::RepeatsOnly, Some(later), 1)
+        .unwrap();
+    let text = affinity::report::reasons_text(&late[0].reasons);
+    assert!(text.contains("last bought 21 days ago"), "{text}");
+}

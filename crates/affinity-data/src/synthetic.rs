@@ -102,3 +102,80 @@ pub fn skewed_baskets(count: usize, max_len: usize, items: u32) -> Vec<Vec<u32>>
         })
         .collect()
 }
+
+/// One line of a generated order log: who bought what, on which day, in which order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderLine {
+    /// The shopper, from 0.
+    pub shopper: u32,
+    /// The product, from 0 (low ids are the popular ones).
+    pub item: u32,
+    /// The day of the order, from 0.
+    pub day: u32,
+    /// The order, numbered across all shoppers from 0.
+    pub order: u32,
+}
+
+/// A grocery order log with the structure next-basket data has: every shopper keeps a few
+/// staples, each bought again on a personal cycle (every 7, 14 or 28 days, with a day of
+/// jitter), shops every 3 to 9 days, buys what is due on that trip (four times in five),
+/// and adds 1 to 3 products they never planned, drawn with popularity skewed towards low
+/// ids. `days` of orders for `shoppers` shoppers over `items` products (at least 20); the
+/// same log on every call for the same arguments.
+///
+/// ```
+/// use affinity_data::synthetic::order_log;
+/// let log = order_log(30, 60, 120, 7);
+/// assert_eq!(log, order_log(30, 60, 120, 7));
+/// assert!(log.iter().all(|l| l.shopper < 30 && l.item < 60 && l.day < 120));
+/// // Most of what a shopper buys they have bought before.
+/// let mut seen = std::collections::HashSet::new();
+/// let repeats = log.iter().filter(|l| !seen.insert((l.shopper, l.item))).count();
+/// assert!(repeats * 2 > log.len());
+/// ```
+pub fn order_log(shoppers: u32, items: u32, days: u32, seed: u64) -> Vec<OrderLine> {
+    let items = items.max(20);
+    let mut rng = XorShift::new(seed ^ 0x9E37_79B9_7F4A_7C15);
+    let mut lines = Vec::new();
+    let mut order = 0u32;
+    for shopper in 0..shoppers {
+        // Staples: (item, period, next due day).
+        let n_staples = 2 + rng.below(5) as u32;
+        let mut staples: Vec<(u32, u32, u32)> = Vec::new();
+        while staples.len() < n_staples as usize {
+            let item = rng.below(u64::from(items)) as u32;
+            if staples.iter().all(|s| s.0 != item) {
+                let period = [7, 14, 28][rng.below(3) as usize];
+                staples.push((item, period, rng.below(u64::from(period)) as u32));
+            }
+        }
+        let mut day = rng.below(7) as u32;
+        while day < days {
+            let mut basket: Vec<u32> = Vec::new();
+            for staple in &mut staples {
+                if staple.2 <= day {
+                    if rng.below(5) < 4 {
+                        basket.push(staple.0);
+                    }
+                    let jitter = rng.below(3) as u32;
+                    staple.2 = day + staple.1 + jitter - 1;
+                }
+            }
+            for _ in 0..1 + rng.below(3) {
+                let u = rng.unit();
+                basket.push((u * u * f64::from(items)) as u32);
+            }
+            basket.sort_unstable();
+            basket.dedup();
+            lines.extend(basket.into_iter().map(|item| OrderLine {
+                shopper,
+                item,
+                day,
+                order,
+            }));
+            order += 1;
+            day += 3 + rng.below(7) as u32;
+        }
+    }
+    lines
+}

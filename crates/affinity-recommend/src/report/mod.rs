@@ -141,11 +141,20 @@ pub fn mean_pairwise_cosine(vectors: ndarray::ArrayView2<f32>) -> f64 {
     (sum.dot(&sum) - self_pairs) / (n * (n - 1.0))
 }
 
-/// `d` days in words, whole days from one day up.
-fn days(d: f32) -> String {
+/// "every `d` days" in words, whole days.
+fn every(d: f32) -> String {
     match d.round() as i64 {
-        n if n <= 1 => "day".into(),
-        n => format!("{n} days"),
+        n if n <= 1 => "every day".into(),
+        n => format!("every {n} days"),
+    }
+}
+
+/// "`d` days ago" in words, whole days.
+fn ago(d: f32) -> String {
+    match d.round() as i64 {
+        n if n <= 0 => "today".into(),
+        1 => "yesterday".into(),
+        n => format!("{n} days ago"),
     }
 }
 
@@ -178,17 +187,15 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
                 days_since,
             } => {
                 let mut text = match (every_days, own_interval) {
-                    (Some(d), true) => format!("you buy it about every {}", days(*d)),
-                    (Some(d), false) => {
-                        format!(
-                            "bought {times} times before; people buy it again about every {}",
-                            days(*d)
-                        )
-                    }
+                    (Some(d), true) => format!("you buy it about {}", every(*d)),
+                    (Some(d), false) => format!(
+                        "bought {times} times before; people buy it again about {}",
+                        every(*d)
+                    ),
                     (None, _) => format!("bought {times} times before"),
                 };
                 if let Some(since) = days_since {
-                    text.push_str(&format!("; last bought {} ago", days(*since)));
+                    text.push_str(&format!("; last bought {}", ago(*since)));
                 }
                 text
             }
