@@ -645,7 +645,7 @@ fn a_weekly_staple_comes_back_to_buy_again_and_mixed_never_to_discover() {
         ds.items.intern(n);
     }
     ds.catalog = affinity::data::Catalog::with_len(names.len());
-    let mut buy = |ds: &mut Dataset, user: u32, item: u32, day: i64| {
+    let buy = |ds: &mut Dataset, user: u32, item: u32, day: i64| {
         ds.interactions.push(Interaction {
             user,
             item,

@@ -98,7 +98,7 @@ fn rules<'py>(
 /// Exact top-k: flat float32 matrices in, flat (int64 indices, float32 scores) out.
 #[pyfunction]
 #[pyo3(signature = (vectors, n_items, dim, queries, n_queries, query_dim, k, *, exclude=None,
-    metric="cosine", threads=None))]
+    history=None, mode="mixed", metric="cosine", threads=None))]
 #[allow(clippy::too_many_arguments)] // Python keyword arguments
 fn top_k<'py>(
     py: Python<'py>,
@@ -110,10 +110,13 @@ fn top_k<'py>(
     query_dim: usize,
     k: i64,
     exclude: Option<&Bound<'py, PyAny>>,
+    history: Option<&Bound<'py, PyAny>>,
+    mode: &str,
     metric: &str,
     threads: Option<i64>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let k = settings::non_negative("k", k)? as usize;
+    let mode = settings::mode(mode)?;
     let metric = settings::metric(metric)?;
     let threads = threads
         .map(|t| settings::at_least_one("threads", t))
@@ -122,6 +125,7 @@ fn top_k<'py>(
     let vectors = make_array(FromPyArrow::from_pyarrow_bound(vectors)?);
     let queries = make_array(FromPyArrow::from_pyarrow_bound(queries)?);
     let exclude = import_optional(exclude)?;
+    let history = import_optional(history)?;
     let (indices, scores) = py.detach(|| {
         topk::top_k(
             topk::Matrix {
@@ -136,6 +140,8 @@ fn top_k<'py>(
             },
             k,
             exclude.as_deref(),
+            history.as_deref(),
+            mode,
             metric,
             threads,
         )

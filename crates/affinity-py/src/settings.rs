@@ -118,3 +118,18 @@ impl MineParams<'_> {
         Ok(params)
     }
 }
+
+/// `discover`, `mixed` or `buy-again`.
+pub fn mode(name: &str) -> Result<crate::topk::Mode> {
+    use crate::topk::Mode;
+    match name {
+        "discover" => Ok(Mode::Discover),
+        "mixed" => Ok(Mode::Mixed),
+        "buy-again" | "buy_again" => Ok(Mode::BuyAgain),
+        other => Err(InvalidSetting::new(
+            "mode",
+            format!("{other:?} is not one of \"discover\", \"mixed\", \"buy-again\""),
+        )
+        .into()),
+    }
+}

@@ -46,23 +46,71 @@ impl<'a> Matrix<'a> {
     }
 }
 
+/// Which items a row's list may hold, given the row's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Anything not excluded.
+    Mixed,
+    /// Nothing of the history.
+    Discover,
+    /// Only the history.
+    BuyAgain,
+}
+
 /// The best `k` items of `vectors` for each row of `queries`, leaving out the items of row
-/// `row` of the `exclude` lists (a null row excludes nothing): (indices, scores), row-major
+/// `row` of the `exclude` lists (a null row excludes nothing) and, by `mode`, the row's
+/// `history` (discover) or everything but it (buy again): (indices, scores), row-major
 /// `queries.rows x k`, padded with -1 and NaN where fewer than `k` items remain.
+#[allow(clippy::too_many_arguments)] // one call of the Python function's arguments
 pub fn top_k(
     vectors: Matrix,
     queries: Matrix,
     k: usize,
     exclude: Option<&[ArrayRef]>,
+    history: Option<&[ArrayRef]>,
+    mode: Mode,
     metric: Metric,
     threads: usize,
 ) -> Result<(Vec<i64>, Vec<f32>)> {
     let items = vectors.view("vectors")?;
     let queries = queries.view("queries")?;
-    let exclude = match exclude {
+    let mut exclude = match exclude {
         Some(chunks) => rank_rows(chunks, "exclude", true)?,
         None => Vec::new(),
     };
+    let history = match (history, mode) {
+        (Some(chunks), _) => rank_rows(chunks, "history", true)?,
+        (None, Mode::Mixed) => Vec::new(),
+        (None, _) => {
+            return Err(PyBindError::BadInput {
+                argument: "history",
+                reason: "discover and buy-again lists need each row's history".into(),
+            })
+        }
+    };
+    if mode != Mode::Mixed {
+        if history.len() != queries.nrows() {
+            return Err(PyBindError::BadInput {
+                argument: "history",
+                reason: format!("{} rows for {} queries", history.len(), queries.nrows()),
+            });
+        }
+        exclude.resize(queries.nrows(), Vec::new());
+        for (row, bought) in history.iter().enumerate() {
+            match mode {
+                Mode::Discover => exclude[row].extend_from_slice(bought),
+                Mode::BuyAgain => {
+                    let n = items.nrows();
+                    let mut held = vec![false; n];
+                    for &i in bought.iter().filter(|&&i| (i as usize) < n) {
+                        held[i as usize] = true;
+                    }
+                    exclude[row].extend((0..items.nrows() as u32).filter(|&i| !held[i as usize]));
+                }
+                Mode::Mixed => {}
+            }
+        }
+    }
     if let Some((row, &item)) = exclude.iter().enumerate().find_map(|(row, list)| {
         list.iter()
             .find(|&&i| i as usize >= items.nrows())

@@ -300,6 +300,38 @@ def test_top_k_pads_with_minus_one_and_nan():
     idx[...] = 0  # writable
 
 
+def test_top_k_modes_discover_mixed_and_buy_again():
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    queries = rng.normal(size=(4, 8)).astype(np.float32)
+    history = [[0, 5, 9], [1], [], [2, 3]]
+    mixed, _ = affinity.top_k(vectors, queries, 5)
+    discover, _ = affinity.top_k(vectors, queries, 5, history=history, mode="discover")
+    again, scores = affinity.top_k(vectors, queries, 5, history=history, mode="buy-again")
+    for row, bought in enumerate(history):
+        assert not set(discover[row].tolist()) & set(bought)
+        # Buy again holds exactly the history (padded), in the mixed list's order.
+        kept = [i for i in again[row].tolist() if i >= 0]
+        assert sorted(kept) == sorted(bought)
+        full, _ = affinity.top_k(vectors, queries[row : row + 1], 40)
+        assert kept == [i for i in full[0].tolist() if i in bought]
+        assert np.isnan(scores[row, len(bought) :]).all()
+    # Mixed with a history excludes nothing of it.
+    same, _ = affinity.top_k(vectors, queries, 5, history=history, mode="mixed")
+    np.testing.assert_array_equal(same, mixed)
+    # Exclusions still apply on top.
+    again2, _ = affinity.top_k(
+        vectors, queries[:1], 5, history=history[:1], exclude=[[5]], mode="buy-again"
+    )
+    assert sorted(i for i in again2[0].tolist() if i >= 0) == [0, 9]
+    with pytest.raises(ValueError, match=r"^history: discover and buy-again lists need"):
+        affinity.top_k(vectors, queries, 5, mode="discover")
+    with pytest.raises(ValueError, match=r'^invalid setting mode: "sideways" is not one of'):
+        affinity.top_k(vectors, queries, 5, history=history, mode="sideways")
+    with pytest.raises(ValueError, match=r"^history: 1 rows for 4 queries$"):
+        affinity.top_k(vectors, queries, 5, history=history[:1], mode="buy-again")
+
+
 def test_top_k_errors():
     vectors = np.eye(3, dtype=np.float32)
     with pytest.raises(ValueError, match=r"^queries has dimension 2, the index has 3$"):

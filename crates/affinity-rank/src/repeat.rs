@@ -133,10 +133,10 @@ pub fn decayed_frequency(baskets: &[Vec<u32>], p: &DecayParams) -> Vec<(u32, f32
     let mut start = 0;
     for (g, &size) in sizes.iter().enumerate() {
         let group_weight = f64::from(p.group).powi((p.groups - 1 - g) as i32);
-        for j in start..start + size {
+        for (j, basket) in baskets.iter().enumerate().skip(start).take(size) {
             let basket_weight = f64::from(p.within).powi((n - 1 - j) as i32);
             let w = group_weight * basket_weight / size as f64;
-            let mut items = baskets[j].clone();
+            let mut items = basket.clone();
             items.sort_unstable();
             items.dedup();
             sums.extend(items.into_iter().map(|i| (i, w)));
@@ -475,7 +475,7 @@ mod tests {
         let mut j = 0;
         for (g, &size) in sizes.iter().enumerate() {
             for _ in 0..size {
-                let w = 0.7f64.powi(3 - g as i32) * 0.9f64.powi(8 - j as i32) / size as f64 / 4.0;
+                let w = 0.7f64.powi(3 - g as i32) * 0.9f64.powi(8 - j) / size as f64 / 4.0;
                 expected.push((j as u32, w as f32));
                 j += 1;
             }

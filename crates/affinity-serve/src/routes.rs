@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::batch::BatchError;
 use crate::state::AppState;
-use affinity_recommend::pipeline::{PipelineError, Recommendation};
+use affinity_recommend::pipeline::{Candidates, PipelineError, Recommendation};
 
 /// An error answer: a status and a JSON body `{"error": message}`.
 #[derive(Debug)]
@@ -114,6 +114,14 @@ pub(crate) struct RecommendRequest {
     exclude: Vec<String>,
     #[serde(default = "yes")]
     explain: bool,
+    /// Which items the list may hold: "discover", "mixed" or "buy-again" (the bundle's
+    /// default when absent).
+    #[serde(default)]
+    mode: Option<Candidates>,
+    /// The day the list is for, as days since 1970 (the bundle's newest day when absent):
+    /// what is due to be bought again depends on it.
+    #[serde(default)]
+    day: Option<f64>,
 }
 
 /// `POST /v1/recommend`.
@@ -138,11 +146,19 @@ pub(crate) async fn recommend(
             })
             .collect()
     };
+    if request.day.is_some_and(|d| !d.is_finite()) {
+        return Err(ApiError::unprocessable(
+            "\"day\" must be a finite number of days",
+        ));
+    }
+    let mode = request.mode.unwrap_or(rec.ranking_settings().candidates);
     let mut cached = None;
+    let mut shopper = None;
     let (history, cold_start) = match (&request.user, &request.items) {
         (Some(user), None) => match rec.fitted().history(user) {
             Some(h) => {
                 cached = rec.user_vector(user).map(|v| v.to_vec());
+                shopper = rec.fitted().shopper(user, request.day);
                 (h.to_vec(), false)
             }
             None => (vec![], true),
@@ -158,8 +174,7 @@ pub(crate) async fn recommend(
             ))
         }
     };
-    let mut exclude = ids(&request.exclude);
-    exclude.extend_from_slice(&history);
+    let exclude = ids(&request.exclude);
     let vector = match cached {
         Some(v) => Some(v),
         None if history.is_empty() || !rec.reads_histories() => None,
@@ -173,8 +188,10 @@ pub(crate) async fn recommend(
     let explain = request.explain;
     let k = request.k;
     let recs: Vec<Recommendation> = blocking(move || {
-        let mut recs = rec.recommend_from_similarities(
+        let mut recs = rec.recommend_scored(
             &history,
+            shopper.as_ref(),
+            mode,
             &exclude,
             ndarray::ArrayView1::from(&sims),
             k,
@@ -187,6 +204,7 @@ pub(crate) async fn recommend(
     .await?;
     Ok(Json(json!({
         "user": request.user,
+        "mode": mode,
         "cold_start": cold_start,
         "unknown_items": unknown,
         "recommendations": recs,

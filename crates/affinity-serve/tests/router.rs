@@ -126,6 +126,51 @@ async fn routes_answer_in_process() {
     .await;
     assert_eq!(body["unknown_items"][0], "caviar", "{body}");
 
+    // Modes: buy again holds only what the shopper bought (u0: bread and milk), discover
+    // none of it, mixed either.
+    let names_for = |body: &Value| -> Vec<String> {
+        body["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = call(
+        &app,
+        post(
+            "/v1/recommend",
+            r#"{"user": "u0", "k": 3, "mode": "buy-again"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["mode"], "buy-again");
+    let mut again = names_for(&body);
+    again.sort();
+    assert_eq!(again, ["bread", "milk"], "{body}");
+    let reason = &body["recommendations"][0]["reasons"][0];
+    assert_eq!(reason["BoughtBefore"]["times"], 3, "{body}");
+    assert_eq!(reason["BoughtBefore"]["every_days"], 1.0, "{body}");
+    let (_, body) = call(
+        &app,
+        post(
+            "/v1/recommend",
+            r#"{"user": "u0", "k": 3, "mode": "discover"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(names_for(&body), ["jam"], "{body}");
+    let (status, body) = call(
+        &app,
+        post(
+            "/v1/recommend",
+            r#"{"user": "u0", "k": 3, "mode": "sideways"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
     // Bad requests are answered with a status and a message, never a panic.
     let (status, body) = call(&app, post("/v1/recommend", r#"{"k": 2}"#)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");

@@ -141,6 +141,8 @@ def top_k(
     k: int,
     *,
     exclude: Optional[Any] = None,
+    history: Optional[Any] = None,
+    mode: str = "mixed",
     metric: str = "cosine",
     threads: Optional[int] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -152,6 +154,11 @@ def top_k(
         k: items per query.
         exclude: per query, the item indices to leave out (a list of lists, or a pyarrow
             list array; ``None`` rows exclude nothing).
+        history: per query, the items the shopper bought before (as ``exclude``); needed by
+            the ``"discover"`` and ``"buy-again"`` modes.
+        mode: which items a list may hold: ``"mixed"`` (anything not excluded),
+            ``"discover"`` (nothing of the history: new to the shopper) or ``"buy-again"``
+            (only the history).
         metric: ``"cosine"`` (vectors and queries normalised; a zero vector scores 0) or
             ``"inner_product"``.
         threads: worker threads (default: every core).
@@ -166,6 +173,7 @@ def top_k(
     asked = _matrix(queries, "queries")
     k = _int(k, "k")
     excluded = None if exclude is None else _list_chunks(exclude, argument="exclude")
+    bought = None if history is None else _list_chunks(history, argument="history")
     indices, scores = _native.top_k(
         pa.array(items.reshape(-1)),
         items.shape[0],
@@ -175,6 +183,8 @@ def top_k(
         asked.shape[1],
         k,
         exclude=excluded,
+        history=bought,
+        mode=mode,
         metric=metric,
         threads=_int_or_none(threads, "threads"),
     )

@@ -149,7 +149,7 @@ impl Pipeline {
         let n_items = valid.names.len();
         // Per validation user: the history, the items that count, what the list may not
         // hold, and the baskets (with the validation step's day).
-        let users: Vec<(Vec<u32>, Vec<u32>, Vec<u32>, &BasketHistory)> = valid
+        let users: Vec<ValidationUser> = valid
             .histories
             .iter()
             .zip(&valid.test)
@@ -162,7 +162,12 @@ impl Pipeline {
                     EvalProtocol::AllItems => v.clone(),
                 };
                 let exclude = candidates.excluded(h, n_items).into_owned();
-                (!h.is_empty() && !rel.is_empty()).then(|| (h.clone(), rel, exclude, shopper))
+                (!h.is_empty() && !rel.is_empty()).then(|| ValidationUser {
+                    history: h.clone(),
+                    relevant: rel,
+                    exclude,
+                    shopper,
+                })
             })
             .take(max_users.max(1))
             .collect();
@@ -189,7 +194,7 @@ impl Pipeline {
             recommender.item_vectors().map(|v| v.to_owned()),
             recommender.ranking_settings().clone(),
         )?;
-        let histories: Vec<Vec<u32>> = users.iter().map(|u| u.0.clone()).collect();
+        let histories: Vec<Vec<u32>> = users.iter().map(|u| u.history.clone()).collect();
         #[cfg(feature = "model")]
         let sims = match sequential {
             Some(p) => {
@@ -206,19 +211,20 @@ impl Pipeline {
         let mut sources: Vec<_> = users
             .iter()
             .zip(sims.axis_iter(ndarray::Axis(0)))
-            .map(|((h, _, _, shopper), row)| {
-                fitted_on_training.normalized(h, Some(shopper), row.as_slice().expect("contiguous"))
+            .map(|(u, row)| {
+                let row = row.as_slice().expect("contiguous");
+                fitted_on_training.normalized(&u.history, Some(u.shopper), row)
             })
             .collect();
         let score = |sources: &[Normalized], w: ScoreWeights, lambda: f32| -> Result<f64> {
             let mut total = 0.0;
-            for ((_, rel, exclude, _), source) in users.iter().zip(sources) {
+            for (u, source) in users.iter().zip(sources) {
                 let list: Vec<u32> = fitted_on_training
-                    .select(&source.blend(&popularity, w), exclude, k, lambda)?
+                    .select(&source.blend(&popularity, w), &u.exclude, k, lambda)?
                     .into_iter()
                     .map(|s| s.item)
                     .collect();
-                total += affinity_data::metrics::ndcg_at(&list, rel, k);
+                total += affinity_data::metrics::ndcg_at(&list, &u.relevant, k);
             }
             Ok(total / users.len() as f64)
         };
@@ -276,8 +282,11 @@ impl Pipeline {
                             gate,
                             ..repeat_params
                         };
-                        for (source, (_, _, _, shopper)) in sources.iter_mut().zip(&users) {
-                            source.set_repeat(&model.scores(shopper, &p), model.gate(shopper, &p));
+                        for (source, u) in sources.iter_mut().zip(&users) {
+                            source.set_repeat(
+                                &model.scores(u.shopper, &p),
+                                model.gate(u.shopper, &p),
+                            );
                         }
                         for weight in [0.1, 0.3, 1.0, 3.0, 10.0, 30.0] {
                             let w = ScoreWeights {
@@ -293,10 +302,10 @@ impl Pipeline {
                 }
             }
             repeat_params = chosen.2;
-            for (source, (_, _, _, shopper)) in sources.iter_mut().zip(&users) {
+            for (source, u) in sources.iter_mut().zip(&users) {
                 source.set_repeat(
-                    &model.scores(shopper, &repeat_params),
-                    model.gate(shopper, &repeat_params),
+                    &model.scores(u.shopper, &repeat_params),
+                    model.gate(u.shopper, &repeat_params),
                 );
             }
             if chosen.1 > 0.0 {
@@ -330,4 +339,16 @@ impl Pipeline {
             validation_ndcg: best.0,
         })
     }
+}
+
+/// One user of the validation step, as tuning scores them.
+struct ValidationUser<'a> {
+    /// Items before the validation step, oldest first.
+    history: Vec<u32>,
+    /// The validation items that count.
+    relevant: Vec<u32>,
+    /// What the list may not hold.
+    exclude: Vec<u32>,
+    /// Their baskets, with the validation step's day.
+    shopper: &'a BasketHistory,
 }
