@@ -405,6 +405,9 @@ pub struct EvaluateArgs {
     /// Choose the hybrid's weights and MMR lambda on the validation step first.
     #[arg(long)]
     pub tune: bool,
+    /// Validation users the choices are made on (the hybrid's blend, TIFU-KNN's settings).
+    #[arg(long, default_value_t = TUNE_USERS)]
+    pub tune_users: usize,
     /// No language model: baselines, rules and the rules + popularity hybrid only.
     #[arg(long, conflicts_with_all = MODEL, conflicts_with = "sequential")]
     pub no_model: bool,
@@ -676,7 +679,7 @@ fn evaluate_split(
         1.0,
     )?;
     // The model row, the tuning and the hybrid row embed the same histories: once each.
-    model.cache_history_vectors(set.histories.len() + 2 * TUNE_USERS);
+    model.cache_history_vectors(set.histories.len() + 2 * args.tune_users);
     fit_sequential(&mut model, &args.tower)?;
     let vectors = model.item_vectors().map(|v| v.to_owned());
     let vectors = vectors.as_ref().map(|v| v.view());
@@ -695,7 +698,7 @@ fn evaluate_split(
         // The next-basket baselines: personal top frequency, and TIFU-KNN tuned on the
         // validation step.
         results.push(run(&pipeline.personal_top_freq(&prepared))?);
-        let (tifu, tuning) = pipeline.tifu_knn(&prepared, TUNE_USERS)?;
+        let (tifu, tuning) = pipeline.tifu_knn(&prepared, args.tune_users)?;
         let p = tuning.params;
         eprintln!(
             "TIFU-KNN chosen on validation (NDCG@{k} {:.4}, {} settings tried): {} neighbours, \
@@ -723,7 +726,7 @@ fn evaluate_split(
     let config = pipeline.params();
     model.set_ranking(config.weights, config.mmr_lambda)?;
     if args.tune {
-        let tuning = pipeline.tune_ranking(&prepared, &mut model, TUNE_USERS)?;
+        let tuning = pipeline.tune_ranking(&prepared, &mut model, args.tune_users)?;
         let (w, l) = model.ranking();
         eprintln!(
             "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} repeat {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
