@@ -87,6 +87,7 @@ fn recommendations_exclude_history_and_explain_themselves() {
         popularity: 0.1,
         cooccurrence: 0.0,
         repeat: 0.0,
+        tifu: 0.0,
     };
     let rec = pipeline
         .recommender_with(
@@ -190,6 +191,7 @@ fn invalid_settings_fail_before_work() {
             popularity: 0.0,
             cooccurrence: 0.0,
             repeat: 0.0,
+            tifu: 0.0,
         })
         .build()
         .is_err());
@@ -264,6 +266,7 @@ fn rules_and_popularity_rank_without_a_model() {
                 popularity: 0.1,
                 cooccurrence: 0.0,
                 repeat: 0.0,
+                tifu: 0.0,
             })
             .build()
             .unwrap(),
@@ -678,6 +681,7 @@ fn a_weekly_staple_comes_back_to_buy_again_and_mixed_never_to_discover() {
                 popularity: 0.3,
                 cooccurrence: 0.0,
                 repeat: 1.0,
+                tifu: 0.0,
             })
             .candidates(Candidates::AllItems)
             .build()

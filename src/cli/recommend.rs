@@ -50,6 +50,10 @@ pub struct RankArgs {
     /// where lists may hold what was bought before (`--mode mixed`). `--tune` chooses it.
     #[arg(long, default_value_t = 0.0)]
     pub repeat_weight: f32,
+    /// Weight of TIFU-KNN's score (the shopper's decayed frequency mixed with the most
+    /// similar shoppers'); `--tune` chooses it, with TIFU-KNN's settings, in mixed mode.
+    #[arg(long, default_value_t = 0.0)]
+    pub tifu_weight: f32,
     /// Which items lists may hold: discover (new to the shopper), mixed (anything: what they
     /// buy again competes with the rest) or buy-again (only what they bought before). `fit
     /// --tune` chooses the blend for it and a bundle offers it by default; `evaluate` scores
@@ -110,6 +114,7 @@ impl RankArgs {
                 popularity: self.popularity_weight,
                 cooccurrence: self.cooccurrence_weight,
                 repeat: self.repeat_weight,
+                tifu: self.tifu_weight,
             })
             .mmr_lambda(self.mmr_lambda)
             .candidates(
@@ -169,13 +174,14 @@ const RAW_DATA: [&str; 10] = [
 /// The model a bundle carries, and how long its texts may be.
 const MODEL: [&str; 2] = ["model", "max_len"];
 /// Settings fixed when the bundle was fitted.
-const FITTED: [&str; 8] = [
+const FITTED: [&str; 9] = [
     "min_support",
     "min_confidence",
     "embedding_weight",
     "rules_weight",
     "popularity_weight",
     "repeat_weight",
+    "tifu_weight",
     "mmr_lambda",
     "history_items",
 ];
@@ -457,12 +463,14 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         }
         None => evaluate_split(&args)?,
     };
+    let comparisons = comparisons(&results);
     if args.json {
         let json = serde_json::json!({
             "mode": candidates.name(),
             "relevant": affinity::pipeline::protocol_name(protocol),
             "k": k,
             "results": results,
+            "comparisons": comparisons,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -503,7 +511,52 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
     if protocol == EvalProtocol::AllItems {
         print_repeat_explore(&results, k);
     }
+    if !comparisons.is_empty() {
+        println!("\ndifferences, paired bootstrap over the test users (2,000 resamples, 95 %):");
+        for c in &comparisons {
+            println!(
+                "  {} - {}: NDCG@{k} {}; Recall@{k} {}",
+                c.a, c.b, c.ndcg, c.recall
+            );
+        }
+    }
     Ok(())
+}
+
+/// One method against another, paired over the same users.
+#[derive(Debug, serde::Serialize)]
+struct Comparison {
+    a: String,
+    b: String,
+    ndcg: affinity::data::metrics::PairedDifference,
+    recall: affinity::data::metrics::PairedDifference,
+}
+
+/// The hybrid against each baseline it should at least match.
+fn comparisons(results: &[MethodResult]) -> Vec<Comparison> {
+    let Some(hybrid) = results.iter().rev().find(|r| r.name.starts_with("hybrid")) else {
+        return Vec::new();
+    };
+    results
+        .iter()
+        .filter(|r| {
+            [
+                "TIFU-KNN (tuned)",
+                "personal top frequency",
+                "most popular",
+                "item co-occurrence",
+            ]
+            .contains(&r.name.as_str())
+        })
+        .filter_map(|b| {
+            Some(Comparison {
+                a: hybrid.name.clone(),
+                b: b.name.clone(),
+                ndcg: hybrid.ndcg_difference(b)?,
+                recall: hybrid.recall_difference(b)?,
+            })
+        })
+        .collect()
 }
 
 /// The Reality Check's split: each method on the repeat and the explore part of the truth.
@@ -729,8 +782,8 @@ fn evaluate_split(
         let tuning = pipeline.tune_ranking(&prepared, &mut model, args.tune_users)?;
         let (w, l) = model.ranking();
         eprintln!(
-            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} repeat {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
-            tuning.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence, w.repeat
+            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} repeat {} TIFU-KNN {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
+            tuning.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence, w.repeat, w.tifu
         );
     }
     if candidates != Candidates::HistoryExcluded {
@@ -740,13 +793,20 @@ fn evaluate_split(
             1.0,
         ))?);
     }
-    let hybrid = Named {
-        name: match (model.sequential().is_some(), model.has_encoder()) {
-            (true, _) => "hybrid (sequential tower+rules+MMR)",
-            (false, true) => "hybrid (model+rules+MMR)",
-            (false, false) => "hybrid (rules+popularity)",
+    let mut sources = match (model.sequential().is_some(), model.has_encoder()) {
+        (true, _) => "sequential tower+rules+MMR",
+        (false, true) => "model+rules+MMR",
+        (false, false) => "rules+popularity",
+    }
+    .to_owned();
+    let w = model.ranking().0;
+    for (weight, name) in [(w.repeat, "repeat"), (w.tifu, "TIFU-KNN")] {
+        if weight > 0.0 {
+            sources.push_str(&format!("+{name}"));
         }
-        .into(),
+    }
+    let hybrid = Named {
+        name: format!("hybrid ({sources})"),
         inner: &model,
     };
     results.push(run(&hybrid)?);

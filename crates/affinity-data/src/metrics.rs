@@ -164,6 +164,7 @@ pub struct Evaluator {
     users: usize,
     lists: Vec<Vec<u32>>,
     ndcg: Vec<f64>,
+    recall: Vec<f64>,
 }
 
 impl Evaluator {
@@ -176,6 +177,7 @@ impl Evaluator {
             users: 0,
             lists: Vec::new(),
             ndcg: Vec::new(),
+            recall: Vec::new(),
         }
     }
 
@@ -194,6 +196,7 @@ impl Evaluator {
         }
         self.users += 1;
         self.ndcg.push(values[3]);
+        self.recall.push(values[0]);
         self.lists.push(ranked.iter().take(k).copied().collect());
     }
 
@@ -248,6 +251,11 @@ impl Evaluator {
     /// NDCG@k of each user added so far, in order (for paired significance tests).
     pub fn per_user_ndcg(&self) -> &[f64] {
         &self.ndcg
+    }
+
+    /// Recall@k of each user added so far, in order.
+    pub fn per_user_recall(&self) -> &[f64] {
+        &self.recall
     }
 }
 

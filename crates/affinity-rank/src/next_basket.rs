@@ -98,7 +98,8 @@ impl Ranker for PersonalTopFreq {
 }
 
 /// TIFU-KNN's settings: the decay of a shopper's baskets, the neighbours and the mix.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TifuParams {
     /// How a shopper's baskets become a vector.
     pub decay: DecayParams,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::{Candidates, PipelineParams, RankingParams, ScoreWeights};
-use affinity_rank::RepeatParams;
+use affinity_rank::{RepeatParams, TifuParams};
 
 /// The `format` field of every bundle manifest.
 pub const FORMAT: &str = "affinity-bundle";
@@ -141,6 +141,13 @@ pub struct RankingEntry {
     /// How what a shopper buys again is scored (the defaults when absent).
     #[serde(default, skip_serializing_if = "is_default_repeat")]
     pub repeat: RepeatParams,
+    /// TIFU-KNN's settings (the defaults when absent).
+    #[serde(default, skip_serializing_if = "is_default_tifu")]
+    pub tifu: TifuParams,
+}
+
+fn is_default_tifu(p: &TifuParams) -> bool {
+    *p == TifuParams::default()
 }
 
 fn is_default_repeat(p: &RepeatParams) -> bool {
@@ -162,6 +169,7 @@ impl RankingEntry {
             popularity_prior: r.popularity_prior,
             candidates: r.candidates,
             repeat: r.repeat,
+            tifu: r.tifu,
         }
     }
 
@@ -177,6 +185,7 @@ impl RankingEntry {
             popularity_prior: self.popularity_prior,
             candidates: self.candidates,
             repeat: self.repeat,
+            tifu: self.tifu,
         }
     }
 }

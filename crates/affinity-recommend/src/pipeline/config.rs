@@ -9,7 +9,7 @@ use affinity_mine::{Consequents, MinSupport, MineError, MiningParams, RuleParams
 use super::error::Result;
 use super::evaluate::Candidates;
 use super::recommender::RankingParams;
-use affinity_rank::RepeatParams;
+use affinity_rank::{RepeatParams, TifuParams};
 
 /// Weights of the score sources in the hybrid ranking; each source is min-max normalised over
 /// the catalogue first, so a weight is the most that source can add to an item's score.
@@ -32,6 +32,11 @@ pub struct ScoreWeights {
     /// bundles without it read and write as before.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub repeat: f32,
+    /// TIFU-KNN's score ([`affinity_rank::TifuKnn`]): the shopper's time-decayed frequency
+    /// mixed with that of the most similar shoppers, which also reaches items new to them.
+    /// Not written when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tifu: f32,
 }
 
 fn is_zero(x: &f32) -> bool {
@@ -46,6 +51,7 @@ impl ScoreWeights {
         popularity: 0.0,
         cooccurrence: 0.0,
         repeat: 0.0,
+        tifu: 0.0,
     };
     /// Rules only (popularity with a tiny weight breaks ties among items no rule reaches).
     pub const RULES: ScoreWeights = ScoreWeights {
@@ -54,6 +60,7 @@ impl ScoreWeights {
         popularity: 1e-3,
         cooccurrence: 0.0,
         repeat: 0.0,
+        tifu: 0.0,
     };
     /// What the shopper buys again only (popularity with a tiny weight breaks ties).
     pub const REPEAT: ScoreWeights = ScoreWeights {
@@ -62,16 +69,18 @@ impl ScoreWeights {
         popularity: 1e-3,
         cooccurrence: 0.0,
         repeat: 1.0,
+        tifu: 0.0,
     };
 
     /// Every weight, in the order the blend adds them.
-    pub(crate) fn all(&self) -> [f32; 5] {
+    pub(crate) fn all(&self) -> [f32; 6] {
         [
             self.embedding,
             self.rules,
             self.popularity,
             self.cooccurrence,
             self.repeat,
+            self.tifu,
         ]
     }
 }
@@ -84,6 +93,7 @@ impl Default for ScoreWeights {
             popularity: 0.3,
             cooccurrence: 0.0,
             repeat: 0.0,
+            tifu: 0.0,
         }
     }
 }
@@ -240,6 +250,7 @@ impl PipelineParams {
             popularity_prior: 0.0,
             candidates: self.candidates,
             repeat: self.repeat,
+            tifu: TifuParams::default(),
         }
     }
 }

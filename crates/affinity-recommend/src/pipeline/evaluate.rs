@@ -123,6 +123,9 @@ pub struct MethodResult {
     /// tests between methods).
     #[serde(skip)]
     pub per_user_ndcg: Vec<f64>,
+    /// Recall@k of each test user, in the same order.
+    #[serde(skip)]
+    pub per_user_recall: Vec<f64>,
 }
 
 impl MethodResult {
@@ -131,6 +134,11 @@ impl MethodResult {
     /// scored the same number of users.
     pub fn ndcg_difference(&self, other: &MethodResult) -> Option<PairedDifference> {
         paired_bootstrap(&self.per_user_ndcg, &other.per_user_ndcg, 2_000, 7)
+    }
+
+    /// As [`MethodResult::ndcg_difference`], for Recall@k.
+    pub fn recall_difference(&self, other: &MethodResult) -> Option<PairedDifference> {
+        paired_bootstrap(&self.per_user_recall, &other.per_user_recall, 2_000, 7)
     }
 }
 
@@ -271,6 +279,7 @@ pub fn evaluate_observed(
         repeat_explore: split.summary(),
         seconds,
         per_user_ndcg: eval.per_user_ndcg().to_vec(),
+        per_user_recall: eval.per_user_recall().to_vec(),
     })
 }
 

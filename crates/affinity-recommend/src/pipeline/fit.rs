@@ -12,7 +12,7 @@ use super::recommender::Recommender;
 use super::recommender::{Normalized, RankingParams};
 use crate::bundle::{Provenance, Tuning};
 use crate::model::Encoder;
-use affinity_rank::{BasketHistory, RepeatParams};
+use affinity_rank::{BasketHistory, RepeatParams, TifuKnn};
 
 /// What [`Pipeline::fit_with`] does besides fitting.
 #[derive(Debug, Clone, Default)]
@@ -239,7 +239,7 @@ impl Pipeline {
         // blend, which runs no model, is kept), and every source alone is in the grid, so the
         // choice is never below the best single source on validation.
         let grid = |sources: &[Normalized], best: &mut (f64, ScoreWeights, f32)| -> Result<()> {
-            let repeat = best.1.repeat;
+            let (repeat, tifu) = (best.1.repeat, best.1.tifu);
             for embedding in [0.0, base.embedding.max(f32::EPSILON)] {
                 for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
                     for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
@@ -250,6 +250,7 @@ impl Pipeline {
                                 popularity,
                                 cooccurrence,
                                 repeat,
+                                tifu,
                             };
                             if w.all().iter().sum::<f32>() == 0.0 {
                                 continue;
@@ -265,14 +266,25 @@ impl Pipeline {
             Ok(())
         };
         grid(&sources, &mut best)?;
-        // What shoppers buy again counts only where lists may hold it: its weight (0 kept on a
-        // tie, so that data without repeats keeps the blend above) and how it is scored (the
-        // timing of repurchases, the items' repeat rates, a per-shopper gate) are chosen next,
-        // and the other weights once more around them.
+        // What shoppers buy again counts only where lists may hold it. Its weight and how it is
+        // scored (the timing of repurchases, the items' repeat rates, a per-shopper gate) are
+        // chosen next, with TIFU-KNN's weight (its settings chosen on the same validation step
+        // first), 0 kept on a tie, so that data without repeats keeps the blend above; then the
+        // other weights once more around them.
         let mut repeat_params = fitted_on_training.ranking_settings().repeat;
+        let mut tifu_params = fitted_on_training.ranking_settings().tifu;
         if candidates != Candidates::HistoryExcluded {
+            let (_, tifu_tuning) = self.tifu_knn(prepared, max_users)?;
+            tifu_params = tifu_tuning.params;
+            let training: Vec<Vec<Vec<u32>>> =
+                valid.shoppers.iter().map(|s| s.baskets.clone()).collect();
+            let tifu = TifuKnn::fit(&training, n_items, tifu_params)?;
+            for (source, u) in sources.iter_mut().zip(&users) {
+                source.set_tifu(&tifu.scores(&u.shopper.baskets));
+            }
             let model = &fitted_on_training.fitted().repeat;
-            let mut chosen = (best.0, 0.0f32, repeat_params);
+            let weights = [0.0, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0];
+            let mut chosen = (best.0, best.1, repeat_params);
             for timing in [0.0, 1.0] {
                 for rate in [0.0, 1.0] {
                     for gate in [false, true] {
@@ -288,14 +300,22 @@ impl Pipeline {
                                 model.gate(u.shopper, &p),
                             );
                         }
-                        for weight in [0.1, 0.3, 1.0, 3.0, 10.0, 30.0] {
-                            let w = ScoreWeights {
-                                repeat: weight,
-                                ..best.1
-                            };
-                            let v = score(&sources, w, 1.0)?;
-                            if v > chosen.0 + 1e-9 {
-                                chosen = (v, weight, p);
+                        for repeat in weights {
+                            for tifu in weights {
+                                let w = ScoreWeights {
+                                    repeat,
+                                    tifu,
+                                    ..best.1
+                                };
+                                if repeat + tifu == 0.0 || (repeat == 0.0 && p != repeat_params) {
+                                    // Nothing new to try: the blend above, or a repeat
+                                    // scoring that no weight reads.
+                                    continue;
+                                }
+                                let v = score(&sources, w, 1.0)?;
+                                if v > chosen.0 + 1e-9 {
+                                    chosen = (v, w, p);
+                                }
                             }
                         }
                     }
@@ -308,15 +328,8 @@ impl Pipeline {
                     model.gate(u.shopper, &repeat_params),
                 );
             }
-            if chosen.1 > 0.0 {
-                best = (
-                    chosen.0,
-                    ScoreWeights {
-                        repeat: chosen.1,
-                        ..best.1
-                    },
-                    1.0,
-                );
+            if chosen.1 != best.1 {
+                best = (chosen.0, chosen.1, 1.0);
                 grid(&sources, &mut best)?;
             }
         }
@@ -330,6 +343,7 @@ impl Pipeline {
             weights: best.1,
             mmr_lambda: best.2,
             repeat: repeat_params,
+            tifu: tifu_params,
             ..recommender.ranking_settings().clone()
         })?;
         Ok(Tuning {

@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use affinity_data::HistoryText;
 use affinity_mine::{Rule, RuleIndex};
-use affinity_rank::{BasketHistory, ItemIndex, Metric, Ranker, RepeatParams, Scored};
+use affinity_rank::{
+    BasketHistory, ItemIndex, Metric, Ranker, RepeatParams, Scored, TifuKnn, TifuParams,
+};
 use ndarray::{Array2, ArrayView2};
 
 use super::config::ScoreWeights;
@@ -38,6 +40,8 @@ pub struct RankingParams {
     pub candidates: Candidates,
     /// How what a shopper buys again is scored (the source [`ScoreWeights::repeat`] weighs).
     pub repeat: RepeatParams,
+    /// TIFU-KNN's settings (the source [`ScoreWeights::tifu`] weighs).
+    pub tifu: TifuParams,
 }
 
 /// Histories ranked together (encoded in one call, scored against every item at once).
@@ -79,6 +83,22 @@ pub struct Recommender {
     typical: Vec<OnceLock<Typical>>,
     pub(crate) ranking: RankingParams,
     pub(crate) provenance: crate::bundle::Provenance,
+    /// TIFU-KNN over every user's baskets, when its source has a weight (fitted again from
+    /// the baskets whenever its settings change, so an update is a refit).
+    tifu: Option<TifuKnn>,
+}
+
+/// TIFU-KNN over `fitted`'s users with `ranking`'s settings, where its source has a weight.
+fn tifu_model(fitted: &Fitted, ranking: &RankingParams) -> Result<Option<TifuKnn>> {
+    if ranking.weights.tifu <= 0.0 {
+        return Ok(None);
+    }
+    let baskets: Vec<Vec<Vec<u32>>> = fitted.shoppers.iter().map(|s| s.baskets.clone()).collect();
+    Ok(Some(TifuKnn::fit(
+        &baskets,
+        fitted.n_items(),
+        ranking.tifu,
+    )?))
 }
 
 /// A popularity prior's weight must be finite and not negative.
@@ -123,7 +143,8 @@ impl RankingParams {
             ));
         }
         check_popularity_prior(self.popularity_prior)?;
-        self.repeat.check()
+        self.repeat.check()?;
+        self.tifu.check()
     }
 }
 
@@ -223,8 +244,10 @@ impl Recommender {
         }
         fitted.rules.retain(|r| r.consequent.len() == 1);
         let prior = super::fitted::log_buyers(&fitted.histories, n);
+        let tifu = tifu_model(&fitted, &ranking)?;
         Ok(Recommender {
             prior,
+            tifu,
             rule_index: RuleIndex::new(&fitted.rules),
             fitted,
             encoder: encoder.map(Mutex::new),
@@ -361,6 +384,12 @@ impl Recommender {
     /// Replaces every ranking setting, checked first ([`RankingParams::check`]).
     pub fn set_ranking_params(&mut self, ranking: RankingParams) -> Result<()> {
         ranking.check()?;
+        let same_tifu = ranking.tifu == self.ranking.tifu && self.tifu.is_some();
+        if ranking.weights.tifu <= 0.0 {
+            self.tifu = None;
+        } else if !same_tifu {
+            self.tifu = tifu_model(&self.fitted, &ranking)?;
+        }
         self.ranking = ranking;
         Ok(())
     }
@@ -409,6 +438,7 @@ impl Recommender {
         self.ranking.weights.repeat > 0.0
             || self.ranking.candidates != Candidates::HistoryExcluded
             || config.candidates != Candidates::HistoryExcluded
+            || self.ranking.weights.tifu > 0.0
             || self.ranking.repeat != RepeatParams::default()
     }
 

@@ -73,6 +73,18 @@ impl Recommender {
         )
     }
 
+    /// TIFU-KNN's score of every item for `history` (or `shopper`'s baskets), all 0 where it
+    /// has no model (no weight).
+    pub(super) fn tifu_scores(&self, history: &[u32], shopper: Option<&BasketHistory>) -> Vec<f32> {
+        let Some(model) = &self.tifu else {
+            return vec![0.0; self.len()];
+        };
+        match shopper {
+            Some(s) => model.scores(&s.baskets),
+            None => model.scores(&BasketHistory::from_items(history).baskets),
+        }
+    }
+
     /// Blended scores of every item for one history, given its vector.
     pub(super) fn scores(
         &self,
@@ -89,13 +101,18 @@ impl Recommender {
         };
         let embedding = self.model_scores(embedding);
         let (repeat, repeat_weight) = self.repeat_source(history, shopper, w.repeat);
-        let mut sources = Vec::with_capacity(5);
+        let tifu = match w.tifu > 0.0 {
+            true => self.tifu_scores(history, shopper),
+            false => Vec::new(),
+        };
+        let mut sources = Vec::with_capacity(6);
         for (scores, weight) in [
             (&embedding[..], w.embedding),
             (&rule_scores[..], w.rules),
             (&self.popularity[..], w.popularity),
             (&cooccurrence[..], w.cooccurrence),
             (&repeat[..], repeat_weight),
+            (&tifu[..], w.tifu),
         ] {
             if weight > 0.0 {
                 sources.push(Source { scores, weight });
@@ -162,6 +179,7 @@ impl Recommender {
             ),
             repeat: normalize(&repeat, Normalization::MinMax),
             gate,
+            tifu: normalize(&self.tifu_scores(history, shopper), Normalization::MinMax),
         }
     }
 
@@ -274,9 +292,15 @@ pub(crate) struct Normalized {
     repeat: Vec<f32>,
     /// The shopper's gate on the repeat weight.
     gate: f32,
+    tifu: Vec<f32>,
 }
 
 impl Normalized {
+    /// Replaces the TIFU-KNN source (normalised here).
+    pub(crate) fn set_tifu(&mut self, tifu: &[f32]) {
+        self.tifu = normalize(tifu, Normalization::MinMax);
+    }
+
     /// Replaces the repeat source (normalised here) and the shopper's gate on its weight.
     pub(crate) fn set_repeat(&mut self, repeat: &[f32], gate: f32) {
         self.repeat = normalize(repeat, Normalization::MinMax);
@@ -292,6 +316,7 @@ impl Normalized {
             (popularity, w.popularity),
             (&self.cooccurrence[..], w.cooccurrence),
             (&self.repeat[..], w.repeat * self.gate),
+            (&self.tifu[..], w.tifu),
         ]
         .map(|(scores, weight)| Source { scores, weight })
         // An empty repeat source (weight 0) adds nothing; weighted_sum wants full rows.

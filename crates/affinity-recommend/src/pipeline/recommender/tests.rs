@@ -111,6 +111,7 @@ fn sources_normalised_once_blend_exactly_as_scoring_does() {
                 popularity: popularity_weight,
                 cooccurrence,
                 repeat: 0.0,
+                tifu: 0.0,
             };
             let (expected, _) = r.scores(&history, None, &embedding, w).unwrap();
             let found = normalized.blend(&popularity, w);
