@@ -79,11 +79,12 @@ impl Ranker for PersonalTopFreq {
             .iter()
             .map(|h| BasketHistory::from_items(h))
             .collect();
-        self.rank_baskets(&shoppers, k, exclude)
+        self.rank_baskets(histories, &shoppers, k, exclude)
     }
 
     fn rank_baskets(
         &self,
+        _histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],
@@ -262,11 +263,12 @@ impl Ranker for TifuKnn {
             .iter()
             .map(|h| BasketHistory::from_items(h))
             .collect();
-        self.rank_baskets(&shoppers, k, exclude)
+        self.rank_baskets(histories, &shoppers, k, exclude)
     }
 
     fn rank_baskets(
         &self,
+        _histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],

@@ -41,17 +41,18 @@ pub trait Ranker {
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>>;
 
-    /// The best `k` items for each shopper given as baskets with their days
-    /// ([`BasketHistory`]): what next-basket rankers read (the repeat-aware ones, TIFU-KNN).
-    /// Others rank the flattened items, which is the default.
+    /// As [`Ranker::rank`], with each history's shopper also given as baskets with their
+    /// days ([`BasketHistory`], one per history): what next-basket rankers read (the
+    /// repeat-aware ones, TIFU-KNN). Others rank the histories, which is the default.
     fn rank_baskets(
         &self,
+        histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let histories: Vec<Vec<u32>> = shoppers.iter().map(BasketHistory::items).collect();
-        self.rank(&histories, k, exclude)
+        let _ = shoppers;
+        self.rank(histories, k, exclude)
     }
 }
 
@@ -243,11 +244,12 @@ impl<R: Ranker> Ranker for Named<R> {
 
     fn rank_baskets(
         &self,
+        histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        self.inner.rank_baskets(shoppers, k, exclude)
+        self.inner.rank_baskets(histories, shoppers, k, exclude)
     }
 }
 
@@ -277,11 +279,12 @@ impl<R: Ranker + ?Sized> Ranker for &R {
 
     fn rank_baskets(
         &self,
+        histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        (**self).rank_baskets(shoppers, k, exclude)
+        (**self).rank_baskets(histories, shoppers, k, exclude)
     }
 }
 

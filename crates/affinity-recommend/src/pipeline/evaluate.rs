@@ -252,7 +252,7 @@ pub fn evaluate_observed(
         let histories = &set.histories[from..to];
         let exclude = candidates.excluded_all(histories, set.n_items);
         lists.extend(match with_baskets {
-            true => ranker.rank_baskets(&set.shoppers[from..to], k, &exclude)?,
+            true => ranker.rank_baskets(histories, &set.shoppers[from..to], k, &exclude)?,
             false => ranker.rank(histories, k, &exclude)?,
         });
         progress.advance((to - from) as u64);

@@ -71,7 +71,7 @@ impl Pipeline {
             tried += 1;
             let model = TifuKnn::fit(&training, n_items, p)?;
             let exclude = candidates.excluded_all(&set.histories, n_items);
-            let lists = model.rank_baskets(&set.shoppers, k, &exclude)?;
+            let lists = model.rank_baskets(&set.histories, &set.shoppers, k, &exclude)?;
             let total: f64 = lists
                 .iter()
                 .zip(&set.relevant)

@@ -477,12 +477,13 @@ impl Ranker for Recommender {
 
     fn rank_baskets(
         &self,
+        histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],
     ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
         self.blend("hybrid", self.ranking.weights, self.ranking.mmr_lambda)
-            .rank_baskets(shoppers, k, exclude)
+            .rank_baskets(histories, shoppers, k, exclude)
     }
 }
 
@@ -530,15 +531,23 @@ impl Ranker for Blend<'_> {
         self.lists(histories, None, k, exclude)
     }
 
-    /// With their baskets and days, what shoppers buy again is scored from them.
+    /// With their baskets and days, what shoppers buy again is scored from them; the other
+    /// sources read the histories as [`Ranker::rank`] does.
     fn rank_baskets(
         &self,
+        histories: &[Vec<u32>],
         shoppers: &[BasketHistory],
         k: usize,
         exclude: &[Vec<u32>],
     ) -> affinity_rank::Result<Vec<Vec<Scored>>> {
-        let histories: Vec<Vec<u32>> = shoppers.iter().map(BasketHistory::items).collect();
-        self.lists(&histories, Some(shoppers), k, exclude)
+        if shoppers.len() != histories.len() {
+            return Err(affinity_rank::RankError::DimensionMismatch {
+                what: "shoppers",
+                expected: histories.len(),
+                found: shoppers.len(),
+            });
+        }
+        self.lists(histories, Some(shoppers), k, exclude)
     }
 }
 
