@@ -288,7 +288,12 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
     let e = case("newer", &|b| {
         let path = b.join("manifest.json");
         let text = std::fs::read_to_string(&path).unwrap();
-        let text = text.replace("\"format_version\": 1", "\"format_version\": 4");
+        // One version past what this build reads.
+        let newer = format!(
+            "\"format_version\": {}",
+            affinity::bundle::FORMAT_VERSION + 1
+        );
+        let text = text.replace("\"format_version\": 1", &newer);
         std::fs::write(path, text).unwrap();
     });
     assert!(

@@ -793,18 +793,38 @@ fn evaluate_split(
             1.0,
         ))?);
     }
-    let mut sources = match (model.sequential().is_some(), model.has_encoder()) {
-        (true, _) => "sequential tower+rules+MMR",
-        (false, true) => "model+rules+MMR",
-        (false, false) => "rules+popularity",
-    }
-    .to_owned();
     let w = model.ranking().0;
-    for (weight, name) in [(w.repeat, "repeat"), (w.tifu, "TIFU-KNN")] {
-        if weight > 0.0 {
-            sources.push_str(&format!("+{name}"));
+    let sources = match candidates {
+        // The names the discover rows have always had.
+        Candidates::HistoryExcluded => match (model.sequential().is_some(), model.has_encoder()) {
+            (true, _) => "sequential tower+rules+MMR".to_owned(),
+            (false, true) => "model+rules+MMR".to_owned(),
+            (false, false) => "rules+popularity".to_owned(),
+        },
+        // The sources the tuned blend kept.
+        _ => {
+            let model_name = match model.sequential() {
+                Some(_) => "sequential tower",
+                None => "model",
+            };
+            let kept: Vec<&str> = [
+                (
+                    w.embedding * f32::from(u8::from(model.reads_histories())),
+                    model_name,
+                ),
+                (w.rules, "rules"),
+                (w.popularity, "popularity"),
+                (w.cooccurrence, "co-occurrence"),
+                (w.repeat, "repeat"),
+                (w.tifu, "TIFU-KNN"),
+            ]
+            .into_iter()
+            .filter(|(weight, _)| *weight > 0.0)
+            .map(|(_, name)| name)
+            .collect();
+            kept.join("+")
         }
-    }
+    };
     let hybrid = Named {
         name: format!("hybrid ({sources})"),
         inner: &model,

@@ -216,17 +216,33 @@ impl Pipeline {
                 fitted_on_training.normalized(&u.history, Some(u.shopper), row)
             })
             .collect();
-        let score = |sources: &[Normalized], w: ScoreWeights, lambda: f32| -> Result<f64> {
-            let mut total = 0.0;
-            for (u, source) in users.iter().zip(sources) {
+        // Where lists may hold what shoppers bought before, the settings are chosen on half
+        // the validation users and confirmed on the other half (below); otherwise chosen on
+        // all of them, as they always were.
+        let confirming = candidates != Candidates::HistoryExcluded && users.len() >= 2;
+        let (choose, confirm): (Vec<usize>, Vec<usize>) = match confirming {
+            true => (0..users.len()).partition(|i| i % 2 == 0),
+            false => ((0..users.len()).collect(), Vec::new()),
+        };
+        let per_user = |sources: &[Normalized],
+                        w: ScoreWeights,
+                        lambda: f32,
+                        on: &[usize]|
+         -> Result<Vec<f64>> {
+            let mut out = Vec::with_capacity(on.len());
+            for &i in on {
+                let u = &users[i];
                 let list: Vec<u32> = fitted_on_training
-                    .select(&source.blend(&popularity, w), &u.exclude, k, lambda)?
+                    .select(&sources[i].blend(&popularity, w), &u.exclude, k, lambda)?
                     .into_iter()
                     .map(|s| s.item)
                     .collect();
-                total += affinity_data::metrics::ndcg_at(&list, &u.relevant, k);
+                out.push(affinity_data::metrics::ndcg_at(&list, &u.relevant, k));
             }
-            Ok(total / users.len() as f64)
+            Ok(out)
+        };
+        let score = |sources: &[Normalized], w: ScoreWeights, lambda: f32| -> Result<f64> {
+            Ok(per_user(sources, w, lambda, &choose)?.iter().sum::<f64>() / choose.len() as f64)
         };
         let base = ScoreWeights {
             repeat: 0.0,
@@ -337,6 +353,45 @@ impl Pipeline {
             let v = score(&sources, best.1, lambda)?;
             if v > best.0 + 1e-9 {
                 best = (v, best.1, lambda);
+            }
+        }
+        if confirming {
+            // A blend must earn its sources: where it does not beat the best source alone on
+            // the validation users it was not chosen on, with an interval above zero (paired
+            // bootstrap, 95 %), the source alone is kept. Where shoppers buy mostly what they
+            // bought before, or mostly what everyone buys, one source often carries the list,
+            // and a blend chosen among hundreds for a small gain on the users it was chosen on
+            // gives the gain back on others.
+            let mut single = (f64::NEG_INFINITY, best.1);
+            for (i, weight) in best.1.all().into_iter().enumerate() {
+                let mut only = [0f32; 6];
+                only[i] = match i {
+                    0 => base.embedding,
+                    _ => 1.0,
+                };
+                if only[i] == 0.0 || (weight == 0.0 && i >= 4) {
+                    // No model; or repeat and TIFU-KNN scorings no weight reads.
+                    continue;
+                }
+                let w = ScoreWeights {
+                    embedding: only[0],
+                    rules: only[1],
+                    popularity: only[2],
+                    cooccurrence: only[3],
+                    repeat: only[4],
+                    tifu: only[5],
+                };
+                let v = score(&sources, w, 1.0)?;
+                if v > single.0 + 1e-9 {
+                    single = (v, w);
+                }
+            }
+            let blend = per_user(&sources, best.1, best.2, &confirm)?;
+            let alone = per_user(&sources, single.1, 1.0, &confirm)?;
+            let earned = affinity_data::metrics::paired_bootstrap(&blend, &alone, 2_000, 7)
+                .is_some_and(|d| d.low > 0.0);
+            if !earned {
+                best = (single.0, single.1, 1.0);
             }
         }
         recommender.set_ranking_params(RankingParams {
