@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 
 use affinity::bundle::{BundleSaveOptions, SourceEntry, VectorType};
 use affinity::data::{BasketRule, HoldOut};
-use affinity::pipeline::{ContinualParams, FitParams, Pipeline, Recommender};
+use affinity::pipeline::{Candidates, ContinualParams, FitParams, Pipeline, Recommender};
 
 use super::model_args::{RunArgs, SequentialArgs};
 use super::recommend::RankArgs;
@@ -19,6 +19,9 @@ pub enum HoldOutArg {
     LastItem,
     /// Each user's last time step (their last basket in day-stamped data).
     LastTime,
+    /// Each user's last order where the data names orders, else their last time step: the
+    /// whole next basket (the next-basket protocol).
+    LastBasket,
 }
 
 impl From<HoldOutArg> for HoldOut {
@@ -26,7 +29,18 @@ impl From<HoldOutArg> for HoldOut {
         match h {
             HoldOutArg::LastItem => HoldOut::LastItem,
             HoldOutArg::LastTime => HoldOut::LastTimestamp,
+            HoldOutArg::LastBasket => HoldOut::LastBasket,
         }
+    }
+}
+
+/// The hold-out asked for, else the one the mode implies: the whole last basket where lists
+/// may repeat what was bought (the next-basket protocol), the last item in discover mode.
+pub fn hold_out_for(asked: Option<HoldOutArg>, candidates: Candidates) -> HoldOut {
+    match (asked, candidates) {
+        (Some(h), _) => h.into(),
+        (None, Candidates::HistoryExcluded) => HoldOut::LastItem,
+        (None, _) => HoldOut::LastBasket,
     }
 }
 
@@ -84,9 +98,10 @@ pub struct FitArgs {
     /// Validation users scored by --tune.
     #[arg(long, default_value_t = 2000)]
     pub tune_users: usize,
-    /// What --tune holds out per user.
-    #[arg(long, value_enum, default_value = "last-item")]
-    pub hold_out: HoldOutArg,
+    /// What --tune holds out per user [default: last-basket in mixed and buy-again modes, else
+    /// last-item].
+    #[arg(long, value_enum)]
+    pub hold_out: Option<HoldOutArg>,
     /// How events form baskets for rules and co-occurrence.
     #[arg(long, value_enum, default_value = "order-or-user-day")]
     pub baskets: BasketArg,
@@ -126,7 +141,11 @@ fn bundle_bytes(manifest: &affinity::bundle::Manifest) -> u64 {
 
 pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut config = args.rank.config(args.hold_out.into())?;
+    let (dataset, _) = args.input.load()?;
+    let candidates = args.rank.candidates(&dataset);
+    let mut config = args
+        .rank
+        .config(hold_out_for(args.hold_out, candidates), candidates)?;
     config.basket_rule = args.baskets.into();
     if args.no_model {
         config.weights = affinity::pipeline::ScoreWeights {
@@ -135,7 +154,6 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         };
     }
     let pipeline = Pipeline::new(config)?.with_progress(super::bars());
-    let (dataset, _) = args.input.load()?;
     let events = dataset.interactions.len();
     let encoder = if args.no_model {
         None

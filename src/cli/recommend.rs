@@ -14,7 +14,7 @@ use affinity::pipeline::{
 use affinity::ranker::{Named, Ranker};
 use affinity::report::reasons_text;
 
-use super::bundle::{load_bundle, HoldOutArg};
+use super::bundle::{hold_out_for, load_bundle, HoldOutArg};
 use super::model_args::{RunArgs, SequentialArgs};
 use affinity_cli::input::ReadArgs;
 
@@ -100,7 +100,12 @@ impl RankArgs {
         }
     }
 
-    pub fn config(&self, hold_out: HoldOut) -> anyhow::Result<PipelineParams> {
+    /// The pipeline's settings, with the data's mode (see [`RankArgs::candidates`]).
+    pub fn config(
+        &self,
+        hold_out: HoldOut,
+        candidates: Candidates,
+    ) -> anyhow::Result<PipelineParams> {
         Ok(PipelineParams::builder()
             .k(self.k)
             .hold_out(hold_out)
@@ -117,10 +122,7 @@ impl RankArgs {
                 tifu: self.tifu_weight,
             })
             .mmr_lambda(self.mmr_lambda)
-            .candidates(
-                self.mode
-                    .map_or(Candidates::HistoryExcluded, Candidates::from),
-            )
+            .candidates(candidates)
             .build()?)
     }
 }
@@ -263,9 +265,10 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
             load_bundle(dir, &args.run)?
         }
         None => {
-            let pipeline =
-                Pipeline::new(args.rank.config(HoldOut::LastItem)?)?.with_progress(super::bars());
             let (_, dataset) = args.source.raw()?;
+            let candidates = args.rank.candidates(&dataset);
+            let params = args.rank.config(HoldOut::LastItem, candidates)?;
+            let pipeline = Pipeline::new(params)?.with_progress(super::bars());
             fit_on_the_spot(&pipeline, dataset, &args.run)?
         }
     };
@@ -401,9 +404,10 @@ pub struct EvaluateArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub rank: RankArgs,
-    /// Hold out each user's last item (Amazon) or last time step (baskets).
-    #[arg(long, value_enum, default_value = "last-item")]
-    pub hold_out: HoldOutArg,
+    /// Hold out each user's last item (Amazon), last time step or last basket [default:
+    /// last-basket in mixed and buy-again modes, else last-item].
+    #[arg(long, value_enum)]
+    pub hold_out: Option<HoldOutArg>,
     /// Relevant items: "new" (not bought before) or "all" [default: new for --mode discover,
     /// else all: the whole next basket counts].
     #[arg(long, value_enum)]
@@ -439,7 +443,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         bail!("-k must be at least 1");
     }
     let k = args.rank.k;
-    let (results, candidates, protocol) = match &args.bundle {
+    let (results, candidates, protocol, hold_out) = match &args.bundle {
         Some(dir) => {
             if args.tune {
                 bail!("--tune chooses weights while fitting: use `affinity fit --tune`");
@@ -459,7 +463,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
                 );
             }
             let results = evaluate_bundle(&recommender, &set, k, candidates)?;
-            (results, candidates, protocol)
+            (results, candidates, protocol, None)
         }
         None => evaluate_split(&args)?,
     };
@@ -467,6 +471,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
     if args.json {
         let json = serde_json::json!({
             "mode": candidates.name(),
+            "hold_out": hold_out,
             "relevant": affinity::pipeline::protocol_name(protocol),
             "k": k,
             "results": results,
@@ -475,10 +480,15 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
+    let held_out = match hold_out {
+        Some(HoldOut::LastItem) => "each user's last item",
+        Some(HoldOut::LastTimestamp) => "each user's last time step",
+        Some(HoldOut::LastBasket) => "each user's last basket",
+        None => "the test events",
+    };
     println!(
-        "mode {}, relevant: {} (the held-out step's {})",
+        "mode {}, held out: {held_out}, relevant: {}",
         candidates.name(),
-        affinity::pipeline::protocol_name(protocol),
         match protocol {
             EvalProtocol::NewItems => "items new to the user",
             EvalProtocol::AllItems => "every item, bought before or not",
@@ -496,15 +506,11 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
     );
     for r in &results {
         let s = &r.summary;
+        // Diversity needs item vectors: none without a model.
+        let diversity = s.diversity.map_or("-".into(), |d| format!("{d:.4}"));
         println!(
-            "{:<26} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2}",
-            r.name,
-            s.recall,
-            s.ndcg,
-            s.mrr,
-            s.coverage,
-            s.diversity.unwrap_or(f64::NAN),
-            r.seconds
+            "{:<26} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9} {:>8.2}",
+            r.name, s.recall, s.ndcg, s.mrr, s.coverage, diversity, r.seconds
         );
     }
     println!("({} test users)", results[0].summary.users);
@@ -708,13 +714,13 @@ const TUNE_USERS: usize = 2_000;
 /// and the protocol it ran under with the figures.
 fn evaluate_split(
     args: &EvaluateArgs,
-) -> anyhow::Result<(Vec<MethodResult>, Candidates, EvalProtocol)> {
+) -> anyhow::Result<(Vec<MethodResult>, Candidates, EvalProtocol, Option<HoldOut>)> {
     let k = args.rank.k;
     let (dataset, _) = args.read.load(&args.input)?;
     let candidates = args.rank.candidates(&dataset);
     let protocol = protocol(args.relevant, candidates);
-    let mut params = args.rank.config(args.hold_out.into())?;
-    params.candidates = candidates;
+    let hold_out = hold_out_for(args.hold_out, candidates);
+    let params = args.rank.config(hold_out, candidates)?;
     let pipeline = Pipeline::new(params)?.with_progress(super::bars());
     // The model before the mining: a bad model path fails before the heavy work.
     let encoder = match args.no_model {
@@ -830,5 +836,5 @@ fn evaluate_split(
         inner: &model,
     };
     results.push(run(&hybrid)?);
-    Ok((results, candidates, protocol))
+    Ok((results, candidates, protocol, Some(hold_out)))
 }

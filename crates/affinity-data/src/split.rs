@@ -25,6 +25,10 @@ pub enum HoldOut {
     /// All events of each user's last time step (their last basket when events of one basket
     /// share a timestamp, as in day-stamped data).
     LastTimestamp,
+    /// All events of each user's last order (basket) where the data names orders, else of
+    /// their last time step: the next-basket protocol, whose whole next order is the target.
+    /// Events sharing a time are grouped by order, so two orders on one day stay apart.
+    LastBasket,
 }
 
 /// Leave-one-out by time: per user, the last unit is test and the one before is validation.
@@ -43,12 +47,23 @@ pub enum HoldOut {
 /// ```
 pub fn leave_one_out(dataset: &Dataset, hold_out: HoldOut) -> Split {
     let mut split = Split::default();
-    for sequence in dataset.user_sequences() {
+    for mut sequence in dataset.user_sequences() {
+        if hold_out == HoldOut::LastBasket {
+            // Stable: one order's events keep their file order.
+            sequence.sort_by_key(|e| (e.timestamp, e.order));
+        }
         // Unit boundaries: indices where a new unit starts.
         let starts: Vec<usize> = match hold_out {
             HoldOut::LastItem => (0..sequence.len()).collect(),
             HoldOut::LastTimestamp => (0..sequence.len())
                 .filter(|&i| i == 0 || sequence[i].timestamp != sequence[i - 1].timestamp)
+                .collect(),
+            HoldOut::LastBasket => (0..sequence.len())
+                .filter(|&i| {
+                    i == 0
+                        || (sequence[i].timestamp, sequence[i].order)
+                            != (sequence[i - 1].timestamp, sequence[i - 1].order)
+                })
                 .collect(),
         };
         if starts.len() < 3 {

@@ -96,3 +96,79 @@ proptest! {
 fn time_cutoff_rejects_reversed_cutoffs() {
     assert!(time_cutoff(&Dataset::default(), 5, 1).is_err());
 }
+
+/// Events `(user, item, day, order)`; orders are named per user.
+fn orders(events: &[(u8, u8, u8, u8)]) -> Dataset {
+    let mut ds = dataset(&[]);
+    for &(u, i, t, o) in events {
+        let user = ds.users.intern(&format!("u{u}"));
+        let item = ds.items.intern(&format!("i{i}"));
+        let order = ds.orders.intern(&format!("u{u}-o{o}"));
+        ds.interactions.push(Interaction {
+            user,
+            item,
+            timestamp: i64::from(t),
+            kind: EventKind::Purchase,
+            weight: 1.0,
+            order: Some(order),
+        });
+    }
+    ds
+}
+
+#[test]
+fn the_last_basket_is_the_whole_last_order_even_on_a_shared_day() {
+    // Day 3 holds two orders, interleaved in the file: the later-named one (o4) is test,
+    // the other (o3) validation, and nothing of either leaks into training.
+    let ds = orders(&[
+        (0, 0, 1, 1),
+        (0, 1, 2, 2),
+        (0, 2, 3, 3),
+        (0, 3, 3, 4),
+        (0, 4, 3, 3),
+        (0, 5, 3, 4),
+    ]);
+    let split = leave_one_out(&ds, HoldOut::LastBasket);
+    let items = |part: &[Interaction]| {
+        let mut v: Vec<u32> = part.iter().map(|e| e.item).collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(items(&split.train), vec![0, 1]);
+    assert_eq!(items(&split.valid), vec![2, 4]);
+    assert_eq!(items(&split.test), vec![3, 5]);
+    // By time step alone, the two orders of day 3 would be one unit.
+    let by_day = leave_one_out(&ds, HoldOut::LastTimestamp);
+    assert_eq!(items(&by_day.test), vec![2, 3, 4, 5]);
+}
+
+proptest! {
+    #[test]
+    fn the_last_basket_holds_out_whole_orders(
+        events in prop::collection::vec((0u8..4, 0u8..8, 0u8..6, 0u8..5), 0..60)
+    ) {
+        let ds = orders(&events);
+        let split = leave_one_out(&ds, HoldOut::LastBasket);
+        prop_assert_eq!(split.train.len() + split.valid.len() + split.test.len(), ds.interactions.len());
+        let key = |e: &Interaction| (e.timestamp, e.order);
+        for user in 0..ds.users.len() as u32 {
+            let part = |p: &[Interaction]| -> Vec<(i64, Option<u32>)> {
+                let mut keys: Vec<_> = p.iter().filter(|e| e.user == user).map(key).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                keys
+            };
+            let (train, valid, test) = (part(&split.train), part(&split.valid), part(&split.test));
+            if test.is_empty() {
+                prop_assert!(valid.is_empty());
+                continue;
+            }
+            // One order each, every event of it, later than everything before it.
+            prop_assert_eq!((valid.len(), test.len()), (1, 1));
+            prop_assert!(valid[0] < test[0]);
+            prop_assert!(train.iter().all(|k| *k < valid[0]));
+            let all = ds.interactions.iter().filter(|e| e.user == user && key(e) == test[0]).count();
+            prop_assert_eq!(all, split.test.iter().filter(|e| e.user == user).count());
+        }
+    }
+}

@@ -178,10 +178,11 @@ impl Pipeline {
     }
 }
 
-/// What `protocol` is called in tables.
+/// What `protocol` is called in reports: `new` or `all`, as `affinity evaluate --relevant`
+/// names it.
 pub fn protocol_name(protocol: EvalProtocol) -> &'static str {
     match protocol {
-        EvalProtocol::NewItems => "new items",
-        EvalProtocol::AllItems => "every item",
+        EvalProtocol::NewItems => "new",
+        EvalProtocol::AllItems => "all",
     }
 }
