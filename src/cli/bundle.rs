@@ -14,6 +14,8 @@ use super::recommend::RankArgs;
 use affinity_cli::input::{FormatArg, InputArgs, ReadArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+// The variants are the values users type: last-item, last-time, last-basket.
+#[allow(clippy::enum_variant_names)]
 pub enum HoldOutArg {
     /// Each user's last event.
     LastItem,
