@@ -754,26 +754,10 @@ fn evaluate_split(
         candidates,
     )?;
     if candidates != Candidates::HistoryExcluded {
-        // The next-basket baselines: personal top frequency, and TIFU-KNN tuned on the
-        // validation step.
-        results.push(run(&pipeline.personal_top_freq(&prepared))?);
-        let (tifu, tuning) = pipeline.tifu_knn(&prepared, args.tune_users)?;
-        let p = tuning.params;
-        eprintln!(
-            "TIFU-KNN chosen on validation (NDCG@{k} {:.4}, {} settings tried): {} neighbours, \
-             alpha {}, within-basket decay {}, group decay {}, {} groups",
-            tuning.validation_ndcg,
-            tuning.tried,
-            p.neighbors,
-            p.alpha,
-            p.decay.within,
-            p.decay.group,
-            p.decay.groups
-        );
-        results.push(run(&Named {
-            name: "TIFU-KNN (tuned)".into(),
-            inner: &tifu,
-        })?);
+        let (rows, tuning) =
+            pipeline.evaluate_next_basket_baselines(&prepared, &set, vectors, args.tune_users)?;
+        results.extend(rows);
+        eprintln!("TIFU-KNN chosen on validation: {tuning}");
     }
     if model.reads_histories() {
         results.push(run(&model.blend(
@@ -788,8 +772,8 @@ fn evaluate_split(
         let tuning = pipeline.tune_ranking(&prepared, &mut model, args.tune_users)?;
         let (w, l) = model.ranking();
         eprintln!(
-            "hybrid chosen on validation (NDCG@{k} {:.4}): embedding {} rules {} popularity {} co-occurrence {} repeat {} TIFU-KNN {} lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
-            tuning.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence, w.repeat, w.tifu
+            "hybrid chosen on validation (NDCG@{k} {:.4}): {w}, MMR lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
+            tuning.validation_ndcg
         );
     }
     if candidates != Candidates::HistoryExcluded {
@@ -799,7 +783,6 @@ fn evaluate_split(
             1.0,
         ))?);
     }
-    let w = model.ranking().0;
     let sources = match candidates {
         // The names the discover rows have always had.
         Candidates::HistoryExcluded => match (model.sequential().is_some(), model.has_encoder()) {
@@ -808,28 +791,7 @@ fn evaluate_split(
             (false, false) => "rules+popularity".to_owned(),
         },
         // The sources the tuned blend kept.
-        _ => {
-            let model_name = match model.sequential() {
-                Some(_) => "sequential tower",
-                None => "model",
-            };
-            let kept: Vec<&str> = [
-                (
-                    w.embedding * f32::from(u8::from(model.reads_histories())),
-                    model_name,
-                ),
-                (w.rules, "rules"),
-                (w.popularity, "popularity"),
-                (w.cooccurrence, "co-occurrence"),
-                (w.repeat, "repeat"),
-                (w.tifu, "TIFU-KNN"),
-            ]
-            .into_iter()
-            .filter(|(weight, _)| *weight > 0.0)
-            .map(|(_, name)| name)
-            .collect();
-            kept.join("+")
-        }
+        _ => model.sources().join("+"),
     };
     let hybrid = Named {
         name: format!("hybrid ({sources})"),

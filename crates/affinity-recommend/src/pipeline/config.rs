@@ -85,6 +85,25 @@ impl ScoreWeights {
     }
 }
 
+/// `embedding 1, rules 0, popularity 0.3, co-occurrence 0, repeat 0, TIFU-KNN 0`.
+impl std::fmt::Display for ScoreWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            "embedding",
+            "rules",
+            "popularity",
+            "co-occurrence",
+            "repeat",
+            "TIFU-KNN",
+        ];
+        for (i, (name, weight)) in names.iter().zip(self.all()).enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{name} {weight}")?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for ScoreWeights {
     fn default() -> Self {
         ScoreWeights {

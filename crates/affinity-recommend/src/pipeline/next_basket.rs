@@ -1,10 +1,10 @@
 //! The next-basket baselines as the pipeline fits them: personal top frequency, and TIFU-KNN
 //! with its settings chosen on the validation step (never the test step).
 
-use affinity_rank::{DecayParams, PersonalTopFreq, Ranker, TifuKnn, TifuParams};
+use affinity_rank::{DecayParams, Named, PersonalTopFreq, Ranker, TifuKnn, TifuParams};
 
 use super::error::Result;
-use super::evaluate::{EvalProtocol, EvalSet};
+use super::evaluate::{evaluate_observed, EvalProtocol, EvalSet, MethodResult};
 use super::prepared::{Pipeline, Prepared};
 use affinity_core::InvalidSetting;
 
@@ -21,6 +21,25 @@ pub struct TifuTuning {
     pub tried: usize,
 }
 
+impl std::fmt::Display for TifuTuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.params;
+        write!(
+            f,
+            "{} neighbours, alpha {}, within-basket decay {}, group decay {}, {} groups \
+             (validation NDCG {:.4} on {} users, {} settings tried)",
+            p.neighbors,
+            p.alpha,
+            p.decay.within,
+            p.decay.group,
+            p.decay.groups,
+            self.validation_ndcg,
+            self.users,
+            self.tried
+        )
+    }
+}
+
 /// The values each setting is searched over (the ranges its authors searched, and a few
 /// neighbour counts below them for small data).
 const NEIGHBORS: [usize; 8] = [10, 20, 50, 100, 200, 300, 600, 1000];
@@ -30,6 +49,29 @@ const GROUP: [f32; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 const GROUPS: [usize; 6] = [1, 3, 5, 7, 10, 15];
 
 impl Pipeline {
+    /// The next-basket baselines scored on `set` with the configured candidates: personal
+    /// top frequency, and TIFU-KNN with its settings chosen on the validation step of at most
+    /// `max_users` users ([`Pipeline::tifu_knn`]). `vectors` measure diversity.
+    pub fn evaluate_next_basket_baselines(
+        &self,
+        prepared: &Prepared,
+        set: &EvalSet,
+        vectors: Option<ndarray::ArrayView2<f32>>,
+        max_users: usize,
+    ) -> Result<(Vec<MethodResult>, TifuTuning)> {
+        let (k, candidates) = (self.params().k, self.params().candidates);
+        let run = |ranker: &dyn Ranker| {
+            evaluate_observed(ranker, set, k, vectors, candidates, self.progress())
+        };
+        let top_freq = run(&self.personal_top_freq(prepared))?;
+        let (tifu, tuning) = self.tifu_knn(prepared, max_users)?;
+        let tifu = run(&Named {
+            name: "TIFU-KNN (tuned)".into(),
+            inner: &tifu,
+        })?;
+        Ok((vec![top_freq, tifu], tuning))
+    }
+
     /// Personal top frequency over the fitting baskets, filled with the items in most baskets.
     pub fn personal_top_freq(&self, prepared: &Prepared) -> PersonalTopFreq {
         let mut counts = vec![0f32; prepared.names.len()];

@@ -97,6 +97,21 @@ pub struct Spread {
     pub mean_pairwise_cosine: f64,
 }
 
+/// The next basket as a grocery shop sees it: every product of the held-out basket relevant
+/// (repeats too), lists that may hold what the shopper bought before, and each method's
+/// repeat and explore parts (Li et al., "A Next Basket Recommendation Reality Check").
+#[derive(Debug, Clone)]
+pub struct NextBasket {
+    /// One line about the protocol.
+    pub data: String,
+    /// The comparison table.
+    pub results: Vec<MethodResult>,
+    /// Paired significance of the differences that matter.
+    pub comparisons: Vec<Comparison>,
+    /// Example users, with the mixed lists' reasons.
+    pub examples: Vec<ExampleUser>,
+}
+
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -116,6 +131,8 @@ pub struct Report {
     pub rules: Vec<RuleRow>,
     /// Example users.
     pub examples: Vec<ExampleUser>,
+    /// The next-basket protocol's section, where the job ran it.
+    pub next_basket: Option<NextBasket>,
     /// Wall time of the whole job.
     pub seconds: f64,
 }
@@ -146,6 +163,15 @@ fn every(d: f32) -> String {
     match d.round() as i64 {
         n if n <= 1 => "every day".into(),
         n => format!("every {n} days"),
+    }
+}
+
+/// "once", "twice", "`n` times".
+fn times_text(n: u32) -> String {
+    match n {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{n} times"),
     }
 }
 
@@ -189,10 +215,11 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
                 let mut text = match (every_days, own_interval) {
                     (Some(d), true) => format!("you buy it about {}", every(*d)),
                     (Some(d), false) => format!(
-                        "bought {times} times before; people buy it again about {}",
+                        "bought {} before; people buy it again about {}",
+                        times_text(*times),
                         every(*d)
                     ),
-                    (None, _) => format!("bought {times} times before"),
+                    (None, _) => format!("bought {} before", times_text(*times)),
                 };
                 if let Some(since) = days_since {
                     text.push_str(&format!("; last bought {}", ago(*since)));
@@ -239,38 +266,11 @@ impl Report {
 
         let mut md = String::new();
         let _ = writeln!(md, "# {}\n\n{}\n", self.title, self.data);
-        let _ = writeln!(md, "| method | Recall@10 | NDCG@10 | MRR@10 | coverage | diversity | seconds |\n|---|---|---|---|---|---|---|");
-        for r in &self.results {
-            let s = &r.summary;
-            let _ = writeln!(
-                md,
-                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.1} |",
-                r.name,
-                s.recall,
-                s.ndcg,
-                s.mrr,
-                s.coverage,
-                s.diversity.unwrap_or(f64::NAN),
-                r.seconds
-            );
-        }
+        results_table(&mut md, &self.results);
         let _ = writeln!(md, "\n![metrics per method](metrics.png)\n");
         if !self.comparisons.is_empty() {
-            let _ = writeln!(md, "## Which differences are real\n\nNDCG@10 of one method minus another over the same test users, with the 95 % paired-bootstrap interval; a tie where it holds 0.\n\n| comparison | difference | 95 % interval | verdict |\n|---|---|---|---|");
-            for c in &self.comparisons {
-                let d = &c.difference;
-                let _ = writeln!(
-                    md,
-                    "| {} vs {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
-                    c.a,
-                    c.b,
-                    d.mean,
-                    d.low,
-                    d.high,
-                    d.verdict()
-                );
-            }
-            let _ = writeln!(md);
+            let _ = writeln!(md, "## Which differences are real\n");
+            comparisons_table(&mut md, &self.comparisons);
         }
         if !self.spreads.is_empty() {
             let _ = writeln!(md, "## Product vectors\n\nMean cosine between two different products (near 1: the space has collapsed and similarity says little).\n\n| model | mean pairwise cosine |\n|---|---|");
@@ -313,36 +313,20 @@ impl Report {
             );
         }
         let _ = writeln!(md, "\n## Recommendations with reasons\n");
-        for ExampleUser {
-            user,
-            history,
-            next,
-            recommendations: recs,
-        } in &self.examples
-        {
-            let _ = writeln!(
-                md,
-                "**{user}** bought recently: {}. Actually bought next: {}.\n",
-                history.join(", "),
-                next.join(", ")
-            );
-            for r in recs {
-                let _ = writeln!(
-                    md,
-                    "- {} ({:.3}): {}",
-                    r.name,
-                    r.score,
-                    reasons_text(&r.reasons)
-                );
-            }
-            let _ = writeln!(md);
+        examples(&mut md, &self.examples);
+        if let Some(next) = &self.next_basket {
+            next.write_markdown(&mut md);
         }
         let _ = writeln!(md, "Total time {:.0} s.", self.seconds);
         let path = dir.join("report.md");
         write_bytes(&path, md.as_bytes())?;
+        let next_basket = self.next_basket.as_ref().map(|n| {
+            serde_json::json!({"protocol": n.data, "results": n.results, "comparisons": n.comparisons})
+        });
         let json = serde_json::json!({
             "results": self.results,
             "comparisons": self.comparisons,
+            "next_basket": next_basket,
             "spreads": self.spreads,
             "rules": self.rules,
             "training": self.training.iter().map(|r| serde_json::json!({"name": r.name, "report": r.details, "seconds": r.seconds})).collect::<Vec<_>>(),
@@ -350,5 +334,144 @@ impl Report {
         let json = serde_json::to_string_pretty(&json).expect("a JSON value serializes");
         write_bytes(&dir.join("results.json"), json.as_bytes())?;
         Ok(path)
+    }
+}
+
+impl NextBasket {
+    fn write_markdown(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "## The next basket, repeats included\n\n{}\n",
+            self.data
+        );
+        results_table(md, &self.results);
+        if let Some(first) = self.results.first() {
+            let split = &first.repeat_explore;
+            let _ = writeln!(
+                md,
+                "\nRepeat (bought before) and explore (new) parts of the truth: {} and {} \
+                 users; {:.1} % of the truth is repeat.\n\n\
+                 | method | repeat Recall@10 | repeat NDCG@10 | explore Recall@10 | explore NDCG@10 | % repeat in the lists |\n|---|---|---|---|---|---|",
+                split.repeat_users,
+                split.explore_users,
+                100.0 * split.truth_repeat_share
+            );
+        }
+        for r in &self.results {
+            let s = &r.repeat_explore;
+            let _ = writeln!(
+                md,
+                "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.1} % |",
+                r.name,
+                s.repeat_recall,
+                s.repeat_ndcg,
+                s.explore_recall,
+                s.explore_ndcg,
+                100.0 * s.list_repeat_share
+            );
+        }
+        let _ = writeln!(md);
+        if !self.comparisons.is_empty() {
+            comparisons_table(md, &self.comparisons);
+        }
+        examples(md, &self.examples);
+    }
+}
+
+/// The methods' table; diversity reads "-" where there are no item vectors to measure it in.
+fn results_table(md: &mut String, results: &[MethodResult]) {
+    let _ = writeln!(
+        md,
+        "| method | Recall@10 | NDCG@10 | MRR@10 | coverage | diversity | seconds |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for r in results {
+        let s = &r.summary;
+        let diversity = s.diversity.map_or("-".into(), |d| format!("{d:.4}"));
+        let _ = writeln!(
+            md,
+            "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {diversity} | {:.1} |",
+            r.name, s.recall, s.ndcg, s.mrr, s.coverage, r.seconds
+        );
+    }
+}
+
+/// Paired differences, with what they mean.
+fn comparisons_table(md: &mut String, comparisons: &[Comparison]) {
+    let _ = writeln!(
+        md,
+        "NDCG@10 of one method minus another over the same test users, with the 95 % \
+         paired-bootstrap interval; a tie where it holds 0.\n\n\
+         | comparison | difference | 95 % interval | verdict |\n|---|---|---|---|"
+    );
+    for c in comparisons {
+        let d = &c.difference;
+        let _ = writeln!(
+            md,
+            "| {} vs {} | {:+.4} | [{:+.4}, {:+.4}] | {} |",
+            c.a,
+            c.b,
+            d.mean,
+            d.low,
+            d.high,
+            d.verdict()
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// Example users' recommendations with their reasons.
+fn examples(md: &mut String, users: &[ExampleUser]) {
+    for ExampleUser {
+        user,
+        history,
+        next,
+        recommendations: recs,
+    } in users
+    {
+        let _ = writeln!(
+            md,
+            "**{user}** bought recently: {}. Actually bought next: {}.\n",
+            history.join(", "),
+            next.join(", ")
+        );
+        for r in recs {
+            let _ = writeln!(
+                md,
+                "- {} ({:.3}): {}",
+                r.name,
+                r.score,
+                reasons_text(&r.reasons)
+            );
+        }
+        let _ = writeln!(md);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bought(times: u32, every_days: Option<f32>, own: bool, since: Option<f32>) -> String {
+        reasons_text(&[Reason::BoughtBefore {
+            times,
+            every_days,
+            own_interval: own,
+            days_since: since,
+        }])
+    }
+
+    #[test]
+    fn repeat_reasons_read_as_a_shopper_would_say_them() {
+        assert_eq!(
+            bought(9, Some(8.6), true, Some(12.0)),
+            "you buy it about every 9 days; last bought 12 days ago"
+        );
+        assert_eq!(
+            bought(1, Some(30.2), false, Some(1.0)),
+            "bought once before; people buy it again about every 30 days; last bought yesterday"
+        );
+        assert_eq!(bought(2, None, false, Some(0.2)), "bought twice before; last bought today");
+        assert_eq!(bought(5, Some(0.7), true, None), "you buy it about every day");
     }
 }

@@ -399,6 +399,34 @@ impl Recommender {
         (self.ranking.weights, self.ranking.mmr_lambda)
     }
 
+    /// The sources the blend in use weights (above 0), by name: "model" (or "sequential
+    /// tower") where histories can be read, "rules", "popularity", "co-occurrence", "repeat",
+    /// "TIFU-KNN". What a table calls a tuned hybrid.
+    pub fn sources(&self) -> Vec<&'static str> {
+        let w = self.ranking.weights;
+        let model = if self.reads_histories() {
+            w.embedding
+        } else {
+            0.0
+        };
+        let model_name = match self.sequential.is_some() {
+            true => "sequential tower",
+            false => "model",
+        };
+        [
+            (model, model_name),
+            (w.rules, "rules"),
+            (w.popularity, "popularity"),
+            (w.cooccurrence, "co-occurrence"),
+            (w.repeat, "repeat"),
+            (w.tifu, "TIFU-KNN"),
+        ]
+        .into_iter()
+        .filter(|(weight, _)| *weight > 0.0)
+        .map(|(_, name)| name)
+        .collect()
+    }
+
     /// All ranking settings.
     pub fn ranking_settings(&self) -> &RankingParams {
         &self.ranking
