@@ -199,16 +199,14 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     if let Some(s) = &manifest.sequential {
         println!("{}", s.summary);
     }
-    let w = &manifest.ranking.weights;
+    let (w, lambda) = (&manifest.ranking.weights, manifest.ranking.mmr_lambda);
+    let mode = manifest.ranking.candidates.name();
     match &manifest.tuning {
         Some(t) => println!(
-            "ranking chosen on validation ({} users, NDCG@{} {:.4}): embedding {} rules {} popularity {} co-occurrence {}, MMR lambda {}",
-            t.users, t.k, t.validation_ndcg, w.embedding, w.rules, w.popularity, w.cooccurrence, manifest.ranking.mmr_lambda
+            "ranking chosen on validation ({} users, NDCG@{} {:.4}): {w}, MMR lambda {lambda}; mode {mode}",
+            t.users, t.k, t.validation_ndcg
         ),
-        None => println!(
-            "ranking: embedding {} rules {} popularity {} co-occurrence {}, MMR lambda {}",
-            w.embedding, w.rules, w.popularity, w.cooccurrence, manifest.ranking.mmr_lambda
-        ),
+        None => println!("ranking: {w}, MMR lambda {lambda}; mode {mode}"),
     }
     Ok(())
 }

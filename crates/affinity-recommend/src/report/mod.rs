@@ -471,7 +471,13 @@ mod tests {
             bought(1, Some(30.2), false, Some(1.0)),
             "bought once before; people buy it again about every 30 days; last bought yesterday"
         );
-        assert_eq!(bought(2, None, false, Some(0.2)), "bought twice before; last bought today");
-        assert_eq!(bought(5, Some(0.7), true, None), "you buy it about every day");
+        assert_eq!(
+            bought(2, None, false, Some(0.2)),
+            "bought twice before; last bought today"
+        );
+        assert_eq!(
+            bought(5, Some(0.7), true, None),
+            "you buy it about every day"
+        );
     }
 }
