@@ -309,30 +309,20 @@ fn main() -> anyhow::Result<()> {
     );
     // Which differences are real: paired bootstrap over the same test members.
     let find = |name: &str| results.iter().find(|r| r.name == name);
-    let mut comparisons = Vec::new();
     println!("\nNDCG@10 differences, 95 % paired bootstrap over members (2,000 resamples):");
-    for (a, b) in [
-        ("fine-tuned MiniLM", "most popular"),
-        ("fine-tuned MiniLM", "most popular (by members)"),
-        ("hybrid (fine-tuned+rules+MMR)", "most popular"),
-        ("zero-shot MiniLM", "most popular"),
-        ("fine-tuned MiniLM", "zero-shot MiniLM"),
-        ("fine-tuned MiniLM", "fine-tuned MiniLM, cosine alone"),
-        ("hybrid (fine-tuned+rules+MMR)", "item co-occurrence"),
-        ("hybrid (fine-tuned+rules+MMR)", "fine-tuned MiniLM"),
-    ] {
-        let (Some(ra), Some(rb)) = (find(a), find(b)) else {
-            continue;
-        };
-        if let Some(d) = ra.ndcg_difference(rb) {
-            println!("  {a} - {b}: {d}");
-            comparisons.push(Comparison {
-                a: a.into(),
-                b: b.into(),
-                difference: d,
-            });
-        }
-    }
+    let comparisons = compare(
+        &results,
+        &[
+            ("fine-tuned MiniLM", "most popular"),
+            ("fine-tuned MiniLM", "most popular (by members)"),
+            ("hybrid (fine-tuned+rules+MMR)", "most popular"),
+            ("zero-shot MiniLM", "most popular"),
+            ("fine-tuned MiniLM", "zero-shot MiniLM"),
+            ("fine-tuned MiniLM", "fine-tuned MiniLM, cosine alone"),
+            ("hybrid (fine-tuned+rules+MMR)", "item co-occurrence"),
+            ("hybrid (fine-tuned+rules+MMR)", "fine-tuned MiniLM"),
+        ],
+    );
     // Non-inferiority: "not worse" needs a margin; ours is 1 % of most popular's NDCG@10,
     // and the interval's lower end must lie above minus that.
     if let (Some(model), Some(popular)) = (find("fine-tuned MiniLM"), find("most popular")) {
@@ -529,27 +519,16 @@ fn next_basket(
         results[0].summary.users,
         100.0 * split.truth_repeat_share
     );
-    let mut comparisons = Vec::new();
     println!("NDCG@10 differences, 95 % paired bootstrap over members (2,000 resamples):");
-    for b in [
+    let pairs: Vec<(&str, &str)> = [
         "most popular",
         "TIFU-KNN (tuned)",
         "personal top frequency",
         "repeat (buy again)",
-    ] {
-        let find = |n: &str| results.iter().find(|r| r.name == n);
-        let (Some(ra), Some(rb)) = (find(&name), find(b)) else {
-            continue;
-        };
-        if let Some(d) = ra.ndcg_difference(rb) {
-            println!("  {name} - {b}: {d}");
-            comparisons.push(Comparison {
-                a: name.clone(),
-                b: b.into(),
-                difference: d,
-            });
-        }
-    }
+    ]
+    .map(|b| (name.as_str(), b))
+    .to_vec();
+    let comparisons = compare(&results, &pairs);
     // One member who shops often: what comes back, and why.
     let mut examples = Vec::new();
     if let Some(u) = (0..prepared.histories.len())
@@ -601,6 +580,26 @@ fn next_basket(
         comparisons,
         examples,
     })
+}
+
+/// Paired NDCG@10 differences of the named rows (where both are in `results`), printed.
+fn compare(results: &[MethodResult], pairs: &[(&str, &str)]) -> Vec<Comparison> {
+    let find = |name: &str| results.iter().find(|r| r.name == name);
+    let mut comparisons = Vec::new();
+    for &(a, b) in pairs {
+        let (Some(ra), Some(rb)) = (find(a), find(b)) else {
+            continue;
+        };
+        if let Some(d) = ra.ndcg_difference(rb) {
+            println!("  {a} - {b}: {d}");
+            comparisons.push(Comparison {
+                a: a.into(),
+                b: b.into(),
+                difference: d,
+            });
+        }
+    }
+    comparisons
 }
 
 /// The mean pairwise cosine of `r`'s product vectors, where it has a model.

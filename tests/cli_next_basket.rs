@@ -39,20 +39,19 @@ fn ndcg(json: &serde_json::Value, method: &str) -> f64 {
         .unwrap()
 }
 
+/// `affinity evaluate --no-model --json` on `data` with `extra` arguments, parsed.
+fn evaluate_json(data: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut argv = vec!["evaluate", "-i", s(data), "--no-model", "--json"];
+    argv.extend_from_slice(extra);
+    serde_json::from_str(&ok(&affinity(&argv))).unwrap()
+}
+
 #[test]
 fn evaluate_holds_out_whole_orders_and_splits_repeat_from_explore() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("orders.csv");
     write_log(&data, 60);
-    let out = ok(&affinity(&[
-        "evaluate",
-        "-i",
-        s(&data),
-        "--no-model",
-        "--tune",
-        "--json",
-    ]));
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let json = evaluate_json(&data, &["--tune"]);
     // Order data: mixed lists, the whole last order held out, every product of it relevant.
     assert_eq!(json["mode"], "mixed");
     assert_eq!(json["hold_out"], "last-basket");
@@ -82,16 +81,7 @@ fn evaluate_holds_out_whole_orders_and_splits_repeat_from_explore() {
     );
     assert!(table.contains("% repeat"), "{table}");
     // Discover mode keeps today's protocol: the last item, new items only, no repeat rows.
-    let out = ok(&affinity(&[
-        "evaluate",
-        "-i",
-        s(&data),
-        "--no-model",
-        "--mode",
-        "discover",
-        "--json",
-    ]));
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let json = evaluate_json(&data, &["--mode", "discover"]);
     assert_eq!(json["hold_out"], "last-item");
     assert_eq!(json["relevant"], "new");
     assert!(json["results"]

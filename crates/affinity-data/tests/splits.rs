@@ -5,20 +5,30 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 
 fn dataset(events: &[(u8, u8, u8)]) -> Dataset {
+    build(events.iter().map(|&(u, i, t)| (u, i, t, None)))
+}
+
+/// Events `(user, item, day, order)`; orders are named per user.
+fn orders(events: &[(u8, u8, u8, u8)]) -> Dataset {
+    build(events.iter().map(|&(u, i, t, o)| (u, i, t, Some(o))))
+}
+
+fn build(events: impl Iterator<Item = (u8, u8, u8, Option<u8>)>) -> Dataset {
     let mut ds = Dataset {
         has_users: true,
         ..Dataset::default()
     };
-    for &(u, i, t) in events {
+    for (u, i, t, o) in events {
         let user = ds.users.intern(&format!("u{u}"));
         let item = ds.items.intern(&format!("i{i}"));
+        let order = o.map(|o| ds.orders.intern(&format!("u{u}-o{o}")));
         ds.interactions.push(Interaction {
             user,
             item,
             timestamp: i64::from(t),
             kind: EventKind::Purchase,
             weight: 1.0,
-            order: None,
+            order,
         });
     }
     ds
@@ -95,25 +105,6 @@ proptest! {
 #[test]
 fn time_cutoff_rejects_reversed_cutoffs() {
     assert!(time_cutoff(&Dataset::default(), 5, 1).is_err());
-}
-
-/// Events `(user, item, day, order)`; orders are named per user.
-fn orders(events: &[(u8, u8, u8, u8)]) -> Dataset {
-    let mut ds = dataset(&[]);
-    for &(u, i, t, o) in events {
-        let user = ds.users.intern(&format!("u{u}"));
-        let item = ds.items.intern(&format!("i{i}"));
-        let order = ds.orders.intern(&format!("u{u}-o{o}"));
-        ds.interactions.push(Interaction {
-            user,
-            item,
-            timestamp: i64::from(t),
-            kind: EventKind::Purchase,
-            weight: 1.0,
-            order: Some(order),
-        });
-    }
-    ds
 }
 
 #[test]

@@ -75,11 +75,7 @@ impl Ranker for PersonalTopFreq {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let shoppers: Vec<BasketHistory> = histories
-            .iter()
-            .map(|h| BasketHistory::from_items(h))
-            .collect();
-        self.rank_baskets(histories, &shoppers, k, exclude)
+        rank_shoppers(&item_shoppers(histories), k, exclude, |s| self.scores(s))
     }
 
     fn rank_baskets(
@@ -89,13 +85,31 @@ impl Ranker for PersonalTopFreq {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let excluded = exclusions(shoppers, exclude)?;
-        Ok(shoppers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| self.recommend(s, k, excluded(i)))
-            .collect())
+        rank_shoppers(shoppers, k, exclude, |s| self.scores(s))
     }
+}
+
+/// Shoppers known only by their items: one basket each, no days.
+fn item_shoppers(histories: &[Vec<u32>]) -> Vec<BasketHistory> {
+    histories
+        .iter()
+        .map(|h| BasketHistory::from_items(h))
+        .collect()
+}
+
+/// Each shopper's best `k` items by `score`, leaving out their row of `exclude`.
+fn rank_shoppers(
+    shoppers: &[BasketHistory],
+    k: usize,
+    exclude: &[Vec<u32>],
+    score: impl Fn(&BasketHistory) -> Vec<f32>,
+) -> Result<Vec<Vec<Scored>>> {
+    let excluded = exclusions(shoppers, exclude)?;
+    Ok(shoppers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| top_k(&score(s), k, excluded(i)))
+        .collect())
 }
 
 /// TIFU-KNN's settings: the decay of a shopper's baskets, the neighbours and the mix.
@@ -259,11 +273,9 @@ impl Ranker for TifuKnn {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let shoppers: Vec<BasketHistory> = histories
-            .iter()
-            .map(|h| BasketHistory::from_items(h))
-            .collect();
-        self.rank_baskets(histories, &shoppers, k, exclude)
+        rank_shoppers(&item_shoppers(histories), k, exclude, |s| {
+            self.scores(&s.baskets)
+        })
     }
 
     fn rank_baskets(
@@ -273,12 +285,7 @@ impl Ranker for TifuKnn {
         k: usize,
         exclude: &[Vec<u32>],
     ) -> Result<Vec<Vec<Scored>>> {
-        let excluded = exclusions(shoppers, exclude)?;
-        Ok(shoppers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| top_k(&self.scores(&s.baskets), k, excluded(i)))
-            .collect())
+        rank_shoppers(shoppers, k, exclude, |s| self.scores(&s.baskets))
     }
 }
 

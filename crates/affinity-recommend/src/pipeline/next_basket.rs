@@ -130,73 +130,42 @@ impl Pipeline {
             ..TifuParams::default()
         };
         let mut best = score(best_params)?;
+        // One move per value of each setting, applied to the best settings so far.
+        type Move = Box<dyn Fn(TifuParams) -> TifuParams>;
+        let mut moves: Vec<Move> = Vec::new();
+        for n in NEIGHBORS {
+            let neighbors = n.min(users);
+            moves.push(Box::new(move |p| TifuParams { neighbors, ..p }));
+        }
+        for alpha in ALPHA {
+            moves.push(Box::new(move |p| TifuParams { alpha, ..p }));
+        }
+        let decay = |change: Box<dyn Fn(DecayParams) -> DecayParams>| -> Move {
+            Box::new(move |p: TifuParams| TifuParams {
+                decay: change(p.decay),
+                ..p
+            })
+        };
+        for within in WITHIN {
+            moves.push(decay(Box::new(move |d| DecayParams { within, ..d })));
+        }
+        for group in GROUP {
+            moves.push(decay(Box::new(move |d| DecayParams { group, ..d })));
+        }
+        for groups in GROUPS {
+            moves.push(decay(Box::new(move |d| DecayParams { groups, ..d })));
+        }
         for _round in 0..3 {
             let before = best;
-            let mut consider = |p: TifuParams, best: &mut f64, best_params: &mut TifuParams| {
-                if p == *best_params {
-                    return Ok::<(), super::PipelineError>(());
+            for change in &moves {
+                let p = change(best_params);
+                if p == best_params {
+                    continue;
                 }
                 let v = score(p)?;
-                if v > *best + 1e-9 {
-                    (*best, *best_params) = (v, p);
+                if v > best + 1e-9 {
+                    (best, best_params) = (v, p);
                 }
-                Ok(())
-            };
-            for n in NEIGHBORS.iter().map(|&n| n.min(users)) {
-                let p = TifuParams {
-                    neighbors: n,
-                    ..best_params
-                };
-                consider(p, &mut best, &mut best_params)?;
-            }
-            for alpha in ALPHA {
-                let p = TifuParams {
-                    alpha,
-                    ..best_params
-                };
-                consider(p, &mut best, &mut best_params)?;
-            }
-            for within in WITHIN {
-                let decay = DecayParams {
-                    within,
-                    ..best_params.decay
-                };
-                consider(
-                    TifuParams {
-                        decay,
-                        ..best_params
-                    },
-                    &mut best,
-                    &mut best_params,
-                )?;
-            }
-            for group in GROUP {
-                let decay = DecayParams {
-                    group,
-                    ..best_params.decay
-                };
-                consider(
-                    TifuParams {
-                        decay,
-                        ..best_params
-                    },
-                    &mut best,
-                    &mut best_params,
-                )?;
-            }
-            for groups in GROUPS {
-                let decay = DecayParams {
-                    groups,
-                    ..best_params.decay
-                };
-                consider(
-                    TifuParams {
-                        decay,
-                        ..best_params
-                    },
-                    &mut best,
-                    &mut best_params,
-                )?;
             }
             if best <= before + 1e-9 {
                 break;
