@@ -14,20 +14,25 @@ mod common;
 #[cfg(feature = "model")]
 use affinity::tune::SentenceEncoder;
 
-/// 80 shoppers, 4 days each: bread is always followed by butter (a rule), fruit lovers and
-/// dairy lovers otherwise.
-fn shop() -> Dataset {
+/// A dataset of users with these products (ids in this order) and no events yet.
+fn with_products(names: &[&str]) -> Dataset {
     let mut ds = Dataset {
         has_users: true,
         ..Dataset::default()
     };
-    let names = [
-        "bread", "butter", "apple", "pear", "plum", "milk", "cheese", "yogurt", "tea", "rice",
-    ];
     for n in names {
         ds.items.intern(n);
     }
     ds.catalog = affinity::data::Catalog::with_len(names.len());
+    ds
+}
+
+/// 80 shoppers, 4 days each: bread is always followed by butter (a rule), fruit lovers and
+/// dairy lovers otherwise.
+fn shop() -> Dataset {
+    let mut ds = with_products(&[
+        "bread", "butter", "apple", "pear", "plum", "milk", "cheese", "yogurt", "tea", "rice",
+    ]);
     for u in 0..80u32 {
         let user = ds.users.intern(&format!("u{u}"));
         let own: [u32; 3] = if u % 2 == 0 { [2, 3, 4] } else { [5, 6, 7] };
@@ -637,17 +642,9 @@ fn tuning_drops_a_model_that_does_not_help() {
 /// and mixed lists, never in the discover list, and says how often it is bought.
 #[test]
 fn a_weekly_staple_comes_back_to_buy_again_and_mixed_never_to_discover() {
-    let mut ds = Dataset {
-        has_users: true,
-        ..Dataset::default()
-    };
-    let names = [
+    let mut ds = with_products(&[
         "milk", "bread", "tea", "rice", "jam", "soap", "salt", "oil", "flour", "sugar",
-    ];
-    for n in names {
-        ds.items.intern(n);
-    }
-    ds.catalog = affinity::data::Catalog::with_len(names.len());
+    ]);
     let buy = |ds: &mut Dataset, user: u32, item: u32, day: i64| {
         ds.interactions.push(Interaction {
             user,
