@@ -1,5 +1,5 @@
 //! A fitted recommender kept on disk: the **bundle** directory that
-//! [`Recommender::save`] writes and [`Recommender::load`] reads.
+//! [`Recommender::save`](crate::pipeline::Recommender::save) writes and [`Recommender::load`](crate::pipeline::Recommender::load) reads.
 //!
 //! ```text
 //! manifest.json              format version, settings, counts, sources, size + BLAKE3 of each file
@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Histories and popularity are derived from the event log when loading; the event log is what
-//! lets [`Recommender::update`] fold new events in exactly as a refit would, without the raw
+//! lets [`Recommender::update`](crate::pipeline::Recommender::update) fold new events in exactly as a refit would, without the raw
 //! data. A bundle is written to a temporary directory and renamed into place, and every file is
 //! checked against the manifest when it is read.
 

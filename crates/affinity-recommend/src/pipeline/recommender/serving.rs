@@ -120,7 +120,7 @@ impl Recommender {
     }
 
     /// The cosine of each of `vectors` (history vectors, one per row) with every item,
-    /// `[rows, items]`, in one pass over the item vectors ([`ItemIndex::similarities`]): each
+    /// `[rows, items]`, in one pass over the item vectors ([`ItemIndex::similarities`](affinity_rank::ItemIndex::similarities)): each
     /// row's figures are the same whatever else is in the batch (the server batches the
     /// requests that arrive together).
     pub fn similarities(&self, vectors: ArrayView2<f32>) -> Result<Array2<f32>> {
