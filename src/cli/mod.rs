@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod docs;
+pub mod evaluate;
 pub mod model_args;
 pub mod rank;
 pub mod recommend;
@@ -41,7 +42,7 @@ pub enum Command {
     /// Serve a bundle over HTTP: recommendations, search, similar items, reloads, updates.
     Serve(serve::ServeArgs),
     /// Compare baselines, rules, the model and the hybrid on held-out data.
-    Evaluate(recommend::EvaluateArgs),
+    Evaluate(evaluate::EvaluateArgs),
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -92,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Update(args) => bundle::update(args),
         Command::Recommend(args) => recommend::recommend(args),
         Command::Search(args) => recommend::search(args),
-        Command::Evaluate(args) => recommend::evaluate_cmd(args),
+        Command::Evaluate(args) => evaluate::evaluate_cmd(args),
         Command::Serve(args) => serve::run(args),
         #[cfg(feature = "model")]
         Command::Train(args) => tune::train(args),
