@@ -365,6 +365,135 @@ fn every_corruption_is_a_typed_error_naming_the_file() {
     Recommender::load(&good, &cpu()).unwrap();
 }
 
+/// Loads `bundle` on another thread and gives up after a minute: a load that blocks (on a
+/// FIFO, say) fails the test instead of hanging it.
+fn load_within_a_minute(bundle: &Path) -> Result<Recommender, PipelineError> {
+    let (send, receive) = std::sync::mpsc::channel();
+    let bundle = bundle.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = send.send(Recommender::load(&bundle, &cpu()));
+    });
+    receive
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the load blocked")
+}
+
+/// A manifest is sealed with an unkeyed digest anyone can recompute, so what it names is
+/// checked: no path outside the bundle, no link followed out of it, no FIFO or device read,
+/// no file in the encoder's directory that the manifest does not list.
+#[test]
+fn bundles_never_read_outside_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    fitted_with_model(dir.path())
+        .save(&good, &BundleSaveOptions::default())
+        .unwrap();
+    std::fs::write(dir.path().join("outside.json"), b"[]").unwrap();
+    let case = |name: &str, damage: &dyn Fn(&Path)| -> PipelineError {
+        let bundle = dir.path().join(name);
+        copy_dir(&good, &bundle);
+        damage(&bundle);
+        load_within_a_minute(&bundle).expect_err(name)
+    };
+    let edit_manifest = |b: &Path, edit: &dyn Fn(&mut affinity::bundle::Manifest)| {
+        let path = b.join("manifest.json");
+        let mut manifest: affinity::bundle::Manifest =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut manifest);
+        affinity::bundle::seal(&mut manifest);
+        std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    };
+    let outside = dir.path().join("outside.json");
+    let entry = digest_file(&outside).unwrap();
+    let listed = |name: &str| {
+        let (name, entry) = (name.to_owned(), entry.clone());
+        move |m: &mut affinity::bundle::Manifest| {
+            m.files.insert(
+                name.clone(),
+                affinity::bundle::FileEntry {
+                    bytes: entry.0,
+                    blake3: entry.1.clone(),
+                },
+            );
+        }
+    };
+    // Paths in the manifest: absolute, or climbing out, in the file list or in the pointers.
+    for (name, edit) in [
+        (
+            "absolute-entry",
+            Box::new(listed(outside.to_str().unwrap()))
+                as Box<dyn Fn(&mut affinity::bundle::Manifest)>,
+        ),
+        ("climbing-entry", Box::new(listed("../outside.json"))),
+        (
+            "vectors-file",
+            Box::new(|m: &mut affinity::bundle::Manifest| {
+                m.vectors.as_mut().unwrap().file = "/etc/passwd".into()
+            }),
+        ),
+        (
+            "encoder-dir",
+            Box::new(|m: &mut affinity::bundle::Manifest| {
+                m.encoder.as_mut().unwrap().dir = "../good/encoder".into()
+            }),
+        ),
+    ] {
+        let e = case(name, &|b| edit_manifest(b, &*edit));
+        assert!(
+            matches!(&e, PipelineError::BundleCorrupt { path, detail } if path.ends_with("manifest.json") && detail.contains("not a path inside the bundle")),
+            "{name}: {e}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::symlink;
+        let refused = |name: &str, e: &PipelineError, file: &str, why: &str| {
+            assert!(
+                matches!(e, PipelineError::BundleCorrupt { path, detail } if path.ends_with(file) && detail.contains(why)),
+                "{name}: {e}"
+            );
+        };
+        // A file replaced by a link to an identical copy outside: the digest matches, the
+        // link is still not followed.
+        let e = case("linked-file", &|b| {
+            let copy = dir.path().join("rules-copy.json");
+            std::fs::copy(b.join("rules.json"), &copy).unwrap();
+            std::fs::remove_file(b.join("rules.json")).unwrap();
+            symlink(&copy, b.join("rules.json")).unwrap();
+        });
+        refused("linked-file", &e, "rules.json", "symbolic link");
+        // The encoder's directory as a link to the intact bundle's.
+        let e = case("linked-encoder", &|b| {
+            std::fs::remove_dir_all(b.join("encoder")).unwrap();
+            symlink(good.join("encoder"), b.join("encoder")).unwrap();
+        });
+        refused("linked-encoder", &e, "encoder", "not a directory");
+        // FIFOs where files belong: refused at once, for our reader and for libtorch's.
+        let fifo = |path: &Path| {
+            std::fs::remove_file(path).unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        };
+        let e = case("fifo-rules", &|b| fifo(&b.join("rules.json")));
+        refused("fifo-rules", &e, "rules.json", "not a regular file");
+        let e = case("fifo-encoder", &|b| fifo(&b.join("encoder/config.json")));
+        refused("fifo-encoder", &e, "config.json", "not a regular file");
+    }
+    // A file the manifest does not list, where libtorch would read it.
+    let e = case("unlisted", &|b| {
+        std::fs::write(b.join("encoder/extra.json"), b"{}").unwrap()
+    });
+    assert!(
+        matches!(&e, PipelineError::BundleCorrupt { path, detail } if path.ends_with("extra.json") && detail.contains("does not list")),
+        "{e}"
+    );
+    // The intact copy still loads.
+    load_within_a_minute(&good).unwrap();
+}
+
 /// Everything an update must reproduce exactly.
 fn assert_same_fit(a: &Recommender, b: &Recommender) {
     let (fa, fb) = (a.fitted(), b.fitted());

@@ -31,6 +31,71 @@ impl WriteError {
     }
 }
 
+/// Whether `relative` names a place inside a folder: not empty, and plain names joined by
+/// `/` only (no `..`, `.`, root, drive, backslash or NUL), so that joining it to the folder
+/// cannot leave it.
+///
+/// ```
+/// use affinity_core::files::is_confined;
+/// assert!(is_confined("encoder/model.safetensors"));
+/// assert!(!is_confined("../etc/passwd") && !is_confined("/etc/passwd") && !is_confined("a//b"));
+/// ```
+pub fn is_confined(relative: &str) -> bool {
+    !relative.is_empty()
+        && !relative.contains(['\\', '\0'])
+        && relative
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains(':'))
+}
+
+/// What [`open_regular_in`] refuses, as an `io::Error` of kind `InvalidData` saying why (the
+/// caller names the path).
+fn refused(why: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned())
+}
+
+/// Opens `root/relative` for reading, only if `relative` is confined ([`is_confined`]) and
+/// every step below `root` is a real directory and the last a regular file: no symbolic link
+/// is followed below `root`, and a FIFO or device is refused before it is opened (so a read
+/// never blocks on one). The file is opened without following a link and checked again once
+/// open, in case it was swapped meanwhile. A missing file is `NotFound`; anything refused is
+/// `InvalidData` saying why, without the path (the caller names it).
+pub fn open_regular_in(root: &Path, relative: &str) -> std::io::Result<std::fs::File> {
+    if !is_confined(relative) {
+        return Err(refused(
+            "not a path inside the folder (absolute, or with `..`)",
+        ));
+    }
+    let parts: Vec<&str> = relative.split('/').collect();
+    let mut path = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let kind = std::fs::symlink_metadata(&path)?.file_type();
+        let last = i + 1 == parts.len();
+        if kind.is_symlink() {
+            return Err(refused("a symbolic link, which is not followed"));
+        }
+        if !last && !kind.is_dir() {
+            return Err(refused("not a directory"));
+        }
+        if last && !kind.is_file() {
+            return Err(refused("not a regular file"));
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(&path)?;
+    if !file.metadata()?.is_file() {
+        return Err(refused("not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Writes `bytes` to `path` through a synced temporary and a rename.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_file(path, |out| {
@@ -413,6 +478,53 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn only_regular_files_inside_the_folder_are_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("bundle");
+        std::fs::create_dir_all(root.join("encoder")).unwrap();
+        std::fs::write(root.join("encoder/config.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("secret"), b"outside").unwrap();
+        let kind = |relative: &str| {
+            open_regular_in(&root, relative)
+                .map(|_| ())
+                .unwrap_err()
+                .kind()
+        };
+        assert!(open_regular_in(&root, "encoder/config.json").is_ok());
+        for outside in [
+            "../secret",
+            "/etc/passwd",
+            "encoder/../../secret",
+            "",
+            "./encoder/config.json",
+        ] {
+            assert_eq!(kind(outside), std::io::ErrorKind::InvalidData, "{outside}");
+        }
+        assert_eq!(kind("encoder/missing.json"), std::io::ErrorKind::NotFound);
+        // A directory where a file belongs, and a file where a directory belongs.
+        assert_eq!(kind("encoder"), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            kind("encoder/config.json/x"),
+            std::io::ErrorKind::InvalidData
+        );
+        #[cfg(unix)]
+        {
+            // Links are not followed, at the end or on the way.
+            std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
+            std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+            assert_eq!(kind("link"), std::io::ErrorKind::InvalidData);
+            assert_eq!(kind("up/secret"), std::io::ErrorKind::InvalidData);
+            // A FIFO is refused at once instead of blocking until a writer comes.
+            let made = std::process::Command::new("mkfifo")
+                .arg(root.join("fifo"))
+                .status()
+                .unwrap();
+            assert!(made.success());
+            assert_eq!(kind("fifo"), std::io::ErrorKind::InvalidData);
+        }
     }
 
     /// A temporary name as a process `pid` would have made it.

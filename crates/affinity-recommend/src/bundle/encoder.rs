@@ -88,8 +88,11 @@ pub(super) fn load(
         batch_size: options.batch_size,
         ..EncoderOptions::default()
     };
-    // The files are checked while libtorch reads them; a failed check wins over whatever the
+    // What libtorch will open is checked first for what it is (regular files the manifest
+    // lists, no links): a FIFO would block it, a link lead it out of the bundle. Their
+    // contents are checked while libtorch reads them; a failed check wins over whatever the
     // load made of a damaged file.
+    reader.check_dir(&entry.dir)?;
     std::thread::scope(|s| {
         let check = s.spawn(|| reader.verify_dir(&entry.dir));
         let encoder = Encoder::from_dir(&reader.path(&entry.dir), &encoder_options);

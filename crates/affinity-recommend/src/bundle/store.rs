@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use affinity_core::files::StagedDir;
+use affinity_core::files::{is_confined, open_regular_in, StagedDir};
 
 use super::manifest::{FileEntry, Manifest, FORMAT, FORMAT_VERSION};
 use crate::pipeline::error::{corrupt, io};
@@ -17,6 +17,11 @@ pub const MANIFEST: &str = "manifest.json";
 /// Size and BLAKE3 (hex) of a file, read in one pass.
 pub fn digest_file(path: &Path) -> Result<(u64, String)> {
     let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    digest_reader(path, file)
+}
+
+/// Size and BLAKE3 (hex) of what `file` (at `path`) holds.
+fn digest_reader(path: &Path, file: std::fs::File) -> Result<(u64, String)> {
     let mut hasher = blake3::Hasher::new();
     let bytes = std::io::copy(
         &mut std::io::BufReader::with_capacity(1 << 20, file),
@@ -223,6 +228,7 @@ impl DirReader {
                 found,
             });
         }
+        confine(&path, &manifest)?;
         Ok(DirReader {
             dir: dir.to_path_buf(),
             manifest,
@@ -270,17 +276,24 @@ impl DirReader {
         Ok(())
     }
 
+    /// `name` opened for reading: a regular file inside the bundle, reached without
+    /// following a link ([`open_regular_in`]).
+    fn open_file(&self, name: &str) -> Result<std::fs::File> {
+        let path = self.dir.join(name);
+        open_regular_in(&self.dir, name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => PipelineError::BundleMissing { path },
+            std::io::ErrorKind::InvalidData => corrupt(&path, e.to_string()),
+            _ => io(&path, e),
+        })
+    }
+
     /// The bytes of `name`, after checking its size and digest.
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
         self.entry(name)?;
         let path = self.dir.join(name);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(PipelineError::BundleMissing { path });
-            }
-            Err(e) => return Err(io(&path, e)),
-        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut self.open_file(name)?, &mut bytes)
+            .map_err(|e| io(&path, e))?;
         self.check(name, bytes.len() as u64, || {
             blake3::hash(&bytes).to_hex().to_string()
         })?;
@@ -291,6 +304,7 @@ impl DirReader {
     /// returns the directory's path.
     #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
     pub fn verify_dir(&self, dir: &str) -> Result<PathBuf> {
+        self.check_dir(dir)?;
         let prefix = format!("{dir}/");
         let names: Vec<&String> = self
             .manifest
@@ -305,17 +319,88 @@ impl DirReader {
         }
         for name in names {
             let path = self.dir.join(name);
-            let (bytes, digest) = match digest_file(&path) {
-                Ok(found) => found,
-                Err(PipelineError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    return Err(PipelineError::BundleMissing { path });
-                }
-                Err(e) => return Err(e),
-            };
+            let (bytes, digest) = digest_reader(&path, self.open_file(name)?)?;
             self.check(name, bytes, || digest)?;
         }
         Ok(self.dir.join(dir))
     }
+
+    /// Checks, without opening anything, that directory `dir` of the bundle holds only
+    /// regular files the manifest lists (and directories): another reader (libtorch) opens
+    /// them by path, so a link out of the bundle, a FIFO that would block it, or a file
+    /// nobody checks is refused first.
+    #[cfg_attr(not(feature = "model"), allow(dead_code))] // the encoder's files
+    pub fn check_dir(&self, dir: &str) -> Result<()> {
+        let root = self.dir.join(dir);
+        // The directory itself is reached as every file is: no link on the way.
+        let mut path = self.dir.clone();
+        for part in dir.split('/') {
+            path.push(part);
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(PipelineError::BundleMissing { path });
+                }
+                Err(e) => return Err(io(&path, e)),
+                Ok(meta) if !meta.file_type().is_dir() => {
+                    return Err(corrupt(&path, "not a directory (a link, or a file)"));
+                }
+                Ok(_) => {}
+            }
+        }
+        let mut stack = vec![(root, dir.to_owned())];
+        while let Some((path, name)) = stack.pop() {
+            for entry in std::fs::read_dir(&path).map_err(|e| io(&path, e))? {
+                let entry = entry.map_err(|e| io(&path, e))?;
+                let child = entry.path();
+                let child_name = format!("{name}/{}", entry.file_name().to_string_lossy());
+                let kind = entry.file_type().map_err(|e| io(&child, e))?;
+                if kind.is_dir() {
+                    stack.push((child, child_name));
+                } else if !kind.is_file() {
+                    return Err(corrupt(
+                        &child,
+                        "not a regular file (a link, FIFO or device)",
+                    ));
+                } else if !self.manifest.files.contains_key(&child_name) {
+                    return Err(corrupt(&child, "a file the manifest does not list"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a manifest that names a place outside its bundle: every file it lists and every
+/// file or directory it points to must be a plain relative path (see
+/// [`affinity_core::files::is_confined`]), checked before any of them is opened. The manifest's
+/// digest is not a signature (anyone can reseal an edited one), so this is what keeps a
+/// bundle from reading `/etc/passwd` or an encoder from elsewhere.
+fn confine(manifest_path: &Path, manifest: &Manifest) -> Result<()> {
+    let mut named: Vec<(&str, &str)> = manifest
+        .files
+        .keys()
+        .map(|k| ("a file", k.as_str()))
+        .collect();
+    if let Some(e) = &manifest.encoder {
+        named.push(("the encoder directory", &e.dir));
+    }
+    for v in [&manifest.vectors, &manifest.user_vectors]
+        .into_iter()
+        .flatten()
+    {
+        named.push(("a vectors file", &v.file));
+    }
+    if let Some(t) = &manifest.sequential {
+        named.push(("the sequential tower's directory", &t.dir));
+        named.push(("a vectors file", &t.vectors.file));
+    }
+    for (what, name) in named {
+        if !is_confined(name) || name == MANIFEST {
+            return Err(corrupt(
+                manifest_path,
+                format!("{what} {name:?} is not a path inside the bundle"),
+            ));
+        }
+    }
+    Ok(())
 }
