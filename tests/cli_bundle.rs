@@ -636,3 +636,62 @@ fn fit_and_evaluate_with_a_sequential_tower() {
     ]));
     assert!(err.contains("--sequential"), "{err}");
 }
+
+/// `update -o` onto its own input, killed at any moment while it writes: the bundle is always
+/// there and loads (the new one swapped in by one atomic exchange, or the old one kept), and
+/// the next write leaves no temporary folder of a killed run behind.
+#[cfg(unix)]
+#[test]
+fn killed_writes_never_lose_the_bundle_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("events.csv");
+    events(&data, 0..400, 0..12);
+    let bundle = dir.path().join("bundle");
+    fit_rules_only(&data, &bundle, &[]);
+    let more = dir.path().join("more.csv");
+    events(&more, 400..600, 0..12);
+    let update = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
+            .args([
+                "update",
+                "-b",
+                s(&bundle),
+                "--events",
+                s(&more),
+                "-o",
+                s(&bundle),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long a whole update takes here, then kills spread over that time.
+    let started = std::time::Instant::now();
+    assert!(update().wait().unwrap().success());
+    let whole = started.elapsed();
+    for step in 0..8u32 {
+        let mut child = update();
+        std::thread::sleep(whole * step / 8);
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = ok(&affinity(&[
+            "recommend",
+            "-b",
+            s(&bundle),
+            "--user",
+            "u1",
+            "-k",
+            "2",
+        ]));
+        assert!(!out.trim().is_empty(), "after a kill at step {step}");
+    }
+    // A write after the kills removes what they left.
+    fit_rules_only(&data, &bundle, &[]);
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".bundle"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

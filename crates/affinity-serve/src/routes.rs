@@ -425,16 +425,25 @@ pub(crate) async fn events(
     };
     // Parsed now, so that a malformed file is the caller's 400, not a failed update later.
     let parsed = blocking(move || {
-        let dir = tempfile_dir()?;
-        let path = dir.join("events.csv");
-        std::fs::write(&path, &bytes)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let internal =
+            |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let dir = tempfile::Builder::new()
+            .prefix("affinity-serve-")
+            .tempdir()
+            .map_err(internal)?;
+        let path = dir.path().join("events.csv");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .map_err(internal)?;
         let format = affinity_data::Format::Long(affinity_data::LongCsv {
             time_format,
             ..Default::default()
         });
         let loaded = affinity_data::load(&path, &format, &Default::default());
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir); // removed with what it holds
         loaded.map(|(d, _)| d).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -447,20 +456,31 @@ pub(crate) async fn events(
     let worker = state.clone();
     tokio::spawn(async move {
         let _one_at_a_time = worker.update_lock.lock().await;
-        let dir = worker.current().dir.clone();
+        let started = worker.current();
+        let (dir, generation) = (started.dir.clone(), started.figures.generation);
+        drop(started);
         let job = worker.clone();
-        let outcome = tokio::task::spawn_blocking(move || -> crate::Result<serde_json::Value> {
+        let outcome = tokio::task::spawn_blocking(move || -> crate::Result<(Value, bool)> {
             let current = affinity_recommend::pipeline::Recommender::load(&dir, &job.params.load)?;
             let (updated, report) = current.update(&parsed)?;
             updated.save(&dir, &Default::default())?;
             drop(updated);
             let next = job.load(&dir)?;
-            job.swap(next);
-            Ok(serde_json::to_value(&report).unwrap_or_default())
+            // A reload that came meanwhile wins: the update stays saved in its directory.
+            let swapped = job.swap_if_current(generation, next);
+            Ok((serde_json::to_value(&report).unwrap_or_default(), swapped))
         })
         .await;
         let (ok, value) = match outcome {
-            Ok(Ok(report)) => (true, json!({ "status": "applied", "report": report })),
+            Ok(Ok((report, true))) => (true, json!({ "status": "applied", "report": report })),
+            Ok(Ok((report, false))) => (
+                true,
+                json!({
+                    "status": "saved, not served",
+                    "detail": "a reload served another bundle while the update ran; the update is saved in the bundle it was posted for (reload it to serve it)",
+                    "report": report,
+                }),
+            ),
             Ok(Err(e)) => (false, json!({ "status": "failed", "error": e.to_string() })),
             Err(e) => (false, json!({ "status": "failed", "error": e.to_string() })),
         };
@@ -490,18 +510,4 @@ pub(crate) async fn status(
         "last_update": last,
         "update_running": state.update_lock.try_lock().is_err(),
     })))
-}
-
-/// A fresh private directory for a posted file.
-fn tempfile_dir() -> Result<std::path::PathBuf, ApiError> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "affinity-serve-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(dir)
 }

@@ -163,15 +163,29 @@ impl AppState {
     /// a moment later the allocator is asked to give the freed memory back (see
     /// [`release_freed_memory`]).
     pub fn swap(&self, next: Serving) {
-        let old = std::mem::replace(
-            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
-            Arc::new(next),
-        );
+        self.swap_if(None, next);
+    }
+
+    /// Serves `next` only if the bundle served now is still generation `expected`, and says
+    /// whether it did: work that started from one bundle (an update from posted events) must
+    /// not undo a reload that came while it ran.
+    pub fn swap_if_current(&self, expected: u64, next: Serving) -> bool {
+        self.swap_if(Some(expected), next)
+    }
+
+    fn swap_if(&self, expected: Option<u64>, next: Serving) -> bool {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if expected.is_some_and(|g| current.figures.generation != g) {
+            return false;
+        }
+        let old = std::mem::replace(&mut *current, Arc::new(next));
+        drop(current);
         drop(old);
         std::thread::spawn(|| {
             std::thread::sleep(Duration::from_secs(1));
             release_freed_memory();
         });
+        true
     }
 
     /// Whether `presented` is the admin token (compared through BLAKE3 digests, whose

@@ -182,3 +182,91 @@ async fn routes_answer_in_process() {
     let (status, _) = call(&app, post("/v1/admin/reload", "{}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+const TOKEN: &str = "an-admin-token-of-some-length";
+
+fn admin_post(uri: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// Posted events are parsed from a private directory with a random name, never from a path
+/// another local user could prepare: traps laid at the names the server once used (a link
+/// from `events.csv` to a file of theirs) are left untouched.
+#[cfg(unix)]
+#[tokio::test]
+async fn posted_events_never_follow_a_prepared_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = bundle(dir.path());
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "mine").unwrap();
+    let traps: Vec<std::path::PathBuf> = (0..16)
+        .map(|n| std::env::temp_dir().join(format!("affinity-serve-{}-{n}", std::process::id())))
+        .collect();
+    for trap in &traps {
+        std::fs::create_dir_all(trap).unwrap();
+        let _ = std::fs::remove_file(trap.join("events.csv"));
+        std::os::unix::fs::symlink(&victim, trap.join("events.csv")).unwrap();
+    }
+    let mut params = ServeParams::new(path);
+    params.admin_token = Some(TOKEN.into());
+    let state = tokio::task::spawn_blocking(move || AppState::new(params))
+        .await
+        .unwrap()
+        .unwrap();
+    let app = router(Arc::new(state));
+    let (status, body) = call(
+        &app,
+        admin_post(
+            "/v1/admin/events",
+            "user,item,time\nu90,bread,2024-01-05\nu90,jam,2024-01-05\n",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Wait for the update to finish, then check it worked and harmed nothing.
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        let request = Request::get("/v1/admin/status")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        let (_, status) = call(&app, request).await;
+        if status["update_running"] == false && !status["last_update"].is_null() {
+            last = status;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["last_update"]["status"], "applied", "{last}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine");
+    for trap in &traps {
+        std::fs::remove_dir_all(trap).unwrap();
+    }
+}
+
+/// An update that started from one bundle does not swap its result in over a bundle a reload
+/// served meanwhile.
+#[test]
+fn a_reload_is_not_undone_by_an_update_that_started_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = bundle(dir.path());
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let second = bundle(&other_dir);
+    let state = AppState::new(ServeParams::new(first.clone())).unwrap();
+    let started = state.current().figures.generation;
+    // A reload serves the second bundle ...
+    let reloaded = state.load(&second).unwrap();
+    state.swap(reloaded);
+    // ... then the update, which began from the first, is done: it is not served.
+    let updated = state.load(&first).unwrap();
+    assert!(!state.swap_if_current(started, updated));
+    assert_eq!(state.current().dir, second);
+    // Work that began from the bundle being served is swapped in.
+    let now = state.current().figures.generation;
+    let again = state.load(&second).unwrap();
+    assert!(state.swap_if_current(now, again));
+}
