@@ -83,3 +83,29 @@ fn other_commands_are_handed_on_to_affinity() {
         "clap's usage error from affinity"
     );
 }
+
+/// Holding itemsets for rules in an address space too small for the cap stops with an error
+/// that says so (exit 2), where a failed allocation used to abort the process.
+#[cfg(target_os = "linux")]
+#[test]
+fn mining_past_the_memory_it_may_use_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    // One basket of 23 items: 8.4 million itemsets at a count of 1, under the cap of 60
+    // million, far over 400 MB of address space.
+    let data = dir.path().join("one.dat");
+    let items: Vec<String> = (1..=23).map(|i| i.to_string()).collect();
+    std::fs::write(&data, items.join(" ") + "\n").unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 400000 && exec '{}' mine -i '{}' -f fimi --min-count 1 --rules \
+             --max-itemsets 60000000 --count-only",
+            env!("CARGO_BIN_EXE_affinity-lite"),
+            data.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ran out of memory holding"), "{err}");
+}

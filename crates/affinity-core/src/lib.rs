@@ -27,6 +27,7 @@
 //! ```
 
 pub mod files;
+pub mod memory;
 mod progress;
 mod setting;
 

@@ -33,6 +33,17 @@ pub enum MineError {
         /// The cap.
         limit: u64,
     },
+    /// Memory ran out while holding what was found (an allocation failed: the address space
+    /// or the machine is smaller than the cap allows); nothing was written.
+    #[error(
+        "ran out of memory holding {held} {what}: raise the minimum support, set a max length, or lower the cap (--max-itemsets)"
+    )]
+    OutOfMemory {
+        /// What was being held: "itemsets" or "rules".
+        what: &'static str,
+        /// How many were held when it ran out.
+        held: usize,
+    },
     /// Writing the output failed.
     #[error(transparent)]
     Write(#[from] WriteError),

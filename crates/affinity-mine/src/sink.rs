@@ -73,9 +73,30 @@ pub struct Itemset {
     pub support: u64,
 }
 
+/// Room for `more` itemsets of about `width` items each in `held`, or the error that says
+/// memory ran out. A failed allocation aborts a Rust process, so before the vector grows
+/// (rarely: it doubles) the room the grown vector and the itemsets that will fill it need is
+/// checked against what the process may still take ([`affinity_core::memory::fits`]).
+fn reserve(held: &mut Vec<Itemset>, more: usize, width: usize) -> Result<()> {
+    let out_of_memory = |held: &Vec<Itemset>| crate::MineError::OutOfMemory {
+        what: "itemsets",
+        held: held.len(),
+    };
+    if held.len() + more > held.capacity() {
+        let grown = (held.len() + more).max(held.capacity() * 2) as u64;
+        // The vector itself, and each itemset's own items (with the allocator's overhead).
+        let each = std::mem::size_of::<Itemset>() as u64 + 4 * width as u64 + 16;
+        if !affinity_core::memory::fits(grown.saturating_mul(each)) {
+            return Err(out_of_memory(held));
+        }
+    }
+    held.try_reserve(more).map_err(|_| out_of_memory(held))
+}
+
 impl ItemsetSink for Vec<Itemset> {
     type Part = Vec<Itemset>;
     fn push(&mut self, items: &[u32], support: u64) -> Result<()> {
+        reserve(self, 1, items.len())?;
         self.push(Itemset {
             items: items.to_vec(),
             support,
@@ -86,6 +107,8 @@ impl ItemsetSink for Vec<Itemset> {
         Vec::new()
     }
     fn absorb(&mut self, mut part: Self) -> Result<()> {
+        let width = part.first().map_or(0, |s| s.items.len());
+        reserve(self, part.len(), width)?;
         self.append(&mut part);
         Ok(())
     }

@@ -35,7 +35,9 @@ use hyper_util::service::TowerToHyperService;
 
 pub use error::{Result, ServeError};
 pub use metrics::BundleFigures;
-pub use state::{release_freed_memory, tune_allocator, AppState, ServeParams};
+pub use state::{
+    release_freed_memory, tune_allocator, AppState, ServeParams, MAX_BATCH, MAX_BODY, MAX_WORKERS,
+};
 
 /// The routes over `state`.
 pub fn router(state: Arc<AppState>) -> Router {

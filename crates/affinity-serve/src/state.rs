@@ -73,6 +73,19 @@ impl ServeParams {
         if let Some((name, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
             return Err(InvalidSetting::new(name, "must be at least 1"));
         }
+        // Bounds a machine can honour: beyond them the runtime fails to spawn its threads
+        // or a batch holds more than memory, an abort rather than an error.
+        let at_most = [
+            ("workers", self.workers, MAX_WORKERS),
+            ("max_batch", self.max_batch, MAX_BATCH),
+            ("body_limit", self.body_limit, MAX_BODY),
+        ];
+        if let Some((name, value, max)) = at_most.iter().find(|(_, v, max)| v > max) {
+            return Err(InvalidSetting::new(
+                name,
+                format!("{value} is more than {max}, the most this server allows"),
+            ));
+        }
         if self.request_timeout.is_zero() || self.header_timeout.is_zero() {
             return Err(InvalidSetting::new("timeouts", "must be positive"));
         }
@@ -91,6 +104,13 @@ impl ServeParams {
         Ok(())
     }
 }
+
+/// The most async worker threads (`--workers`).
+pub const MAX_WORKERS: usize = 1024;
+/// The most requests batched together (`--max-batch`).
+pub const MAX_BATCH: usize = 65_536;
+/// The largest request body (`--body-limit`): 1 GiB.
+pub const MAX_BODY: usize = 1 << 30;
 
 /// A history's vector, computed with the histories of concurrent requests.
 pub type Encoder = Batcher<Vec<u32>, Vec<f32>>;

@@ -70,6 +70,11 @@ fn settings_that_cannot_work_are_refused_before_loading() {
     };
     assert_eq!(bad(|p| p.workers = 0), "workers");
     assert_eq!(bad(|p| p.max_batch = 0), "max_batch");
+    // Bounded above too: 100,000 workers used to abort the process when tokio could not
+    // spawn them.
+    assert_eq!(bad(|p| p.workers = 100_000), "workers");
+    assert_eq!(bad(|p| p.max_batch = usize::MAX), "max_batch");
+    assert_eq!(bad(|p| p.body_limit = usize::MAX), "body_limit");
     assert_eq!(bad(|p| p.admin_token = Some("short".into())), "admin_token");
     assert_eq!(
         bad(|p| p.reload_root = Some("/nonexistent/root".into())),

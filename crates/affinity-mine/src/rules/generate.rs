@@ -91,10 +91,18 @@ pub fn generate_rules(itemsets: &[Itemset], total: u64, params: &RuleParams) -> 
     if total == 0 {
         return Ok(Vec::new());
     }
-    let support: HashMap<&[u32], u64> = itemsets
-        .iter()
-        .map(|s| (s.items.as_slice(), s.support))
-        .collect();
+    let out_of_memory = |what, held| MineError::OutOfMemory { what, held };
+    // The index of every itemset's support: a slice and a count per entry, about twice over
+    // for the table's room (a failed allocation would abort, so it is checked first).
+    let index_bytes = itemsets.len() as u64 * 2 * (std::mem::size_of::<(&[u32], u64)>() as u64 + 1);
+    if !affinity_core::memory::fits(index_bytes) {
+        return Err(out_of_memory("itemsets", itemsets.len()));
+    }
+    let mut support: HashMap<&[u32], u64> = HashMap::new();
+    support
+        .try_reserve(itemsets.len())
+        .map_err(|_| out_of_memory("itemsets", itemsets.len()))?;
+    support.extend(itemsets.iter().map(|s| (s.items.as_slice(), s.support)));
     let ubiquitous: HashSet<u32> = match params.max_item_support {
         None => HashSet::new(),
         Some(limit) => itemsets
@@ -159,6 +167,17 @@ pub fn generate_rules(itemsets: &[Itemset], total: u64, params: &RuleParams) -> 
                 {
                     return Err(too_many());
                 }
+                if rules.len() == rules.capacity() {
+                    // Doubling: the vector and each rule's two item lists.
+                    let each = std::mem::size_of::<Rule>() as u64 + 4 * n as u64 + 32;
+                    let grown = (rules.capacity() as u64 * 2).max(4);
+                    if !affinity_core::memory::fits(grown.saturating_mul(each)) {
+                        return Err(out_of_memory("rules", rules.len()));
+                    }
+                }
+                rules
+                    .try_reserve(1)
+                    .map_err(|_| out_of_memory("rules", rules.len()))?;
                 rules.push(rule);
             }
         }
