@@ -139,6 +139,30 @@ fn mine_rejects_bad_settings_and_keeps_old_output() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("min_support"));
     }
+    // Rule settings without --rules used to be ignored in silence.
+    for rule_only in [
+        &["--max-item-support", "0.5"][..],
+        &["--min-lift", "1.2"],
+        &["--any-consequent"],
+        &["--rules-output", "r.csv"],
+    ] {
+        let mut argv = vec![
+            "mine",
+            "-i",
+            dat.to_str().unwrap(),
+            "-f",
+            "fimi",
+            "--min-count",
+            "1",
+        ];
+        argv.extend_from_slice(rule_only);
+        let out = affinity(&argv);
+        assert_eq!(out.status.code(), Some(2), "{rule_only:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--rules"),
+            "{rule_only:?}"
+        );
+    }
     // A failing run (bad line) leaves the earlier output in place.
     let output = dir.path().join("out.txt");
     std::fs::write(&output, "earlier").unwrap();

@@ -551,7 +551,27 @@ fn pseudonymised_bundles_need_their_key() {
         argv.extend(["-o", s(&bundle)]);
         let err = failed(&affinity(&argv));
         assert!(err.contains("--pseudonymize-key-file"), "{err}");
+        // Evaluating the bundle on raw test ids: the key is named, not every user a cold start.
+        let mut argv = vec!["evaluate", "-b", s(&bundle), "-i", s(&data)];
+        argv.extend(&wrong);
+        let err = failed(&affinity(&argv));
+        assert!(
+            err.contains("the test file's users") && err.contains("fingerprint"),
+            "{err}"
+        );
     }
+    // With the key, the test users are found.
+    ok(&affinity(&[
+        "evaluate",
+        "-b",
+        s(&bundle),
+        "-i",
+        s(&data),
+        "--relevant",
+        "all",
+        "--pseudonymize-key-file",
+        s(&key),
+    ]));
     let bad = dir.path().join("bad");
     std::fs::write(&bad, "not a key").unwrap();
     let err = failed(&affinity(&[
@@ -694,4 +714,61 @@ fn killed_writes_never_lose_the_bundle_and_leave_nothing_behind() {
         .filter(|n| n.starts_with(".bundle"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Data where no user has a step to hold out is an error that says why, not a table of zeros.
+#[test]
+fn evaluate_with_no_user_to_score_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("events.csv");
+    // Two days each: too few steps to hold one out for validation and one for test.
+    events(&data, 0..20, 0..2);
+    let err = failed(&affinity(&[
+        "evaluate",
+        "-i",
+        s(&data),
+        "--no-model",
+        "--hold-out",
+        "last-time",
+    ]));
+    assert!(err.contains("no user has a test step"), "{err}");
+}
+
+/// An update counts every event it drops: repeated within the new file (dropped as it is
+/// read) and already in the bundle (it used to say "0 duplicates dropped" for the first kind).
+#[test]
+fn update_counts_every_duplicate_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("events.csv");
+    events(&data, 0..20, 0..4);
+    let bundle = dir.path().join("bundle");
+    fit_rules_only(&data, &bundle, &[]);
+    let old_line = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let header = std::fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let fresh = old_line.replacen("u0,", "u99,", 1);
+    let more = dir.path().join("more.csv");
+    std::fs::write(&more, format!("{header}\n{fresh}\n{fresh}\n{old_line}\n")).unwrap();
+    let out = ok(&affinity(&[
+        "update",
+        "-b",
+        s(&bundle),
+        "--events",
+        s(&more),
+        "-o",
+        s(&bundle),
+    ]));
+    assert!(
+        out.contains("1 events added (2 duplicates dropped: 1 repeated within the file, 1 already in the bundle)"),
+        "{out}"
+    );
 }

@@ -301,7 +301,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         );
     }
     let recommender = load_bundle(&args.bundle, &args.run)?;
-    let (new, _) = args.read.load(&args.events)?;
+    let (new, read_report) = args.read.load(&args.events)?;
     let (mut updated, report) = recommender.update(&new)?;
     #[cfg_attr(not(feature = "model"), allow(unused_mut))]
     let mut tuned: Option<affinity::pipeline::ContinualReport> = None;
@@ -322,7 +322,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
     updated.set_provenance(provenance);
     let manifest = updated.save(&args.out, &save_options(vectors, false))?;
     if args.json {
-        let json = serde_json::json!({"update": report, "fine_tuning": tuned});
+        let json = serde_json::json!({"read": read_report, "update": report, "fine_tuning": tuned});
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
@@ -342,9 +342,11 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "bundle {}: {} events added ({} duplicates dropped), {} new users, {} new items, {} texts completed, {} items and {} users embedded, rules {} -> {}, {:.2} s",
+        "bundle {}: {} events added ({} duplicates dropped: {} repeated within the file, {} already in the bundle), {} new users, {} new items, {} texts completed, {} items and {} users embedded, rules {} -> {}, {:.2} s",
         args.out.display(),
         report.events_added,
+        read_report.duplicates_dropped as usize + report.duplicates_dropped,
+        read_report.duplicates_dropped,
         report.duplicates_dropped,
         report.new_users,
         report.new_items,
@@ -369,13 +371,14 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
 pub fn check_user_key(
     bundle: &std::path::Path,
     key: Option<&affinity_data::PseudonymKey>,
+    looked_up: &str,
 ) -> anyhow::Result<()> {
     let manifest = affinity::bundle::read_manifest(bundle)?;
     let stored = manifest.last_read().and_then(|r| r.pseudonym_key.clone());
     let given = key.map(|k| k.fingerprint());
     if stored != given {
         bail!(
-            "{}: the bundle's user ids were {}, and --user would be looked up {}",
+            "{}: the bundle's user ids were {}, and {looked_up} would be looked up {}",
             bundle.display(),
             key_said(stored.as_deref()),
             match given {

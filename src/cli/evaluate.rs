@@ -86,6 +86,9 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
             if args.tune {
                 bail!("--tune chooses weights while fitting: use `affinity fit --tune`");
             }
+            // Test users are found by the ids the bundle stored: raw, or pseudonyms of its key.
+            let key = args.read.pseudonym_key()?;
+            super::bundle::check_user_key(dir, key.as_ref(), "the test file's users")?;
             let recommender = load_bundle(dir, &args.run)?;
             let (test, _) = args.read.load(&args.input)?;
             let candidates = args
@@ -367,6 +370,22 @@ fn evaluate_split(
     };
     let prepared = pipeline.prepare(dataset);
     let set = EvalSet::from_prepared(&prepared, protocol);
+    if set.is_empty() {
+        bail!(
+            "{}: no user has a test step with {} items to score (a user needs at least three \
+             {}; the held-out one must hold relevant items)",
+            args.input.display(),
+            match protocol {
+                EvalProtocol::NewItems => "new",
+                EvalProtocol::AllItems => "any",
+            },
+            match hold_out {
+                HoldOut::LastItem => "events",
+                HoldOut::LastTimestamp => "time steps",
+                HoldOut::LastBasket => "baskets",
+            }
+        );
+    }
     let rules = pipeline.mine_rules(&prepared)?;
     let mut model = pipeline.recommender_with(
         &prepared,

@@ -258,7 +258,7 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
     let recommender = match &args.bundle {
         Some(dir) => {
             if args.user.is_some() {
-                super::bundle::check_user_key(dir, key.as_ref())?;
+                super::bundle::check_user_key(dir, key.as_ref(), "--user")?;
             }
             load_bundle(dir, &args.run)?
         }

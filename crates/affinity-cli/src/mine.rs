@@ -76,13 +76,13 @@ pub struct MineArgs {
     #[arg(long, default_value_t = 0.5)]
     min_confidence: f64,
     /// Rules: minimum lift.
-    #[arg(long)]
+    #[arg(long, requires = "rules")]
     min_lift: Option<f64>,
     /// Rules: consequents of any size (mlxtend) instead of one item (arules, Spark).
-    #[arg(long)]
+    #[arg(long, requires = "rules")]
     any_consequent: bool,
     /// Rules: drop items whose support is above this fraction (e.g. the shopping bag).
-    #[arg(long)]
+    #[arg(long, requires = "rules")]
     max_item_support: Option<f64>,
     /// Write itemsets here instead of standard output.
     #[arg(long, short)]
@@ -96,7 +96,7 @@ pub struct MineArgs {
     /// Write rules here: JSON if the name ends in .json, Parquet if in .parquet (Spark
     /// FPGrowth's antecedent, consequent, confidence, lift, support, then affinity's other
     /// measures), else CSV (mlxtend's columns).
-    #[arg(long)]
+    #[arg(long, requires = "rules")]
     rules_output: Option<PathBuf>,
     /// Print one JSON summary object (itemsets go to --output only).
     #[arg(long)]

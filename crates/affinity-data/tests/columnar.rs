@@ -582,3 +582,30 @@ fn writer_output_reads_back() {
         "one group per 65,536 baskets"
     );
 }
+
+/// A basket column of a list type the reader does not take is refused as such, naming the
+/// column and its type (it was read as an event table and reported missing user and item
+/// columns).
+#[test]
+fn a_list_type_the_reader_does_not_take_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut baskets = arrow_array::builder::FixedSizeListBuilder::new(StringBuilder::new(), 2);
+    for pair in [["milk", "bread"], ["jam", "tea"]] {
+        for item in pair {
+            baskets.values().append_value(item);
+        }
+        baskets.append(true);
+    }
+    let batch = table(vec![("items", Arc::new(baskets.finish()) as ArrayRef)]);
+    let path = ipc(&dir, "fixed.arrow", &batch, false);
+    let error = load(
+        &path,
+        &Format::ArrowIpc(columnar()),
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&error, DataError::WrongColumnType { column, found, .. } if column == "items" && found.contains("FixedSizeList")),
+        "{error}"
+    );
+}

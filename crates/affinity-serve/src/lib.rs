@@ -74,11 +74,32 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         .map_or("unmatched", |p| p.as_str())
         .to_string();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = json_errors(next.run(request).await);
     state
         .metrics
         .record(&route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// Every error answered as JSON: the answers the framework makes itself (405 for a wrong
+/// method, 408 for a request past its time) come with no body; they get `{"error": ...}`
+/// with the status's reason, keeping their headers (`Allow`).
+fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let has_body = response
+        .headers()
+        .contains_key(axum::http::header::CONTENT_TYPE);
+    if !(status.is_client_error() || status.is_server_error()) || has_body {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let mut answer =
+        axum::response::IntoResponse::into_response(routes::ApiError::new(status, reason));
+    for (name, value) in parts.headers.iter() {
+        answer.headers_mut().entry(name).or_insert(value.clone());
+    }
+    answer
 }
 
 /// Loads the bundle, listens, calls `ready` with the address bound (port 0 picks a free one),
@@ -163,4 +184,29 @@ fn shared_across_threads() {
     fn check<T: Send + Sync>() {}
     check::<affinity_recommend::pipeline::Recommender>();
     check::<AppState>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request past its time is answered by the timeout layer with no body: JSON now.
+    #[test]
+    fn bodiless_errors_become_json() {
+        let bare = Response::builder()
+            .status(axum::http::StatusCode::REQUEST_TIMEOUT)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let answer = json_errors(bare);
+        assert_eq!(answer.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            answer.headers()[axum::http::header::CONTENT_TYPE],
+            "application/json"
+        );
+        // Answers that already say something are left alone.
+        let ok = Response::new(axum::body::Body::from("fine"));
+        assert!(!json_errors(ok)
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE));
+    }
 }

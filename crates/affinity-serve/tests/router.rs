@@ -183,6 +183,19 @@ async fn routes_answer_in_process() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = call(&app, Request::get("/nowhere").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A wrong method is answered as JSON too (it used to be an empty body), with `Allow`.
+    let response = app
+        .clone()
+        .oneshot(Request::get("/v1/recommend").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers().contains_key("allow"));
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"], "method not allowed", "{body}");
     // Without an admin token the admin routes are closed.
     let (status, _) = call(&app, post("/v1/admin/reload", "{}")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

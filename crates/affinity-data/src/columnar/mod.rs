@@ -103,8 +103,17 @@ impl Columnar {
                 source
                     .schema
                     .field_with_name(self.items_column())
+                    // Any list type: the ones the reader cannot take are then refused as
+                    // such, not reported as a missing user or item column.
                     .is_ok_and(|f| {
-                        matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_))
+                        matches!(
+                            f.data_type(),
+                            DataType::List(_)
+                                | DataType::LargeList(_)
+                                | DataType::FixedSizeList(..)
+                                | DataType::ListView(_)
+                                | DataType::LargeListView(_)
+                        )
                     })
             }
         })
