@@ -37,7 +37,11 @@ struct Args {
     lora: bool,
 }
 
-fn args() -> Args {
+/// How to run it (`--help`).
+const USAGE: &str =
+    "usage: cargo run --release --example groceries -- [DATA.csv] [--out DIR] [--quick] [--lora]";
+
+fn args() -> anyhow::Result<Args> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut a = Args {
         data: root.join("data/groceries.csv"),
@@ -51,10 +55,15 @@ fn args() -> Args {
             "--out" => a.out = it.next().map(PathBuf::from).unwrap_or(a.out),
             "--quick" => a.quick = true,
             "--lora" => a.lora = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other if other.starts_with('-') => anyhow::bail!("unknown option {other}\n{USAGE}"),
             other => a.data = PathBuf::from(other),
         }
     }
-    a
+    Ok(a)
 }
 
 fn model_dir() -> PathBuf {
@@ -65,9 +74,20 @@ fn model_dir() -> PathBuf {
         })
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the run with their message and exit code 2, not a debug dump with a backtrace.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let started = Instant::now();
-    let args = args();
+    let args = args()?;
     let format = Format::Long(LongCsv {
         time_format: TimeFormat::DayMonthYear,
         ..LongCsv::default()

@@ -190,6 +190,12 @@ struct Args {
     sequential_from: Option<PathBuf>,
 }
 
+/// How to run it (`--help`).
+const USAGE: &str =
+    "usage: cargo run --release --example scientific -- [DIR/Scientific] [--out DIR] \
+[--bert-examples N] [--no-ablation] [--quick] [--epochs N] [--lr F] [--dropout F] \
+[--temperature F] [--hidden N] [--patience N] [--max-history N,M,...] [--sequential-from DIR]";
+
 fn args(root: &Path) -> anyhow::Result<Args> {
     let mut a = Args {
         prefix: root.join("../shared/datasets/amazon-scientific/Scientific"),
@@ -225,14 +231,29 @@ fn args(root: &Path) -> anyhow::Result<Args> {
             "--sequential-from" => a.sequential_from = Some(value("--sequential-from")?.into()),
             "--bert-examples" => a.bert_examples = value("--bert-examples")?.parse()?,
             "--no-ablation" => a.ablation = false,
-            other if other.starts_with("--") => anyhow::bail!("unknown option {other}"),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other if other.starts_with('-') => anyhow::bail!("unknown option {other}\n{USAGE}"),
             other => a.prefix = PathBuf::from(other),
         }
     }
     Ok(a)
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the run with their message and exit code 2, not a debug dump with a backtrace.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let args = args(&root)?;
     if !args.prefix.with_extension("text").is_file() {

@@ -137,7 +137,8 @@ fn a_bundle_of_order_data_recommends_buy_again_with_reasons() {
             .as_array()
             .unwrap()
             .iter()
-            .find_map(|reason| reason.get("BoughtBefore").cloned())
+            .find(|reason| reason["kind"] == "bought_before")
+            .cloned()
     };
     assert!(
         again.iter().all(|r| bought_before(r).is_some()),

@@ -155,8 +155,9 @@ async fn routes_answer_in_process() {
     again.sort();
     assert_eq!(again, ["bread", "milk"], "{body}");
     let reason = &body["recommendations"][0]["reasons"][0];
-    assert_eq!(reason["BoughtBefore"]["times"], 3, "{body}");
-    assert_eq!(reason["BoughtBefore"]["every_days"], 1.0, "{body}");
+    assert_eq!(reason["kind"], "bought_before", "{body}");
+    assert_eq!(reason["times"], 3, "{body}");
+    assert_eq!(reason["every_days"], 1.0, "{body}");
     let (_, body) = call(
         &app,
         post(

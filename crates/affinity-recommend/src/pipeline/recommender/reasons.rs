@@ -5,7 +5,12 @@ use super::Recommender;
 use affinity_rank::{inner_product, BasketHistory};
 
 /// Why an item was recommended.
+///
+/// In JSON each reason is an object whose `kind` says which (`rule`, `similar_to`,
+/// `bought_before`, `popular`) beside its fields: `{"kind": "rule", "antecedent": [...],
+/// "confidence": 0.4, "lift": 1.9}`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     /// A mined rule fired on the history: `antecedent -> item`.
     Rule {
