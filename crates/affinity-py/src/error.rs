@@ -53,6 +53,14 @@ pub enum PyBindError {
     /// The ranker failed.
     #[error(transparent)]
     Rank(#[from] RankError),
+    /// An allocation the input asks for failed: raised as `MemoryError`, never an abort.
+    #[error("ran out of memory {doing}: {advice}")]
+    OutOfMemory {
+        /// What the memory was for.
+        doing: String,
+        /// How to ask for less.
+        advice: &'static str,
+    },
     /// Building an Arrow array failed (an internal limit such as 32-bit offsets).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
@@ -67,8 +75,42 @@ impl From<PyBindError> for PyErr {
         match error {
             PyBindError::Mine(MineError::TooManyItemsets { .. })
             | PyBindError::Mine(MineError::TooManyRules { .. }) => CapExceeded::new_err(message),
+            // The core's advice names the command line's flag: Python's keywords instead.
+            PyBindError::Mine(MineError::OutOfMemory { what, held }) => {
+                PyMemoryError::new_err(format!(
+                    "ran out of memory holding {held} {what}: raise the minimum support, set \
+                     max_len, or lower {}",
+                    if what == "rules" {
+                        "max_rules"
+                    } else {
+                        "max_itemsets"
+                    }
+                ))
+            }
+            PyBindError::OutOfMemory { .. } => PyMemoryError::new_err(message),
             PyBindError::Mine(MineError::Write(_)) => PyOSError::new_err(message),
             _ => PyValueError::new_err(message),
         }
+    }
+}
+
+/// `len` copies of `value`, or [`PyBindError::OutOfMemory`] (never an abort) when that much
+/// memory cannot be had; `doing` says what for.
+pub fn filled<T: Clone>(
+    len: Option<usize>,
+    value: T,
+    doing: impl FnOnce() -> String,
+    advice: &'static str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    match len {
+        Some(len) if out.try_reserve_exact(len).is_ok() => {
+            out.resize(len, value);
+            Ok(out)
+        }
+        _ => Err(PyBindError::OutOfMemory {
+            doing: doing(),
+            advice,
+        }),
     }
 }

@@ -41,7 +41,8 @@ fn import_optional(arrays: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<Arr
 /// Frequent, closed or maximal itemsets of baskets (list chunks) as a pyarrow Table.
 #[pyfunction]
 #[pyo3(signature = (baskets, *, min_support=None, min_count=None, max_len=None,
-    target="frequent", threads=None, max_itemsets=None, duplicates="merge"))]
+    target="frequent", threads=None, max_itemsets=Some(settings::DEFAULT_MAX_ITEMSETS as i64),
+    duplicates="merge"))]
 #[allow(clippy::too_many_arguments)] // Python keyword arguments
 fn mine<'py>(
     py: Python<'py>,
@@ -84,7 +85,7 @@ fn rules<'py>(
     any_consequent: bool,
     max_rules: Option<i64>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let transactions = settings::non_negative("n_transactions", n_transactions)?;
+    let transactions = settings::at_least_one("n_transactions", n_transactions)?;
     let max_rules = max_rules
         .map(|m| settings::at_least_one("max_rules", m))
         .transpose()?;
@@ -115,7 +116,7 @@ fn top_k<'py>(
     metric: &str,
     threads: Option<i64>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let k = settings::non_negative("k", k)? as usize;
+    let k = settings::top_k(k, n_items)?;
     let mode = settings::mode(mode)?;
     let metric = settings::metric(metric)?;
     let threads = threads
@@ -273,6 +274,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pfp_mine, m)?)?;
     m.add_class::<PyPfpGroup>()?;
     m.add("CapExceeded", m.py().get_type::<CapExceeded>())?;
+    m.add("DEFAULT_MAX_ITEMSETS", settings::DEFAULT_MAX_ITEMSETS)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

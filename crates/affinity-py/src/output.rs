@@ -1,10 +1,12 @@
 //! Building Arrow columns from mined ids: itemsets collected flat as the miner streams them,
 //! then cut into record batches that stay within Arrow's 32-bit offsets.
 
+use std::collections::TryReserveError;
 use std::ops::Range;
 use std::sync::Arc;
 
-use affinity_mine::ItemsetSink;
+use affinity_core::InvalidSetting;
+use affinity_mine::{ItemsetSink, MineError};
 use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, Int32Array, Int64Array, ListArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
@@ -89,10 +91,28 @@ impl Lists {
         (if row == 0 { 0 } else { self.ends[row - 1] })..self.ends[row]
     }
 
-    fn append(&mut self, other: Lists) {
+    /// Appends one list, or fails (holding nothing more) where memory runs out.
+    fn try_push(&mut self, items: &[u32]) -> Result<(), TryReserveError> {
+        self.ids.try_reserve(items.len())?;
+        self.ends.try_reserve(1)?;
+        self.push(items);
+        Ok(())
+    }
+
+    fn try_append(&mut self, other: Lists) -> Result<(), TryReserveError> {
+        self.ids.try_reserve(other.ids.len())?;
+        self.ends.try_reserve(other.ends.len())?;
         let base = self.ids.len();
         self.ids.extend(other.ids);
         self.ends.extend(other.ends.into_iter().map(|e| e + base));
+        Ok(())
+    }
+
+    /// Replaces every id `i` by `f(i)`.
+    pub fn map_ids(&mut self, f: impl Fn(u32) -> u32) {
+        for id in &mut self.ids {
+            *id = f(*id);
+        }
     }
 
     /// Offsets and values needed by row `row`: (values, string bytes).
@@ -172,14 +192,30 @@ pub struct ColumnSink {
     pub freq: Vec<i64>,
 }
 
+impl ColumnSink {
+    /// The error of an allocation that failed while `self` held what it holds.
+    fn out_of_memory(&self) -> MineError {
+        MineError::OutOfMemory {
+            what: "itemsets",
+            held: self.freq.len(),
+        }
+    }
+}
+
 impl ItemsetSink for ColumnSink {
     type Part = ColumnSink;
 
     fn push(&mut self, items: &[u32], support: u64) -> affinity_mine::Result<()> {
-        self.lists.push(items);
-        // A count is at most the total weight; past i64::MAX (9.2e18) it cannot be written
-        // as Spark's `long` anyway.
-        self.freq.push(i64::try_from(support).unwrap_or(i64::MAX));
+        // A count is at most the total weight, which the inputs keep within i64 (Spark's
+        // `long`): never saturated, an error if it ever were not.
+        let freq = i64::try_from(support).map_err(|_| {
+            InvalidSetting::new("weights", format!("a count of {support} passes 2^63 - 1"))
+        })?;
+        self.freq.try_reserve(1).map_err(|_| self.out_of_memory())?;
+        self.lists
+            .try_push(items)
+            .map_err(|_| self.out_of_memory())?;
+        self.freq.push(freq);
         Ok(())
     }
 
@@ -188,7 +224,12 @@ impl ItemsetSink for ColumnSink {
     }
 
     fn absorb(&mut self, part: Self) -> affinity_mine::Result<()> {
-        self.lists.append(part.lists);
+        self.freq
+            .try_reserve(part.freq.len())
+            .map_err(|_| self.out_of_memory())?;
+        self.lists
+            .try_append(part.lists)
+            .map_err(|_| self.out_of_memory())?;
         self.freq.extend(part.freq);
         Ok(())
     }

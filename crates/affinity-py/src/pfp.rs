@@ -2,6 +2,8 @@
 //! sharding each transaction into its groups' conditional prefixes, and mining one group.
 
 use affinity_core::InvalidSetting;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::Arc;
 
 use affinity_mine::{mine_group, MinSupport, MiningParams};
@@ -9,7 +11,7 @@ use arrow_array::{ArrayRef, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::error::{PyBindError, Result};
-use crate::hash::FxHashMap;
+use crate::hash::{FxHashMap, FxHashSet, FxHasher};
 use crate::input::{flat_ints, for_each_row, intern_in_order, rank_rows, Interner, UNKNOWN};
 use crate::itemsets::itemset_batches;
 use crate::output::{batches, ColumnSink, Lists, Values};
@@ -103,37 +105,152 @@ pub struct GroupParams {
     pub threads: usize,
 }
 
+/// Ranks below this are mined as they are: the miner's tables indexed by rank cost at most a
+/// few megabytes. Above it, ranks are mined as they are only if they are dense enough (see
+/// [`GroupPrefixes::sparse_ranks`]).
+const DIRECT_RANKS: usize = 1 << 16;
+
+/// The largest total weight a group may hold: every count stays within Spark's `long`.
+const MAX_TOTAL_WEIGHT: u64 = i64::MAX as u64;
+
 /// One group's prefixes, gathered batch by batch with identical prefixes merged into one
 /// weighted row, so that a group never has to be held whole as Arrow rows: Spark can stream
 /// it (`applyInArrow` over an iterator of batches) and the memory is the distinct prefixes.
+///
+/// The prefixes are kept as the miner reads them (a list of transactions and one of weights),
+/// indexed by a hash of each, so that mining reads them in place: [`GroupPrefixes::mine`] can
+/// run again, and [`GroupPrefixes::add`] can go on after it.
 #[derive(Debug, Default)]
 pub struct GroupPrefixes {
-    counts: FxHashMap<Box<[u32]>, u64>,
+    /// The distinct prefixes, in order of first appearance.
+    prefixes: Vec<Vec<u32>>,
+    /// The weight of each prefix.
+    weights: Vec<u64>,
+    /// For each hash, the first prefix that has it.
+    by_hash: FxHashMap<u64, usize>,
+    /// The other prefixes that have a hash an earlier one has (rare).
+    collisions: FxHashMap<u64, Vec<usize>>,
+    /// The sum of the weights, at most [`MAX_TOTAL_WEIGHT`].
+    total: u64,
 }
 
 impl GroupPrefixes {
     /// Adds a batch of prefixes (`list<int>` ranks), each counted once or `weights` times.
+    /// The batch is checked whole first: a batch that fails adds nothing. The weights of all
+    /// batches together must stay within 2^63 - 1, so that no count saturates or wraps.
     pub fn add(&mut self, prefixes: &[ArrayRef], weights: Option<&[ArrayRef]>) -> Result<()> {
         let rows = rank_rows(prefixes, "prefixes", false)?;
         let weights = match weights {
             Some(chunks) => Some(checked_weights(chunks, rows.len())?),
             None => None,
         };
-        for (row, prefix) in rows.into_iter().enumerate() {
-            let weight = weights.as_ref().map_or(1, |w| w[row]);
-            *self.counts.entry(prefix.into_boxed_slice()).or_insert(0) += weight;
+        let weight = |row: usize| weights.as_ref().map_or(1, |w| w[row]);
+        let mut total = self.total;
+        for row in 0..rows.len() {
+            total = total
+                .checked_add(weight(row))
+                .filter(|&t| t <= MAX_TOTAL_WEIGHT)
+                .ok_or_else(|| PyBindError::BadRow {
+                    argument: if weights.is_some() {
+                        "weights"
+                    } else {
+                        "prefixes"
+                    },
+                    row,
+                    reason: "the group's weights add up past 2^63 - 1 (the largest count an \
+                             int64 holds)"
+                        .into(),
+                })?;
         }
+        for (row, prefix) in rows.into_iter().enumerate() {
+            self.merge(prefix, weight(row));
+        }
+        self.total = total;
         Ok(())
+    }
+
+    /// Adds `weight` to the prefix, held once.
+    fn merge(&mut self, mut prefix: Vec<u32>, weight: u64) {
+        self.build_index();
+        let hash = hash_of(&prefix);
+        if let Some(index) = self.find(hash, &prefix) {
+            self.weights[index] += weight;
+            return;
+        }
+        // Held for the group's life: no spare capacity.
+        prefix.shrink_to_fit();
+        let index = self.prefixes.len();
+        self.index(hash, index);
+        self.prefixes.push(prefix);
+        self.weights.push(weight);
+    }
+
+    /// Files prefix `index` under `hash`.
+    fn index(&mut self, hash: u64, index: usize) {
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
+            Entry::Occupied(_) => self.collisions.entry(hash).or_default().push(index),
+        }
+    }
+
+    /// Rebuilds the hash index where [`GroupPrefixes::mine`] let it go.
+    fn build_index(&mut self) {
+        if !self.by_hash.is_empty() || self.prefixes.is_empty() {
+            return;
+        }
+        self.by_hash.reserve(self.prefixes.len());
+        for index in 0..self.prefixes.len() {
+            let hash = hash_of(&self.prefixes[index]);
+            self.index(hash, index);
+        }
+    }
+
+    /// The index of `prefix`, whose hash is `hash`, if it is held.
+    fn find(&self, hash: u64, prefix: &[u32]) -> Option<usize> {
+        let &first = self.by_hash.get(&hash)?;
+        if self.prefixes[first] == prefix {
+            return Some(first);
+        }
+        self.collisions
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|&i| self.prefixes[i] == prefix)
     }
 
     /// Distinct prefixes held.
     pub fn distinct(&self) -> usize {
-        self.counts.len()
+        self.prefixes.len()
+    }
+
+    /// The distinct ranks, ascending, where they are too sparse to be mined as they are (the
+    /// miner's tables are indexed by rank, up to the largest: a rank of 2^31 - 1 would cost
+    /// tens of gigabytes); `None` where they are dense enough.
+    fn sparse_ranks(&self) -> Option<Vec<u32>> {
+        let largest = self.prefixes.iter().flatten().copied().max()?;
+        if (largest as usize) < DIRECT_RANKS {
+            return None;
+        }
+        let distinct: FxHashSet<u32> = self.prefixes.iter().flatten().copied().collect();
+        if (largest as usize) < distinct.len().saturating_mul(4) {
+            return None;
+        }
+        let mut ranks: Vec<u32> = distinct.into_iter().collect();
+        ranks.sort_unstable();
+        Some(ranks)
     }
 
     /// Every itemset of the prefixes with a count of at least `min_count` whose largest rank
     /// belongs to `group`, as `items: list<int32>` (ascending ranks) and `freq: int64`. The
-    /// prefixes are consumed (their memory goes to the mining).
+    /// prefixes stay: mining again gives the same answer, and more can be added. Their hash
+    /// index is let go first (the mining does not need it, and a group mined is usually
+    /// done): its memory goes to the mining, and the next `add` rebuilds it.
+    ///
+    /// Sparse ranks are mined as their positions among the distinct ranks (an order-keeping
+    /// renumbering, so the itemsets and the groups that own them are the same), so that the
+    /// memory is proportional to the distinct ranks, not to the largest.
     pub fn mine(&mut self, settings: GroupParams) -> Result<RecordBatch> {
         let mut params =
             MiningParams::new(MinSupport::Count(settings.min_count)).threads(settings.threads);
@@ -141,31 +258,55 @@ impl GroupPrefixes {
             params = params.max_len(len);
         }
         params.check()?;
-        let (transactions, weights): (Vec<Vec<u32>>, Vec<u64>) = std::mem::take(&mut self.counts)
-            .into_iter()
-            .map(|(prefix, weight)| (prefix.into_vec(), weight))
-            .unzip();
+        self.by_hash = FxHashMap::default();
+        self.collisions = FxHashMap::default();
         let (group, num_groups) = (settings.group, settings.num_groups);
         let mut sink = ColumnSink::default();
-        mine_group(
-            &transactions,
-            Some(&weights),
-            &params,
-            &|rank| rank % num_groups == group,
-            &mut sink,
-        )?;
-        drop(transactions);
+        match self.sparse_ranks() {
+            None => {
+                mine_group(
+                    &self.prefixes,
+                    Some(&self.weights),
+                    &params,
+                    &|rank| rank % num_groups == group,
+                    &mut sink,
+                )?;
+            }
+            Some(ranks) => {
+                // Every rank is in `ranks`: its position is its new number.
+                let position = |rank: &u32| ranks.partition_point(|r| r < rank) as u32;
+                let renumbered: Vec<Vec<u32>> = self
+                    .prefixes
+                    .iter()
+                    .map(|prefix| prefix.iter().map(position).collect())
+                    .collect();
+                let rank_of = |i: u32| ranks[i as usize];
+                mine_group(
+                    &renumbered,
+                    Some(&self.weights),
+                    &params,
+                    &|i| rank_of(i) % num_groups == group,
+                    &mut sink,
+                )?;
+                sink.lists.map_ids(rank_of);
+            }
+        }
         let mut batches = itemset_batches(&sink, Values::Ranks, usize::MAX)?;
-        if batches.len() > 1 {
-            return Err(PyBindError::BadInput {
+        match (batches.pop(), batches.is_empty()) {
+            (Some(batch), true) => Ok(batch),
+            _ => Err(PyBindError::BadInput {
                 argument: "prefixes",
                 reason: "the group's itemsets exceed one Arrow batch (2^31 ranks): use more \
                          groups"
                     .into(),
-            });
+            }),
         }
-        Ok(batches.pop().expect("at least one batch"))
     }
+}
+
+/// The hash a prefix is filed under.
+fn hash_of(prefix: &[u32]) -> u64 {
+    BuildHasherDefault::<FxHasher>::default().hash_one(prefix)
 }
 
 /// One weight per prefix, none negative.

@@ -7,6 +7,27 @@ use affinity_rank::Metric;
 
 use crate::error::Result;
 
+/// The cap on the itemsets `affinity.mine` holds unless told otherwise: the command line's
+/// cap on the itemsets it holds for rules. Ten million itemsets take a few hundred megabytes
+/// as Arrow columns; past them a run is usually a support set too low, which would otherwise
+/// end the process when memory runs out.
+pub const DEFAULT_MAX_ITEMSETS: u64 = 10_000_000;
+
+/// `k` of a top-k search over `items` items: from 0 to `items`. Rows are padded where
+/// exclusions leave fewer than `k` items; a `k` above the catalogue would only add columns
+/// that are padding in every row (and a huge one an allocation that cannot be had).
+pub fn top_k(k: i64, items: usize) -> Result<usize> {
+    let k = non_negative("k", k)?;
+    match usize::try_from(k) {
+        Ok(k) if k <= items => Ok(k),
+        _ => Err(InvalidSetting::new(
+            "k",
+            format!("{k} is more than the {items} items of the index"),
+        )
+        .into()),
+    }
+}
+
 /// An integer setting that must be at least 1.
 pub fn at_least_one(name: &'static str, value: i64) -> Result<u64> {
     u64::try_from(value)

@@ -8,7 +8,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use ndarray::ArrayView2;
 
-use crate::error::{PyBindError, Result};
+use crate::error::{filled, PyBindError, Result};
 use crate::input::rank_rows;
 
 /// A row-major float32 matrix handed over as one flat Arrow array.
@@ -60,7 +60,8 @@ pub enum Mode {
 /// The best `k` items of `vectors` for each row of `queries`, leaving out the items of row
 /// `row` of the `exclude` lists (a null row excludes nothing) and, by `mode`, the row's
 /// `history` (discover) or everything but it (buy again): (indices, scores), row-major
-/// `queries.rows x k`, padded with -1 and NaN where fewer than `k` items remain.
+/// `queries.rows x k`, padded with -1 and NaN where fewer than `k` items remain. `k` is at most
+/// the number of items (checked by [`crate::settings::top_k`]).
 #[allow(clippy::too_many_arguments)] // one call of the Python function's arguments
 pub fn top_k(
     vectors: Matrix,
@@ -125,12 +126,16 @@ pub fn top_k(
             ),
         });
     }
+    // `k` is at most the catalogue, so the output is at most the queries times the items;
+    // still an allocation that may fail, which is a MemoryError (before any search).
+    let cells = queries.nrows().checked_mul(k);
+    let doing = || format!("for {} x {k} results", queries.nrows());
+    let advice = "rank fewer queries at a time, or ask for a smaller k";
+    let mut indices = filled(cells, -1i64, doing, advice)?;
+    let mut scores = filled(cells, f32::NAN, doing, advice)?;
     // The index owns its vectors: cosine normalises them in place.
     let index = ItemIndex::new(items.to_owned(), metric)?.with_threads(threads);
-    // No more than the catalogue can fill: the rest is padding.
-    let found = index.search_batch(queries, k.min(items.nrows()), &exclude)?;
-    let mut indices = vec![-1i64; queries.nrows() * k];
-    let mut scores = vec![f32::NAN; queries.nrows() * k];
+    let found = index.search_batch(queries, k, &exclude)?;
     for (row, best) in found.iter().enumerate() {
         for (col, scored) in best.iter().enumerate() {
             indices[row * k + col] = i64::from(scored.item);

@@ -7,7 +7,9 @@ numpy arrays and plain lists are accepted and converted to Arrow first. The GIL 
 while mining and ranking, so other Python threads run meanwhile.
 
 Errors: invalid settings and bad input raise ``ValueError`` with the Rust core's message; a cap
-(``max_itemsets``, ``max_rules``) raises :class:`CapExceeded`, a ``MemoryError``.
+(``max_itemsets``, ``max_rules``) raises :class:`CapExceeded`, a ``MemoryError``; an
+allocation that fails raises ``MemoryError``. :func:`mine` holds at most
+:data:`DEFAULT_MAX_ITEMSETS` itemsets unless told otherwise.
 
 >>> import affinity
 >>> table = affinity.mine([["milk", "bread"], ["milk"], ["bread", "eggs"]], min_count=2)
@@ -30,8 +32,13 @@ from ._native import CapExceeded
 
 __version__: str = _native.__version__
 
+#: The cap on the itemsets :func:`mine` holds when ``max_itemsets`` is not given (ten million,
+#: the command line's cap on the itemsets it holds for rules); ``max_itemsets=None`` lifts it.
+DEFAULT_MAX_ITEMSETS: int = _native.DEFAULT_MAX_ITEMSETS
+
 __all__ = [
     "CapExceeded",
+    "DEFAULT_MAX_ITEMSETS",
     "mine",
     "PfpGroup",
     "pfp_mine",
@@ -49,7 +56,7 @@ def mine(
     max_len: Optional[int] = None,
     target: str = "frequent",
     threads: Optional[int] = None,
-    max_itemsets: Optional[int] = None,
+    max_itemsets: Optional[int] = DEFAULT_MAX_ITEMSETS,
     duplicates: str = "merge",
 ) -> pa.Table:
     """Frequent, closed or maximal itemsets of ``baskets`` by FP-growth.
@@ -58,8 +65,10 @@ def mine(
         baskets: one basket per row: a pyarrow ``ListArray`` / ``LargeListArray`` /
             ``ChunkedArray`` of strings or integers, anything exposing ``__arrow_c_array__``
             or ``__arrow_c_stream__`` (polars, pandas with Arrow dtypes), a pandas Series of
-            lists, or a Python list of lists. A null basket is an empty transaction (it counts
-            towards ``min_support``); a null item is an error.
+            lists, or a Python list of lists. A null basket is skipped: it is no transaction
+            and does not count towards ``min_support`` (as ``affinity mine`` reads basket
+            tables and as Spark's FPGrowth does); an empty basket is an empty transaction; a
+            null item is an error.
         min_support: the minimum support as a fraction in (0, 1], read **exactly** as the
             decimal it is written as (a float through its shortest ``repr``: ``0.07`` is seven
             hundredths, not the binary double nearest to it): the minimum count is
@@ -70,7 +79,8 @@ def mine(
         target: ``"frequent"``, ``"closed"`` or ``"maximal"``.
         threads: worker threads (default: every core); the output does not depend on it.
         max_itemsets: raise :class:`CapExceeded` past this many itemsets instead of
-            exhausting memory.
+            exhausting memory; :data:`DEFAULT_MAX_ITEMSETS` (ten million) unless given,
+            ``None`` for no cap (memory running out is then a ``MemoryError``).
         duplicates: an item listed twice in one basket is counted once (``"merge"``) or is an
             error (``"reject"``, as Spark does).
 
@@ -106,11 +116,17 @@ def rules(
             ``target="frequent"`` (every frequent itemset is needed: a missing subset is a
             ``ValueError``); a pyarrow Table or RecordBatch, a pandas DataFrame, or anything
             with ``__arrow_c_stream__``.
-        n_transactions: the number of baskets mined (the denominator of every support).
+        n_transactions: the number of baskets mined (the denominator of every support), at
+            least 1; null baskets, which :func:`mine` skips, are not counted.
         min_confidence: keep rules with at least this confidence, in [0, 1].
         min_lift: keep rules with at least this lift.
         any_consequent: consequents of any size (mlxtend); default one item (Spark, arules).
         max_rules: raise :class:`CapExceeded` past this many rules.
+
+    The counts are checked before any rule is made (``ValueError`` naming the row): each is
+    an integer from 1 to ``n_transactions``, no itemset is listed twice, and no itemset is
+    counted more often than a subset of it, so that no support passes 1 and no confidence is
+    above 1.
 
     Returns:
         A table sorted by confidence then lift, descending: ``antecedent``, ``consequent``
@@ -151,7 +167,8 @@ def top_k(
     Args:
         vectors: the item matrix, 2-D, converted to C-contiguous float32 if it is not.
         queries: the query matrix, 2-D, of the same width.
-        k: items per query.
+        k: items per query, from 0 to the number of items (a larger ``k`` is a
+            ``ValueError``: its extra columns could only ever be padding).
         exclude: per query, the item indices to leave out (a list of lists, or a pyarrow
             list array; ``None`` rows exclude nothing).
         history: per query, the items the shopper bought before (as ``exclude``); needed by
@@ -166,8 +183,8 @@ def top_k(
     Returns:
         ``(indices, scores)``: ``int64`` and ``float32`` arrays of shape ``(len(queries),
         k)``, best first, ties broken by the lower index. Where fewer than ``k`` items remain
-        (a small catalogue, or many exclusions), the row is padded with index ``-1`` and
-        score ``NaN``.
+        (exclusions, or a history shorter than ``k`` in ``"buy-again"`` mode), the row is
+        padded with index ``-1`` and score ``NaN``.
     """
     items = _matrix(vectors, "vectors")
     asked = _matrix(queries, "queries")
@@ -239,7 +256,9 @@ def pfp_mine(
         min_count: the whole data's minimum count.
         max_len: the longest itemset reported.
         threads: worker threads.
-        weights: optional ``int64`` multiplicity of each prefix (identical prefixes merged).
+        weights: optional ``int64`` multiplicity of each prefix (identical prefixes merged);
+            none negative, and together at most 2**63 - 1 (``ValueError`` naming the row
+            where they pass it, rather than a count that saturates).
 
     Returns:
         A record batch with ``items: list<int32>`` (ranks, ascending) and ``freq: int64``:
@@ -263,6 +282,10 @@ class PfpGroup:
     of ``applyInArrow``): the prefixes are gathered with identical ones merged into one
     weighted prefix, so a group costs its distinct prefixes, never all its rows at once.
 
+    :meth:`mine` mines what has been gathered so far and keeps it: it can be called again
+    (with another ``min_count``, say), and :meth:`add` can go on after it. Ranks may be any
+    in ``[0, 2**31)``: the memory is proportional to the distinct ranks, not to the largest.
+
     >>> g = PfpGroup(group=1, num_groups=2)
     >>> g.add(pa.array([[0, 1], [0, 1], [1]], pa.list_(pa.int32())))
     >>> g.distinct
@@ -275,7 +298,9 @@ class PfpGroup:
         self._inner = _native.PfpGroup(_int(group, "group"), _int(num_groups, "num_groups"))
 
     def add(self, prefixes: Any, weights: Optional[Any] = None) -> None:
-        """Adds prefixes (``list<int32>`` ranks), each once or ``weights`` times."""
+        """Adds prefixes (``list<int32>`` ranks), each once or ``weights`` times. The batch is
+        checked whole first (a batch that raises adds nothing); the weights of all batches
+        together may not pass 2**63 - 1."""
         self._inner.add(
             _list_chunks(prefixes, argument="prefixes"),
             None if weights is None else _flat_chunks(weights, "weights"),
@@ -289,7 +314,7 @@ class PfpGroup:
     def mine(
         self, min_count: int, *, max_len: Optional[int] = None, threads: int = 1
     ) -> pa.RecordBatch:
-        """The group's itemsets, as :func:`pfp_mine` gives them; the prefixes are consumed."""
+        """The group's itemsets, as :func:`pfp_mine` gives them; the prefixes are kept."""
         return self._inner.mine(
             _int(min_count, "min_count"),
             max_len=_int_or_none(max_len, "max_len"),

@@ -5,6 +5,7 @@ from typing import Any, List, Optional, Tuple
 import pyarrow as pa
 
 __version__: str
+DEFAULT_MAX_ITEMSETS: int
 
 class CapExceeded(MemoryError): ...
 
@@ -16,7 +17,7 @@ def mine(
     max_len: Optional[int] = None,
     target: str = "frequent",
     threads: Optional[int] = None,
-    max_itemsets: Optional[int] = None,
+    max_itemsets: Optional[int] = 10_000_000,
     duplicates: str = "merge",
 ) -> pa.Table: ...
 def rules(
@@ -39,6 +40,8 @@ def top_k(
     k: int,
     *,
     exclude: Optional[List[Any]] = None,
+    history: Optional[List[Any]] = None,
+    mode: str = "mixed",
     metric: str = "cosine",
     threads: Optional[int] = None,
 ) -> Tuple[pa.Array, pa.Array]: ...

@@ -43,7 +43,8 @@ class FPGrowthParams(HasPredictionCol):
     minCount = Param(
         Params._dummy(),
         "minCount",
-        "Absolute minimum count; when set it is used instead of minSupport (affinity only).",
+        "Absolute minimum count, set instead of minSupport: setting both is an error "
+        "(affinity only).",
         TypeConverters.toInt,
     )
     thresholdMode = Param(
@@ -115,5 +116,7 @@ class FPGrowthParams(HasPredictionCol):
             bad("maxLen", f"{self.getMaxLen()} is not >= 1")
         if self.getMinCount() is not None and self.getMinCount() < 1:
             bad("minCount", f"{self.getMinCount()} is not >= 1")
+        if self.isSet(self.minCount) and self.isSet(self.minSupport):
+            bad("minCount", "set minCount or minSupport, not both")
         if self.getThresholdMode() not in THRESHOLD_MODES:
             bad("thresholdMode", f"{self.getThresholdMode()!r} is not one of {THRESHOLD_MODES}")

@@ -49,6 +49,7 @@ from pyspark.sql.types import (
 from . import _arrow, _rules
 from ._native import native
 from ._params import FPGrowthParams
+from ._workers import local_python
 
 _UNIQUE = "Items in a transaction must be unique but got "
 
@@ -138,6 +139,7 @@ def _group_miner(num_groups, min_count, max_len):
         context = TaskContext.get()
         threads = max(1, context.cpus()) if context is not None else 1
         out = gathered.mine(min_count, max_len=max_len, threads=threads)
+        del gathered  # the prefixes' memory, before the itemsets go out
         yield pa.RecordBatch.from_arrays([out.column(0), out.column(1)], names=["ranks", "freq"])
 
     return mine_group
@@ -242,6 +244,7 @@ class FPGrowth(Estimator, FPGrowthParams, DefaultParamsReadable, DefaultParamsWr
                 f"{dtype.simpleString()}."
             )
         spark = dataset.sparkSession
+        local_python(spark)
         sc = spark.sparkContext
         arrow_type = to_arrow_type(dtype.elementType)
 
@@ -255,17 +258,30 @@ class FPGrowth(Estimator, FPGrowthParams, DefaultParamsReadable, DefaultParamsWr
             base = base.persist(StorageLevel.DISK_ONLY)
         try:
             # One pass counts the baskets and fails, inside the job as MLlib does, on a basket
-            # that repeats an item.
-            shown = F.concat(
-                F.lit(_UNIQUE + "["),
+            # that repeats an item; it also counts the baskets that hold a null item (and
+            # keeps one to show), which fail the fit before any mining.
+            basket = F.concat(
+                F.lit("["),
                 F.array_join(F.col("items").cast("array<string>"), ", ", "null"),
-                F.lit("]."),
+                F.lit("]"),
             )
+            shown = F.concat(F.lit(_UNIQUE), basket, F.lit("."))
             dup = F.size("items") != F.size(F.array_distinct("items"))
-            n = base.agg(
+            has_null = F.exists("items", lambda item: item.isNull())
+            summary = base.agg(
                 F.count(F.lit(1)).alias("n"),
                 F.sum(F.when(dup, F.raise_error(shown)).otherwise(F.lit(0))).alias("dups"),
-            ).first()["n"]
+                F.sum(F.when(has_null, F.lit(1)).otherwise(F.lit(0))).alias("nulls"),
+                F.first(F.when(has_null, basket), ignorenulls=True).alias("null_basket"),
+            ).first()
+            n, nulls = summary["n"], summary["nulls"]
+            if nulls:
+                raise ValueError(
+                    f"itemsCol {items_col!r}: {nulls} "
+                    f"{'basket holds' if nulls == 1 else 'baskets hold'} a null item, e.g. "
+                    f"{summary['null_basket']}; drop the nulls first "
+                    f"(pyspark.sql.functions.array_compact) or fill them"
+                )
             min_count = self.getMinCount() or min_count_for(
                 n, self.getMinSupport(), self.getThresholdMode()
             )
@@ -352,6 +368,7 @@ class FPGrowthModel(Model, FPGrowthParams, MLReadable, MLWritable):
         return self._min_count
 
     def _to_items(self, df, columns, out_schema):
+        local_python(df.sparkSession)
         arrow_type = to_arrow_type(self._dtype.elementType)
         body = functools.partial(
             _arrow.ranks_to_items,

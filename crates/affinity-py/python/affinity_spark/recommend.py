@@ -20,6 +20,7 @@ from pyspark.sql.types import ArrayType, FloatType, StructField, StructType
 
 from . import _arrow
 from ._native import native
+from ._workers import local_python
 
 
 def _bad(path, reason):
@@ -208,6 +209,7 @@ def recommend(
     if id_type == pa.null():
         id_type = pa.string()
     spark = histories_df.sparkSession
+    local_python(spark)
     bc = spark.sparkContext.broadcast((ids, _normalise(matrix)))
     columns = [c for c in histories_df.columns if c not in (outputCol, scoreCol)]
     frame = histories_df.select(*columns)
