@@ -17,11 +17,7 @@ fn events(path: &Path) {
         // product the shopper has not bought before: evaluation then has someone to score.
         for day in 0..4 {
             for k in 0..2 {
-                csv += &format!(
-                    "u{u},{},{}\n",
-                    items[(u + day + k) % 5],
-                    86_400 * (day + 1)
-                );
+                csv += &format!("u{u},{},{}\n", items[(u + day + k) % 5], 86_400 * (day + 1));
             }
         }
     }
