@@ -158,6 +158,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
     if protocol == EvalProtocol::AllItems {
         print_repeat_explore(&results, k);
     }
+    print_exposure(&results, k);
     if !comparisons.is_empty() {
         println!("\ndifferences, paired bootstrap over the test users (2,000 resamples, 95 %):");
         for c in &comparisons {
@@ -239,6 +240,66 @@ fn print_repeat_explore(results: &[MethodResult], k: usize) {
             s.explore_ndcg,
             100.0 * s.list_repeat_share
         );
+    }
+}
+
+/// Exposure of the lists (docs/exposure.md) and accuracy by history length.
+fn print_exposure(results: &[MethodResult], k: usize) {
+    let Some(first) = results.first() else {
+        return;
+    };
+    if let Some(head) = first.exposure.popularity_groups.first() {
+        println!(
+            "\nexposure of the top {k}: head = the {} most popular items ({:.1} % of the \
+             catalogue, {:.1} % of training interactions); tail % = RecBole's, tail ratio {}",
+            head.items,
+            100.0 * head.catalog_share,
+            100.0 * head.training_share,
+            first.exposure.tail_ratio
+        );
+    }
+    println!(
+        "{:<26} {:>8} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>7}",
+        "method",
+        "coverage",
+        "Gini",
+        "entropy",
+        "avg pop",
+        "tail %",
+        "novelty",
+        "dist cov",
+        "head %"
+    );
+    for r in results {
+        let e = &r.exposure;
+        println!(
+            "{:<26} {:>8.4} {:>7.4} {:>8.3} {:>9.1} {:>7.2} {:>8.3} {:>9.3} {:>7.1}",
+            r.name,
+            e.item_coverage,
+            e.gini_index,
+            e.shannon_entropy,
+            e.average_popularity,
+            100.0 * e.tail_percentage,
+            e.novelty,
+            e.distributional_coverage,
+            100.0 * e.head_slot_share()
+        );
+    }
+    println!("\nNDCG@{k} by history length (interactions before the test step; users):");
+    let mut header = format!("{:<26}", "method");
+    for g in &first.by_history {
+        header += &format!(" {:>12}", format!("{} ({})", g.group, g.users));
+    }
+    println!("{header}");
+    for r in results {
+        let mut line = format!("{:<26}", r.name);
+        for g in &r.by_history {
+            line += &match g.ndcg {
+                Some(v) => format!(" {v:>12.4}"),
+                None => format!(" {:>12}", "-"),
+            };
+        }
+        println!("{line}");
     }
 }
 

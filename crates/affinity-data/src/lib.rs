@@ -1,5 +1,5 @@
 //! Data for product association analysis: interned ids, events and item text, loaders for the
-//! common formats, cleaning, leakage-free splits and ranking metrics.
+//! common formats, cleaning, leakage-free splits, ranking metrics and exposure figures.
 //!
 //! ```
 //! use affinity_data::{load, Format, LoadOptions, LongCsv};
@@ -15,6 +15,7 @@ mod clean;
 #[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
 pub mod columnar;
 mod error;
+pub mod exposure;
 mod history;
 mod ids;
 mod load;

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use affinity_data::exposure::{accuracy_by_history, ExposureReport, ShopperGroup};
 use affinity_data::metrics::{
     ndcg_at, paired_bootstrap, recall_at, Evaluator, MetricSummary, PairedDifference,
 };
@@ -117,6 +118,13 @@ pub struct MethodResult {
     pub summary: MetricSummary,
     /// The same lists scored on the repeat and the explore part of the truth apart.
     pub repeat_explore: RepeatExplore,
+    /// Exposure and fairness of the top-k lists: coverage, Gini, entropy, popularity, tail
+    /// share and novelty as RecBole and Microsoft Recommenders define them, and the share of
+    /// slots per product group (see `affinity_data::exposure`).
+    pub exposure: ExposureReport,
+    /// NDCG@k and Recall@k by the test users' history length (interactions before the test
+    /// step; `affinity_data::exposure::HISTORY_BUCKETS`).
+    pub by_history: Vec<ShopperGroup>,
     /// Seconds to rank every test user.
     pub seconds: f64,
     /// NDCG@k of each test user, in the order of the [`EvalSet`] (for paired significance
@@ -157,6 +165,9 @@ pub struct EvalSet {
     /// Per test user, when known: their baskets with days and the day of the held-out step,
     /// which next-basket rankers read ([`Ranker::rank_baskets`]); empty: only the histories.
     pub shoppers: Vec<BasketHistory>,
+    /// Per item, its product group (the category of the item text) for the exposure by
+    /// group; empty: the catalogue has no groups.
+    pub item_groups: Vec<Option<String>>,
 }
 
 impl EvalSet {
@@ -166,6 +177,7 @@ impl EvalSet {
         let mut set = EvalSet {
             n_items: prepared.names.len(),
             popularity: prepared.counts.iter().map(|&c| f64::from(c)).collect(),
+            item_groups: item_categories(&prepared.dataset.catalog, prepared.names.len()),
             ..EvalSet::default()
         };
         for (u, items) in prepared.test.iter().enumerate() {
@@ -203,6 +215,23 @@ impl EvalSet {
     /// Whether no user is tested.
     pub fn is_empty(&self) -> bool {
         self.histories.is_empty()
+    }
+}
+
+/// Each item's category where the catalogue gives one to at least one item; else empty.
+fn item_categories(catalog: &affinity_data::Catalog, n_items: usize) -> Vec<Option<String>> {
+    let groups: Vec<Option<String>> = (0..n_items as u32)
+        .map(|i| {
+            catalog
+                .get(i)
+                .category
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+        })
+        .collect();
+    match groups.iter().any(Option::is_some) {
+        true => groups,
+        false => Vec::new(),
     }
 }
 
@@ -273,10 +302,18 @@ pub fn evaluate_observed(
         ),
         None => eval.summary(),
     };
+    let groups =
+        (set.item_groups.len() == set.n_items && set.n_items > 0).then_some(&set.item_groups[..]);
+    let exposure = ExposureReport::compute(eval.lists(), &set.popularity, set.n_items, groups);
+    let history_len: Vec<usize> = set.histories.iter().map(Vec::len).collect();
+    let by_history =
+        accuracy_by_history(&history_len, eval.per_user_ndcg(), eval.per_user_recall());
     Ok(MethodResult {
         name: ranker.name(),
         summary,
         repeat_explore: split.summary(),
+        exposure,
+        by_history,
         seconds,
         per_user_ndcg: eval.per_user_ndcg().to_vec(),
         per_user_recall: eval.per_user_recall().to_vec(),

@@ -268,6 +268,7 @@ impl Report {
         let _ = writeln!(md, "# {}\n\n{}\n", self.title, self.data);
         results_table(&mut md, &self.results);
         let _ = writeln!(md, "\n![metrics per method](metrics.png)\n");
+        exposure_tables(&mut md, &self.results);
         if !self.comparisons.is_empty() {
             let _ = writeln!(md, "## Which differences are real\n");
             comparisons_table(&mut md, &self.comparisons);
@@ -345,6 +346,8 @@ impl NextBasket {
             self.data
         );
         results_table(md, &self.results);
+        let _ = writeln!(md);
+        exposure_tables(md, &self.results);
         if let Some(first) = self.results.first() {
             let split = &first.repeat_explore;
             let _ = writeln!(
@@ -394,6 +397,105 @@ fn results_table(md: &mut String, results: &[MethodResult]) {
             r.name, s.recall, s.ndcg, s.mrr, s.coverage, r.seconds
         );
     }
+}
+
+/// The exposure figures of each method, the share of slots per product group and accuracy by
+/// history length, as `affinity evaluate` prints them.
+pub fn exposure_tables(md: &mut String, results: &[MethodResult]) {
+    let Some(first) = results.first() else {
+        return;
+    };
+    let head = first.exposure.popularity_groups.first();
+    let _ = writeln!(
+        md,
+        "### Exposure\n\nCoverage (RecBole ItemCoverage), Gini index (RecBole GiniIndex over the \
+         catalogue, 0 = even), entropy (RecBole ShannonEntropy, nats), average popularity \
+         (RecBole AveragePopularity, training interactions), tail % (RecBole TailPercentage, \
+         tail ratio {}), novelty and distributional coverage (Microsoft Recommenders, bits), \
+         and the share of slots on the head: the {} most popular items, {:.1} % of the \
+         catalogue with {:.1} % of the training interactions (docs/exposure.md).\n\n\
+         | method | coverage | Gini | entropy | avg popularity | tail % | novelty | dist. coverage | head slots |\n\
+         |---|---|---|---|---|---|---|---|---|",
+        first.exposure.tail_ratio,
+        head.map_or(0, |h| h.items),
+        100.0 * head.map_or(0.0, |h| h.catalog_share),
+        100.0 * head.map_or(0.0, |h| h.training_share),
+    );
+    for r in results {
+        let e = &r.exposure;
+        let _ = writeln!(
+            md,
+            "| {} | {:.4} | {:.4} | {:.3} | {:.1} | {:.2} % | {:.3} | {:.3} | {:.1} % |",
+            r.name,
+            e.item_coverage,
+            e.gini_index,
+            e.shannon_entropy,
+            e.average_popularity,
+            100.0 * e.tail_percentage,
+            e.novelty,
+            e.distributional_coverage,
+            100.0 * e.head_slot_share()
+        );
+    }
+    let _ = writeln!(md);
+    if !first.exposure.item_groups.is_empty() {
+        let _ = writeln!(
+            md,
+            "Share of slots per product category (the largest ten by training interactions), \
+             against the category's share of the catalogue and of training.\n"
+        );
+        let mut groups: Vec<usize> = (0..first.exposure.item_groups.len()).collect();
+        groups.sort_by(|&a, &b| {
+            let g = &first.exposure.item_groups;
+            g[b].training_share.total_cmp(&g[a].training_share)
+        });
+        groups.truncate(10);
+        let _ = write!(md, "| category | catalogue | training |");
+        for r in results {
+            let _ = write!(md, " {} |", r.name);
+        }
+        let _ = writeln!(md, "\n|---|---|---|{}", "---|".repeat(results.len()));
+        for g in groups {
+            let row = &first.exposure.item_groups[g];
+            let _ = write!(
+                md,
+                "| {} | {:.1} % | {:.1} % |",
+                row.group,
+                100.0 * row.catalog_share,
+                100.0 * row.training_share
+            );
+            for r in results {
+                let share = r.exposure.item_groups.get(g).map_or(0.0, |x| x.slot_share);
+                let _ = write!(md, " {:.1} % |", 100.0 * share);
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md);
+    }
+    let _ = write!(
+        md,
+        "NDCG@k / Recall@k by the test users' history length (interactions before the test \
+         step; users per group in brackets).\n\n| method |"
+    );
+    for g in &first.by_history {
+        let _ = write!(md, " {} ({}) |", g.group, g.users);
+    }
+    let _ = writeln!(md, "\n|---|{}", "---|".repeat(first.by_history.len()));
+    for r in results {
+        let _ = write!(md, "| {} |", r.name);
+        for g in &r.by_history {
+            match (g.ndcg, g.recall) {
+                (Some(n), Some(r)) => {
+                    let _ = write!(md, " {n:.4} / {r:.4} |");
+                }
+                _ => {
+                    let _ = write!(md, " - |");
+                }
+            }
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md);
 }
 
 /// Paired differences, with what they mean.
@@ -459,6 +561,51 @@ mod tests {
             own_interval: own,
             days_since: since,
         }])
+    }
+
+    #[test]
+    fn exposure_tables_show_each_method_and_history_bucket() {
+        use affinity_data::exposure::{accuracy_by_history, ExposureReport};
+        // Popularity: item 0 everywhere; spread: each item once.
+        let result = |name: &str, lists: &[Vec<u32>]| MethodResult {
+            name: name.into(),
+            summary: Default::default(),
+            repeat_explore: Default::default(),
+            exposure: ExposureReport::compute(lists, &[8.0, 1.0, 1.0, 0.0], 4, None),
+            by_history: accuracy_by_history(&[2, 4], &[1.0, 0.5], &[1.0, 1.0]),
+            seconds: 0.0,
+            per_user_ndcg: Vec::new(),
+            per_user_recall: Vec::new(),
+        };
+        let results = [
+            result("popular", &[vec![0], vec![0]]),
+            result("spread", &[vec![1], vec![2]]),
+        ];
+        let mut md = String::new();
+        exposure_tables(&mut md, &results);
+        // Head: item 0 (8 of 10 interactions), 1 of 4 items.
+        assert!(
+            md.contains("the 1 most popular items, 25.0 % of the catalogue with 80.0 %"),
+            "{md}"
+        );
+        // Gini: one of 4 items everywhere = 3/4; two items evenly = (1 + 3) / (4 * 2) = 1/2.
+        assert!(
+            md.contains("| popular | 0.2500 | 0.7500 | 0.000 | 8.0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| spread | 0.5000 | 0.5000 | 0.693 | 1.0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("100.0 % |\n") && md.contains("| 0.0 % |\n"),
+            "{md}"
+        );
+        assert!(md.contains("| 1-2 (1) | 3-5 (1) | 6-10 (0) |"), "{md}");
+        assert!(
+            md.contains("| popular | 1.0000 / 1.0000 | 0.5000 / 1.0000 | - |"),
+            "{md}"
+        );
     }
 
     #[test]
