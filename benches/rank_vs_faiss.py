@@ -3,40 +3,14 @@
 
     python benches/rank_vs_faiss.py [--items 100000 --dim 384 --queries 10000 --k 10]
 
-Needs faiss-cpu, torch and numpy in the interpreter. The bootstrap's venv has torch and numpy
-but not faiss: install it there first (`$AFFINITY_VENV/bin/python -m pip install faiss-cpu`) and
-run the script with that python. The Rust binary is target/release/affinity
-(`cargo build --release --bin affinity`).
-
-affinity-rank is run twice: as built (batch search through the `gemm` crate) and with
-`AFFINITY_RANK_GEMM=matrixmultiply`, the matrix product batch search used before, so the
-change is a ratio measured in the same run. The table's heading names the CPU and its widest
-SIMD (from /proc/cpuinfo) and the faiss build (AVX2, AVX512, ...), which pick the kernels.
+Needs faiss-cpu, torch and numpy in the interpreter; the Rust binary is target/release/affinity.
 """
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
-
-
-def cpu():
-    """The CPU's model name and its widest x86 SIMD, as lscpu reports them."""
-    name, flags = "unknown CPU", set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name == "unknown CPU":
-                    name = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{name}, {simd}, {os.cpu_count()} logical CPUs"
 
 
 def child(lib, items, dim, queries, k, single):
@@ -57,9 +31,6 @@ def child(lib, items, dim, queries, k, single):
         for i in range(single):
             index.search(q[i : i + 1], k)
         one = single / (time.perf_counter() - t)
-        build = faiss.get_compile_options().split()[-1]
-        print(json.dumps({"batch_qps": batch, "single_qps": one, "version": faiss.__version__, "build": build}))
-        return
     else:
         import torch
 
@@ -94,17 +65,13 @@ def main():
         out = subprocess.run([sys.executable, __file__, "--child", lib] + common, check=True, capture_output=True,
                              text=True).stdout
         rows[lib] = json.loads(out.strip().splitlines()[-1])
-    for name, product in [("affinity", "gemm"), ("before", "matrixmultiply")]:
-        env = dict(os.environ, AFFINITY_RANK_GEMM=product)
-        out = subprocess.run(["target/release/affinity", "bench", "rank", "--json"] + common, check=True,
-                             capture_output=True, text=True, env=env).stdout
-        rows[name] = json.loads(out.strip().splitlines()[-1])
-    faiss_build = f"faiss-cpu {rows['faiss']['version']} ({rows['faiss']['build']})"
-    print(f"exact top-{a.k} over {a.items:,} x {a.dim} f32, {a.queries:,} queries; {cpu()}; {faiss_build}")
+    out = subprocess.run(["target/release/affinity", "bench", "rank", "--json"] + common, check=True,
+                         capture_output=True, text=True).stdout
+    rows["affinity"] = json.loads(out.strip().splitlines()[-1])
+    print(f"exact top-{a.k} over {a.items:,} x {a.dim} f32, {a.queries:,} queries")
     print("| | batch queries/s | ratio to faiss | one at a time queries/s | ratio to faiss |")
     print("|---|---|---|---|---|")
-    for name, label in [("faiss", "faiss IndexFlatIP"), ("torch", "PyTorch matmul+topk"),
-                        ("before", "affinity-rank, matrixmultiply (before)"), ("affinity", "affinity-rank, gemm")]:
+    for name, label in [("faiss", "faiss IndexFlatIP"), ("torch", "PyTorch matmul+topk"), ("affinity", "affinity-rank")]:
         r = rows[name]
         print(f"| {label} | {r['batch_qps']:,.0f} | {r['batch_qps'] / rows['faiss']['batch_qps']:.2f}x | "
               f"{r['single_qps']:,.0f} | {r['single_qps'] / rows['faiss']['single_qps']:.2f}x |")

@@ -1,9 +1,7 @@
 //! Exact top-k over an item matrix: one query at a time or in blocked batches.
 
 use affinity_core::InvalidSetting;
-use std::sync::OnceLock;
-
-use ndarray::{s, Array2, ArrayView1, ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{RankError, Result};
@@ -26,28 +24,6 @@ pub enum Metric {
 /// the matrix product efficient and the selection pass in cache.
 const QUERY_BLOCK: usize = 512;
 const ITEM_BLOCK: usize = 2048;
-
-/// The matrix product batch search computes its score blocks with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Product {
-    /// The `gemm` crate, its kernel picked at run time for the CPU (the default).
-    Gemm,
-    /// ndarray's `general_mat_mul` (the `matrixmultiply` crate): what batch search used before
-    /// `gemm`, kept for same-run comparisons (`AFFINITY_RANK_GEMM=matrixmultiply`).
-    MatrixMultiply,
-}
-
-impl Product {
-    /// `AFFINITY_RANK_GEMM=matrixmultiply` selects the former product; anything else, or
-    /// nothing, the `gemm` crate. Read once per process.
-    fn from_env() -> Product {
-        static CHOICE: OnceLock<Product> = OnceLock::new();
-        *CHOICE.get_or_init(|| match std::env::var("AFFINITY_RANK_GEMM").as_deref() {
-            Ok("matrixmultiply") => Product::MatrixMultiply,
-            _ => Product::Gemm,
-        })
-    }
-}
 /// Scores checked against the threshold at once (a vectorised compare before any branch).
 const LANES: usize = 32;
 
@@ -67,7 +43,6 @@ pub struct ItemIndex {
     vectors: Array2<f32>,
     metric: Metric,
     threads: usize,
-    product: Product,
 }
 
 impl ItemIndex {
@@ -91,7 +66,6 @@ impl ItemIndex {
             vectors,
             metric,
             threads: 0,
-            product: Product::from_env(),
         })
     }
 
@@ -202,9 +176,7 @@ impl ItemIndex {
     }
 
     /// The best `k` items for one query, leaving out `exclude`. Returns fewer than `k` only
-    /// when fewer items remain. One query reads the whole matrix for little arithmetic, so it
-    /// is scored row by row (large catalogues split over threads) rather than as a matrix
-    /// product; see [`search_batch`](Self::search_batch) on how their figures may differ.
+    /// when fewer items remain.
     pub fn search(&self, query: ArrayView1<f32>, k: usize, exclude: &[u32]) -> Result<Vec<Scored>> {
         let q = self.prepare_query(query, 0)?;
         let mut excluded = exclude.to_vec();
@@ -245,18 +217,8 @@ impl ItemIndex {
     }
 
     /// The best `k` items for each row of `queries`, leaving out `exclude[row]` (pass an empty
-    /// slice for no exclusions). Scores come from blocked matrix products through the `gemm`
-    /// crate, whose kernel is picked for the CPU at run time (AVX-512, AVX2 and FMA, NEON or
-    /// scalar); the top `k` are selected block by block, so no queries-by-items matrix is ever
-    /// held.
-    ///
-    /// The ranking rule is [`search`](Self::search)'s: higher score first, ties to the lower
-    /// item id. The scores are summed in another order than `search`'s and
-    /// [`similarities`](Self::similarities)' (an order that can depend on the CPU's kernel and
-    /// on the batch's shape), so they may differ from those in the last bits, and two items
-    /// whose scores are that close may come back in the other order. The number of threads
-    /// never changes them. `AFFINITY_RANK_GEMM=matrixmultiply` in the environment selects the
-    /// matrix product used before the `gemm` crate (ndarray's), for comparisons.
+    /// slice for no exclusions). Scores come from blocked matrix products; the top `k` are
+    /// selected block by block, so no queries-by-items matrix is ever held.
     pub fn search_batch(
         &self,
         queries: ArrayView2<f32>,
@@ -351,21 +313,16 @@ impl ItemIndex {
     ) -> Vec<TopK> {
         let nq = queries.nrows();
         let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
-        let mut scores = vec![0f32; nq * ITEM_BLOCK.min(items.len())];
+        let mut scores = Array2::<f32>::zeros((nq, ITEM_BLOCK));
         for start in items.clone().step_by(ITEM_BLOCK) {
             let end = (start + ITEM_BLOCK).min(items.end);
-            let width = end - start;
             let block = self.vectors.slice(s![start..end, ..]);
-            let out = &mut scores[..nq * width];
-            match self.product {
-                Product::Gemm => crate::kernel::gemm_nt(queries, block, out),
-                Product::MatrixMultiply => {
-                    let mut view =
-                        ArrayViewMut2::from_shape((nq, width), &mut *out).expect("sized to fit");
-                    ndarray::linalg::general_mat_mul(1.0, &queries, &block.t(), 0.0, &mut view);
-                }
-            }
-            for (qi, row) in out.chunks_exact(width).enumerate() {
+            let mut out = scores.slice_mut(s![.., ..end - start]);
+            ndarray::linalg::general_mat_mul(1.0, &queries, &block.t(), 0.0, &mut out);
+            for (qi, row) in out.axis_iter(Axis(0)).enumerate() {
+                let row = row
+                    .as_slice()
+                    .expect("rows of the score block are contiguous");
                 select_into(&mut tops[qi], row, start, &exclude[qi]);
             }
         }
@@ -429,36 +386,4 @@ fn check_finite(m: ArrayView2<f32>, what: &'static str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Both matrix products give the same lists where every sum is exact (small integers),
-    /// over several item and query blocks.
-    #[test]
-    fn gemm_and_matrixmultiply_give_the_same_lists_on_exact_sums() {
-        let mut state = 12_345u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % 9) as f32 - 4.0
-        };
-        let items = Array2::from_shape_fn((ITEM_BLOCK + 300, 13), |_| next());
-        let queries = Array2::from_shape_fn((QUERY_BLOCK + 7, 13), |_| next());
-        let excl: Vec<Vec<u32>> = (0..queries.nrows())
-            .map(|q| vec![(q % 50) as u32, 7])
-            .collect();
-        let mut index = ItemIndex::new(items, Metric::InnerProduct).unwrap();
-        index.product = Product::Gemm;
-        let gemm = index.search_batch(queries.view(), 15, &excl).unwrap();
-        index.product = Product::MatrixMultiply;
-        let before = index.search_batch(queries.view(), 15, &excl).unwrap();
-        assert_eq!(gemm, before);
-        for (qi, list) in gemm.iter().enumerate().step_by(37) {
-            assert_eq!(list, &index.search(queries.row(qi), 15, &excl[qi]).unwrap());
-        }
-    }
 }

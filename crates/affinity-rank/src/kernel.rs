@@ -1,66 +1,9 @@
-//! Inner products of queries with items, two ways.
-//!
-//! - [`dot_all`] and [`inner_product`]: a few queries with every item, each item row read once
-//!   for all the queries (the matrix is what costs, not the arithmetic), with AVX2 and FMA
-//!   where the CPU has them. Every product is summed in the same order whatever the batch, so
-//!   a query's figures from these two never depend on what it is computed with
-//!   ([`crate::ItemIndex::similarities`] and the serving batcher rely on that).
-//! - [`gemm_nt`]: a block of queries times a block of items as a packed, cache-blocked matrix
-//!   product (the `gemm` crate, which picks AVX-512, AVX2 and FMA, NEON or a scalar kernel at
-//!   run time), for batch search, where the arithmetic is what costs. Its summation order
-//!   depends on the kernel the CPU gets and on the shapes, so its figures may differ from
-//!   [`dot_all`]'s in the last bits; the ranking rule applied to them is the same.
+//! Inner products of a few queries with every item: each item row is read once for all the
+//! queries (the matrix is what costs, not the arithmetic), with AVX2 and FMA where the CPU has
+//! them. Every product is summed in the same order whatever the batch, so a query's figures
+//! never depend on what it is computed with.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
-
-/// `out[q * items.nrows() + i] = queries[q] · items[i]`, row-major `[queries, items]`, through
-/// the `gemm` crate on the calling thread. Any strides; widths equal and `out` of the right
-/// length (checked).
-pub(crate) fn gemm_nt(queries: ArrayView2<f32>, items: ArrayView2<f32>, out: &mut [f32]) {
-    let (m, depth) = queries.dim();
-    let n = items.nrows();
-    assert_eq!(items.ncols(), depth, "query and item widths differ");
-    assert_eq!(out.len(), m * n, "the output holds every product");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if depth == 0 {
-        out.fill(0.0);
-        return;
-    }
-    let (q_rs, q_cs) = (queries.strides()[0], queries.strides()[1]);
-    let (i_rs, i_cs) = (items.strides()[0], items.strides()[1]);
-    #[allow(unsafe_code)]
-    // SAFETY: `gemm` reads `lhs` at `row * lhs_rs + col * lhs_cs` for row < m, col < depth (the
-    // query view's own pointer and strides, so inside it), `rhs` at `d * rhs_rs + j * rhs_cs`
-    // for d < depth, j < n: the transposed item view, element (d, j) = items[j, d], inside the
-    // item view; and writes `dst` at `q * n + j` for q < m, j < n, inside `out` (its length
-    // checked above). With `read_dst` false the destination is only written, and the three do
-    // not overlap (`out` is borrowed mutably, the views shared).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            depth,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            queries.as_ptr(),
-            q_cs,
-            q_rs,
-            items.as_ptr(),
-            i_rs,
-            i_cs,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
 
 /// `out[q, i] = queries[q] · items[i]`. All three in standard layout, `out` of shape
 /// `[queries, items]`, widths equal (the callers check).
@@ -218,60 +161,6 @@ mod tests {
             state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         })
-    }
-
-    /// The matrix product against f64 sums, for the shapes `gemm` treats differently (one
-    /// query, tiny products, widths off the SIMD widths, large blocks) and for views with
-    /// other strides (a transposed copy, every other row).
-    #[test]
-    fn gemm_products_match_f64_sums_for_every_shape_and_layout() {
-        let shapes = [
-            (1, 1, 1),
-            (1, 300, 384),
-            (3, 5, 7),
-            (16, 16, 33),
-            (17, 40, 8),
-            (2, 1, 384),
-            (70, 130, 17),
-            (130, 70, 100),
-            (5, 9, 0),
-            (64, 600, 520),
-        ];
-        for (m, n, width) in shapes {
-            let queries = matrix(m, width, 3);
-            let items = matrix(n, width, 4);
-            let check = |q: ArrayView2<f32>, it: ArrayView2<f32>, label: &str| {
-                let mut out = vec![f32::NAN; m * n];
-                gemm_nt(q, it, &mut out);
-                for a in 0..m {
-                    for b in 0..n {
-                        let (exact, size) = (0..width).fold((0f64, 0f64), |(e, s), d| {
-                            let p = f64::from(queries[[a, d]]) * f64::from(items[[b, d]]);
-                            (e + p, s + p.abs())
-                        });
-                        let got = f64::from(out[a * n + b]);
-                        assert!(
-                            (got - exact).abs() <= 1e-5 * size.max(1.0),
-                            "{label} {m}x{n}x{width} at ({a}, {b}): {got} for {exact}"
-                        );
-                    }
-                }
-            };
-            check(queries.view(), items.view(), "standard");
-            let items_t = items.t().as_standard_layout().into_owned();
-            let queries_t = queries.t().as_standard_layout().into_owned();
-            check(queries_t.t(), items_t.t(), "column-major");
-            let mut spaced = Array2::zeros((2 * n, width));
-            for b in 0..n {
-                spaced.row_mut(2 * b).assign(&items.row(b));
-                spaced.row_mut(2 * b + 1).fill(f32::NAN);
-            }
-            check(
-                queries.view(),
-                spaced.slice(ndarray::s![..;2, ..]),
-                "every other row",
-            );
-        }
     }
 
     #[test]
