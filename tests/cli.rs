@@ -264,17 +264,26 @@ fn killed_mining_runs_leave_nothing_behind() {
         }
     }
     for signal in ["TERM", "INT", "KILL"] {
-        let mut running = Running(
-            std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
-                .args(["mine", "-f", "fimi", "--min-count", "2", "-i"])
-                .arg(&dat)
-                .arg("-o")
-                .arg(&output)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_affinity"));
+        command
+            .args(["mine", "-f", "fimi", "--min-count", "2", "-i"])
+            .arg(&dat)
+            .arg("-o")
+            .arg(&output)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // A shell that starts this test in the background ignores SIGINT, and the child would
+        // inherit that and never stop: the run gets the default dispositions back.
+        #[allow(unsafe_code)]
+        // SAFETY: only `signal`, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut running = Running(command.spawn().unwrap());
         let child = &mut running.0;
         std::thread::sleep(std::time::Duration::from_millis(1500));
         assert!(
