@@ -15,7 +15,7 @@ use std::time::Instant;
 use affinity::data::{dataset_stats, load, Format, LoadOptions, LongCsv, TimeFormat};
 use affinity::pipeline::{
     evaluate, evaluate_candidates, Candidates, EvalProtocol, EvalSet, MethodResult, Pipeline,
-    PipelineParams, Prepared, Recommender, ScoreWeights,
+    PipelineParams, Prepared, Recommendation, Recommender, ScoreWeights,
 };
 use affinity::rank::MostPopular;
 use affinity::ranker::{Named, Ranker};
@@ -421,14 +421,7 @@ fn run() -> anyhow::Result<()> {
             bought.join(", "),
             next.join(", ")
         );
-        for r in &recs {
-            println!(
-                "    {:<24} {:.3}  {}",
-                r.name,
-                r.score,
-                affinity::report::reasons_text(&r.reasons)
-            );
-        }
+        print_recommendations(&recs);
         examples.push(ExampleUser {
             user: member,
             history: bought,
@@ -572,14 +565,7 @@ fn next_basket(
             shopper.baskets.len(),
             next.join(", ")
         );
-        for r in &recs {
-            println!(
-                "    {:<24} {:.3}  {}",
-                r.name,
-                r.score,
-                reasons_text(&r.reasons)
-            );
-        }
+        print_recommendations(&recs);
         examples.push(ExampleUser {
             user: member,
             history: bought,
@@ -603,6 +589,18 @@ fn next_basket(
 }
 
 /// Paired NDCG@10 differences of the named rows (where both are in `results`), printed.
+/// One line per recommendation: the product, its score and why.
+fn print_recommendations(recs: &[Recommendation]) {
+    for r in recs {
+        println!(
+            "    {:<24} {:.3}  {}",
+            r.name,
+            r.score,
+            reasons_text(&r.reasons)
+        );
+    }
+}
+
 fn compare(results: &[MethodResult], pairs: &[(&str, &str)]) -> Vec<Comparison> {
     let find = |name: &str| results.iter().find(|r| r.name == name);
     let mut comparisons = Vec::new();

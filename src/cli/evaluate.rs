@@ -258,32 +258,29 @@ fn print_exposure(results: &[MethodResult], k: usize) {
             first.exposure.tail_ratio
         );
     }
-    println!(
-        "{:<26} {:>8} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>7}",
-        "method",
-        "coverage",
-        "Gini",
-        "entropy",
-        "avg pop",
-        "tail %",
-        "novelty",
-        "dist cov",
-        "head %"
-    );
+    // The columns of `affinity::report::exposure_cells`, with their widths.
+    const COLUMNS: [(&str, usize); 8] = [
+        ("coverage", 8),
+        ("Gini", 7),
+        ("entropy", 8),
+        ("avg pop", 9),
+        ("tail %", 7),
+        ("novelty", 8),
+        ("dist cov", 9),
+        ("head %", 7),
+    ];
+    let mut header = format!("{:<26}", "method");
+    for (name, width) in COLUMNS {
+        header += &format!(" {name:>width$}");
+    }
+    println!("{header}");
     for r in results {
-        let e = &r.exposure;
-        println!(
-            "{:<26} {:>8.4} {:>7.4} {:>8.3} {:>9.1} {:>7.2} {:>8.3} {:>9.3} {:>7.1}",
-            r.name,
-            e.item_coverage,
-            e.gini_index,
-            e.shannon_entropy,
-            e.average_popularity,
-            100.0 * e.tail_percentage,
-            e.novelty,
-            e.distributional_coverage,
-            100.0 * e.head_slot_share()
-        );
+        let mut line = format!("{:<26}", r.name);
+        let cells = affinity::report::exposure_cells(&r.exposure, "");
+        for (cell, (_, width)) in cells.iter().zip(COLUMNS) {
+            line += &format!(" {cell:>width$}");
+        }
+        println!("{line}");
     }
     println!("\nNDCG@{k} by history length (interactions before the test step; users):");
     let mut header = format!("{:<26}", "method");

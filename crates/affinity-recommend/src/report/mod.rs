@@ -399,6 +399,22 @@ fn results_table(md: &mut String, results: &[MethodResult]) {
     }
 }
 
+/// One method's exposure figures, formatted as the report and `affinity evaluate` show them:
+/// coverage, Gini index, entropy, average popularity, tail %, novelty, distributional coverage
+/// and the head's share of slots. `percent` follows the two percentages (`""` or `" %"`).
+pub fn exposure_cells(e: &affinity_data::exposure::ExposureReport, percent: &str) -> [String; 8] {
+    [
+        format!("{:.4}", e.item_coverage),
+        format!("{:.4}", e.gini_index),
+        format!("{:.3}", e.shannon_entropy),
+        format!("{:.1}", e.average_popularity),
+        format!("{:.2}{percent}", 100.0 * e.tail_percentage),
+        format!("{:.3}", e.novelty),
+        format!("{:.3}", e.distributional_coverage),
+        format!("{:.1}{percent}", 100.0 * e.head_slot_share()),
+    ]
+}
+
 /// The exposure figures of each method, the share of slots per product group and accuracy by
 /// history length, as `affinity evaluate` prints them.
 pub fn exposure_tables(md: &mut String, results: &[MethodResult]) {
@@ -422,19 +438,11 @@ pub fn exposure_tables(md: &mut String, results: &[MethodResult]) {
         100.0 * head.map_or(0.0, |h| h.training_share),
     );
     for r in results {
-        let e = &r.exposure;
         let _ = writeln!(
             md,
-            "| {} | {:.4} | {:.4} | {:.3} | {:.1} | {:.2} % | {:.3} | {:.3} | {:.1} % |",
+            "| {} | {} |",
             r.name,
-            e.item_coverage,
-            e.gini_index,
-            e.shannon_entropy,
-            e.average_popularity,
-            100.0 * e.tail_percentage,
-            e.novelty,
-            e.distributional_coverage,
-            100.0 * e.head_slot_share()
+            exposure_cells(&r.exposure, " %").join(" | ")
         );
     }
     let _ = writeln!(md);
