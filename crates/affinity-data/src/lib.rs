@@ -41,4 +41,4 @@ pub use model::{Basket, BasketRule, Catalog, Dataset, EventKind, Interaction, It
 pub use pseudonym::PseudonymKey;
 pub use split::{items_by_user, leave_one_out, time_cutoff, HoldOut, Split};
 pub use stats::{dataset_stats, DatasetStats};
-pub use time::{days_from_civil, parse_timestamp, TimeFormat};
+pub use time::{civil_from_days, days_from_civil, parse_timestamp, TimeFormat};

@@ -16,6 +16,7 @@
 
 mod batch;
 mod error;
+mod explore;
 mod metrics;
 mod routes;
 mod state;
@@ -43,6 +44,11 @@ pub use state::{
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.params.body_limit;
     let timeout = state.params.request_timeout;
+    let explorer = if state.params.explorer {
+        explore::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/v1/recommend", post(routes::recommend))
         .route("/v1/search", post(routes::search))
@@ -54,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .merge(explorer)
         .fallback(|| async {
             routes::ApiError::new(axum::http::StatusCode::NOT_FOUND, "no such route")
         })

@@ -76,7 +76,7 @@ fn json_body<T: for<'de> Deserialize<'de>>(
 }
 
 /// Runs CPU work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -202,6 +202,20 @@ pub(crate) async fn recommend(
         Ok(recs)
     })
     .await?;
+    // Each with its reasons as one line of text too, worded as the CLI words them.
+    let recs: Vec<Value> = recs
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r).unwrap_or_default();
+            if let Some(fields) = value.as_object_mut().filter(|_| explain) {
+                fields.insert(
+                    "why".into(),
+                    affinity_recommend::report::reasons_text(&r.reasons).into(),
+                );
+            }
+            value
+        })
+        .collect();
     Ok(Json(json!({
         "user": request.user,
         "mode": mode,

@@ -42,6 +42,8 @@ pub struct ServeParams {
     pub load: BundleLoadOptions,
     /// How long shutdown waits for requests in flight.
     pub drain: Duration,
+    /// Whether the explorer page (`/`) and its routes (`/v1/explore/...`) are served.
+    pub explorer: bool,
 }
 
 impl ServeParams {
@@ -60,6 +62,7 @@ impl ServeParams {
             max_batch: 64,
             load: BundleLoadOptions::default(),
             drain: Duration::from_secs(10),
+            explorer: true,
         }
     }
 
@@ -129,6 +132,8 @@ pub struct Serving {
     pub figures: BundleFigures,
     /// Where it was loaded from.
     pub dir: PathBuf,
+    /// The explorer's index of it, built on first use.
+    pub(crate) explorer: std::sync::OnceLock<crate::explore::Explorer>,
 }
 
 /// The server's shared state.
@@ -340,5 +345,6 @@ fn load(params: &ServeParams, dir: &Path, generation: &AtomicU64) -> Result<Serv
         recommender,
         figures,
         dir: dir.to_path_buf(),
+        explorer: std::sync::OnceLock::new(),
     })
 }
