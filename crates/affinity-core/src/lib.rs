@@ -28,6 +28,7 @@
 
 pub mod files;
 pub mod memory;
+pub mod privacy;
 mod progress;
 mod setting;
 
