@@ -2,14 +2,18 @@
 # The whole test suite: bootstrap on first use (which also builds and installs the Python
 # wheel), then every crate's tests and doctests, then the recommender and the command line
 # built without the language model (no libtorch), then the wheel's Python tests (the Spark
-# ones skip where Java is absent).
+# ones skip where Java is absent). The explorer's browser test runs right after the workspace's.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
 cd "$root"
 cargo test --workspace "$@"
+venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' .cargo/config.toml)
+# The explorer page in a real browser (Debian's chromium, driven by playwright), against the
+# `affinity` binary the tests above built, before the runs below rebuild it without the model.
+PYTHONDONTWRITEBYTECODE=1 AFFINITY_BIN="$root/target/debug/affinity" \
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/browser
 cargo test -p affinity-recommend --no-default-features "$@"
 cargo test -p affinity --no-default-features --features cli "$@"
-venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' .cargo/config.toml)
 # No .pytest_cache or __pycache__ left in the clone.
 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/affinity-py/tests

@@ -1,7 +1,12 @@
 //! What the explorer precomputes once per served bundle: lowercase item text for searches,
 //! popularity ranks, and which rules hold each item on either side.
 
+use std::sync::OnceLock;
+
 use affinity_mine::Rule;
+
+/// Sort orders a rules table offers: every sortable metric, each way.
+pub(crate) const SORT_ORDERS: usize = 14;
 
 /// The explorer's view of one bundle.
 #[derive(Debug)]
@@ -18,6 +23,9 @@ pub(crate) struct Explorer {
     consequent_of: Vec<Vec<u32>>,
     /// Per item: the shoppers who bought it.
     pub buyers: Vec<u32>,
+    /// Rule ids in each sort order the table offers, built on first use: a filter then only
+    /// walks one list instead of sorting every rule it keeps.
+    sorted: Vec<OnceLock<Vec<u32>>>,
 }
 
 impl Explorer {
@@ -68,7 +76,13 @@ impl Explorer {
             antecedent_of,
             consequent_of,
             buyers,
+            sorted: (0..SORT_ORDERS).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// The rule ids in sort order `slot` (`0..SORT_ORDERS`), made by `build` the first time.
+    pub fn sorted(&self, slot: usize, build: impl FnOnce() -> Vec<u32>) -> &[u32] {
+        self.sorted[slot].get_or_init(build)
     }
 
     /// Per item: whether its name or text holds `text` (any case).

@@ -5,7 +5,7 @@ use affinity_mine::Rule;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::index::Explorer;
+use super::index::{Explorer, SORT_ORDERS};
 
 /// Which metric the rules are sorted by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -22,6 +22,20 @@ pub(crate) enum SortKey {
 }
 
 impl SortKey {
+    /// Where this key's orders are kept (with [`Order`]'s offset): `0..SORT_ORDERS`.
+    fn slot(self, order: Order) -> usize {
+        let key = match self {
+            SortKey::Support => 0,
+            SortKey::Confidence => 1,
+            SortKey::Lift => 2,
+            SortKey::Leverage => 3,
+            SortKey::Conviction => 4,
+            SortKey::AntecedentSupport => 5,
+            SortKey::ConsequentSupport => 6,
+        };
+        2 * key + usize::from(order == Order::Asc)
+    }
+
     fn of(self, rule: &Rule) -> f64 {
         match self {
             SortKey::Support => rule.support,
@@ -139,7 +153,33 @@ pub(crate) fn select(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(|q| explorer.items_containing(q));
-    // Start from the shortest list an item filter gives.
+    let keep = |id: &u32| {
+        let rule = &rules[*id as usize];
+        within(rule.support, query.min_support, query.max_support)
+            && within(rule.confidence, query.min_confidence, query.max_confidence)
+            && within(rule.lift, query.min_lift, query.max_lift)
+            && antecedent.is_none_or(|a| rule.antecedent.contains(&a))
+            && consequent.is_none_or(|c| rule.consequent.contains(&c))
+            && matching.as_ref().is_none_or(|m| {
+                rule.antecedent
+                    .iter()
+                    .chain(&rule.consequent)
+                    .any(|&i| m[i as usize])
+            })
+    };
+    let (key, order) = (query.sort, query.order);
+    if antecedent.is_none() && consequent.is_none() {
+        // Every rule is a candidate: walk the presorted list, already in order.
+        let slot = key.slot(order);
+        debug_assert!(slot < SORT_ORDERS);
+        let sorted = explorer.sorted(slot, || {
+            let mut all: Vec<u32> = (0..rules.len() as u32).collect();
+            sort(&mut all, rules, key, order);
+            all
+        });
+        return Ok(sorted.iter().copied().filter(keep).collect());
+    }
+    // Start from the shorter list an item filter gives, then sort what is kept.
     let start: Box<dyn Iterator<Item = u32>> = match (antecedent, consequent) {
         (Some(a), Some(c)) => {
             let (x, y) = (explorer.with_antecedent(a), explorer.with_consequent(c));
@@ -151,38 +191,28 @@ pub(crate) fn select(
         }
         (Some(a), None) => Box::new(explorer.with_antecedent(a).iter().copied()),
         (None, Some(c)) => Box::new(explorer.with_consequent(c).iter().copied()),
-        (None, None) => Box::new(0..rules.len() as u32),
+        // Handled above, by the presorted lists.
+        (None, None) => Box::new(std::iter::empty()),
     };
-    let mut kept: Vec<u32> = start
-        .filter(|&id| {
-            let rule = &rules[id as usize];
-            within(rule.support, query.min_support, query.max_support)
-                && within(rule.confidence, query.min_confidence, query.max_confidence)
-                && within(rule.lift, query.min_lift, query.max_lift)
-                && antecedent.is_none_or(|a| rule.antecedent.contains(&a))
-                && consequent.is_none_or(|c| rule.consequent.contains(&c))
-                && matching.as_ref().is_none_or(|m| {
-                    rule.antecedent
-                        .iter()
-                        .chain(&rule.consequent)
-                        .any(|&i| m[i as usize])
-                })
-        })
-        .collect();
-    let key = query.sort;
-    match query.order {
-        Order::Desc => kept.sort_by(|&a, &b| {
+    let mut kept: Vec<u32> = start.filter(keep).collect();
+    sort(&mut kept, rules, key, order);
+    Ok(kept)
+}
+
+/// Sorts rule ids by `key` in `order`; ties go to the lower id either way.
+fn sort(ids: &mut [u32], rules: &[Rule], key: SortKey, order: Order) {
+    match order {
+        Order::Desc => ids.sort_by(|&a, &b| {
             key.of(&rules[b as usize])
                 .total_cmp(&key.of(&rules[a as usize]))
                 .then(a.cmp(&b))
         }),
-        Order::Asc => kept.sort_by(|&a, &b| {
+        Order::Asc => ids.sort_by(|&a, &b| {
             key.of(&rules[a as usize])
                 .total_cmp(&key.of(&rules[b as usize]))
                 .then(a.cmp(&b))
         }),
     }
-    Ok(kept)
 }
 
 /// One rule as the page shows it: items by name and text, and every metric.
@@ -429,6 +459,36 @@ mod tests {
         assert!(lines[1].starts_with("'=cmd(),\"jam, strawberry\",1,0.01,0.9,9,"));
         assert!(lines[1].ends_with(",inf,0.011111111111111112,0.1"));
         assert!(lines[2].starts_with("milk & bread,\"jam, strawberry\","));
+    }
+
+    #[test]
+    fn presorted_lists_match_a_sort_of_the_rules_kept() {
+        let (explorer, rules) = fixture();
+        let keys = [
+            SortKey::Support,
+            SortKey::Confidence,
+            SortKey::Lift,
+            SortKey::Leverage,
+            SortKey::Conviction,
+            SortKey::AntecedentSupport,
+            SortKey::ConsequentSupport,
+        ];
+        for key in keys {
+            for order in [Order::Desc, Order::Asc] {
+                let query = RuleQuery {
+                    sort: key,
+                    order,
+                    max_lift: Some(5.0),
+                    ..Default::default()
+                };
+                let got = select(&explorer, &rules, |_| None, &query).unwrap();
+                let mut expected: Vec<u32> = (0..rules.len() as u32)
+                    .filter(|&i| rules[i as usize].lift <= 5.0)
+                    .collect();
+                sort(&mut expected, &rules, key, order);
+                assert_eq!(got, expected, "{key:?} {order:?}");
+            }
+        }
     }
 
     #[test]
