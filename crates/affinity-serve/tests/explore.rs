@@ -264,7 +264,10 @@ async fn rules_are_filtered_sorted_paged_and_downloaded_alike() {
     // Points are single precision.
     for (metric, at) in [("support", 0), ("confidence", 1), ("lift", 2)] {
         let (exact, shown) = (rule[metric].as_f64().unwrap(), point[at].as_f64().unwrap());
-        assert!((exact - shown).abs() <= 1e-6 * exact.abs(), "{metric}: {exact} {shown}");
+        assert!(
+            (exact - shown).abs() <= 1e-6 * exact.abs(),
+            "{metric}: {exact} {shown}"
+        );
     }
 }
 
