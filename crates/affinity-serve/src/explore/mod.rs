@@ -114,7 +114,7 @@ async fn overview(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
             let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
                 (lo.min(v), hi.max(v))
             });
-            (lo <= hi).then(|| [lo, hi])
+            (lo <= hi).then_some([lo, hi])
         };
         let popular: Vec<Value> = explorer
             .popular(20)
