@@ -542,12 +542,14 @@ fn assert_same_fit(a: &Recommender, b: &Recommender) {
     }
 }
 
-fn rules_only() -> Pipeline {
+/// Rules and nothing else; `shopper_floor`: each rule must rest on that many shoppers.
+fn rules_only(shopper_floor: u32) -> Pipeline {
     Pipeline::new(
         PipelineParams::builder()
             .k(4)
             .min_support(0.05)
             .min_confidence(0.1)
+            .min_rule_shoppers(shopper_floor)
             .weights(ScoreWeights::RULES)
             .build()
             .unwrap(),
@@ -569,21 +571,23 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// fit(A) then update(B) equals fit(A then B): ids, texts, histories, counts,
-    /// co-occurrence, itemsets and rules, and every user's answer.
+    /// co-occurrence, itemsets and rules (with and without a shopper floor), and every user's
+    /// answer.
     #[test]
     fn update_equals_refit(
         a in prop::collection::vec(row(), 1..60),
         b in prop::collection::vec(row(), 1..30),
         repeat in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+        shopper_floor in 0u32..4,
     ) {
         // Some of B repeats rows of A (double-logged events).
         let mut b = b;
         b.extend(repeat.iter().map(|i| a[i.index(a.len())]));
         let dir = tempfile::tempdir().unwrap();
         let both: Vec<Row> = a.iter().chain(&b).copied().collect();
-        let fit_a = rules_only().fit(load_rows(dir.path(), "a.csv", &a), None, None).unwrap();
+        let fit_a = rules_only(shopper_floor).fit(load_rows(dir.path(), "a.csv", &a), None, None).unwrap();
         let (updated, report) = fit_a.update(&load_rows(dir.path(), "b.csv", &b)).unwrap();
-        let refit = rules_only().fit(load_rows(dir.path(), "ab.csv", &both), None, None).unwrap();
+        let refit = rules_only(shopper_floor).fit(load_rows(dir.path(), "ab.csv", &both), None, None).unwrap();
         assert_same_fit(&updated, &refit);
         prop_assert_eq!(report.events_added + report.duplicates_dropped, report.events_read);
         prop_assert_eq!(all_answers(&updated), all_answers(&refit));
@@ -814,7 +818,7 @@ fn a_validation_group_too_small_to_score_still_saves_a_bundle_that_loads() {
 fn updates_refuse_what_they_cannot_fold_in_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let fit = || {
-        rules_only()
+        rules_only(0)
             .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
             .unwrap()
     };
@@ -838,7 +842,7 @@ fn updates_refuse_what_they_cannot_fold_in_exactly() {
     bad.interactions[0].user = 0;
     bad.orders = Default::default();
     assert!(
-        rules_only().fit(bad, None, None).is_err(),
+        rules_only(0).fit(bad, None, None).is_err(),
         "orders without names"
     );
 }
@@ -846,7 +850,7 @@ fn updates_refuse_what_they_cannot_fold_in_exactly() {
 #[test]
 fn a_directory_with_some_other_manifest_is_never_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let fitted = rules_only()
+    let fitted = rules_only(0)
         .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
         .unwrap();
     let other = dir.path().join("extension");
@@ -866,7 +870,7 @@ fn a_bundle_written_before_a_field_with_a_default_existed_still_loads() {
     // sealed a manifest without it. Rewrite this one's manifest as that writer would have
     // (compact, the field absent, sealed over those bytes) and load it.
     let dir = tempfile::tempdir().unwrap();
-    let fitted = rules_only()
+    let fitted = rules_only(0)
         .fit(load_rows(dir.path(), "a.csv", &shop_rows()), None, None)
         .unwrap();
     let bundle = dir.path().join("old");

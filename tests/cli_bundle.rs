@@ -524,9 +524,38 @@ fn pseudonymised_bundles_need_their_key() {
             "raw ids kept"
         );
     }
+    // Rules from pseudonymised data rest on at least 5 shoppers unless told otherwise; the
+    // floor is a fitted setting, kept for updates and refused with --bundle.
+    let floor = |b: &Path| {
+        common::read_json(&b.join("manifest.json"))["settings"]["min_rule_shoppers"].clone()
+    };
+    assert_eq!(floor(&bundle), 5);
+    let unfloored = dir.path().join("unfloored");
+    fit_rules_only(
+        &data,
+        &unfloored,
+        &[
+            "--pseudonymize-key-file",
+            s(&key),
+            "--min-rule-shoppers",
+            "0",
+        ],
+    );
+    assert_eq!(floor(&unfloored), serde_json::Value::Null);
+    let err = failed(&affinity(&[
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--min-rule-shoppers",
+        "2",
+        "--items",
+        "x",
+    ]));
+    assert!(err.contains("--min-rule-shoppers"), "{err}");
     // The same list as from a bundle fitted without a key: the user is found, not a cold start.
     let plain = dir.path().join("plain");
-    fit_rules_only(&data, &plain, &[]);
+    fit_rules_only(&data, &plain, &["--min-rule-shoppers", "5"]);
+    assert_eq!(floor(&plain), 5);
     let raw = ok(&affinity(&["recommend", "-b", s(&plain), "--user", "u1"]));
     let keyed = ok(&affinity(&[
         "recommend",

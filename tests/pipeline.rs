@@ -305,6 +305,58 @@ fn rules_and_popularity_rank_without_a_model() {
     assert!(names.contains(&"rules alone"), "{names:?}");
 }
 
+/// One shopper buying tea and rice every day makes a rule of them by basket counts alone; a
+/// floor of two shoppers drops it and keeps the rules many shoppers stand behind.
+#[test]
+fn a_shopper_floor_drops_rules_that_rest_on_one_person() {
+    let mut ds = shop();
+    let habit = ds.users.intern("creature of habit");
+    for day in 0..30i64 {
+        for item in [8, 9] {
+            ds.interactions.push(Interaction {
+                user: habit,
+                item,
+                timestamp: 86_400 * (day + 1),
+                kind: EventKind::Purchase,
+                weight: 1.0,
+                order: None,
+            });
+        }
+    }
+    let rules = |floor: u32| {
+        let pipeline = Pipeline::new(
+            PipelineParams::builder()
+                .min_support(0.05)
+                .min_confidence(0.3)
+                .min_rule_shoppers(floor)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let prepared = pipeline.prepare_all(ds.clone());
+        pipeline.mine_rules(&prepared).unwrap()
+    };
+    let tea_rice =
+        |r: &affinity::mine::Rule| r.antecedent.iter().chain(&r.consequent).all(|&i| i >= 8);
+    let free = rules(0);
+    let floored = rules(2);
+    assert!(free.iter().any(tea_rice), "{free:?}");
+    assert!(!floored.iter().any(tea_rice), "{floored:?}");
+    // Bread and butter, bought together by many, stay.
+    let bread_butter = |r: &affinity::mine::Rule| r.antecedent == [0] && r.consequent == [1];
+    assert!(floored.iter().any(bread_butter));
+    assert_eq!(floored.len(), free.iter().filter(|r| !tea_rice(r)).count());
+    // Without the baskets' shoppers a floor cannot be applied: refused, not ignored.
+    let pipeline = Pipeline::new(
+        PipelineParams::builder()
+            .min_rule_shoppers(2)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(pipeline.mine_baskets(&[vec![0, 1]], &[]).is_err());
+}
+
 /// The pipeline's mining stays bounded on data built to explode: 300 baskets of 30 items out
 /// of 45 at the default support (a count of 1) hold millions of itemsets up to 3 items; the
 /// threshold rises until the configured number fits instead of exhausting memory.
@@ -328,7 +380,7 @@ fn rule_mining_inside_the_pipeline_is_bounded() {
         .unwrap();
     let rules = Pipeline::new(config)
         .unwrap()
-        .mine_baskets(&baskets)
+        .mine_baskets(&baskets, &[])
         .unwrap();
     assert!(!rules.is_empty());
     // Single consequents of at most 2,000 sets of at most 3 items.

@@ -145,9 +145,11 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let (dataset, _) = args.input.load()?;
     let candidates = args.rank.candidates(&dataset);
-    let mut config = args
-        .rank
-        .config(hold_out_for(args.hold_out, candidates), candidates)?;
+    let mut config = args.rank.config(
+        &args.input.read,
+        hold_out_for(args.hold_out, candidates),
+        candidates,
+    )?;
     config.basket_rule = args.baskets.into();
     if args.no_model {
         config.weights = affinity::pipeline::ScoreWeights {

@@ -419,7 +419,7 @@ fn evaluate_split(
     let candidates = args.rank.candidates(&dataset);
     let protocol = protocol(args.relevant, candidates);
     let hold_out = hold_out_for(args.hold_out, candidates);
-    let params = args.rank.config(hold_out, candidates)?;
+    let params = args.rank.config(&args.read, hold_out, candidates)?;
     let pipeline = Pipeline::new(params)?.with_progress(super::bars());
     // The model before the mining: a bad model path fails before the heavy work.
     let encoder = match args.no_model {

@@ -32,6 +32,10 @@ pub struct RankArgs {
     /// warning) so that the strongest fit.
     #[arg(long, default_value_t = 500_000)]
     pub max_itemsets: u64,
+    /// Rule mining: each rule must rest on at least this many distinct shoppers (0 or 1: no
+    /// floor) [default: 5 with --pseudonymize-key-file, else none].
+    #[arg(long)]
+    pub min_rule_shoppers: Option<u32>,
     /// Weight of the embedding score (each source min-max normalised first).
     #[arg(long, default_value_t = 1.0)]
     pub embedding_weight: f32,
@@ -98,18 +102,30 @@ impl RankArgs {
         }
     }
 
-    /// The pipeline's settings, with the data's mode (see [`RankArgs::candidates`]).
+    /// The pipeline's settings for data read with `read`, with the data's mode (see
+    /// [`RankArgs::candidates`]). Rules from pseudonymised data rest on at least
+    /// [`PipelineParams::PSEUDONYMISED_MIN_RULE_SHOPPERS`] shoppers unless
+    /// `--min-rule-shoppers` says otherwise.
     pub fn config(
         &self,
+        read: &ReadArgs,
         hold_out: HoldOut,
         candidates: Candidates,
     ) -> anyhow::Result<PipelineParams> {
+        let shopper_floor =
+            self.min_rule_shoppers
+                .unwrap_or(if read.pseudonymize_key_file.is_some() {
+                    PipelineParams::PSEUDONYMISED_MIN_RULE_SHOPPERS
+                } else {
+                    0
+                });
         Ok(PipelineParams::builder()
             .k(self.k)
             .hold_out(hold_out)
             .min_support(self.min_support)
             .min_confidence(self.min_confidence)
             .max_itemsets(self.max_itemsets)
+            .min_rule_shoppers(shopper_floor)
             .history_items(self.history_items)
             .weights(ScoreWeights {
                 embedding: self.embedding_weight,
@@ -174,9 +190,10 @@ const RAW_DATA: [&str; 10] = [
 /// The model a bundle carries, and how long its texts may be.
 pub(super) const MODEL: [&str; 2] = ["model", "max_len"];
 /// Settings fixed when the bundle was fitted.
-pub(super) const FITTED: [&str; 9] = [
+pub(super) const FITTED: [&str; 10] = [
     "min_support",
     "min_confidence",
+    "min_rule_shoppers",
     "embedding_weight",
     "rules_weight",
     "popularity_weight",
@@ -265,7 +282,9 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
         None => {
             let (_, dataset) = args.source.raw()?;
             let candidates = args.rank.candidates(&dataset);
-            let params = args.rank.config(HoldOut::LastItem, candidates)?;
+            let params = args
+                .rank
+                .config(&args.source.read, HoldOut::LastItem, candidates)?;
             let pipeline = Pipeline::new(params)?.with_progress(super::bars());
             fit_on_the_spot(&pipeline, dataset, &args.run)?
         }

@@ -37,8 +37,8 @@ pub use error::{MineError, Result};
 pub use mine::{mine_at_most, mine_group, mine_itemsets, Algorithm, BoundedMining, MiningSummary};
 pub use params::{Duplicates, MinSupport, MiningParams, Target};
 pub use rules::{
-    generate_rules, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex, RuleParams,
-    MEASURE_COLUMNS, RULE_COLUMNS,
+    generate_rules, rule_shoppers, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex,
+    RuleParams, MEASURE_COLUMNS, RULE_COLUMNS,
 };
 pub use sink::{
     parse_itemset_line, CountSink, Counted, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter,

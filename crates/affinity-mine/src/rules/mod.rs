@@ -5,10 +5,12 @@
 mod generate;
 mod index;
 pub(crate) mod output;
+mod shoppers;
 
 pub use generate::{generate_rules, Consequents, RuleParams};
 pub use index::RuleIndex;
 pub use output::{write_rules_csv, write_rules_json, RULE_COLUMNS};
+pub use shoppers::rule_shoppers;
 
 /// A rule `antecedent -> consequent` with its counts and measures.
 ///

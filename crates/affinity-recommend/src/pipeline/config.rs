@@ -147,6 +147,14 @@ pub struct PipelineParams {
     /// threshold rises until they fit (logged as a warning), so no data exhausts memory.
     #[serde(default = "default_max_itemsets")]
     pub max_itemsets: u64,
+    /// Rule mining: each rule must rest on at least this many distinct shoppers (whose
+    /// baskets hold all its items), not only on enough baskets: one shopper who buys the same
+    /// pair every week makes a rule of it alone, and a released rule should not describe one
+    /// person. 0 or 1: every rule kept. The command line sets
+    /// [`PipelineParams::PSEUDONYMISED_MIN_RULE_SHOPPERS`] for data it pseudonymises unless told
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "no_floor")]
+    pub min_rule_shoppers: u32,
     /// How a history becomes text.
     pub history: HistoryText,
     /// Score weights of the hybrid.
@@ -165,6 +173,10 @@ pub struct PipelineParams {
     pub repeat: RepeatParams,
 }
 
+fn no_floor(n: &u32) -> bool {
+    *n == 0
+}
+
 fn is_default_repeat(p: &RepeatParams) -> bool {
     *p == RepeatParams::default()
 }
@@ -180,6 +192,7 @@ impl Default for PipelineParams {
             min_lift: 1.0,
             max_rule_len: 3,
             max_itemsets: default_max_itemsets(),
+            min_rule_shoppers: 0,
             history: HistoryText::default(),
             weights: ScoreWeights::default(),
             mmr_lambda: 0.9,
@@ -196,6 +209,11 @@ fn default_max_itemsets() -> u64 {
 }
 
 impl PipelineParams {
+    /// The shopper floor for rules mined from pseudonymised data unless told otherwise
+    /// (`affinity fit --pseudonymize-key-file`): a rule then describes at least five people,
+    /// the smallest group size commonly asked of released counts.
+    pub const PSEUDONYMISED_MIN_RULE_SHOPPERS: u32 = 5;
+
     /// A builder starting from the defaults.
     pub fn builder() -> PipelineParamsBuilder {
         PipelineParamsBuilder(PipelineParams::default())
@@ -336,6 +354,11 @@ impl PipelineParamsBuilder {
     /// Most itemsets mined for rules (the threshold rises past it).
     pub fn max_itemsets(mut self, n: u64) -> Self {
         self.0.max_itemsets = n;
+        self
+    }
+    /// The fewest distinct shoppers a rule must rest on (0 or 1: no floor).
+    pub fn min_rule_shoppers(mut self, n: u32) -> Self {
+        self.0.min_rule_shoppers = n;
         self
     }
     /// Products per history text.

@@ -55,6 +55,8 @@ pub(crate) struct Derived {
     pub histories: Vec<Vec<u32>>,
     pub counts: Vec<u32>,
     pub baskets: Vec<Vec<u32>>,
+    /// Per basket of `baskets`: its shopper.
+    pub basket_users: Vec<u32>,
     pub shoppers: Vec<BasketHistory>,
 }
 
@@ -94,22 +96,24 @@ pub(crate) fn derive(
     for e in events {
         counts[e.item as usize] += 1;
     }
-    let (baskets, shoppers) = baskets_and_shoppers(events, n_users, basket_rule);
+    let (baskets, basket_users, shoppers) = baskets_and_shoppers(events, n_users, basket_rule);
     Derived {
         histories,
         counts,
         baskets,
+        basket_users,
         shoppers,
     }
 }
 
-/// The baskets `events` form under `rule` (in order of first appearance, for mining), and each
-/// user's baskets oldest first with their days (ties in time keep that order).
+/// The baskets `events` form under `rule` (in order of first appearance, for mining), the
+/// shopper of each, and each user's baskets oldest first with their days (ties in time keep
+/// that order).
 pub(crate) fn baskets_and_shoppers(
     events: &[Interaction],
     n_users: usize,
     rule: BasketRule,
-) -> (Vec<Vec<u32>>, Vec<BasketHistory>) {
+) -> (Vec<Vec<u32>>, Vec<u32>, Vec<BasketHistory>) {
     // Basket grouping reads only the events: no need to copy ids and catalogue.
     let baskets = Dataset {
         interactions: events.to_vec(),
@@ -136,7 +140,12 @@ pub(crate) fn baskets_and_shoppers(
             }
         })
         .collect();
-    (baskets.into_iter().map(|b| b.items).collect(), shoppers)
+    let users = baskets.iter().map(|b| b.user).collect();
+    (
+        baskets.into_iter().map(|b| b.items).collect(),
+        users,
+        shoppers,
+    )
 }
 
 /// The day of the newest event.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use affinity_core::Progress;
 use affinity_data::{items_by_user, leave_one_out, Dataset, Interaction, Split};
-use affinity_mine::{generate_rules, mine_at_most, Algorithm, Itemset, Rule};
+use affinity_mine::{generate_rules, mine_at_most, rule_shoppers, Algorithm, Itemset, Rule};
 use affinity_rank::BasketHistory;
 #[cfg(feature = "model")]
 use affinity_tune::{
@@ -38,6 +38,8 @@ pub struct Prepared {
     pub test: Vec<Vec<u32>>,
     /// Baskets of train and valid events, for mining and co-occurrence.
     pub baskets: Vec<Vec<u32>>,
+    /// Per basket of `baskets`: its shopper (how many distinct shoppers stand behind a rule).
+    pub basket_users: Vec<u32>,
     /// Purchases per item in train and valid.
     pub counts: Vec<u32>,
     /// Per user: baskets of train and valid, oldest first, with their days; `now` is the day
@@ -140,6 +142,7 @@ impl Pipeline {
             histories,
             counts,
             baskets,
+            basket_users,
             mut shoppers,
         } = derive(&seen, n_users, n_items, self.params.basket_rule);
         let test = items_by_user(&split.test, n_users);
@@ -157,6 +160,7 @@ impl Pipeline {
             histories,
             test,
             baskets,
+            basket_users,
             counts,
             shoppers,
         }
@@ -164,12 +168,25 @@ impl Pipeline {
 
     /// Association rules on the fitting baskets (FP-growth, single consequents).
     pub fn mine_rules(&self, prepared: &Prepared) -> Result<Vec<Rule>> {
-        self.mine_baskets(&prepared.baskets)
+        self.mine_baskets(&prepared.baskets, &prepared.basket_users)
     }
 
-    /// Association rules on `baskets` with the configured thresholds.
-    pub fn mine_baskets(&self, baskets: &[Vec<u32>]) -> Result<Vec<Rule>> {
+    /// Association rules on `baskets` with the configured thresholds; `owners[b]` is the
+    /// shopper of `baskets[b]`, needed only where [`PipelineParams::min_rule_shoppers`] asks
+    /// that each rule rest on several shoppers (it may be empty otherwise).
+    pub fn mine_baskets(&self, baskets: &[Vec<u32>], owners: &[u32]) -> Result<Vec<Rule>> {
         let c = &self.params;
+        if c.min_rule_shoppers > 1 && owners.len() != baskets.len() {
+            return Err(affinity_core::InvalidSetting::new(
+                "min_rule_shoppers",
+                format!(
+                    "needs the shopper of each basket: {} baskets, {} owners",
+                    baskets.len(),
+                    owners.len()
+                ),
+            )
+            .into());
+        }
         let params = c.mining_params()?;
         let mut itemsets: Vec<Itemset> = Vec::new();
         let run = mine_at_most(
@@ -194,7 +211,19 @@ impl Pipeline {
                 run.requested_min_count,
             );
         }
-        let rules = generate_rules(&itemsets, baskets.len() as u64, &c.rule_params())?;
+        let mut rules = generate_rules(&itemsets, baskets.len() as u64, &c.rule_params())?;
+        if c.min_rule_shoppers > 1 {
+            let shoppers = rule_shoppers(&rules, baskets, owners);
+            let before = rules.len();
+            let mut kept = shoppers.iter().map(|&n| n >= c.min_rule_shoppers);
+            rules.retain(|_| kept.next().unwrap_or(false));
+            tracing::info!(
+                dropped = before - rules.len(),
+                kept = rules.len(),
+                "rules resting on fewer than {} shoppers dropped",
+                c.min_rule_shoppers
+            );
+        }
         Ok(rules)
     }
 
@@ -315,6 +344,7 @@ impl Pipeline {
                 histories: prepared.histories.clone(),
                 counts: prepared.counts.clone(),
                 baskets: prepared.baskets.clone(),
+                basket_users: prepared.basket_users.clone(),
                 shoppers: prepared
                     .shoppers
                     .iter()

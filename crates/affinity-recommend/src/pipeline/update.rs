@@ -190,7 +190,8 @@ impl Recommender {
             ids.items.len(),
             config.basket_rule,
         );
-        let rules = Pipeline::new(config.clone())?.mine_baskets(&derived.baskets)?;
+        let rules =
+            Pipeline::new(config.clone())?.mine_baskets(&derived.baskets, &derived.basket_users)?;
         report.rules.1 = rules.len();
         let fitted = Fitted::assemble(ids, events, config, derived, rules);
 
