@@ -357,6 +357,68 @@ fn a_shopper_floor_drops_rules_that_rest_on_one_person() {
     assert!(pipeline.mine_baskets(&[vec![0, 1]], &[]).is_err());
 }
 
+/// Exposure-aware re-ranking: with calibration on, each list's mix of best sellers, middle and
+/// long-tail products comes closer to the shopper's own; the setting survives a bundle, and
+/// one outside [0, 1] is refused.
+#[test]
+fn calibration_brings_lists_towards_each_shoppers_popularity_mix() {
+    use affinity::rank::PopularityGroups;
+    let ds = shop();
+    let fit = |calibration: f32| {
+        let pipeline = Pipeline::new(
+            PipelineParams::builder()
+                .k(3)
+                .min_support(0.01)
+                .min_confidence(0.1)
+                .weights(ScoreWeights {
+                    embedding: 0.0,
+                    rules: 1.0,
+                    popularity: 1.0,
+                    cooccurrence: 0.0,
+                    repeat: 0.0,
+                    tifu: 0.0,
+                })
+                .calibration(calibration)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let prepared = pipeline.prepare_all(ds.clone());
+        let rules = pipeline.mine_rules(&prepared).unwrap();
+        pipeline.recommender(&prepared, None, rules).unwrap()
+    };
+    let distance = |rec: &affinity::pipeline::Recommender| {
+        let groups = PopularityGroups::from_counts(&rec.fitted().counts);
+        let histories = &rec.fitted().histories;
+        let total: f32 = histories
+            .iter()
+            .map(|h| {
+                let list: Vec<u32> = rec
+                    .recommend(h, 3)
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.item)
+                    .collect();
+                let (want, got) = (groups.mix(h), groups.mix(&list));
+                (0..3).map(|g| (want[g] - got[g]).abs()).sum::<f32>()
+            })
+            .sum();
+        total / histories.len() as f32
+    };
+    let (plain, calibrated) = (fit(0.0), fit(0.9));
+    let (before, after) = (distance(&plain), distance(&calibrated));
+    assert!(after < before, "{after} vs {before}");
+
+    let dir = tempfile::tempdir().unwrap();
+    calibrated
+        .save(&dir.path().join("b"), &Default::default())
+        .unwrap();
+    let loaded =
+        affinity::pipeline::Recommender::load(&dir.path().join("b"), &Default::default()).unwrap();
+    assert_eq!(loaded.ranking_settings().calibration, 0.9);
+    assert!(PipelineParams::builder().calibration(1.5).build().is_err());
+}
+
 /// The pipeline's mining stays bounded on data built to explode: 300 baskets of 30 items out
 /// of 45 at the default support (a count of 1) hold millions of itemsets up to 3 items; the
 /// threshold rises until the configured number fits instead of exhausting memory.

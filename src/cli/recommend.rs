@@ -65,6 +65,11 @@ pub struct RankArgs {
     /// MMR lambda (1: relevance only).
     #[arg(long, default_value_t = 0.9)]
     pub mmr_lambda: f32,
+    /// Exposure-aware re-ranking in [0, 1]: each list calibrated to the shopper's own mix of
+    /// best sellers, middle and long-tail products, with this weight, in place of MMR (0: off;
+    /// docs/exposure.md has the accuracy it costs against the exposure it gives).
+    #[arg(long, default_value_t = 0.0)]
+    pub calibration: f32,
     /// Products per history text.
     #[arg(long, default_value_t = 10)]
     pub history_items: usize,
@@ -136,6 +141,7 @@ impl RankArgs {
                 tifu: self.tifu_weight,
             })
             .mmr_lambda(self.mmr_lambda)
+            .calibration(self.calibration)
             .candidates(candidates)
             .build()?)
     }
@@ -190,7 +196,8 @@ const RAW_DATA: [&str; 10] = [
 /// The model a bundle carries, and how long its texts may be.
 pub(super) const MODEL: [&str; 2] = ["model", "max_len"];
 /// Settings fixed when the bundle was fitted.
-pub(super) const FITTED: [&str; 10] = [
+pub(super) const FITTED: [&str; 11] = [
+    "calibration",
     "min_support",
     "min_confidence",
     "min_rule_shoppers",

@@ -17,6 +17,7 @@
 //! Ties are broken by the lower item id everywhere, so results are deterministic.
 
 mod baselines;
+mod calibration;
 mod error;
 mod index;
 mod kernel;
@@ -29,6 +30,7 @@ mod transitions;
 
 pub use affinity_core::InvalidSetting;
 pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, MostPopular};
+pub use calibration::{calibrate, PopularityGroups};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
 pub use kernel::inner_product;

@@ -144,6 +144,9 @@ pub struct RankingEntry {
     /// TIFU-KNN's settings (the defaults when absent).
     #[serde(default, skip_serializing_if = "is_default_tifu")]
     pub tifu: TifuParams,
+    /// Exposure-aware re-ranking's weight (0, off, when absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calibration: f32,
 }
 
 fn is_default_tifu(p: &TifuParams) -> bool {
@@ -170,6 +173,7 @@ impl RankingEntry {
             candidates: r.candidates,
             repeat: r.repeat,
             tifu: r.tifu,
+            calibration: r.calibration,
         }
     }
 
@@ -186,6 +190,7 @@ impl RankingEntry {
             candidates: self.candidates,
             repeat: self.repeat,
             tifu: self.tifu,
+            calibration: self.calibration,
         }
     }
 }

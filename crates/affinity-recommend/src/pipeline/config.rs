@@ -171,6 +171,10 @@ pub struct PipelineParams {
     /// How what a shopper buys again is scored (tuning chooses it on validation).
     #[serde(default, skip_serializing_if = "is_default_repeat")]
     pub repeat: RepeatParams,
+    /// Exposure-aware re-ranking in [0, 1]: lists calibrated to each shopper's own mix of
+    /// head, mid and tail products, in place of MMR (see [`RankingParams::calibration`]). 0: off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calibration: f32,
 }
 
 fn no_floor(n: &u32) -> bool {
@@ -199,6 +203,7 @@ impl Default for PipelineParams {
             mmr_candidates: 50,
             candidates: Candidates::default(),
             repeat: RepeatParams::default(),
+            calibration: 0.0,
         }
     }
 }
@@ -288,6 +293,7 @@ impl PipelineParams {
             candidates: self.candidates,
             repeat: self.repeat,
             tifu: TifuParams::default(),
+            calibration: self.calibration,
         }
     }
 }
@@ -354,6 +360,11 @@ impl PipelineParamsBuilder {
     /// Most itemsets mined for rules (the threshold rises past it).
     pub fn max_itemsets(mut self, n: u64) -> Self {
         self.0.max_itemsets = n;
+        self
+    }
+    /// Exposure-aware re-ranking's weight in [0, 1] (0: off).
+    pub fn calibration(mut self, lambda: f32) -> Self {
+        self.0.calibration = lambda;
         self
     }
     /// The fewest distinct shoppers a rule must rest on (0 or 1: no floor).

@@ -233,7 +233,13 @@ impl Pipeline {
             for &i in on {
                 let u = &users[i];
                 let list: Vec<u32> = fitted_on_training
-                    .select(&sources[i].blend(&popularity, w), &u.exclude, k, lambda)?
+                    .select(
+                        &sources[i].blend(&popularity, w),
+                        &u.history,
+                        &u.exclude,
+                        k,
+                        lambda,
+                    )?
                     .into_iter()
                     .map(|s| s.item)
                     .collect();

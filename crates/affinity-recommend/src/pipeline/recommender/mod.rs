@@ -42,6 +42,10 @@ pub struct RankingParams {
     pub repeat: RepeatParams,
     /// TIFU-KNN's settings (the source [`ScoreWeights::tifu`] weighs).
     pub tifu: TifuParams,
+    /// Exposure-aware re-ranking in [0, 1]: each list calibrated to the shopper's own mix of
+    /// head, mid and tail products ([`affinity_rank::calibrate`]) with this weight, in place of
+    /// MMR. 0: off.
+    pub calibration: f32,
 }
 
 /// Histories ranked together (encoded in one call, scored against every item at once).
@@ -76,6 +80,8 @@ pub struct Recommender {
     rule_index: RuleIndex,
     popularity: Vec<f32>,
     popularity_rank: Vec<usize>,
+    /// Head, mid and tail by purchases, for exposure-aware re-ranking.
+    pub(crate) groups: affinity_rank::PopularityGroups,
     /// `ln(1 + buyers)` per item: the language model's prior ([`RankingParams::popularity_prior`]).
     pub(crate) prior: Vec<f32>,
     /// Each item's usual cosine with the catalogue, on its first use
@@ -135,6 +141,12 @@ impl RankingParams {
         }
         if self.mmr_candidates == 0 {
             return Err(InvalidSetting::new("mmr_candidates", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.calibration) {
+            return Err(InvalidSetting::new(
+                "calibration",
+                format!("{} is outside [0, 1]", self.calibration),
+            ));
         }
         if self.history.max_items == 0 {
             return Err(InvalidSetting::new(
@@ -245,7 +257,9 @@ impl Recommender {
         fitted.rules.retain(|r| r.consequent.len() == 1);
         let prior = super::fitted::log_buyers(&fitted.histories, n);
         let tifu = tifu_model(&fitted, &ranking)?;
+        let groups = affinity_rank::PopularityGroups::from_counts(&fitted.counts);
         Ok(Recommender {
+            groups,
             prior,
             tifu,
             rule_index: RuleIndex::new(&fitted.rules),

@@ -6,11 +6,14 @@ use crate::model;
 use crate::pipeline::config::ScoreWeights;
 use crate::pipeline::error::Result;
 use affinity_rank::{
-    blend, exclusions, inner_product, mmr, normalize, top_k, weighted_sum, BasketHistory,
-    Normalization, Scored, Source,
+    blend, calibrate, exclusions, inner_product, mmr, normalize, top_k, weighted_sum,
+    BasketHistory, Normalization, Scored, Source,
 };
 use ndarray::{Array2, Axis};
 use std::collections::HashMap;
+
+/// Candidates exposure-aware re-ranking chooses from.
+const CALIBRATION_POOL: usize = 500;
 
 impl Recommender {
     /// History vectors, one row per history (zero rows when there is no encoder, no history
@@ -188,13 +191,31 @@ impl Recommender {
         normalize(&self.popularity, Normalization::MinMax)
     }
 
+    /// The list: the top `k` by `scores`, then re-ranked among the top candidates either for
+    /// exposure (calibrated to the mix of head, mid and tail products in `history`, when
+    /// [`RankingParams::calibration`](super::RankingParams::calibration) is on) or for
+    /// diversity (MMR with `lambda`, where there are item vectors).
     pub(crate) fn select(
         &self,
         scores: &[f32],
+        history: &[u32],
         exclude: &[u32],
         k: usize,
         lambda: f32,
     ) -> Result<Vec<Scored>> {
+        let calibration = self.ranking.calibration;
+        if calibration > 0.0 {
+            // A wider pool than MMR's: the few dozen best-scored products of a blend with any
+            // popularity in it are nearly all best sellers, and calibration is there to reach
+            // past them (with MMR's 50 it moved the Gini index by under 0.01 on either dataset).
+            let pool = top_k(
+                scores,
+                CALIBRATION_POOL.max(self.ranking.mmr_candidates).max(k),
+                exclude,
+            );
+            let target = self.groups.mix(history);
+            return Ok(calibrate(&pool, k, calibration, &self.groups, target)?);
+        }
         if lambda >= 1.0 || !self.has_vectors {
             return Ok(top_k(scores, k, exclude));
         }
@@ -256,7 +277,7 @@ impl Recommender {
         lambda: f32,
     ) -> Result<Vec<Scored>> {
         let (scores, _) = self.scores(history, shopper, embedding, weights)?;
-        self.select(&scores, exclude, k, lambda)
+        self.select(&scores, history, exclude, k, lambda)
     }
 
     /// Ranked lists for `histories` (with `shoppers`, their baskets, where known).

@@ -171,7 +171,7 @@ impl Recommender {
             sims.as_slice().expect("contiguous"),
             weights,
         )?;
-        let picked = self.select(&scores, exclude, k, self.ranking.mmr_lambda)?;
+        let picked = self.select(&scores, history, exclude, k, self.ranking.mmr_lambda)?;
         Ok(picked
             .into_iter()
             .map(|s| Recommendation {
