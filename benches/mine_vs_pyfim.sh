@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# affinity mine (affinity-lite and the full binary, as whole processes) vs pyfim 6.28 on the
-# FIMI sets, side by side in one run: builds the release binaries, installs pyfim into the
-# bootstrap venv when missing, and prints the markdown table of docs/benchmarks.md.
+# affinity mine (the `affinity` binary, as whole processes) vs pyfim 6.28 on the FIMI sets,
+# side by side in one run, and `affinity --version`: builds the release binaries, installs pyfim
+# into the bootstrap venv when missing, and prints the markdown table of docs/benchmarks.md.
 #
 #   bash benches/mine_vs_pyfim.sh [DATASETS_DIR]   (default ../shared/datasets/fimi)
 #
@@ -9,7 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity --bin affinity-lite >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model >/dev/null)
 venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
 py=$venv/bin/python
 "$py" -c 'import fim' 2>/dev/null || "$py" -m pip install --quiet pyfim==6.28

@@ -169,7 +169,7 @@ def main():
     parser.add_argument("--sides", default="mine,ours,mllib")
     parser.add_argument("--data", default=os.path.join(ROOT, "out", "scale"))
     parser.add_argument("--out", default=os.path.join(ROOT, "out", "spark_scale.md"))
-    parser.add_argument("--affinity", default=os.path.join(ROOT, "target", "release", "affinity-lite"))
+    parser.add_argument("--affinity", default=os.path.join(ROOT, "target", "release", "affinity"))
     # Internal: one Spark side in this process.
     parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--side", help=argparse.SUPPRESS)

@@ -7,7 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity-lite >/dev/null)
+(cd "$root" && cargo build --release --bin affinity >/dev/null)
 venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
 py=$venv/bin/python
 command -v java >/dev/null || { echo "spark_scale: needs Java 17 or 21 on PATH" >&2; exit 1; }

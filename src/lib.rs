@@ -18,7 +18,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `model` | on | the language model on libtorch: [`tune`](crate#features), the encoder inside recommenders and bundles, search, fine-tuning, cached user vectors |
-//! | `cli` | on | the `affinity` and `affinity-lite` binaries (and `serve`) |
+//! | `cli` | on | the `affinity` binary (`data` and `mine` without libtorch; hands the rest on) and `affinity-model` (every command), and `serve` |
 //! | `serve` | with `cli` | [`serve`]: real-time recommendations over HTTP |
 //! | `jemalloc` | off | jemalloc as the binary's malloc, for long-running servers |
 //! | `doc-only` | off | documentation without libtorch (docs.rs) |

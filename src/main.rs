@@ -1,10 +1,12 @@
-//! The `affinity` command-line tool.
+//! `affinity-model`: the whole `affinity` command line, libtorch linked (with the `model`
+//! feature). Users run `affinity` (src/bin/affinity.rs), which runs `data`, `mine` and
+//! `--version` itself without libtorch and hands every other command on to this binary.
 
 #![allow(missing_docs)]
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
@@ -21,7 +23,12 @@ pub static malloc_conf: &[u8; 60] =
     b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() -> std::process::ExitCode {
-    match cli::run(cli::Cli::parse()) {
+    // Usage lines name `affinity`, the command users type, whether this binary was started by
+    // it or directly.
+    let mut command = cli::Cli::command().bin_name("affinity");
+    let parsed = cli::Cli::from_arg_matches(&command.get_matches_mut())
+        .unwrap_or_else(|error| error.format(&mut command).exit());
+    match cli::run(parsed) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,7 +1,8 @@
 //! The libtorch-free half of the `affinity` command line, shared by the two binaries of the
-//! `affinity` package: `affinity` (every command; links libtorch for the language model) and
-//! `affinity-lite` (`data` and `mine` from this crate alone, so no libtorch and a start in
-//! milliseconds; any other command is handed on to `affinity` beside it).
+//! `affinity` package: `affinity`, the one users run (`data`, `mine` and `--version` from this
+//! crate alone, so no libtorch and a start in milliseconds; any other command is handed on by
+//! exec to `affinity-model` beside it), and `affinity-model` (every command; links libtorch for
+//! the language model).
 //!
 //! - [`input`]: the options every command that reads a dataset shares;
 //! - [`data`], [`mine`]: the `affinity data` and `affinity mine` commands ([`generate`]:
