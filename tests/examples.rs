@@ -19,7 +19,7 @@ fn example(name: &str) -> PathBuf {
 
 #[test]
 fn examples_answer_help_and_refuse_unknown_options_plainly() {
-    for name in ["scientific", "groceries"] {
+    for name in ["scientific", "groceries", "faithfulness"] {
         let binary = example(name);
         let help = Command::new(&binary).arg("--help").output().unwrap();
         assert_eq!(help.status.code(), Some(0), "{name}");

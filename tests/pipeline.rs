@@ -419,6 +419,80 @@ fn calibration_brings_lists_towards_each_shoppers_popularity_mix() {
     assert!(PipelineParams::builder().calibration(1.5).build().is_err());
 }
 
+/// Checkable explanations: each history item's stated influence on a recommendation is the
+/// score it loses when that item is left out, as scoring the shorter history says; with and
+/// without the language model.
+#[test]
+fn influence_is_the_score_each_history_item_is_worth() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = |with_model: bool| {
+        let pipeline = Pipeline::new(
+            PipelineParams::builder()
+                .k(3)
+                .min_support(0.01)
+                .min_confidence(0.3)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let prepared = pipeline.prepare_all(shop());
+        let rules = pipeline.mine_rules(&prepared).unwrap();
+        let weights = ScoreWeights {
+            embedding: if with_model { 1.0 } else { 0.0 },
+            rules: 1.0,
+            popularity: 0.2,
+            cooccurrence: 0.5,
+            repeat: 0.0,
+            tifu: 0.0,
+        };
+        #[cfg(feature = "model")]
+        let encoder = with_model.then(|| tiny_encoder(dir.path()));
+        #[cfg(not(feature = "model"))]
+        let encoder = {
+            let _ = (with_model, &dir);
+            None
+        };
+        pipeline
+            .recommender_with(&prepared, encoder, rules, weights, 1.0)
+            .unwrap()
+    };
+    let variants: &[bool] = if cfg!(feature = "model") {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &with_model in variants {
+        let rec = build(with_model);
+        let history = vec![2, 0, 3];
+        let recs = rec.recommend(&history, 3).unwrap();
+        let items: Vec<u32> = recs.iter().map(|r| r.item).collect();
+        let moved = rec
+            .influence(&history, None, Candidates::HistoryExcluded, &items)
+            .unwrap();
+        for (r, why) in recs.iter().zip(&moved) {
+            assert_eq!(why.len(), 3, "one figure per distinct history item");
+            assert!(why.windows(2).all(|w| w[0].delta >= w[1].delta));
+            for influence in why {
+                let gone = rec.item_id(&influence.item).unwrap();
+                let shorter: Vec<u32> = history.iter().copied().filter(|&i| i != gone).collect();
+                let again = rec
+                    .scores_of(&shorter, None, Candidates::HistoryExcluded, &[r.item])
+                    .unwrap()[0];
+                assert!(
+                    (again - influence.without).abs() < 1e-5,
+                    "{again} vs {influence:?}"
+                );
+                assert!((r.score - influence.without - influence.delta).abs() < 1e-5);
+            }
+        }
+        // Not vacuous: some history item moved some recommendation.
+        assert!(
+            moved.iter().flatten().any(|i| i.delta.abs() > 1e-4),
+            "{moved:?}"
+        );
+    }
+}
+
 /// The pipeline's mining stays bounded on data built to explode: 300 baskets of 30 items out
 /// of 45 at the default support (a count of 1) hold millions of itemsets up to 3 items; the
 /// threshold rises until the configured number fits instead of exhausting memory.

@@ -229,6 +229,10 @@ pub struct RecommendArgs {
     /// Or for this history: comma-separated product names, oldest first.
     #[arg(long)]
     pub items: Option<String>,
+    /// Also say how much each history item moved each recommendation: its score with the item
+    /// left out of the history (one more history vector per distinct item, at most 20).
+    #[arg(long)]
+    pub influence: bool,
     /// JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
@@ -314,7 +318,33 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
     let shopper = user.and_then(|u| recommender.fitted().shopper(&u, None));
     let recs =
         recommender.recommend_for(&history, shopper.as_ref(), candidates, &[], args.rank.k)?;
-    print(&recs, args.json)
+    if !args.influence {
+        return print(&recs, args.json);
+    }
+    let items: Vec<u32> = recs.iter().map(|r| r.item).collect();
+    let moved = recommender.influence(&history, shopper.as_ref(), candidates, &items)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (r, moved) in recs.iter().zip(&moved) {
+        if args.json {
+            let mut value = serde_json::to_value(r)?;
+            value["influence"] = serde_json::to_value(moved)?;
+            writeln!(out, "{value}")?;
+        } else {
+            let named: Vec<String> = moved
+                .iter()
+                .map(|m| format!("{} {:+.4}", m.item, m.delta))
+                .collect();
+            writeln!(
+                out,
+                "{:<40} {:.4}  moved by: {}",
+                r.name,
+                r.score,
+                named.join(", ")
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn print(recs: &[Recommendation], json: bool) -> anyhow::Result<()> {

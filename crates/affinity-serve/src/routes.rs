@@ -114,6 +114,10 @@ pub(crate) struct RecommendRequest {
     exclude: Vec<String>,
     #[serde(default = "yes")]
     explain: bool,
+    /// Also say how much each history item moved each recommendation (its score without the
+    /// item; one more history vector per distinct item, at most 20).
+    #[serde(default)]
+    influence: bool,
     /// Which items the list may hold: "discover", "mixed" or "buy-again" (the bundle's
     /// default when absent).
     #[serde(default)]
@@ -186,8 +190,9 @@ pub(crate) async fn recommend(
         None => vec![0.0; rec.len()],
     };
     let explain = request.explain;
+    let with_influence = request.influence;
     let k = request.k;
-    let recs: Vec<Recommendation> = blocking(move || {
+    let (recs, influence): (Vec<Recommendation>, Option<Vec<_>>) = blocking(move || {
         let mut recs = rec.recommend_scored(
             &history,
             shopper.as_ref(),
@@ -199,19 +204,35 @@ pub(crate) async fn recommend(
         if !explain {
             recs.iter_mut().for_each(|r| r.reasons.clear());
         }
-        Ok(recs)
+        let influence = match with_influence {
+            true => {
+                let items: Vec<u32> = recs.iter().map(|r| r.item).collect();
+                Some(rec.influence(&history, shopper.as_ref(), mode, &items)?)
+            }
+            false => None,
+        };
+        Ok((recs, influence))
     })
     .await?;
     // Each with its reasons as one line of text too, worded as the CLI words them.
     let recs: Vec<Value> = recs
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(j, r)| {
             let mut value = serde_json::to_value(r).unwrap_or_default();
-            if let Some(fields) = value.as_object_mut().filter(|_| explain) {
-                fields.insert(
-                    "why".into(),
-                    affinity_recommend::report::reasons_text(&r.reasons).into(),
-                );
+            if let Some(fields) = value.as_object_mut() {
+                if explain {
+                    fields.insert(
+                        "why".into(),
+                        affinity_recommend::report::reasons_text(&r.reasons).into(),
+                    );
+                }
+                if let Some(moved) = influence.as_ref().and_then(|all| all.get(j)) {
+                    fields.insert(
+                        "influence".into(),
+                        serde_json::to_value(moved).unwrap_or_default(),
+                    );
+                }
             }
             value
         })

@@ -289,3 +289,45 @@ fn a_reload_is_not_undone_by_an_update_that_started_before_it() {
     let again = state.load(&second).unwrap();
     assert!(state.swap_if_current(now, again));
 }
+
+/// `"influence": true`: each recommendation says how much each history item moved it, and the
+/// figures add up to its score.
+#[tokio::test]
+async fn recommendations_can_say_what_moved_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = bundle(dir.path());
+    let state = tokio::task::spawn_blocking(move || AppState::new(ServeParams::new(path)))
+        .await
+        .unwrap()
+        .unwrap();
+    let app = router(Arc::new(state));
+    let (status, body) = call(
+        &app,
+        post(
+            "/v1/recommend",
+            r#"{"items": ["milk", "jam"], "k": 1, "influence": true}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rec = &body["recommendations"][0];
+    let moved = rec["influence"].as_array().unwrap();
+    let items: Vec<&str> = moved.iter().map(|m| m["item"].as_str().unwrap()).collect();
+    assert_eq!(items.len(), 2);
+    assert!(items.contains(&"milk") && items.contains(&"jam"), "{body}");
+    let score = rec["score"].as_f64().unwrap();
+    for m in moved {
+        let (without, delta) = (m["without"].as_f64().unwrap(), m["delta"].as_f64().unwrap());
+        assert!((score - without - delta).abs() < 1e-5, "{body}");
+    }
+    // Without asking, no influence is computed.
+    let (_, body) = call(
+        &app,
+        post("/v1/recommend", r#"{"items": ["milk"], "k": 1}"#),
+    )
+    .await;
+    assert!(
+        body["recommendations"][0].get("influence").is_none(),
+        "{body}"
+    );
+}

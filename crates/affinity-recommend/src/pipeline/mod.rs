@@ -26,6 +26,8 @@ pub use fitted::Fitted;
 pub use next_basket::{protocol_name, TifuTuning};
 pub use prepared::{Pipeline, Prepared};
 pub(crate) use recommender::HISTORY_BATCH;
-pub use recommender::{Blend, RankingParams, Reason, Recommendation, Recommender};
+pub use recommender::{
+    Blend, Influence, RankingParams, Reason, Recommendation, Recommender, INFLUENCE_ITEMS,
+};
 pub use sequential::SequentialSummary;
 pub use update::UpdateReport;

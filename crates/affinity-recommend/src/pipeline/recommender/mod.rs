@@ -593,11 +593,13 @@ impl Ranker for Blend<'_> {
     }
 }
 
+mod influence;
 mod reasons;
 mod scoring;
 mod serving;
 mod user_vectors;
 
+pub use influence::{Influence, INFLUENCE_ITEMS};
 use reasons::Typical;
 pub use reasons::{Reason, Recommendation};
 pub(crate) use scoring::Normalized;
