@@ -22,7 +22,7 @@ if [ ! -f "$prefix.test.inter" ]; then
   echo "no Scientific data at $prefix (see ../shared/datasets); nothing measured" >&2
   exit 0
 fi
-(cd "$root" && cargo build --release --bin affinity --example bundle >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model --example bundle >/dev/null)
 mkdir -p "$out"
 # The example's settings: history of 5 titles, 128 tokens, fp32 on this CPU.
 model=(--max-len 128 --batch-size 128 --history-items 5)

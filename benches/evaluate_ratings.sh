@@ -10,7 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model >/dev/null)
 out=$root/target/bench-data
 mkdir -p "$out"
 python3 "$root/benches/ratings_like.py" "$out/ratings_like.csv"

@@ -14,7 +14,7 @@ retail=${2:-$root/../shared/datasets/fimi/retail.dat}
 out=${OUT:-$root/out/bench-explorer}
 A=$root/target/release/affinity
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model >/dev/null)
 venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
 mkdir -p "$out"
 bundles=()

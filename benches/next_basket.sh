@@ -13,7 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 data=${1:-$HOME/.cache/affinity/data}
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model >/dev/null)
 venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
 "$venv/bin/python" "$root/benches/next_basket_data.py" "$data"
 bin=$root/target/release/affinity

@@ -31,7 +31,7 @@ bash "$root/scripts/bootstrap.sh"
 # The server as README builds it for serving: jemalloc as the process's malloc (FEATURES= for
 # glibc's, to compare).
 features=${FEATURES-jemalloc}
-(cd "$root" && cargo build --release --bin affinity --features "$features" >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model --features "$features" >/dev/null)
 if [ ! -f "$bundle/manifest.json" ]; then
   echo "fitting $bundle (tuned, user vectors cached)"
   t0=$(date +%s.%N)

@@ -24,7 +24,7 @@ if [ ! -f "$prefix.test.inter" ]; then
   exit 0
 fi
 bash "$root/scripts/bootstrap.sh"
-(cd "$root" && cargo build --release --bin affinity >/dev/null)
+(cd "$root" && cargo build --release --bin affinity --bin affinity-model >/dev/null)
 venv=$(sed -n 's/^AFFINITY_VENV = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
 model=$(sed -n 's/^AFFINITY_MODEL_DIR = "\(.*\)"$/\1/p' "$root/.cargo/config.toml")
 py=$venv/bin/python
