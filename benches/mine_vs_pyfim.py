@@ -3,12 +3,13 @@
 
 Each measurement is a fresh process (whole call: start, read the file, mine, and for
 "written" write every itemset to /dev/null); the wall time is the median of REPEATS, peak
-memory (max RSS) comes from os.wait4. Ours is `affinity`, the binary users run (it mines
-without libtorch), with one thread and with two. The itemset counts of both sides are printed
-beside the times (pyfim's is the length of its result list). Last, `affinity --version` as a
-whole process: median and fastest wall time and peak memory of VERSION_REPEATS runs. Run it
-through `bash benches/mine_vs_pyfim.sh [DATASETS_DIR]`, which builds the binaries and installs
-pyfim into the bootstrap venv first.
+memory (max RSS) comes from os.wait4 (for a child of Python, never below about 12 MiB). Ours
+is `affinity`, the binary users run (it mines without libtorch), with one thread and with two.
+The itemset counts of both sides are printed beside the times (pyfim's is the length of its
+result list). Last, `affinity --version` as a whole process: median and fastest wall time of
+VERSION_REPEATS runs, and its peak memory under GNU time. Run it through
+`bash benches/mine_vs_pyfim.sh [DATASETS_DIR]`, which builds the binaries and installs pyfim
+into the bootstrap venv first.
 """
 import os
 import re
@@ -97,6 +98,15 @@ def main():
                 flush=True,
             )
     median, peak, out, fastest = measure([AFFINITY, "--version"], VERSION_REPEATS)
+    # The max RSS wait4 reports for a child of Python starts from the Python process it was
+    # forked from (about 12 MiB); GNU time forks from a small process, so its figure is the
+    # binary's own.
+    if os.path.exists("/usr/bin/time"):
+        timed = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", AFFINITY, "--version"],
+            capture_output=True, text=True, check=True,
+        )
+        peak = int(timed.stderr.strip().splitlines()[-1]) / 1024
     print(
         f"\n`{out}` --version: median {median * 1000:.1f} ms, fastest {fastest * 1000:.1f} ms, "
         f"max RSS {peak:.1f} MiB ({VERSION_REPEATS} runs)"
