@@ -129,10 +129,16 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| ServeError::Listen { addr, source })?;
     tracing::info!(%bound, bundle = %state.current().figures.path, "serving");
+    // Polled once before the address is announced: `termination` installs its signal handlers
+    // on its first poll, and a SIGTERM sent the moment the address is printed must find them
+    // installed (it otherwise killed the process without draining).
+    let mut shutdown = std::pin::pin!(shutdown);
+    let stopped =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready()))
+            .await;
     ready(bound);
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
+    while !stopped {
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
