@@ -138,27 +138,29 @@ pub async fn serve(
             .await;
     ready(bound);
     let graceful = GracefulShutdown::new();
-    while !stopped {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                });
+    if !stopped {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+                    let watched = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        let _ = watched.await;
+                    });
+                }
+                () = &mut shutdown => break,
             }
-            () = &mut shutdown => break,
         }
     }
     drop(listener);
