@@ -4,8 +4,8 @@
 //! niche products in proportion, instead of the best sellers every list drifts towards.
 
 use crate::error::Result;
+use crate::rerank::{best_by, relevance_scale};
 use crate::topk::Scored;
-use affinity_core::InvalidSetting;
 
 /// Head, mid and tail.
 pub const GROUPS: usize = 3;
@@ -112,41 +112,18 @@ pub fn calibrate(
     groups: &PopularityGroups,
     target: [f32; GROUPS],
 ) -> Result<Vec<Scored>> {
-    if !(0.0..=1.0).contains(&lambda) {
-        return Err(InvalidSetting::new("lambda", format!("{lambda} is outside [0, 1]")).into());
-    }
-    let (min, max) = candidates
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), c| {
-            (a.min(c.score), b.max(c.score))
-        });
-    let relevance = |s: f32| {
-        if max > min {
-            (s - min) / (max - min)
-        } else {
-            1.0
-        }
-    };
+    let relevance = relevance_scale(candidates, lambda)?;
     let mut left: Vec<Scored> = candidates.to_vec();
     let mut picked: Vec<Scored> = Vec::with_capacity(k.min(left.len()));
     let mut counts = [0f32; GROUPS];
     while picked.len() < k && !left.is_empty() {
         let n = picked.len() as f32 + 1.0;
-        let mut best = 0;
-        let mut best_value = f32::NEG_INFINITY;
-        for (i, c) in left.iter().enumerate() {
+        let best = best_by(&left, |_, c| {
             let mut with = counts;
             with[groups.group(c.item)] += 1.0;
             let mix = with.map(|x| x / n);
-            let value = (1.0 - lambda) * relevance(c.score) - lambda * divergence(&target, &mix);
-            if value > best_value
-                || (value == best_value
-                    && crate::topk::better((c.score, c.item), (left[best].score, left[best].item)))
-            {
-                best = i;
-                best_value = value;
-            }
-        }
+            (1.0 - lambda) * relevance(c.score) - lambda * divergence(&target, &mix)
+        });
         let chosen = left.swap_remove(best);
         counts[groups.group(chosen.item)] += 1.0;
         picked.push(chosen);

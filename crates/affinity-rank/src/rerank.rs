@@ -159,39 +159,16 @@ pub fn mmr(
     lambda: f32,
     similarity: impl Fn(u32, u32) -> f32,
 ) -> Result<Vec<Scored>> {
-    if !(0.0..=1.0).contains(&lambda) {
-        return Err(InvalidSetting::new("lambda", format!("{lambda} is outside [0, 1]")).into());
-    }
-    let (min, max) = candidates
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), c| {
-            (a.min(c.score), b.max(c.score))
-        });
-    let relevance = |s: f32| {
-        if max > min {
-            (s - min) / (max - min)
-        } else {
-            1.0
-        }
-    };
+    let relevance = relevance_scale(candidates, lambda)?;
     let mut left: Vec<Scored> = candidates.to_vec();
     let mut picked: Vec<Scored> = Vec::with_capacity(k.min(left.len()));
     // Highest similarity of each remaining candidate to the picked set.
     let mut max_sim = vec![f32::NEG_INFINITY; left.len()];
     while picked.len() < k && !left.is_empty() {
-        let mut best = 0;
-        let mut best_value = f32::NEG_INFINITY;
-        for (i, c) in left.iter().enumerate() {
+        let best = best_by(&left, |i, c| {
             let penalty = if picked.is_empty() { 0.0 } else { max_sim[i] };
-            let value = lambda * relevance(c.score) - (1.0 - lambda) * penalty;
-            if value > best_value
-                || (value == best_value
-                    && crate::topk::better((c.score, c.item), (left[best].score, left[best].item)))
-            {
-                best = i;
-                best_value = value;
-            }
-        }
+            lambda * relevance(c.score) - (1.0 - lambda) * penalty
+        });
         let chosen = left.swap_remove(best);
         max_sim.swap_remove(best);
         for (i, c) in left.iter().enumerate() {
@@ -200,4 +177,44 @@ pub fn mmr(
         picked.push(chosen);
     }
     Ok(picked)
+}
+
+/// What a greedy re-ranker (MMR, calibration) weighs against its own criterion: a candidate's
+/// score min-max normalised over `candidates` (1 for all when they are equal), once the
+/// trade-off `lambda` is checked to lie in [0, 1].
+pub(crate) fn relevance_scale(candidates: &[Scored], lambda: f32) -> Result<impl Fn(f32) -> f32> {
+    if !(0.0..=1.0).contains(&lambda) {
+        return Err(InvalidSetting::new("lambda", format!("{lambda} is outside [0, 1]")).into());
+    }
+    let (min, max) = candidates
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), c| {
+            (a.min(c.score), b.max(c.score))
+        });
+    Ok(move |s: f32| {
+        if max > min {
+            (s - min) / (max - min)
+        } else {
+            1.0
+        }
+    })
+}
+
+/// The position in `left` of the candidate with the highest `value(position, candidate)`; ties
+/// go to the higher score, then the lower id (the first of `left` when every value is -inf or
+/// NaN).
+pub(crate) fn best_by(left: &[Scored], value: impl Fn(usize, &Scored) -> f32) -> usize {
+    let mut best = 0;
+    let mut best_value = f32::NEG_INFINITY;
+    for (i, c) in left.iter().enumerate() {
+        let v = value(i, c);
+        if v > best_value
+            || (v == best_value
+                && crate::topk::better((c.score, c.item), (left[best].score, left[best].item)))
+        {
+            best = i;
+            best_value = v;
+        }
+    }
+    best
 }
