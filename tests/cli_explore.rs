@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{affinity, ok};
 
@@ -27,22 +26,7 @@ fn bundle(dir: &Path) -> std::path::PathBuf {
 /// Starts the binary with `args`, reads the address from its first line (after `prefix`), and
 /// answers `GET path` there: status and headers.
 fn first_answer(args: &[&str], prefix: &str, path: &str) -> (u16, Option<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_affinity"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches('/')
-        .to_string();
+    let (mut child, url) = common::announced(args, prefix);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -89,23 +73,14 @@ fn a_sigterm_right_after_the_address_is_a_clean_stop() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = bundle(dir.path());
     for _ in 0..10 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_affinity"))
-            .args([
-                "serve",
-                "-b",
-                bundle.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("listening on "), "{line:?}");
+        let args = [
+            "serve",
+            "-b",
+            bundle.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ];
+        let (mut child, _) = common::announced(&args, "listening on ");
         let pid = child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn front(args: &[&str]) -> Output {
     run(env!("CARGO_BIN_EXE_affinity"), args, &[])
@@ -212,28 +211,15 @@ fn a_handed_on_server_is_the_same_process_and_gets_its_signals() {
         "-o",
         bundle.to_str().unwrap(),
     ]));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_affinity"))
-        .args([
-            "serve",
-            "-b",
-            bundle.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    // One answer first: the server's SIGTERM handler is installed once its accept loop runs,
-    // a moment after the address is printed.
+    let args = [
+        "serve",
+        "-b",
+        bundle.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+    ];
+    let (mut child, url) = common::announced(&args, "listening on ");
+    // An answer from the handed-on server before it is stopped.
     assert_eq!(
         ureq::get(&format!("{url}/healthz"))
             .call()

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{affinity, ok, tiny_model};
@@ -25,29 +25,18 @@ struct Server {
 
 impl Server {
     fn start(bundle: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_affinity"))
-            .args([
-                "serve",
-                "-b",
-                bundle.to_str().unwrap(),
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .args(["--device", "cpu"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+        let bundle = bundle.to_str().unwrap();
+        let mut args = vec![
+            "serve",
+            "-b",
+            bundle,
+            "--addr",
+            "127.0.0.1:0",
+            "--device",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        let (child, url) = common::announced(&args, "listening on ");
         Server { child, url }
     }
 

@@ -37,6 +37,31 @@ pub fn affinity(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Starts the `affinity` binary with `args` (standard error discarded) and reads the address
+/// its first line announces after `prefix` (`listening on `, `explore the bundle at `), without
+/// a trailing slash.
+#[cfg(feature = "cli")]
+pub fn announced(args: &[&str], prefix: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches('/')
+        .to_string();
+    (child, url)
+}
+
 /// Writes a long CSV of shoppers `users` over `days` with titles: even users buy fruit, odd
 /// users dairy (two products a day from the first `kinds` of ten, new ones each day), and every
 /// third user-day bread with butter.
