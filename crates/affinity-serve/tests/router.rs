@@ -37,6 +37,15 @@ fn bundle(dir: &Path) -> std::path::PathBuf {
     out
 }
 
+/// The routes over a server state loaded with `params` (off the async workers, as `serve` does).
+async fn app(params: ServeParams) -> axum::Router {
+    let state = tokio::task::spawn_blocking(move || AppState::new(params))
+        .await
+        .unwrap()
+        .unwrap();
+    router(Arc::new(state))
+}
+
 async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
@@ -92,11 +101,7 @@ fn settings_that_cannot_work_are_refused_before_loading() {
 async fn routes_answer_in_process() {
     let dir = tempfile::tempdir().unwrap();
     let path = bundle(dir.path());
-    let state = tokio::task::spawn_blocking(move || AppState::new(ServeParams::new(path)))
-        .await
-        .unwrap()
-        .unwrap();
-    let app = router(Arc::new(state));
+    let app = app(ServeParams::new(path)).await;
 
     let (status, body) = call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(
@@ -231,11 +236,7 @@ async fn posted_events_never_follow_a_prepared_path() {
     }
     let mut params = ServeParams::new(path);
     params.admin_token = Some(TOKEN.into());
-    let state = tokio::task::spawn_blocking(move || AppState::new(params))
-        .await
-        .unwrap()
-        .unwrap();
-    let app = router(Arc::new(state));
+    let app = app(params).await;
     let (status, body) = call(
         &app,
         admin_post(
@@ -296,11 +297,7 @@ fn a_reload_is_not_undone_by_an_update_that_started_before_it() {
 async fn recommendations_can_say_what_moved_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = bundle(dir.path());
-    let state = tokio::task::spawn_blocking(move || AppState::new(ServeParams::new(path)))
-        .await
-        .unwrap()
-        .unwrap();
-    let app = router(Arc::new(state));
+    let app = app(ServeParams::new(path)).await;
     let (status, body) = call(
         &app,
         post(
