@@ -165,13 +165,24 @@ async fn overview(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Api
     .await
 }
 
-/// Runs a rules query on the served bundle: the ids kept, in order, and the milliseconds it
-/// took.
-fn select(serving: &Serving, query: &RuleQuery) -> Result<(Vec<u32>, f64), ApiError> {
-    let started = Instant::now();
-    let rec = &serving.recommender;
-    let ids = rules::select(serving.explorer(), rec.rules(), |n| rec.item_id(n), query)?;
-    Ok((ids, started.elapsed().as_secs_f64() * 1e3))
+/// Runs a rules query on the bundle served now, off the async workers, then `answer` with the
+/// ids kept (in order) and the milliseconds the query took: what the table, the scatter and the
+/// CSV share.
+async fn selected<T: Send + 'static>(
+    state: &AppState,
+    q: Result<Query<RuleQuery>, QueryRejection>,
+    answer: impl FnOnce(&Serving, &RuleQuery, Vec<u32>, f64) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let q = query(q)?;
+    let serving = state.current();
+    blocking(move || {
+        let started = Instant::now();
+        let rec = &serving.recommender;
+        let ids = rules::select(serving.explorer(), rec.rules(), |n| rec.item_id(n), &q)?;
+        let took = started.elapsed().as_secs_f64() * 1e3;
+        Ok(answer(&serving, &q, ids, took))
+    })
+    .await
 }
 
 /// `GET /v1/explore/rules?...`: one page of the rules the filters keep.
@@ -179,10 +190,7 @@ async fn rules_page(
     State(state): State<Arc<AppState>>,
     q: Result<Query<RuleQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let serving = state.current();
-    blocking(move || {
-        let (ids, took) = select(&serving, &q)?;
+    selected(&state, q, |serving, q, ids, took| {
         let fitted = serving.recommender.fitted();
         let page: Vec<Value> = ids
             .iter()
@@ -197,13 +205,13 @@ async fn rules_page(
                 )
             })
             .collect();
-        Ok(Json(json!({
+        Json(json!({
             "total": ids.len(),
             "offset": q.offset,
             "limit": q.limit(),
             "rules": page,
             "took_ms": took,
-        })))
+        }))
     })
     .await
 }
@@ -220,10 +228,7 @@ async fn scatter(
     State(state): State<Arc<AppState>>,
     q: Result<Query<RuleQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let q = query(q)?;
-    let serving = state.current();
-    blocking(move || {
-        let (ids, took) = select(&serving, &q)?;
+    selected(&state, q, |serving, _, ids, took| {
         let rules = serving.recommender.rules();
         // Single precision is plenty for a dot on a chart and halves the JSON.
         let points: Vec<(f32, f32, f32, u32)> = rules::spread(&ids, SCATTER_POINTS)
@@ -233,12 +238,12 @@ async fn scatter(
                 (r.support as f32, r.confidence as f32, r.lift as f32, id)
             })
             .collect();
-        Ok(Json(json!({
+        Json(json!({
             "total": ids.len(),
             "shown": points.len(),
             "points": points,
             "took_ms": took,
-        })))
+        }))
     })
     .await
 }
@@ -248,12 +253,9 @@ async fn rules_csv(
     State(state): State<Arc<AppState>>,
     q: Result<Query<RuleQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    let serving = state.current();
-    let body = blocking(move || {
-        let (ids, _) = select(&serving, &q)?;
+    let body = selected(&state, q, |serving, _, ids, _| {
         let rec = &serving.recommender;
-        Ok(rules::csv(&ids, rec.rules(), rec.names()))
+        rules::csv(&ids, rec.rules(), rec.names())
     })
     .await?;
     let mut response = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
