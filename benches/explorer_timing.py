@@ -12,7 +12,7 @@ import argparse
 import json
 import statistics
 import subprocess
-import time
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -20,23 +20,13 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 VERBOSE = False
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# How the browser test starts chromium, shared.
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+import chromium  # noqa: E402
 
 
-def wait_until(page, predicate, arg=None, seconds=60):
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(predicate, arg):
-        if time.monotonic() > deadline:
-            raise TimeoutError(predicate)
-        time.sleep(0.005)
+def wait_until(page, predicate, arg=None):
+    chromium.wait_until(page, predicate, arg, seconds=60, poll=0.005)
 
 
 def first_render(browser, url):
@@ -95,7 +85,7 @@ def main():
     VERBOSE = args.verbose
     rows = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium.launch(p)
         for spec in args.bundles:
             name, bundle = spec.split("=", 1)
             server = subprocess.Popen(

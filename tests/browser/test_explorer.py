@@ -16,25 +16,16 @@ import csv
 import io
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+import chromium
+from chromium import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("AFFINITY_BIN", ROOT / "target" / "debug" / "affinity"))
-CHROMIUM = os.environ.get("AFFINITY_CHROMIUM", "/usr/bin/chromium")
-# Flags for a sandboxed machine without a network (see docs/explorer.md).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCRIPT = "<script>window.__pwned = 1</script>"
 IMAGE = "<img src=x onerror=\"window.__pwned = 2\">"
 
@@ -76,7 +67,7 @@ def explorer(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = chromium.launch(p)
         yield b
         b.close()
 
@@ -100,15 +91,6 @@ def page(browser, explorer, tmp_path):
     assert problems == [], problems
     assert page.evaluate("window.__pwned") is None
     context.close()
-
-
-def wait_until(page, predicate, arg=None, seconds=30):
-    """Polls `predicate` (a JavaScript function) until it holds. Playwright's wait_for_function
-    evaluates its predicate with `eval` inside the page, which the page's policy refuses."""
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(predicate, arg):
-        assert time.monotonic() < deadline, f"waited {seconds} s for {predicate}"
-        time.sleep(0.02)
 
 
 def ready(page):
