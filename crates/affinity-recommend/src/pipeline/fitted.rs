@@ -68,6 +68,14 @@ const DAY: f64 = 86_400.0;
 /// products new to a user, and a staple bought every week by the same few is not often new
 /// to anyone.
 pub(crate) fn log_buyers(histories: &[Vec<u32>], n_items: usize) -> Vec<f32> {
+    buyers(histories, n_items)
+        .iter()
+        .map(|&b| (1.0 + b as f32).ln())
+        .collect()
+}
+
+/// Per item: the users whose history holds it (each counted once).
+fn buyers(histories: &[Vec<u32>], n_items: usize) -> Vec<u32> {
     let mut buyers = vec![0u32; n_items];
     let mut seen = vec![usize::MAX; n_items];
     for (u, history) in histories.iter().enumerate() {
@@ -80,7 +88,7 @@ pub(crate) fn log_buyers(histories: &[Vec<u32>], n_items: usize) -> Vec<f32> {
             }
         }
     }
-    buyers.iter().map(|&b| (1.0 + b as f32).ln()).collect()
+    buyers
 }
 
 /// Histories, event counts and baskets of `events`: the one derivation fitting and updating
@@ -182,6 +190,11 @@ pub(crate) fn check_ids(dataset: &Dataset, what: &'static str) -> crate::pipelin
 }
 
 impl Fitted {
+    /// Per item: the shoppers who bought it (each counted once, however often they did).
+    pub fn buyers(&self) -> Vec<u32> {
+        buyers(&self.histories, self.n_items())
+    }
+
     /// Items in the catalogue.
     pub fn n_items(&self) -> usize {
         self.items.len()

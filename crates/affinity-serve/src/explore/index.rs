@@ -29,13 +29,14 @@ pub(crate) struct Explorer {
 }
 
 impl Explorer {
-    /// Indexes items (`names`, `texts`, event `counts`), `rules` and the shoppers' `histories`.
+    /// Indexes items (`names`, `texts`, event `counts`, the shoppers who bought each:
+    /// `buyers`) and `rules`.
     pub fn new(
         names: &[String],
         texts: &[String],
         counts: &[u32],
+        buyers: Vec<u32>,
         rules: &[Rule],
-        histories: &[Vec<u32>],
     ) -> Self {
         let n = names.len();
         let haystacks = names
@@ -57,16 +58,6 @@ impl Explorer {
             }
             for &i in &rule.consequent {
                 consequent_of[i as usize].push(id as u32);
-            }
-        }
-        let mut buyers = vec![0u32; n];
-        let mut last = vec![usize::MAX; n];
-        for (user, history) in histories.iter().enumerate() {
-            for &i in history {
-                if last[i as usize] != user {
-                    last[i as usize] = user;
-                    buyers[i as usize] += 1;
-                }
             }
         }
         Explorer {
@@ -151,14 +142,11 @@ mod tests {
             .map(String::from)
             .to_vec();
         let texts = names.clone();
-        let histories = vec![vec![0, 1, 1], vec![1, 2]];
-        let explorer = Explorer::new(&names, &texts, &[1, 9, 5, 7], &[], &histories);
+        let explorer = Explorer::new(&names, &texts, &[1, 9, 5, 7], vec![0; 4], &[]);
         assert_eq!(explorer.search("SODA", &names, 10), vec![0, 2, 1]);
         assert_eq!(explorer.search("", &names, 2), vec![1, 3]);
         assert_eq!(explorer.search("tea", &names, 10), Vec::<u32>::new());
         assert_eq!(explorer.rank(1), 1);
         assert_eq!(explorer.rank(0), 4);
-        // Shoppers, not events: shopper 0 bought item 1 twice.
-        assert_eq!(explorer.buyers, vec![1, 2, 1, 0]);
     }
 }

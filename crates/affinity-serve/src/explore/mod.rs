@@ -48,8 +48,8 @@ impl Serving {
                 fitted.names(),
                 &fitted.texts,
                 &fitted.counts,
+                fitted.buyers(),
                 &fitted.rules,
-                &fitted.histories,
             )
         })
     }

@@ -343,7 +343,7 @@ mod tests {
             "A product".into(),
             "Strawberry jam".into(),
         ];
-        let explorer = Explorer::new(&names, &texts, &[10, 8, 1, 3], &rules, &[]);
+        let explorer = Explorer::new(&names, &texts, &[10, 8, 1, 3], vec![0; 4], &rules);
         (explorer, rules)
     }
 
