@@ -132,6 +132,16 @@ impl CooccurrenceCounts {
         self.item_counts.len()
     }
 
+    /// Where `item`'s row lies in `neighbours` and `pair_counts` (empty for an item not
+    /// covered).
+    pub fn row(&self, item: u32) -> std::ops::Range<usize> {
+        let a = item as usize;
+        match (self.offsets.get(a), self.offsets.get(a + 1)) {
+            (Some(&from), Some(&to)) if a < self.len() => from as usize..to as usize,
+            _ => 0..0,
+        }
+    }
+
     /// Whether no item is covered.
     pub fn is_empty(&self) -> bool {
         self.item_counts.is_empty()
@@ -202,10 +212,10 @@ impl ItemCooccurrence {
         let n = counts.len();
         let mut weights = Vec::with_capacity(counts.neighbours.len());
         for a in 0..n {
-            let (from, to) = (counts.offsets[a] as usize, counts.offsets[a + 1] as usize);
-            for (&b, &c) in counts.neighbours[from..to]
+            let row = counts.row(a as u32);
+            for (&b, &c) in counts.neighbours[row.clone()]
                 .iter()
-                .zip(&counts.pair_counts[from..to])
+                .zip(&counts.pair_counts[row])
             {
                 weights.push(match weighting {
                     CooccurrenceWeight::Count => c as f32,
@@ -248,17 +258,10 @@ impl ItemCooccurrence {
         distinct.sort_unstable();
         distinct.dedup();
         for h in distinct {
-            let h = h as usize;
-            if h >= self.counts.len() {
-                continue;
-            }
-            let (from, to) = (
-                self.counts.offsets[h] as usize,
-                self.counts.offsets[h + 1] as usize,
-            );
-            for (&b, &w) in self.counts.neighbours[from..to]
+            let row = self.counts.row(h);
+            for (&b, &w) in self.counts.neighbours[row.clone()]
                 .iter()
-                .zip(&self.weights[from..to])
+                .zip(&self.weights[row])
             {
                 scores[b as usize] += w;
             }

@@ -43,13 +43,10 @@ fn measure(counts: &CooccurrenceCounts, baskets: usize, a: u32, b: u32, both: u3
 
 /// The baskets holding both `a` and `b`.
 fn shared(counts: &CooccurrenceCounts, a: u32, b: u32) -> u32 {
-    let (from, to) = (
-        counts.offsets[a as usize] as usize,
-        counts.offsets[a as usize + 1] as usize,
-    );
-    let row = &counts.neighbours[from..to];
-    row.binary_search(&b)
-        .map_or(0, |j| counts.pair_counts[from + j])
+    let row = counts.row(a);
+    counts.neighbours[row.clone()]
+        .binary_search(&b)
+        .map_or(0, |j| counts.pair_counts[row.start + j])
 }
 
 /// `item`'s partners with at least `min_baskets` shared baskets, by lift (then shared baskets,
@@ -62,14 +59,10 @@ pub(crate) fn partners(
     min_baskets: u32,
     limit: usize,
 ) -> Vec<Partner> {
-    let Some(&from) = counts.offsets.get(item as usize) else {
-        return Vec::new();
-    };
-    let to = counts.offsets[item as usize + 1];
-    let (from, to) = (from as usize, to as usize);
-    let mut found: Vec<Partner> = counts.neighbours[from..to]
+    let row = counts.row(item);
+    let mut found: Vec<Partner> = counts.neighbours[row.clone()]
         .iter()
-        .zip(&counts.pair_counts[from..to])
+        .zip(&counts.pair_counts[row])
         .filter(|(_, &both)| both >= min_baskets)
         .map(|(&b, &both)| measure(counts, baskets, item, b, both))
         .collect();
