@@ -63,7 +63,11 @@ fn cargo(project: &Path, args: &[&str]) -> String {
         .arg("--offline")
         .current_dir(project)
         // Kept between runs (a first build takes minutes), apart from the workspace's own.
-        .env("CARGO_TARGET_DIR", root().join("target/dependent")))
+        .env("CARGO_TARGET_DIR", root().join("target/dependent"))
+        // Without debug info: what this test checks is linking and running, and full debug
+        // info made its two binaries and their dependencies gigabytes of disk.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0"))
 }
 
 fn ldd(binary: &Path) -> String {
