@@ -36,6 +36,22 @@ pub struct SequentialArgs {
     /// Most epochs of the sequential tower (it stops earlier when validation stops improving).
     #[arg(long, default_value_t = 40, requires = "sequential")]
     pub sequential_epochs: usize,
+    /// Train the sequential tower with DP-SGD within this epsilon (delta = 1 / shoppers; each
+    /// shopper's whole history is the unit): every epoch runs, the last weights are kept and
+    /// the epsilon spent is in the summary and the bundle's manifest (docs/privacy.md).
+    #[arg(long, requires = "sequential", value_parser = positive)]
+    pub private_epsilon: Option<f64>,
+    /// Largest L2 norm of one shopper's gradient under --private-epsilon.
+    #[arg(long, default_value_t = 1.0, requires = "private_epsilon", value_parser = positive)]
+    pub private_clip: f64,
+}
+
+/// A finite number above zero.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s} is not a number above 0")),
+    }
 }
 
 impl SequentialArgs {
@@ -46,6 +62,13 @@ impl SequentialArgs {
         Ok(self.sequential.then(|| affinity_tune::SequentialParams {
             max_history: self.max_history,
             epochs: self.sequential_epochs,
+            privacy: self
+                .private_epsilon
+                .map(|epsilon| affinity_tune::PrivacyParams {
+                    epsilon,
+                    delta: None,
+                    clip_norm: self.private_clip,
+                }),
             ..Default::default()
         }))
     }

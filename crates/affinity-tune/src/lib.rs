@@ -17,6 +17,7 @@ mod export;
 mod head;
 mod layers;
 mod optim;
+mod private;
 mod sequences;
 mod sequential;
 mod task;
@@ -24,6 +25,7 @@ mod tokenizer;
 mod train;
 mod weights;
 
+pub use affinity_core::privacy::{PrivacyParams, PrivacySpent};
 pub use affinity_core::{InvalidSetting, Progress};
 pub use bert::BertModel;
 pub use config::{BertConfig, Pooling};

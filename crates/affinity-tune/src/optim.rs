@@ -102,16 +102,33 @@ impl AdamW {
 
     /// One update at learning rate `lr`; gradients are zeroed afterwards.
     pub fn step(&mut self, lr: f64) -> Result<()> {
+        let grads: BTreeMap<String, Tensor> = self
+            .params
+            .iter()
+            .map(|(n, p)| (n.clone(), p.grad()))
+            .filter(|(_, g)| g.defined())
+            .collect();
+        self.apply(lr, &grads)?;
+        let _guard = tch::no_grad_guard();
+        for mut g in grads.into_values() {
+            let _ = g.f_zero_()?;
+        }
+        Ok(())
+    }
+
+    /// One update at learning rate `lr` with these gradients (by parameter name; a parameter
+    /// without one is left alone): private training's noisy means, which are not the
+    /// parameters' own.
+    pub fn apply(&mut self, lr: f64, grads: &BTreeMap<String, Tensor>) -> Result<()> {
         let _guard = tch::no_grad_guard();
         self.step += 1;
         let t = self.step as i32;
         let bc1 = 1.0 - self.beta1.powi(t);
         let bc2 = 1.0 - self.beta2.powi(t);
         for (name, p) in &self.params {
-            let mut g = p.grad();
-            if !g.defined() {
+            let Some(g) = grads.get(name) else {
                 continue;
-            }
+            };
             let (m, v) = (self.m.get_mut(name).unwrap(), self.v.get_mut(name).unwrap());
             let g32 = g.f_to_kind(m.kind())?;
             // Nine passes over each tensor, in place where libtorch allows.
@@ -126,7 +143,6 @@ impl AdamW {
                 let _ = p.f_mul_scalar_(1.0 - lr * self.weight_decay)?;
             }
             let _ = p.f_addcdiv_(m, &denom)?;
-            let _ = g.f_zero_()?;
         }
         Ok(())
     }

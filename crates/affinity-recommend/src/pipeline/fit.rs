@@ -71,6 +71,12 @@ impl Pipeline {
                     "the sequential model starts from the item text vectors: fit with a language model",
                 ).into());
             }
+            if p.privacy.is_some() && options.tune_users.is_some() {
+                return Err(InvalidSetting::new(
+                    "tune_users",
+                    "a private sequential tower is not tuned: weights chosen on the shoppers' validation steps would spend privacy that its accountant does not count",
+                ).into());
+            }
         }
         let mut ranking = self.ranking();
         let (encoder, vectors, tuning) = match options.tune_users {

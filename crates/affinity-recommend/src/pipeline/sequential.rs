@@ -31,6 +31,10 @@ pub struct SequentialSummary {
     pub best_epoch: usize,
     /// Seconds of training.
     pub seconds: f64,
+    /// What private training spent, when the tower was trained with DP-SGD (its weights are
+    /// then the last epoch's, and `best_epoch` is that epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<affinity_core::privacy::PrivacySpent>,
 }
 
 impl std::fmt::Display for SequentialSummary {
@@ -45,7 +49,11 @@ impl std::fmt::Display for SequentialSummary {
             self.validation_users,
             self.best_epoch,
             self.seconds
-        )
+        )?;
+        match &self.privacy {
+            Some(spent) => write!(f, ", private: {spent}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -273,6 +281,7 @@ impl super::Recommender {
             validation_ndcg_after: report.best().ndcg10,
             best_epoch: report.best_epoch,
             seconds: started.elapsed().as_secs_f64(),
+            privacy: report.privacy.clone(),
         };
         self.sequential = Some(SequentialTower::from_model(model, summary.clone())?);
         if self.user_vectors().is_some() {

@@ -21,6 +21,9 @@ pub struct SequenceSplit {
     pub train: Vec<Vec<u32>>,
     /// (history, next item) queries for early stopping.
     pub validation: Vec<(Vec<u32>, u32)>,
+    /// The shopper of each training sequence (private training clips each shopper's
+    /// sequences together); empty: each sequence is a shopper of its own.
+    pub shoppers: Vec<usize>,
 }
 
 impl SequenceSplit {
@@ -29,13 +32,14 @@ impl SequenceSplit {
     /// last `max_history + 1` items of a sequence are trained on.
     pub fn from_histories(histories: &[Vec<u32>], max_history: usize) -> Self {
         let mut split = SequenceSplit::default();
-        for h in histories.iter().filter(|h| h.len() >= 2) {
+        for (shopper, h) in histories.iter().enumerate().filter(|(_, h)| h.len() >= 2) {
             let (known, target) = h.split_at(h.len() - 1);
             split.validation.push((known.to_vec(), target[0]));
             if known.len() >= 2 {
                 split
                     .train
                     .push(known[known.len().saturating_sub(max_history + 1)..].to_vec());
+                split.shoppers.push(shopper);
             }
         }
         split
@@ -48,18 +52,20 @@ impl SequenceSplit {
     pub fn windows(histories: &[Vec<u32>], max_history: usize) -> Self {
         let newest = Self::from_histories(histories, usize::MAX - 1);
         let step = max_history.max(1);
-        let mut train = Vec::with_capacity(newest.train.len());
-        for known in &newest.train {
+        let (mut train, mut shoppers) = (Vec::new(), Vec::new());
+        for (known, &shopper) in newest.train.iter().zip(&newest.shoppers) {
             let mut end = known.len();
             while end >= 2 {
                 let start = end.saturating_sub(step + 1);
                 train.push(known[start..end].to_vec());
+                shoppers.push(shopper);
                 end = start + 1;
             }
         }
         SequenceSplit {
             train,
             validation: newest.validation,
+            shoppers,
         }
     }
 
@@ -71,14 +77,14 @@ impl SequenceSplit {
 
 /// One batch: inputs, the flat positions that have a target, the targets, and which
 /// (position, item) pairs are already in that position's history.
-struct Batch {
-    ids: Tensor,
-    positions: Tensor,
-    targets: Tensor,
-    seen: Vec<(i64, i64)>,
+pub(super) struct Batch {
+    pub ids: Tensor,
+    pub positions: Tensor,
+    pub targets: Tensor,
+    pub seen: Vec<(i64, i64)>,
 }
 
-fn batch(seqs: &[&[u32]], n_items: i64) -> Result<Batch> {
+pub(super) fn batch(seqs: &[&[u32]], n_items: i64) -> Result<Batch> {
     let inputs: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 1]).collect();
     let ids = padded(&inputs, n_items)?;
     let len = ids.size()[1];
@@ -113,7 +119,9 @@ impl SequentialRecommender {
     /// Trains on `split.train` until validation NDCG@10 (all items ranked) stops improving for
     /// `patience` epochs, and keeps the best epoch's weights (the starting ones when no epoch
     /// beat them: the report's `best_epoch` is then 0). Without validation queries it runs
-    /// every epoch and keeps the last.
+    /// every epoch and keeps the last. With [`SequentialParams::privacy`](super::SequentialParams::privacy)
+    /// it trains with DP-SGD instead: every epoch, the last weights, and the privacy spent
+    /// in the report.
     pub fn fit(&mut self, split: &SequenceSplit) -> Result<TrainReport> {
         self.fit_observed(split, &())
     }
@@ -139,6 +147,9 @@ impl SequentialRecommender {
             )
             .into());
         }
+        if let Some(privacy) = &p.privacy {
+            return self.fit_private(split, privacy, progress);
+        }
         tch::manual_seed(p.seed as i64);
         let seqs: Vec<&[u32]> = split
             .train
@@ -160,6 +171,7 @@ impl SequentialRecommender {
             step_losses: Vec::new(),
             best_epoch: 0,
             stop: StopReason::Completed,
+            privacy: None,
         };
         progress.note(&report.epochs[0].to_string());
         progress.start(

@@ -10,6 +10,7 @@
 
 mod fit;
 mod net;
+mod private;
 mod rank;
 
 use affinity_core::InvalidSetting;
@@ -56,6 +57,13 @@ pub struct SequentialParams {
     pub patience: usize,
     /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
+    /// Train with DP-SGD within this budget, the shopper as the unit (see
+    /// [`PrivacyParams`](crate::PrivacyParams)). Then `batch_size` is the expected number of
+    /// shoppers per step, all `epochs` run, the last weights are kept (choosing an epoch by
+    /// validation would spend privacy the accountant does not count) and the text map stays
+    /// at its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::PrivacyParams>,
 }
 
 impl Default for SequentialParams {
@@ -75,6 +83,7 @@ impl Default for SequentialParams {
             epochs: 40,
             patience: 3,
             seed: 42,
+            privacy: None,
         }
     }
 }
@@ -112,6 +121,9 @@ impl SequentialParams {
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
             return Err(InvalidSetting::new("weight_decay", "must lie in [0, 1)"));
+        }
+        if let Some(privacy) = &self.privacy {
+            privacy.check()?;
         }
         Ok(())
     }

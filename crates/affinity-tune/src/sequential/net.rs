@@ -215,23 +215,33 @@ impl Net {
 
     /// Item vectors `[items, dim]` before normalisation.
     pub fn items(&self) -> Result<Tensor> {
-        let e = self.text.f_matmul(self.v("item_map.weight"))?;
+        self.items_over(&self.text.f_matmul(self.v("item_map.weight"))?)
+    }
+
+    /// The item vectors from the text already mapped (`text · item_map`): private training,
+    /// whose map stays fixed, maps once instead of at every shopper.
+    pub fn items_over(&self, mapped: &Tensor) -> Result<Tensor> {
         Ok(match self.vars.get("item_ids.weight") {
-            Some(ids) => e.f_add(ids)?,
-            None => e,
+            Some(ids) => mapped.f_add(ids)?,
+            None => mapped.shallow_clone(),
         })
     }
 
     /// The shopper after each step of `ids` (`[b, len]`, left-padded with `n_items`):
     /// `[b, len, dim]`, and the item vectors `[items, dim]`.
     pub fn states(&self, ids: &Tensor, train: bool) -> Result<(Tensor, Tensor)> {
-        let (b, len, d) = (ids.size()[0], ids.size()[1], self.dim);
         let items = self.items()?;
-        let table = Tensor::f_cat(&[&items, &Tensor::f_zeros([1, d], FLOAT)?], 0)?;
+        Ok((self.states_over(ids, train, &items)?, items))
+    }
+
+    /// As [`Net::states`], over item vectors already computed.
+    pub fn states_over(&self, ids: &Tensor, train: bool, items: &Tensor) -> Result<Tensor> {
+        let (b, len, d) = (ids.size()[0], ids.size()[1], self.dim);
+        let table = Tensor::f_cat(&[items, &Tensor::f_zeros([1, d], FLOAT)?], 0)?;
         let x = table
             .f_index_select(0, &ids.f_flatten(0, 1)?)?
             .f_view([b, len, d])?;
-        Ok((self.read(x, ids, train)?, items))
+        self.read(x, ids, train)
     }
 
     /// As [`Net::states`] without the whole catalogue: only the history's items are mapped

@@ -251,6 +251,7 @@ impl Trainer {
             best_metric: self.metric(&zero),
             bad_epochs: 0,
             report: TrainReport {
+                privacy: None,
                 epochs: vec![zero],
                 step_losses: vec![],
                 best_epoch: 0,

@@ -54,6 +54,9 @@ pub struct TrainReport {
     pub best_epoch: usize,
     /// Why the run ended.
     pub stop: StopReason,
+    /// The privacy the run spent, when it was trained with DP-SGD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::PrivacySpent>,
 }
 
 impl TrainReport {

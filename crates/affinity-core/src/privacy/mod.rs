@@ -44,6 +44,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::InvalidSetting;
 
+mod plan;
+
+pub use plan::{PrivacyParams, PrivacySpent};
+
 /// The largest order an accountant takes: the integer-order sum has `order + 1` terms.
 pub const MAX_ORDER: f64 = 10_000.0;
 
