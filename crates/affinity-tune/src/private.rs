@@ -56,14 +56,21 @@ impl ClippedSum {
     /// clipping.
     pub fn add_shopper(&mut self) -> Result<f64> {
         let _guard = tch::no_grad_guard();
-        let mut squares = 0.0;
-        for p in self.params.values() {
-            let g = p.grad();
-            if g.defined() {
-                squares += f64::try_from(g.f_square()?.f_sum(Kind::Double)?)?;
-            }
+        let grads: Vec<(&String, Tensor)> = self
+            .params
+            .iter()
+            .map(|(n, p)| (n, p.grad()))
+            .filter(|(_, g)| g.defined())
+            .collect();
+        if grads.is_empty() {
+            return Ok(0.0);
         }
-        let norm = squares.sqrt();
+        // One read back per shopper, not one per tensor: a step runs this for every shopper.
+        let norms: Vec<Tensor> = grads
+            .iter()
+            .map(|(_, g)| g.f_norm_scalaropt_dtype(2, Kind::Double))
+            .collect::<std::result::Result<_, _>>()?;
+        let norm = f64::try_from(Tensor::f_stack(&norms, 0)?.f_norm()?)?;
         // A non-finite gradient is dropped (its shopper contributes nothing), not clipped into
         // a NaN step.
         let scale = if norm.is_finite() {
@@ -71,18 +78,12 @@ impl ClippedSum {
         } else {
             0.0
         };
-        for (name, p) in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                if scale > 0.0 {
-                    let _ = self
-                        .sum
-                        .get_mut(name)
-                        .expect("same keys")
-                        .f_add_(&g.f_mul_scalar(scale)?)?;
-                }
-                let _ = g.f_zero_()?;
+        for (name, mut g) in grads {
+            if scale > 0.0 {
+                let sum = self.sum.get_mut(name).expect("same keys");
+                let _ = sum.f_add_(&g.f_mul_scalar(scale)?)?;
             }
+            let _ = g.f_zero_()?;
         }
         Ok(norm)
     }

@@ -60,8 +60,8 @@ pub struct SequentialParams {
     /// Train with DP-SGD within this budget, the shopper as the unit (see
     /// [`PrivacyParams`](crate::PrivacyParams)). Then `batch_size` is the expected number of
     /// shoppers per step, all `epochs` run, the last weights are kept (choosing an epoch by
-    /// validation would spend privacy the accountant does not count) and the text map stays
-    /// at its start.
+    /// validation would spend privacy the accountant does not count) and the item side (text
+    /// map and ID embeddings) stays at its start: only the reading of histories trains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy: Option<crate::PrivacyParams>,
 }

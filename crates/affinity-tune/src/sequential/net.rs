@@ -215,15 +215,10 @@ impl Net {
 
     /// Item vectors `[items, dim]` before normalisation.
     pub fn items(&self) -> Result<Tensor> {
-        self.items_over(&self.text.f_matmul(self.v("item_map.weight"))?)
-    }
-
-    /// The item vectors from the text already mapped (`text · item_map`): private training,
-    /// whose map stays fixed, maps once instead of at every shopper.
-    pub fn items_over(&self, mapped: &Tensor) -> Result<Tensor> {
+        let e = self.text.f_matmul(self.v("item_map.weight"))?;
         Ok(match self.vars.get("item_ids.weight") {
-            Some(ids) => mapped.f_add(ids)?,
-            None => mapped.shallow_clone(),
+            Some(ids) => e.f_add(ids)?,
+            None => e,
         })
     }
 
@@ -334,8 +329,19 @@ impl Net {
     /// Cosine / temperature of `users` `[n, dim]` against `items`, plus the repeat penalty
     /// where `(row, item)` pairs of `seen` say the item is in that row's history.
     pub fn logits(&self, users: &Tensor, items: &Tensor, seen: &[(i64, i64)]) -> Result<Tensor> {
+        self.logits_unit(users, &normalize(items)?, seen)
+    }
+
+    /// As [`Net::logits`], the items already L2-normalised (private training, whose item
+    /// vectors do not change, normalises them once).
+    pub fn logits_unit(
+        &self,
+        users: &Tensor,
+        unit_items: &Tensor,
+        seen: &[(i64, i64)],
+    ) -> Result<Tensor> {
         let mut logits = normalize(users)?
-            .f_matmul(&normalize(items)?.f_transpose(0, 1)?)?
+            .f_matmul(&unit_items.f_transpose(0, 1)?)?
             .f_div_scalar(self.temperature)?;
         if let (Some(repeat), false) = (self.vars.get("repeat.bias"), seen.is_empty()) {
             let rows: Vec<i64> = seen.iter().map(|s| s.0).collect();

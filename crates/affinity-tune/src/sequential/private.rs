@@ -4,7 +4,7 @@
 use affinity_core::Progress;
 use std::time::Instant;
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::fit::{batch, SequenceSplit};
 use super::SequentialRecommender;
@@ -14,10 +14,12 @@ use crate::private::{poisson_sample, ClippedSum};
 use crate::train::{batch_done, StopReason, TrainReport};
 use crate::PrivacyParams;
 
-/// The map from text to items, fixed while private training runs: its gradient costs a
-/// product over the whole catalogue for every shopper, and each trained tensor is one more
-/// that the noise covers.
-const FIXED: &str = "item_map.weight";
+/// The item side, fixed while private training runs (the text map at the identity, the ID
+/// embeddings at zero): its gradient is dense over the whole catalogue for every shopper (a
+/// product over it for the map), and each of its coordinates would be one more that the
+/// noise covers, most of them for items few shoppers touch. What trains is the reading of
+/// histories: the transformer and the repeat penalty.
+const FIXED: [&str; 2] = ["item_map.weight", "item_ids.weight"];
 
 impl SequentialRecommender {
     /// [`SequentialRecommender::fit_observed`] under `privacy`: every epoch runs, the last
@@ -28,10 +30,18 @@ impl SequentialRecommender {
         privacy: &PrivacyParams,
         progress: &dyn Progress,
     ) -> Result<TrainReport> {
-        let map = self.net.vars[FIXED].shallow_clone();
-        let _ = map.set_requires_grad(false);
+        let fixed: Vec<Tensor> = FIXED
+            .iter()
+            .filter_map(|name| self.net.vars.get(*name))
+            .map(Tensor::shallow_clone)
+            .collect();
+        for t in &fixed {
+            let _ = t.set_requires_grad(false);
+        }
         let outcome = self.private_epochs(split, privacy, progress);
-        let _ = map.set_requires_grad(true);
+        for t in &fixed {
+            let _ = t.set_requires_grad(true);
+        }
         outcome
     }
 
@@ -47,15 +57,17 @@ impl SequentialRecommender {
         let plan = privacy.plan(shoppers.len(), p.batch_size, p.epochs)?;
         progress.note(&format!("private training: {plan}"));
         tch::manual_seed(p.seed as i64);
-        let mapped = {
+        let (items, unit_items) = {
             let _guard = tch::no_grad_guard();
-            self.net.text.f_matmul(&self.net.vars[FIXED])?
+            let items = self.net.items()?;
+            let unit = super::net::normalize(&items)?;
+            (items, unit)
         };
         let trained = self
             .net
             .vars
             .iter()
-            .filter(|(n, _)| n.as_str() != FIXED)
+            .filter(|(n, _)| !FIXED.contains(&n.as_str()))
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
         let mut optimizer = AdamW::new(trained, p.weight_decay)?;
@@ -85,13 +97,12 @@ impl SequentialRecommender {
                     if b.targets.numel() == 0 {
                         continue;
                     }
-                    let items = self.net.items_over(&mapped)?;
                     let users = self
                         .net
                         .states_over(&b.ids, true, &items)?
                         .f_flatten(0, 1)?
                         .f_index_select(0, &b.positions)?;
-                    let logits = self.net.logits(&users, &items, &b.seen)?;
+                    let logits = self.net.logits_unit(&users, &unit_items, &b.seen)?;
                     let loss = logits.f_cross_entropy_loss::<Tensor>(
                         &b.targets,
                         None,
@@ -166,7 +177,7 @@ fn by_shopper(split: &SequenceSplit, max_history: usize) -> Vec<Vec<&[u32]>> {
 mod tests {
     use super::*;
     use crate::SequentialParams;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     fn text() -> Tensor {
         tch::manual_seed(1);
@@ -265,7 +276,7 @@ mod tests {
             ..PrivacyParams::default()
         };
         let mut model = SequentialRecommender::new(&text(), params(Some(privacy))).unwrap();
-        let map_before = model.net.vars[FIXED].copy();
+        let map_before = model.net.vars[FIXED[0]].copy();
         let report = model.fit(&split).unwrap();
         let spent = report.privacy.clone().unwrap();
         assert_eq!(spent.shoppers, 40);
@@ -277,9 +288,11 @@ mod tests {
         assert_eq!(report.epochs.len(), 3);
         assert_eq!(report.best_epoch, 2);
         assert_eq!(report.step_losses.len(), 20);
-        // The text map stayed as it was, and is trainable again afterwards.
-        assert!(model.net.vars[FIXED].equal(&map_before));
-        assert!(model.net.vars[FIXED].requires_grad());
+        // The item side stayed as it was, and is trainable again afterwards.
+        assert!(model.net.vars[FIXED[0]].equal(&map_before));
+        let ids = &model.net.vars[FIXED[1]];
+        assert_eq!(f64::try_from(ids.abs().sum(Kind::Double)).unwrap(), 0.0);
+        assert!(FIXED.iter().all(|n| model.net.vars[*n].requires_grad()));
         // The noise moved the other weights.
         assert!(
             f64::try_from(model.net.vars["output.weight"].abs().sum(Kind::Double)).unwrap() > 0.0
