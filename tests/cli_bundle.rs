@@ -686,6 +686,68 @@ fn fit_and_evaluate_with_a_sequential_tower() {
     assert!(err.contains("--sequential"), "{err}");
 }
 
+/// `fit --private-epsilon`: the tower trains with DP-SGD, and the manifest says what it spent
+/// (within the budget, delta 1 / shoppers); tuning it is refused, as is a budget of 0.
+#[cfg(feature = "model")]
+#[test]
+fn a_private_tower_keeps_its_budget_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data, bundle) = (
+        dir.path().join("model"),
+        dir.path().join("events.csv"),
+        dir.path().join("bundle"),
+    );
+    tiny_model(&model);
+    events(&data, 0..40, 0..5);
+    let fit = [
+        "fit",
+        "-i",
+        s(&data),
+        "--model",
+        s(&model),
+        "--device",
+        "cpu",
+        "--min-support",
+        "0.02",
+        "--sequential",
+        "--max-history",
+        "2",
+        "--sequential-epochs",
+        "2",
+        "--private-epsilon",
+        "4",
+        "--private-clip",
+        "0.5",
+    ];
+    let out = ok(&affinity(&[&fit[..], &["-o", s(&bundle)]].concat()));
+    assert!(out.contains("bundle"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let spent = &manifest["sequential"]["summary"]["privacy"];
+    let epsilon = spent["epsilon"].as_f64().unwrap();
+    assert!(epsilon > 0.0 && epsilon <= 4.0, "{spent}");
+    let shoppers = spent["shoppers"].as_f64().unwrap();
+    assert!(shoppers >= 2.0, "{spent}");
+    assert_eq!(spent["delta"].as_f64().unwrap(), 1.0 / shoppers);
+    assert_eq!(spent["clip_norm"], 0.5);
+    assert!(spent["noise_multiplier"].as_f64().unwrap() > 0.0, "{spent}");
+    // Every epoch ran and the last was kept.
+    assert_eq!(manifest["sequential"]["summary"]["best_epoch"], 2);
+
+    let err = failed(&affinity(&[&fit[..], &["-o", "x", "--tune"]].concat()));
+    assert!(
+        err.contains("private sequential tower is not tuned"),
+        "{err}"
+    );
+    let mut zero = fit.to_vec();
+    zero[15] = "0";
+    let err = failed(&affinity(&[&zero[..], &["-o", "x"]].concat()));
+    assert!(
+        err.contains("--private-epsilon") && err.contains("above 0"),
+        "{err}"
+    );
+}
+
 /// `update -o` onto its own input, killed at any moment while it writes: the bundle is always
 /// there and loads (the new one swapped in by one atomic exchange, or the old one kept), and
 /// the next write leaves no temporary folder of a killed run behind.

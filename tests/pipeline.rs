@@ -490,7 +490,56 @@ fn influence_is_the_score_each_history_item_is_worth() {
             moved.iter().flatten().any(|i| i.delta.abs() > 1e-4),
             "{moved:?}"
         );
+        #[cfg(feature = "model")]
+        if with_model {
+            words_are_checked_by_encoding_the_shorter_text(&rec, &history, &items);
+        } else {
+            assert!(rec.word_influence(&history, &items).is_err());
+        }
     }
+}
+
+/// Each word's figure is the language model's cosine with the whole text minus its cosine
+/// with the text without that word, both computed here again through the encoder itself.
+#[cfg(feature = "model")]
+fn words_are_checked_by_encoding_the_shorter_text(
+    rec: &affinity::pipeline::Recommender,
+    history: &[u32],
+    items: &[u32],
+) {
+    let moved = rec.word_influence(history, items).unwrap();
+    let words: Vec<String> = rec
+        .history_text(history)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert!(!words.is_empty());
+    let cosine = |text: &str, item: u32| -> f32 {
+        let vector = rec.encoder().unwrap().embed(&[text]).unwrap();
+        let vector = Vec::<f32>::try_from(vector.flatten(0, -1)).unwrap();
+        let vector = ndarray::Array2::from_shape_vec((1, vector.len()), vector).unwrap();
+        rec.similarities(vector.view()).unwrap()[[0, item as usize]]
+    };
+    for (&item, why) in items.iter().zip(&moved) {
+        assert_eq!(
+            why.len(),
+            words.len().min(affinity::pipeline::INFLUENCE_WORDS)
+        );
+        assert!(why.windows(2).all(|w| w[0].delta >= w[1].delta));
+        let full = cosine(&words.join(" "), item);
+        for w in why {
+            assert_eq!(words[w.position], w.word);
+            let mut shorter = words.clone();
+            shorter.remove(w.position);
+            let again = cosine(&shorter.join(" "), item);
+            assert!((again - w.without).abs() < 1e-5, "{again} vs {w:?}");
+            assert!((full - w.without - w.delta).abs() < 1e-5, "{full} vs {w:?}");
+        }
+    }
+    assert!(
+        moved.iter().flatten().any(|w| w.delta.abs() > 1e-4),
+        "{moved:?}"
+    );
 }
 
 /// The pipeline's mining stays bounded on data built to explode: 300 baskets of 30 items out

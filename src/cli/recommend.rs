@@ -233,6 +233,11 @@ pub struct RecommendArgs {
     /// left out of the history (one more history vector per distinct item, at most 20).
     #[arg(long)]
     pub influence: bool,
+    /// Also say which words of the history's text moved the language model toward each
+    /// recommendation: its cosine with the text without the word (one more pass of the model
+    /// per word, at most 64; not with a sequential tower, which reads no text).
+    #[arg(long)]
+    pub words: bool,
     /// JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
@@ -318,34 +323,55 @@ pub fn recommend(args: RecommendArgs) -> anyhow::Result<()> {
     let shopper = user.and_then(|u| recommender.fitted().shopper(&u, None));
     let recs =
         recommender.recommend_for(&history, shopper.as_ref(), candidates, &[], args.rank.k)?;
-    if !args.influence {
+    if !args.influence && !args.words {
         return print(&recs, args.json);
     }
     let items: Vec<u32> = recs.iter().map(|r| r.item).collect();
-    let moved = recommender.influence(&history, shopper.as_ref(), candidates, &items)?;
+    let moved = match args.influence {
+        true => recommender.influence(&history, shopper.as_ref(), candidates, &items)?,
+        false => Vec::new(),
+    };
+    let words = match args.words {
+        true => recommender.word_influence(&history, &items)?,
+        false => Vec::new(),
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (r, moved) in recs.iter().zip(&moved) {
+    for (j, r) in recs.iter().enumerate() {
         if args.json {
             let mut value = serde_json::to_value(r)?;
-            value["influence"] = serde_json::to_value(moved)?;
+            if let Some(moved) = moved.get(j) {
+                value["influence"] = serde_json::to_value(moved)?;
+            }
+            if let Some(words) = words.get(j) {
+                value["words"] = serde_json::to_value(words)?;
+            }
             writeln!(out, "{value}")?;
-        } else {
+            continue;
+        }
+        write!(out, "{:<40} {:.4}", r.name, r.score)?;
+        if let Some(moved) = moved.get(j) {
             let named: Vec<String> = moved
                 .iter()
                 .map(|m| format!("{} {:+.4}", m.item, m.delta))
                 .collect();
-            writeln!(
-                out,
-                "{:<40} {:.4}  moved by: {}",
-                r.name,
-                r.score,
-                named.join(", ")
-            )?;
+            write!(out, "  moved by: {}", named.join(", "))?;
+        }
+        writeln!(out)?;
+        if let Some(words) = words.get(j) {
+            let named: Vec<String> = words
+                .iter()
+                .take(WORDS_SHOWN)
+                .map(|w| format!("\"{}\" {:+.4}", w.word, w.delta))
+                .collect();
+            writeln!(out, "  words (cosine without each): {}", named.join(", "))?;
         }
     }
     Ok(())
 }
+
+/// Words printed per recommendation in text (JSON has them all).
+const WORDS_SHOWN: usize = 5;
 
 fn print(recs: &[Recommendation], json: bool) -> anyhow::Result<()> {
     let stdout = std::io::stdout();

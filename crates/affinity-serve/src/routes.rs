@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 
 use crate::batch::BatchError;
 use crate::state::AppState;
-use affinity_recommend::pipeline::{Candidates, PipelineError, Recommendation};
+use affinity_recommend::pipeline::{
+    Candidates, Influence, PipelineError, Recommendation, WordInfluence,
+};
 
 /// An error answer: a status and a JSON body `{"error": message}`.
 #[derive(Debug)]
@@ -118,6 +120,11 @@ pub(crate) struct RecommendRequest {
     /// item; one more history vector per distinct item, at most 20).
     #[serde(default)]
     influence: bool,
+    /// Also say which words of the history's text moved the language model toward each
+    /// recommendation (its cosine without the word; one more pass of the model per word, at
+    /// most 64). Refused where no language model reads the histories.
+    #[serde(default)]
+    words: bool,
     /// Which items the list may hold: "discover", "mixed" or "buy-again" (the bundle's
     /// default when absent).
     #[serde(default)]
@@ -191,8 +198,14 @@ pub(crate) async fn recommend(
     };
     let explain = request.explain;
     let with_influence = request.influence;
+    let with_words = request.words;
     let k = request.k;
-    let (recs, influence): (Vec<Recommendation>, Option<Vec<_>>) = blocking(move || {
+    type Explained = (
+        Vec<Recommendation>,
+        Option<Vec<Vec<Influence>>>,
+        Option<Vec<Vec<WordInfluence>>>,
+    );
+    let (recs, influence, words): Explained = blocking(move || {
         let mut recs = rec.recommend_scored(
             &history,
             shopper.as_ref(),
@@ -204,14 +217,16 @@ pub(crate) async fn recommend(
         if !explain {
             recs.iter_mut().for_each(|r| r.reasons.clear());
         }
+        let items: Vec<u32> = recs.iter().map(|r| r.item).collect();
         let influence = match with_influence {
-            true => {
-                let items: Vec<u32> = recs.iter().map(|r| r.item).collect();
-                Some(rec.influence(&history, shopper.as_ref(), mode, &items)?)
-            }
+            true => Some(rec.influence(&history, shopper.as_ref(), mode, &items)?),
             false => None,
         };
-        Ok((recs, influence))
+        let words = match with_words {
+            true => Some(rec.word_influence(&history, &items)?),
+            false => None,
+        };
+        Ok((recs, influence, words))
     })
     .await?;
     // Each with its reasons as one line of text too, worded as the CLI words them.
@@ -230,6 +245,12 @@ pub(crate) async fn recommend(
                 if let Some(moved) = influence.as_ref().and_then(|all| all.get(j)) {
                     fields.insert(
                         "influence".into(),
+                        serde_json::to_value(moved).unwrap_or_default(),
+                    );
+                }
+                if let Some(moved) = words.as_ref().and_then(|all| all.get(j)) {
+                    fields.insert(
+                        "words".into(),
                         serde_json::to_value(moved).unwrap_or_default(),
                     );
                 }

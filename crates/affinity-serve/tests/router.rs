@@ -327,4 +327,21 @@ async fn recommendations_can_say_what_moved_them() {
         body["recommendations"][0].get("influence").is_none(),
         "{body}"
     );
+    // Words need a language model reading the histories: this bundle has none.
+    let (status, body) = call(
+        &app,
+        post(
+            "/v1/recommend",
+            r#"{"items": ["milk"], "k": 1, "words": true}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no language model"),
+        "{body}"
+    );
 }

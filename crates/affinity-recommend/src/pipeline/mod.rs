@@ -27,7 +27,8 @@ pub use next_basket::{protocol_name, TifuTuning};
 pub use prepared::{Pipeline, Prepared};
 pub(crate) use recommender::HISTORY_BATCH;
 pub use recommender::{
-    Blend, Influence, RankingParams, Reason, Recommendation, Recommender, INFLUENCE_ITEMS,
+    Blend, Influence, RankingParams, Reason, Recommendation, Recommender, WordInfluence,
+    INFLUENCE_ITEMS, INFLUENCE_WORDS,
 };
 pub use sequential::SequentialSummary;
 pub use update::UpdateReport;

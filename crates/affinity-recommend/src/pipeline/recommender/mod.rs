@@ -598,11 +598,13 @@ mod reasons;
 mod scoring;
 mod serving;
 mod user_vectors;
+mod words;
 
 pub use influence::{Influence, INFLUENCE_ITEMS};
 use reasons::Typical;
 pub use reasons::{Reason, Recommendation};
 pub(crate) use scoring::Normalized;
 use user_vectors::TextCache;
+pub use words::{WordInfluence, INFLUENCE_WORDS};
 #[cfg(test)]
 mod tests;
