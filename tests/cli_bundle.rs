@@ -686,6 +686,84 @@ fn fit_and_evaluate_with_a_sequential_tower() {
     assert!(err.contains("--sequential"), "{err}");
 }
 
+/// `recommend --influence --words`: which history items and which words of the history's text
+/// moved each recommendation, in text and JSON; a bundle whose histories are read by a
+/// sequential tower has no words to show and says so.
+#[cfg(feature = "model")]
+#[test]
+fn recommendations_say_which_items_and_words_moved_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data, bundle) = (
+        dir.path().join("model"),
+        dir.path().join("events.csv"),
+        dir.path().join("bundle"),
+    );
+    tiny_model(&model);
+    events(&data, 0..40, 0..5);
+    let fit = [
+        "fit",
+        "-i",
+        s(&data),
+        "--model",
+        s(&model),
+        "--device",
+        "cpu",
+    ];
+    ok(&affinity(
+        &[&fit[..], &["--min-support", "0.02", "-o", s(&bundle)]].concat(),
+    ));
+    let ask = [
+        "recommend",
+        "-b",
+        s(&bundle),
+        "--items",
+        "milk,butter",
+        "-k",
+        "2",
+        "--device",
+        "cpu",
+        "--influence",
+        "--words",
+    ];
+    let out = ok(&affinity(&[&ask[..], &["--json"]].concat()));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in &lines {
+        assert_eq!(line["influence"].as_array().unwrap().len(), 2, "{line}");
+        let words = line["words"].as_array().unwrap();
+        assert!(!words.is_empty(), "{line}");
+        let deltas: Vec<f64> = words.iter().map(|w| w["delta"].as_f64().unwrap()).collect();
+        assert!(deltas.windows(2).all(|d| d[0] >= d[1]), "{line}");
+        assert!(words
+            .iter()
+            .all(|w| w["word"].is_string() && w["without"].is_number()));
+    }
+    let text = ok(&affinity(&ask));
+    assert!(
+        text.contains("moved by:") && text.contains("words (cosine without each):"),
+        "{text}"
+    );
+
+    let tower = dir.path().join("tower");
+    let sequential = [
+        "--sequential",
+        "--max-history",
+        "2",
+        "--sequential-epochs",
+        "1",
+    ];
+    ok(&affinity(
+        &[&fit[..], &sequential[..], &["-o", s(&tower)]].concat(),
+    ));
+    let mut ask_tower = ask.to_vec();
+    ask_tower[2] = s(&tower);
+    let err = failed(&affinity(&ask_tower));
+    assert!(err.contains("sequential tower"), "{err}");
+}
+
 /// `fit --private-epsilon`: the tower trains with DP-SGD, and the manifest says what it spent
 /// (within the budget, delta 1 / shoppers); tuning it is refused, as is a budget of 0.
 #[cfg(feature = "model")]
