@@ -617,17 +617,28 @@ fn pseudonymised_bundles_need_their_key() {
     );
 }
 
+/// `fit` of `data` with the tiny model on the CPU; more arguments follow.
+#[cfg(feature = "model")]
+fn fit_tiny<'a>(model: &'a Path, data: &'a Path) -> [&'a str; 7] {
+    ["fit", "-i", s(data), "--model", s(model), "--device", "cpu"]
+}
+
+/// A temporary folder with a tiny random BERT and 40 users' events over five days: (folder,
+/// model, events).
+#[cfg(feature = "model")]
+fn tiny_shop() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, data) = (dir.path().join("model"), dir.path().join("events.csv"));
+    tiny_model(&model);
+    events(&data, 0..40, 0..5);
+    (dir, model, data)
+}
+
 #[cfg(feature = "model")]
 #[test]
 fn fit_and_evaluate_with_a_sequential_tower() {
-    let dir = tempfile::tempdir().unwrap();
-    let (model, data, bundle) = (
-        dir.path().join("model"),
-        dir.path().join("events.csv"),
-        dir.path().join("bundle"),
-    );
-    tiny_model(&model);
-    events(&data, 0..40, 0..5);
+    let (dir, model, data) = tiny_shop();
+    let bundle = dir.path().join("bundle");
     let common = ["--device", "cpu", "--min-support", "0.02"];
     let tower = [
         "--sequential",
@@ -692,23 +703,9 @@ fn fit_and_evaluate_with_a_sequential_tower() {
 #[cfg(feature = "model")]
 #[test]
 fn recommendations_say_which_items_and_words_moved_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let (model, data, bundle) = (
-        dir.path().join("model"),
-        dir.path().join("events.csv"),
-        dir.path().join("bundle"),
-    );
-    tiny_model(&model);
-    events(&data, 0..40, 0..5);
-    let fit = [
-        "fit",
-        "-i",
-        s(&data),
-        "--model",
-        s(&model),
-        "--device",
-        "cpu",
-    ];
+    let (dir, model, data) = tiny_shop();
+    let bundle = dir.path().join("bundle");
+    let fit = fit_tiny(&model, &data);
     ok(&affinity(
         &[&fit[..], &["--min-support", "0.02", "-o", s(&bundle)]].concat(),
     ));
@@ -769,22 +766,9 @@ fn recommendations_say_which_items_and_words_moved_them() {
 #[cfg(feature = "model")]
 #[test]
 fn a_private_tower_keeps_its_budget_in_the_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let (model, data, bundle) = (
-        dir.path().join("model"),
-        dir.path().join("events.csv"),
-        dir.path().join("bundle"),
-    );
-    tiny_model(&model);
-    events(&data, 0..40, 0..5);
-    let fit = [
-        "fit",
-        "-i",
-        s(&data),
-        "--model",
-        s(&model),
-        "--device",
-        "cpu",
+    let (dir, model, data) = tiny_shop();
+    let bundle = dir.path().join("bundle");
+    let tower = [
         "--min-support",
         "0.02",
         "--sequential",
@@ -792,11 +776,12 @@ fn a_private_tower_keeps_its_budget_in_the_manifest() {
         "2",
         "--sequential-epochs",
         "2",
-        "--private-epsilon",
-        "4",
         "--private-clip",
         "0.5",
     ];
+    let fit = [&fit_tiny(&model, &data)[..], &tower[..]].concat();
+    let private = |epsilon: &'static str| [&fit[..], &["--private-epsilon", epsilon]].concat();
+    let fit = private("4");
     let out = ok(&affinity(&[&fit[..], &["-o", s(&bundle)]].concat()));
     assert!(out.contains("bundle"), "{out}");
     let manifest: serde_json::Value =
@@ -817,9 +802,7 @@ fn a_private_tower_keeps_its_budget_in_the_manifest() {
         err.contains("private sequential tower is not tuned"),
         "{err}"
     );
-    let mut zero = fit.to_vec();
-    zero[15] = "0";
-    let err = failed(&affinity(&[&zero[..], &["-o", "x"]].concat()));
+    let err = failed(&affinity(&[&private("0")[..], &["-o", "x"]].concat()));
     assert!(
         err.contains("--private-epsilon") && err.contains("above 0"),
         "{err}"

@@ -84,6 +84,23 @@ pub(super) struct Batch {
     pub seen: Vec<(i64, i64)>,
 }
 
+/// The mean cross-entropy of `logits` against `targets` and its value; a NaN or infinite loss
+/// is an error naming the epoch and the optimizer step.
+pub(super) fn checked_loss(
+    logits: &Tensor,
+    targets: &Tensor,
+    epoch: usize,
+    step: usize,
+) -> Result<(Tensor, f64)> {
+    let loss =
+        logits.f_cross_entropy_loss::<Tensor>(targets, None, tch::Reduction::Mean, -100, 0.0)?;
+    let value = f64::try_from(&loss)?;
+    if !value.is_finite() {
+        return Err(TuneError::NonFiniteLoss { epoch, step, value });
+    }
+    Ok((loss, value))
+}
+
 pub(super) fn batch(seqs: &[&[u32]], n_items: i64) -> Result<Batch> {
     let inputs: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 1]).collect();
     let ids = padded(&inputs, n_items)?;
@@ -192,21 +209,7 @@ impl SequentialRecommender {
                 let (users, items) = self.net.states(&b.ids, true)?;
                 let users = users.f_flatten(0, 1)?.f_index_select(0, &b.positions)?;
                 let logits = self.net.logits(&users, &items, &b.seen)?;
-                let loss = logits.f_cross_entropy_loss::<Tensor>(
-                    &b.targets,
-                    None,
-                    tch::Reduction::Mean,
-                    -100,
-                    0.0,
-                )?;
-                let value = f64::try_from(&loss)?;
-                if !value.is_finite() {
-                    return Err(TuneError::NonFiniteLoss {
-                        epoch,
-                        step: optimizer.step + 1,
-                        value,
-                    });
-                }
+                let (loss, value) = checked_loss(&logits, &b.targets, epoch, optimizer.step + 1)?;
                 loss.f_backward()?;
                 optimizer.clip_grad_norm(5.0)?;
                 optimizer.step(p.learning_rate)?;

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use tch::Tensor;
 
-use super::fit::{batch, SequenceSplit};
+use super::fit::{batch, checked_loss, SequenceSplit};
 use super::SequentialRecommender;
-use crate::error::{Result, TuneError};
+use crate::error::Result;
 use crate::optim::AdamW;
 use crate::private::{poisson_sample, ClippedSum};
 use crate::train::{batch_done, StopReason, TrainReport};
@@ -103,21 +103,7 @@ impl SequentialRecommender {
                         .f_flatten(0, 1)?
                         .f_index_select(0, &b.positions)?;
                     let logits = self.net.logits_unit(&users, &unit_items, &b.seen)?;
-                    let loss = logits.f_cross_entropy_loss::<Tensor>(
-                        &b.targets,
-                        None,
-                        tch::Reduction::Mean,
-                        -100,
-                        0.0,
-                    )?;
-                    let value = f64::try_from(&loss)?;
-                    if !value.is_finite() {
-                        return Err(TuneError::NonFiniteLoss {
-                            epoch,
-                            step: steps_done + 1,
-                            value,
-                        });
-                    }
+                    let (loss, value) = checked_loss(&logits, &b.targets, epoch, steps_done + 1)?;
                     loss.f_backward()?;
                     clipped.add_shopper()?;
                     loss_sum += value;

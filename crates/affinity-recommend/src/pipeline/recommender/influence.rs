@@ -112,6 +112,18 @@ impl Recommender {
             .collect())
     }
 
+    /// An error naming the first of `items` that is not an item id.
+    pub(super) fn check_items(&self, items: &[u32]) -> Result<()> {
+        match items.iter().find(|&&i| i as usize >= self.len()) {
+            Some(&bad) => Err(InvalidSetting::new(
+                "items",
+                format!("{bad} is not an item id ({} items)", self.len()),
+            )
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// The scores of `items` for each history (with its shopper's baskets), the history
     /// vectors computed together.
     fn all_scores(
@@ -124,13 +136,7 @@ impl Recommender {
         for h in histories {
             self.check(h)?;
         }
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.len()) {
-            return Err(InvalidSetting::new(
-                "items",
-                format!("{bad} is not an item id ({} items)", self.len()),
-            )
-            .into());
-        }
+        self.check_items(items)?;
         let weights = self.weights_for(candidates);
         let vectors = self.embed_histories(histories, weights.embedding)?;
         let sims = self.similarities(vectors.view())?;

@@ -53,13 +53,7 @@ impl Recommender {
         items: &[u32],
     ) -> Result<Vec<Vec<WordInfluence>>> {
         self.check(history)?;
-        if let Some(&bad) = items.iter().find(|&&i| i as usize >= self.len()) {
-            return Err(InvalidSetting::new(
-                "items",
-                format!("{bad} is not an item id ({} items)", self.len()),
-            )
-            .into());
-        }
+        self.check_items(items)?;
         if self.sequential.is_some() {
             return Err(InvalidSetting::new(
                 "words",
