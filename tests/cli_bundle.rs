@@ -411,6 +411,51 @@ fn fit_without_a_model_and_refusals() {
     without_the_model_feature(dir.path(), &data, &bundle);
 }
 
+/// `--max-gini`: tuning under an exposure bound, kept in the manifest beside the Gini index
+/// reached; a bound outside (0, 1] or without `--tune` is refused before any work.
+#[test]
+fn an_exposure_bound_on_tuning_is_kept_in_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, bundle) = (dir.path().join("events.csv"), dir.path().join("bundle"));
+    events(&data, 0..40, 0..4);
+    let out = fit_rules_only(&data, &bundle, &["--tune", "--max-gini", "0.95"]);
+    assert!(out.contains("under a bound of 0.95"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let tuning = &manifest["tuning"];
+    assert_eq!(tuning["max_gini"], 0.95);
+    let gini = tuning["validation_gini"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&gini), "{tuning}");
+    // Met, or said not to be.
+    let err = String::from_utf8_lossy(
+        &affinity(&[
+            "fit",
+            "-i",
+            s(&data),
+            "--no-model",
+            "--min-support",
+            "0.02",
+            "--tune",
+            "--max-gini",
+            "0.95",
+            "-o",
+            s(&dir.path().join("again")),
+        ])
+        .stderr,
+    )
+    .into_owned();
+    assert_eq!(gini > 0.95, err.contains("no setting tried meets"), "{err}");
+    for (flags, says) in [
+        (&["--max-gini", "0.5"][..], "--tune"),
+        (&["--tune", "--max-gini", "1.5"], "max_gini"),
+    ] {
+        let mut argv = vec!["fit", "-i", s(&data), "--no-model", "-o", "x"];
+        argv.extend_from_slice(flags);
+        let err = failed(&affinity(&argv));
+        assert!(err.contains(says), "{flags:?}: {err}");
+    }
+}
+
 /// A build without the `model` feature: commands that need the model say so, and a bundle
 /// with an encoder loads without it (and is not updated into one that lost it).
 #[cfg(not(feature = "model"))]

@@ -750,6 +750,87 @@ fn known_user(histories: &[Vec<u32>], known: &[u32]) -> usize {
         .expect("a user with that history")
 }
 
+/// 120 shoppers over 40 products with sales skewed to the last few, 4 days each: each
+/// shopper buys one of the best sellers and one product of their own pair of neighbours per
+/// day, so popularity alone lists the same products for everyone and co-occurrence lists
+/// each shopper's neighbours.
+fn skewed_shop() -> Dataset {
+    let names: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    let mut ds = with_products(&refs);
+    let mut state = 12_345u64;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    for u in 0..120u32 {
+        let user = ds.users.intern(&format!("u{u}"));
+        let home = u % 35;
+        for day in 0..4i64 {
+            // Squaring a uniform draw skews it toward the first products.
+            let r = next(1_000) as f64 / 1_000.0;
+            let best_seller = 39 - (r * r * 5.0) as u32;
+            let neighbour = (home + day as u32 % 2) % 35;
+            for item in [best_seller, neighbour] {
+                ds.interactions.push(Interaction {
+                    user,
+                    item,
+                    timestamp: 86_400 * (day + 1),
+                    kind: EventKind::Purchase,
+                    weight: 1.0,
+                    order: None,
+                });
+            }
+        }
+    }
+    ds
+}
+
+#[test]
+fn tuning_under_an_exposure_bound_keeps_its_lists_within_it() {
+    let tune = |max_gini: Option<f64>| {
+        let mut params = PipelineParams::builder()
+            .k(3)
+            .min_support(0.01)
+            .build()
+            .unwrap();
+        params.max_gini = max_gini;
+        let pipeline = Pipeline::new(params).unwrap();
+        let prepared = pipeline.prepare(skewed_shop());
+        let rules = pipeline.mine_rules(&prepared).unwrap();
+        let mut rec = pipeline.recommender(&prepared, None, rules).unwrap();
+        let tuning = pipeline.tune_ranking(&prepared, &mut rec, 1_000).unwrap();
+        (tuning, rec.ranking_settings().clone())
+    };
+    let (free, free_ranking) = tune(None);
+    let free_gini = free.validation_gini.expect("the Gini index is recorded");
+    assert!(free.meets_bound() && free.max_gini.is_none());
+    // A bound every list meets changes nothing.
+    let (loose, loose_ranking) = tune(Some(1.0));
+    assert_eq!(loose_ranking, free_ranking);
+    assert_eq!(loose.validation_ndcg, free.validation_ndcg);
+    assert_eq!(loose.max_gini, Some(1.0));
+    // A bound no list can meet: the setting closest to it, said to miss it.
+    let (closest, _) = tune(Some(1e-9));
+    let lowest = closest.validation_gini.unwrap();
+    assert!(!closest.meets_bound());
+    assert!(lowest < free_gini, "{lowest} against {free_gini}");
+    // A bound between the two is met, at some NDCG.
+    let bound = (lowest + free_gini) / 2.0;
+    let (bounded, bounded_ranking) = tune(Some(bound));
+    let gini = bounded.validation_gini.unwrap();
+    assert!(bounded.meets_bound() && gini <= bound, "{gini} > {bound}");
+    assert_ne!(bounded_ranking, free_ranking);
+    // An invalid bound fails before any work.
+    assert!(Pipeline::new(PipelineParams {
+        max_gini: Some(0.0),
+        ..PipelineParams::default()
+    })
+    .is_err());
+}
+
 #[test]
 fn tuning_weights_co_occurrence_where_it_is_the_signal() {
     // Four groups of three products: a shopper buys two of a group on day 1, the third on day

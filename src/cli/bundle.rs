@@ -100,6 +100,11 @@ pub struct FitArgs {
     /// Validation users scored by --tune.
     #[arg(long, default_value_t = 2000)]
     pub tune_users: usize,
+    /// With --tune: an exposure bound. The best validation NDCG among settings whose
+    /// validation lists have a Gini index of at most this (the calibration chosen too; see
+    /// docs/exposure.md).
+    #[arg(long, requires = "tune")]
+    pub max_gini: Option<f64>,
     /// What --tune holds out per user [default: last-basket in mixed and buy-again modes, else
     /// last-item].
     #[arg(long, value_enum)]
@@ -151,6 +156,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
         candidates,
     )?;
     config.basket_rule = args.baskets.into();
+    config.max_gini = args.max_gini;
     if args.no_model {
         config.weights = affinity::pipeline::ScoreWeights {
             embedding: 0.0,
@@ -203,12 +209,23 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     }
     let (w, lambda) = (&manifest.ranking.weights, manifest.ranking.mmr_lambda);
     let mode = manifest.ranking.candidates.name();
+    let calibration = manifest.ranking.calibration;
+    let reranking = match calibration > 0.0 {
+        true => format!("calibration {calibration}"),
+        false => format!("MMR lambda {lambda}"),
+    };
     match &manifest.tuning {
-        Some(t) => println!(
-            "ranking chosen on validation ({} users, NDCG@{} {:.4}): {w}, MMR lambda {lambda}; mode {mode}",
-            t.users, t.k, t.validation_ndcg
-        ),
-        None => println!("ranking: {w}, MMR lambda {lambda}; mode {mode}"),
+        Some(t) => {
+            println!(
+                "ranking chosen on validation ({} users, NDCG@{} {:.4}{}): {w}, {reranking}; mode {mode}",
+                t.users,
+                t.k,
+                t.validation_ndcg,
+                super::evaluate::gini_note(t),
+            );
+            super::evaluate::warn_unmet_bound(t);
+        }
+        None => println!("ranking: {w}, {reranking}; mode {mode}"),
     }
     Ok(())
 }

@@ -56,6 +56,11 @@ pub struct EvaluateArgs {
     /// Validation users the choices are made on (the hybrid's blend, TIFU-KNN's settings).
     #[arg(long, default_value_t = TUNE_USERS)]
     pub tune_users: usize,
+    /// With --tune: an exposure bound. The best validation NDCG among settings whose
+    /// validation lists have a Gini index of at most this (the calibration chosen too; see
+    /// docs/exposure.md).
+    #[arg(long, requires = "tune")]
+    pub max_gini: Option<f64>,
     /// No language model: baselines, rules and the rules + popularity hybrid only.
     #[arg(long, conflicts_with_all = MODEL, conflicts_with = "sequential")]
     pub no_model: bool,
@@ -419,7 +424,8 @@ fn evaluate_split(
     let candidates = args.rank.candidates(&dataset);
     let protocol = protocol(args.relevant, candidates);
     let hold_out = hold_out_for(args.hold_out, candidates);
-    let params = args.rank.config(&args.read, hold_out, candidates)?;
+    let mut params = args.rank.config(&args.read, hold_out, candidates)?;
+    params.max_gini = args.max_gini;
     let pipeline = Pipeline::new(params)?.with_progress(super::bars());
     // The model before the mining: a bad model path fails before the heavy work.
     let encoder = match args.no_model {
@@ -486,10 +492,17 @@ fn evaluate_split(
     if args.tune {
         let tuning = pipeline.tune_ranking(&prepared, &mut model, args.tune_users)?;
         let (w, l) = model.ranking();
+        let calibration = model.ranking_settings().calibration;
+        let reranking = match calibration > 0.0 {
+            true => format!("calibration {calibration}"),
+            false => format!("MMR lambda {l}"),
+        };
         eprintln!(
-            "hybrid chosen on validation (NDCG@{k} {:.4}): {w}, MMR lambda {l} (`affinity fit --tune` keeps such a choice in a bundle)",
-            tuning.validation_ndcg
+            "hybrid chosen on validation (NDCG@{k} {:.4}{}): {w}, {reranking} (`affinity fit --tune` keeps such a choice in a bundle)",
+            tuning.validation_ndcg,
+            gini_note(&tuning),
         );
+        warn_unmet_bound(&tuning);
     }
     if candidates != Candidates::HistoryExcluded {
         results.push(run(&model.blend(
@@ -514,4 +527,24 @@ fn evaluate_split(
     };
     results.push(run(&hybrid)?);
     Ok((results, candidates, protocol, Some(hold_out)))
+}
+
+/// ", Gini index G" (and the bound it was chosen under), for the line that states a tuning.
+pub(super) fn gini_note(t: &affinity::bundle::Tuning) -> String {
+    match (t.validation_gini, t.max_gini) {
+        (Some(g), Some(bound)) => format!(", Gini index {g:.4} under a bound of {bound}"),
+        (Some(g), None) => format!(", Gini index {g:.4}"),
+        _ => String::new(),
+    }
+}
+
+/// A warning where no setting the tuner tried met the exposure bound it was given.
+pub(super) fn warn_unmet_bound(t: &affinity::bundle::Tuning) {
+    if !t.meets_bound() {
+        eprintln!(
+            "warning: no setting tried meets --max-gini {} on validation; kept the one closest to it (Gini index {:.4})",
+            t.max_gini.unwrap_or_default(),
+            t.validation_gini.unwrap_or_default(),
+        );
+    }
 }

@@ -206,6 +206,26 @@ pub struct Tuning {
     pub users: usize,
     /// NDCG@k of the chosen setting on them.
     pub validation_ndcg: f64,
+    /// Gini index of the chosen setting's lists on them (absent in bundles tuned before it
+    /// was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_gini: Option<f64>,
+    /// The exposure bound the choice was made under
+    /// ([`PipelineParams::max_gini`](crate::pipeline::PipelineParams::max_gini)), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gini: Option<f64>,
+}
+
+impl Tuning {
+    /// Whether the chosen setting meets the exposure bound it was chosen under on the
+    /// validation users (true without a bound). When no setting tried meets it, the tuner
+    /// keeps the one closest to it and this says so.
+    pub fn meets_bound(&self) -> bool {
+        match (self.max_gini, self.validation_gini) {
+            (Some(bound), Some(gini)) => gini <= bound,
+            _ => true,
+        }
+    }
 }
 
 /// Sizes of what the bundle holds.

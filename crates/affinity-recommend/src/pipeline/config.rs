@@ -175,6 +175,12 @@ pub struct PipelineParams {
     /// head, mid and tail products, in place of MMR (see [`RankingParams::calibration`]). 0: off.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub calibration: f32,
+    /// Tuning only: an exposure bound. [`Pipeline::tune_ranking`](super::Pipeline::tune_ranking)
+    /// then keeps the setting with the best validation NDCG among those whose validation
+    /// lists have a Gini index ([`affinity_data::exposure::gini_index`]) of at most this, and
+    /// chooses the calibration too. In (0, 1]; `None`: NDCG alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gini: Option<f64>,
 }
 
 fn no_floor(n: &u32) -> bool {
@@ -204,6 +210,7 @@ impl Default for PipelineParams {
             candidates: Candidates::default(),
             repeat: RepeatParams::default(),
             calibration: 0.0,
+            max_gini: None,
         }
     }
 }
@@ -246,6 +253,14 @@ impl PipelineParams {
             return Err(InvalidSetting::new("max_itemsets", "must be at least 1"));
         }
         self.ranking_params().check()?;
+        if let Some(g) = self.max_gini {
+            if !(g > 0.0 && g <= 1.0) {
+                return Err(InvalidSetting::new(
+                    "max_gini",
+                    format!("{g} is not in (0, 1]: the Gini index of any lists is in [0, 1)"),
+                ));
+            }
+        }
         if self.mmr_candidates < self.k {
             return Err(InvalidSetting::new(
                 "mmr_candidates",
@@ -365,6 +380,12 @@ impl PipelineParamsBuilder {
     /// Exposure-aware re-ranking's weight in [0, 1] (0: off).
     pub fn calibration(mut self, lambda: f32) -> Self {
         self.0.calibration = lambda;
+        self
+    }
+    /// Tuning's exposure bound: the best NDCG among settings whose validation lists have a
+    /// Gini index of at most `bound` (see [`PipelineParams::max_gini`]).
+    pub fn max_gini(mut self, bound: f64) -> Self {
+        self.0.max_gini = Some(bound);
         self
     }
     /// The fewest distinct shoppers a rule must rest on (0 or 1: no floor).

@@ -10,9 +10,13 @@ use super::evaluate::{Candidates, EvalProtocol};
 use super::prepared::{Pipeline, Prepared};
 use super::recommender::Recommender;
 use super::recommender::{Normalized, RankingParams};
+use super::trial::Trial;
 use crate::bundle::{Provenance, Tuning};
 use crate::model::Encoder;
 use affinity_rank::{BasketHistory, RepeatParams, TifuKnn};
+
+/// The calibrations an exposure bound has the tuner try (0 first: on a tie, none).
+const CALIBRATIONS: [f32; 7] = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
 
 /// What [`Pipeline::fit_with`] does besides fitting.
 #[derive(Debug, Clone, Default)]
@@ -230,45 +234,78 @@ impl Pipeline {
             true => (0..users.len()).partition(|i| i % 2 == 0),
             false => ((0..users.len()).collect(), Vec::new()),
         };
+        // Each user's list and its NDCG@k.
         let per_user = |sources: &[Normalized],
                         w: ScoreWeights,
                         lambda: f32,
+                        calibration: f32,
                         on: &[usize]|
-         -> Result<Vec<f64>> {
-            let mut out = Vec::with_capacity(on.len());
+         -> Result<(Vec<f64>, Vec<Vec<u32>>)> {
+            let mut ndcg = Vec::with_capacity(on.len());
+            let mut lists = Vec::with_capacity(on.len());
             for &i in on {
                 let u = &users[i];
                 let list: Vec<u32> = fitted_on_training
-                    .select(
+                    .select_calibrated(
                         &sources[i].blend(&popularity, w),
                         &u.history,
                         &u.exclude,
                         k,
                         lambda,
+                        calibration,
                     )?
                     .into_iter()
                     .map(|s| s.item)
                     .collect();
-                out.push(affinity_data::metrics::ndcg_at(&list, &u.relevant, k));
+                ndcg.push(affinity_data::metrics::ndcg_at(&list, &u.relevant, k));
+                lists.push(list);
             }
-            Ok(out)
+            Ok((ndcg, lists))
         };
-        let score = |sources: &[Normalized], w: ScoreWeights, lambda: f32| -> Result<f64> {
-            Ok(per_user(sources, w, lambda, &choose)?.iter().sum::<f64>() / choose.len() as f64)
+        let score = |sources: &[Normalized],
+                     w: ScoreWeights,
+                     lambda: f32,
+                     calibration: f32|
+         -> Result<Trial> {
+            let (ndcg, lists) = per_user(sources, w, lambda, calibration, &choose)?;
+            Ok(Trial {
+                ndcg: ndcg.iter().sum::<f64>() / choose.len() as f64,
+                gini: affinity_data::exposure::gini_index(&lists, n_items),
+            })
         };
+        let max_gini = self.params().max_gini;
+        // The user's calibration, unless an exposure bound has the tuner choose it (below).
+        let mut calibration = recommender.ranking_settings().calibration;
+        // Without a model or a tower the embedding source is all zeros: a weight on it would
+        // only let a blend of nothing (every score 0, the list in id order) compete.
+        #[cfg(feature = "model")]
+        let embeds = sequential.is_some() || recommender.reads_histories();
+        #[cfg(not(feature = "model"))]
+        let embeds = recommender.reads_histories();
         let base = ScoreWeights {
             repeat: 0.0,
+            embedding: match embeds {
+                true => self.params().weights.embedding,
+                false => 0.0,
+            },
             ..self.params().weights
         };
-        let mut best = (score(&sources, base, 1.0)?, base, 1.0f32);
+        let mut best = (score(&sources, base, 1.0, calibration)?, base, 1.0f32);
         // The weights of the sources that are not about repeats, on a grid (the repeat weight
         // held where it is). The embedding's weight is its configured one or 0: a model that
         // does not help on validation drops out (tried first, so that on a tie the cheaper
         // blend, which runs no model, is kept), and every source alone is in the grid, so the
         // choice is never below the best single source on validation.
-        let grid = |sources: &[Normalized], best: &mut (f64, ScoreWeights, f32)| -> Result<()> {
+        let grid = |sources: &[Normalized],
+                    best: &mut (Trial, ScoreWeights, f32),
+                    calibration: f32|
+         -> Result<()> {
             let (repeat, tifu) = (best.1.repeat, best.1.tifu);
-            for embedding in [0.0, base.embedding.max(f32::EPSILON)] {
+            let embeddings = match embeds {
+                true => &[0.0, base.embedding.max(f32::EPSILON)][..],
+                false => &[0.0][..],
+            };
+            for &embedding in embeddings {
                 for rules in [0.0, 0.1, 0.3, 0.6, 1.0] {
                     for popularity in [0.0, 0.1, 0.3, 0.6, 1.0, 2.0, 4.0] {
                         for cooccurrence in [0.0, 0.3, 1.0, 3.0] {
@@ -283,8 +320,8 @@ impl Pipeline {
                             if w.all().iter().sum::<f32>() == 0.0 {
                                 continue;
                             }
-                            let v = score(sources, w, 1.0)?;
-                            if v > best.0 + 1e-9 {
+                            let v = score(sources, w, 1.0, calibration)?;
+                            if v.beats(&best.0, max_gini) {
                                 *best = (v, w, 1.0);
                             }
                         }
@@ -293,7 +330,7 @@ impl Pipeline {
             }
             Ok(())
         };
-        grid(&sources, &mut best)?;
+        grid(&sources, &mut best, calibration)?;
         // What shoppers buy again counts only where lists may hold it. Its weight and how it is
         // scored (the timing of repurchases, the items' repeat rates, a per-shopper gate) are
         // chosen next, with TIFU-KNN's weight (its settings chosen on the same validation step
@@ -340,8 +377,8 @@ impl Pipeline {
                                     // scoring that no weight reads.
                                     continue;
                                 }
-                                let v = score(&sources, w, 1.0)?;
-                                if v > chosen.0 + 1e-9 {
+                                let v = score(&sources, w, 1.0, calibration)?;
+                                if v.beats(&chosen.0, max_gini) {
                                     chosen = (v, w, p);
                                 }
                             }
@@ -358,13 +395,32 @@ impl Pipeline {
             }
             if chosen.1 != best.1 {
                 best = (chosen.0, chosen.1, 1.0);
-                grid(&sources, &mut best)?;
+                grid(&sources, &mut best, calibration)?;
             }
         }
-        for lambda in [0.95, 0.9, 0.8, 0.7] {
-            let v = score(&sources, best.1, lambda)?;
-            if v > best.0 + 1e-9 {
-                best = (v, best.1, lambda);
+        // Under an exposure bound the tuner also chooses how far lists are calibrated to each
+        // shopper's own popularity mix (the blend's popularity weight alone moves the Gini
+        // index too, and the grid above already tried it); then the weights once more at the
+        // calibration chosen. Calibration takes MMR's place, so lambda is tried only without.
+        if max_gini.is_some() {
+            let before = calibration;
+            for c in CALIBRATIONS {
+                let v = score(&sources, best.1, 1.0, c)?;
+                if v.beats(&best.0, max_gini) {
+                    best = (v, best.1, 1.0);
+                    calibration = c;
+                }
+            }
+            if calibration != before {
+                grid(&sources, &mut best, calibration)?;
+            }
+        }
+        if calibration == 0.0 {
+            for lambda in [0.95, 0.9, 0.8, 0.7] {
+                let v = score(&sources, best.1, lambda, 0.0)?;
+                if v.beats(&best.0, max_gini) {
+                    best = (v, best.1, lambda);
+                }
             }
         }
         if confirming {
@@ -374,7 +430,13 @@ impl Pipeline {
             // bought before, or mostly what everyone buys, one source often carries the list,
             // and a blend chosen among hundreds for a small gain on the users it was chosen on
             // gives the gain back on others.
-            let mut single = (f64::NEG_INFINITY, best.1);
+            let mut single = (
+                Trial {
+                    ndcg: f64::NEG_INFINITY,
+                    gini: f64::INFINITY,
+                },
+                best.1,
+            );
             for (i, weight) in best.1.all().into_iter().enumerate() {
                 let mut only = [0f32; 6];
                 only[i] = match i {
@@ -393,16 +455,21 @@ impl Pipeline {
                     repeat: only[4],
                     tifu: only[5],
                 };
-                let v = score(&sources, w, 1.0)?;
-                if v > single.0 + 1e-9 {
+                let v = score(&sources, w, 1.0, calibration)?;
+                if v.beats(&single.0, max_gini) {
                     single = (v, w);
                 }
             }
-            let blend = per_user(&sources, best.1, best.2, &confirm)?;
-            let alone = per_user(&sources, single.1, 1.0, &confirm)?;
+            let (blend, _) = per_user(&sources, best.1, best.2, calibration, &confirm)?;
+            let (alone, _) = per_user(&sources, single.1, 1.0, calibration, &confirm)?;
             let earned = affinity_data::metrics::paired_bootstrap(&blend, &alone, 2_000, 7)
                 .is_some_and(|d| d.low > 0.0);
-            if !earned {
+            // Under a bound, a source alone that breaks it does not replace a blend within it.
+            let single_within = match max_gini {
+                Some(bound) => single.0.gini <= bound || best.0.gini > bound,
+                None => true,
+            };
+            if !earned && single_within {
                 best = (single.0, single.1, 1.0);
             }
         }
@@ -411,13 +478,16 @@ impl Pipeline {
             mmr_lambda: best.2,
             repeat: repeat_params,
             tifu: tifu_params,
+            calibration,
             ..recommender.ranking_settings().clone()
         })?;
         Ok(Tuning {
             hold_out: self.params().hold_out,
             k,
             users: users.len(),
-            validation_ndcg: best.0,
+            validation_ndcg: best.0.ndcg,
+            validation_gini: Some(best.0.gini),
+            max_gini,
         })
     }
 }

@@ -12,6 +12,7 @@ mod next_basket;
 mod prepared;
 mod recommender;
 pub(crate) mod sequential;
+mod trial;
 mod update;
 
 pub use config::{PipelineParams, ScoreWeights};

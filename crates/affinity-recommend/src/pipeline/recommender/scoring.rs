@@ -203,7 +203,27 @@ impl Recommender {
         k: usize,
         lambda: f32,
     ) -> Result<Vec<Scored>> {
-        let calibration = self.ranking.calibration;
+        self.select_calibrated(
+            scores,
+            history,
+            exclude,
+            k,
+            lambda,
+            self.ranking.calibration,
+        )
+    }
+
+    /// [`Self::select`] with `calibration` in place of the configured one (tuning tries
+    /// several on the same recommender).
+    pub(crate) fn select_calibrated(
+        &self,
+        scores: &[f32],
+        history: &[u32],
+        exclude: &[u32],
+        k: usize,
+        lambda: f32,
+        calibration: f32,
+    ) -> Result<Vec<Scored>> {
         if calibration > 0.0 {
             // A wider pool than MMR's: the few dozen best-scored products of a blend with any
             // popularity in it are nearly all best sellers, and calibration is there to reach
