@@ -230,6 +230,56 @@ fn lora_training_saves_adapters_that_load() {
     assert_eq!(v.trim().split(' ').count(), 32);
 }
 
+/// `train --private-epsilon`: the budget in the output and the report, the last epoch's
+/// model in OUT/best, and the flags it cannot account for refused.
+#[test]
+fn private_training_states_its_budget_and_keeps_the_last_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_model(&model);
+    let data = dir.path().join("events.csv");
+    events(&data);
+    let out_dir = dir.path().join("run");
+    let text = ok(&affinity(&[
+        "train",
+        "-i",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--private-epsilon",
+        "3",
+        "--private-clip",
+        "0.5",
+        "--no-progress",
+    ]));
+    assert!(text.contains("private training: (ε = "), "{text}");
+    assert!(!text.contains("prior w"), "{text}");
+    let report = read_json(&out_dir.join("train_report.json"));
+    let privacy = &report["privacy"];
+    assert!(privacy["epsilon"].as_f64().unwrap() <= 3.0, "{report}");
+    assert_eq!(privacy["clip_norm"], 0.5);
+    assert_eq!(report["best_epoch"], 2);
+    assert!(out_dir.join("best").is_dir());
+    for flags in [
+        &["--private-clip", "1"][..],
+        &["--private-epsilon", "3", "--resume"],
+        &["--private-epsilon", "0"],
+    ] {
+        let mut argv = vec!["train", "-i", "x.csv", "--out", "/tmp/never"];
+        argv.extend_from_slice(flags);
+        let out = affinity(&argv);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+    }
+}
+
 #[test]
 fn invalid_training_settings_fail_before_loading_anything() {
     let out = affinity(&[

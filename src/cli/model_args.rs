@@ -47,7 +47,7 @@ pub struct SequentialArgs {
 }
 
 /// A finite number above zero.
-fn positive(s: &str) -> Result<f64, String> {
+pub(super) fn positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
         _ => Err(format!("{s} is not a number above 0")),

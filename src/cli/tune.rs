@@ -184,6 +184,15 @@ pub struct TrainArgs {
     /// same pairs with another tool.
     #[arg(long)]
     pub export_pairs: Option<PathBuf>,
+    /// Fine-tune with DP-SGD within this epsilon (delta = 1 / shoppers; each shopper's
+    /// examples together are the unit): --batch-size is then the expected shoppers per step,
+    /// each history is scored against the whole catalogue encoded once per epoch, without the
+    /// popularity prior; every epoch runs and the last is kept (docs/privacy.md).
+    #[arg(long, value_parser = super::model_args::positive, conflicts_with_all = ["resume", "stop_after", "uniformity"])]
+    pub private_epsilon: Option<f64>,
+    /// Largest L2 norm of one shopper's gradient under --private-epsilon.
+    #[arg(long, default_value_t = 1.0, requires = "private_epsilon", value_parser = super::model_args::positive)]
+    pub private_clip: f64,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -241,6 +250,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             }
         },
         uniformity: args.uniformity,
+        privacy: args
+            .private_epsilon
+            .map(|epsilon| affinity_tune::PrivacyParams {
+                epsilon,
+                delta: None,
+                clip_norm: args.private_clip,
+            }),
         ..TrainParams::default()
     };
     let trainer = Trainer::new(params)?;
@@ -321,7 +337,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let report = &outcome.report;
     let json = serde_json::to_string_pretty(report)?;
     affinity::files::write_bytes(&args.out.join("train_report.json"), json.as_bytes())?;
-    let with_prior = task.prior.is_some();
+    // Private training trains and scores without the prior (see TrainParams::privacy).
+    let with_prior = task.prior.is_some() && args.private_epsilon.is_none();
     if with_prior {
         println!(
             "validation scores each product by cosine + w x ln(1 + members who bought it), as `fit`, \
@@ -347,6 +364,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     let best = args.out.join("best");
+    if let Some(spent) = &report.privacy {
+        println!(
+            "private training: {spent}; the last epoch's model is in {}",
+            best.display()
+        );
+        return Ok(());
+    }
     match (report.epochs.first(), report.best_epoch) {
         (Some(start), 0) if !task.validation.is_empty() => println!(
             "best epoch 0, the model as it started: fine-tuning did not improve validation {} \

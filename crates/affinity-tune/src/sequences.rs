@@ -82,7 +82,7 @@ pub fn next_item_examples(
     params: &SequenceParams,
 ) -> Vec<Example> {
     let mut out = Vec::new();
-    for user_steps in steps {
+    for (shopper, user_steps) in steps.iter().enumerate() {
         let mut history: Vec<u32> = Vec::new();
         for step in user_steps {
             if !history.is_empty() {
@@ -95,6 +95,7 @@ pub fn next_item_examples(
                         text: text.clone(),
                         target: item,
                         negative: None,
+                        shopper: Some(shopper as u32),
                     });
                 }
             }

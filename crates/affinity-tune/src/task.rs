@@ -40,6 +40,9 @@ pub struct Example {
     pub target: u32,
     /// An optional hard negative (contrastive only), also an index into the targets.
     pub negative: Option<u32>,
+    /// Whose history it is. Private training clips each shopper's examples together, and
+    /// refuses examples without one.
+    pub shopper: Option<u32>,
 }
 
 /// One validation query: ranked against all targets, with `exclude` (already bought) left out.

@@ -33,6 +33,7 @@ fn popular_task() -> TrainingTask {
                     text: format!("{noise}; {w}"),
                     target,
                     negative: None,
+                    shopper: None,
                 });
             }
         }

@@ -42,6 +42,7 @@ fn classification_head_learns_categories() {
             text: w.to_string(),
             target: label(w),
             negative: None,
+            shopper: None,
         })
         .collect::<Vec<_>>();
     let validation = WORDS

@@ -207,6 +207,7 @@ impl Recommender {
                     text: self.history_text(&history),
                     target: item(i),
                     negative: None,
+                    shopper: Some(u as u32),
                 }
             })
         };

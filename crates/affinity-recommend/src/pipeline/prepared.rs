@@ -260,6 +260,7 @@ impl Pipeline {
                     text,
                     target: class,
                     negative: None,
+                    shopper: None,
                 });
             }
         }

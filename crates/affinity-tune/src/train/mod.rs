@@ -3,6 +3,7 @@
 //! checkpoint files are [`crate::checkpoint`]'s; progress goes to a [`Progress`].
 
 mod loss;
+mod private;
 mod report;
 mod run;
 mod settings;
@@ -32,7 +33,12 @@ pub(crate) use validation::validate;
 /// let mut encoder = SentenceEncoder::from_dir("models/all-MiniLM-L6-v2".as_ref(), &EncoderOptions::default())?;
 /// let task = TrainingTask {
 ///     objective: Objective::default(),
-///     examples: vec![Example { text: "whole milk; butter".into(), target: 1, negative: None }],
+///     examples: vec![Example {
+///         text: "whole milk; butter".into(),
+///         target: 1,
+///         negative: None,
+///         shopper: None,
+///     }],
 ///     validation: vec![],
 ///     targets: vec!["yogurt".into(), "cream cheese".into()],
 ///     full_catalog: false,
@@ -92,6 +98,9 @@ impl Trainer {
                 "applies to the contrastive objective only (it spreads the target vectors)",
             )
             .into());
+        }
+        if let Some(privacy) = &self.params.privacy {
+            return private::fit_private(&self.params, privacy, encoder, task, progress);
         }
         // Until validation chooses one, the model scores with the task's prior weight.
         encoder.set_popularity_prior(task.prior_weight())?;

@@ -71,6 +71,12 @@ pub struct TrainParams {
     /// default): off. Needs the trained target tower.
     #[serde(default)]
     pub uniformity: f64,
+    /// Train with DP-SGD under this budget, one shopper's examples as the unit (see
+    /// [`PrivacyParams`](crate::PrivacyParams)): then `batch_size` is the expected number of
+    /// shoppers per step, the targets are cached, every epoch runs and the last weights are
+    /// kept. Contrastive objective only; every example must name its shopper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<crate::PrivacyParams>,
 }
 
 /// How the target (product) side of contrastive training is encoded.
@@ -108,6 +114,7 @@ impl Default for TrainParams {
             length_buckets: false,
             target_tower: TargetTower::Trained,
             uniformity: 0.0,
+            privacy: None,
         }
     }
 }
@@ -172,6 +179,21 @@ impl TrainParams {
                 "uniformity",
                 "needs the trained target tower (cached targets carry no gradient)",
             ));
+        }
+        if let Some(privacy) = &self.privacy {
+            privacy.check()?;
+            if self.resume || self.stop_after.is_some() {
+                return Err(InvalidSetting::new(
+                    "privacy",
+                    "a private run is not resumed: its accountant counts one run's steps",
+                ));
+            }
+            if self.uniformity > 0.0 {
+                return Err(InvalidSetting::new(
+                    "uniformity",
+                    "private training caches the targets, which carry no gradient",
+                ));
+            }
         }
         if (self.resume || self.stop_after.is_some()) && self.checkpoint_dir.is_none() {
             return Err(InvalidSetting::new(

@@ -62,6 +62,7 @@ pub fn matching_task() -> TrainingTask {
                 text: format!("{noise}; {w}"),
                 target: next(t),
                 negative: None,
+                shopper: None,
             });
         }
     }
