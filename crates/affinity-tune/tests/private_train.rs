@@ -79,7 +79,11 @@ fn strong_noise_costs_what_little_noise_does_not() {
         "{l} against {q}"
     );
     let end = |r: &TrainReport| r.epochs.last().unwrap().ndcg10;
-    eprintln!("NDCG@10 {:.4} at {q}, {:.4} at {l}", end(&quiet), end(&loud));
+    eprintln!(
+        "NDCG@10 {:.4} at {q}, {:.4} at {l}",
+        end(&quiet),
+        end(&loud)
+    );
     assert!(
         end(&quiet) > end(&loud),
         "{} against {}",
