@@ -445,6 +445,25 @@ fn an_exposure_bound_on_tuning_is_kept_in_the_manifest() {
     )
     .into_owned();
     assert_eq!(gini > 0.95, err.contains("no setting tried meets"), "{err}");
+    // `evaluate --json` states the choice too.
+    let json: serde_json::Value = serde_json::from_str(&ok(&affinity(&[
+        "evaluate",
+        "-i",
+        s(&data),
+        "--no-model",
+        "--min-support",
+        "0.02",
+        "--tune",
+        "--max-gini",
+        "0.95",
+        "--json",
+    ])))
+    .unwrap();
+    let tuning = &json["tuning"];
+    assert_eq!(tuning["max_gini"], 0.95, "{tuning}");
+    assert!(tuning["validation_gini"].is_number(), "{tuning}");
+    assert!(tuning["weights"]["popularity"].is_number(), "{tuning}");
+    assert!(tuning["calibration"].is_number(), "{tuning}");
     for (flags, says) in [
         (&["--max-gini", "0.5"][..], "--tune"),
         (&["--tune", "--max-gini", "1.5"], "max_gini"),

@@ -86,7 +86,13 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
         bail!("-k must be at least 1");
     }
     let k = args.rank.k;
-    let (results, candidates, protocol, hold_out) = match &args.bundle {
+    let Evaluated {
+        results,
+        candidates,
+        protocol,
+        hold_out,
+        tuning,
+    } = match &args.bundle {
         Some(dir) => {
             if args.tune {
                 bail!("--tune chooses weights while fitting: use `affinity fit --tune`");
@@ -109,7 +115,13 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
                 );
             }
             let results = evaluate_bundle(&recommender, &set, k, candidates)?;
-            (results, candidates, protocol, None)
+            Evaluated {
+                results,
+                candidates,
+                protocol,
+                hold_out: None,
+                tuning: None,
+            }
         }
         None => evaluate_split(&args)?,
     };
@@ -122,6 +134,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> anyhow::Result<()> {
             "k": k,
             "results": results,
             "comparisons": comparisons,
+            "tuning": tuning,
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -414,11 +427,21 @@ fn fit_sequential(recommender: &mut Recommender, tower: &SequentialArgs) -> anyh
 /// Validation users the hybrid's weights are chosen on.
 const TUNE_USERS: usize = 2_000;
 
+/// What `evaluate` scored, and under what.
+struct Evaluated {
+    results: Vec<MethodResult>,
+    candidates: Candidates,
+    protocol: EvalProtocol,
+    /// What the split held out (none for a bundle scored on a test file).
+    hold_out: Option<HoldOut>,
+    /// What `--tune` chose for the hybrid, as `--json` states it: the tuning
+    /// (`affinity::bundle::Tuning`) and the ranking it left (weights, MMR lambda, calibration).
+    tuning: Option<serde_json::Value>,
+}
+
 /// Split the raw data per user, fit on the training part, score the test step: the mode
-/// and the protocol it ran under with the figures.
-fn evaluate_split(
-    args: &EvaluateArgs,
-) -> anyhow::Result<(Vec<MethodResult>, Candidates, EvalProtocol, Option<HoldOut>)> {
+/// and the protocol it ran under with the figures, and the hybrid's tuning when asked for.
+fn evaluate_split(args: &EvaluateArgs) -> anyhow::Result<Evaluated> {
     let k = args.rank.k;
     let (dataset, _) = args.read.load(&args.input)?;
     let candidates = args.rank.candidates(&dataset);
@@ -489,6 +512,7 @@ fn evaluate_split(
     }
     let config = pipeline.params();
     model.set_ranking(config.weights, config.mmr_lambda)?;
+    let mut chosen = None;
     if args.tune {
         let tuning = pipeline.tune_ranking(&prepared, &mut model, args.tune_users)?;
         let (w, l) = model.ranking();
@@ -503,6 +527,11 @@ fn evaluate_split(
             gini_note(&tuning),
         );
         warn_unmet_bound(&tuning);
+        let mut json = serde_json::to_value(&tuning)?;
+        json["weights"] = serde_json::to_value(w)?;
+        json["mmr_lambda"] = serde_json::json!(l);
+        json["calibration"] = serde_json::json!(calibration);
+        chosen = Some(json);
     }
     if candidates != Candidates::HistoryExcluded {
         results.push(run(&model.blend(
@@ -526,7 +555,13 @@ fn evaluate_split(
         inner: &model,
     };
     results.push(run(&hybrid)?);
-    Ok((results, candidates, protocol, Some(hold_out)))
+    Ok(Evaluated {
+        results,
+        candidates,
+        protocol,
+        hold_out: Some(hold_out),
+        tuning: chosen,
+    })
 }
 
 /// ", Gini index G" (and the bound it was chosen under), for the line that states a tuning.
