@@ -79,6 +79,16 @@ pub enum TuneError {
     Torch(#[from] tch::TchError),
 }
 
+/// The value of a scalar `loss`; a NaN or infinite one is [`TuneError::NonFiniteLoss`]
+/// naming the epoch and the optimizer step (from 1) it would have fed.
+pub(crate) fn finite_loss(loss: &tch::Tensor, epoch: usize, step: usize) -> Result<f64> {
+    let value = f64::try_from(loss)?;
+    if !value.is_finite() {
+        return Err(TuneError::NonFiniteLoss { epoch, step, value });
+    }
+    Ok(value)
+}
+
 impl TuneError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TuneError::Io {

@@ -11,6 +11,13 @@ use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
 use crate::error::Result;
+use crate::optim::AdamW;
+
+/// How many of a private run's `total` steps epoch `epoch` (from 1) of `epochs` takes: spread
+/// evenly, the remainder in the first epochs.
+pub(crate) fn steps_in_epoch(total: usize, epoch: usize, epochs: usize) -> usize {
+    total / epochs + usize::from(epoch <= total % epochs)
+}
 
 /// The shoppers in one step: each of `shoppers` independently with probability `rate`, drawn
 /// with libtorch's generator (seeded by `tch::manual_seed`).
@@ -86,6 +93,19 @@ impl ClippedSum {
             let _ = g.f_zero_()?;
         }
         Ok(norm)
+    }
+
+    /// Ends a step: the noisy mean ([`ClippedSum::noisy_mean`]) applied by `optimizer` at
+    /// learning rate `lr`.
+    pub fn step(
+        &mut self,
+        optimizer: &mut AdamW,
+        lr: f64,
+        noise_multiplier: f64,
+        expected: f64,
+    ) -> Result<()> {
+        let grads = self.noisy_mean(noise_multiplier, expected)?;
+        optimizer.apply(lr, &grads)
     }
 
     /// `(sum + N(0, (noise_multiplier x clip_norm)²)) / expected` for every parameter, and the
@@ -176,6 +196,20 @@ mod tests {
         let std = f64::try_from(noisy["w"].std(true)).unwrap();
         // 2.0 x 0.5 / 4 = 0.25.
         assert!((std - 0.25).abs() < 0.01, "{std}");
+    }
+
+    #[test]
+    fn every_planned_step_runs_once() {
+        for (total, epochs) in [(86, 3), (6, 3), (2, 5)] {
+            let per: Vec<usize> = (1..=epochs)
+                .map(|e| steps_in_epoch(total, e, epochs))
+                .collect();
+            assert_eq!(per.iter().sum::<usize>(), total, "{per:?}");
+            assert!(
+                per.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1),
+                "{per:?}"
+            );
+        }
     }
 
     #[test]

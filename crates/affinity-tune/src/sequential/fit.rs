@@ -8,7 +8,7 @@ use tch::{Kind, Tensor};
 
 use super::net::padded;
 use super::SequentialRecommender;
-use crate::error::{Result, TuneError};
+use crate::error::{finite_loss, Result};
 use crate::optim::AdamW;
 use crate::train::{batch_done, restore, shuffled, snapshot, EpochRecord, StopReason, TrainReport};
 
@@ -94,10 +94,7 @@ pub(super) fn checked_loss(
 ) -> Result<(Tensor, f64)> {
     let loss =
         logits.f_cross_entropy_loss::<Tensor>(targets, None, tch::Reduction::Mean, -100, 0.0)?;
-    let value = f64::try_from(&loss)?;
-    if !value.is_finite() {
-        return Err(TuneError::NonFiniteLoss { epoch, step, value });
-    }
+    let value = finite_loss(&loss, epoch, step)?;
     Ok((loss, value))
 }
 

@@ -10,7 +10,7 @@ use super::fit::{batch, checked_loss, SequenceSplit};
 use super::SequentialRecommender;
 use crate::error::Result;
 use crate::optim::AdamW;
-use crate::private::{poisson_sample, ClippedSum};
+use crate::private::{poisson_sample, steps_in_epoch, ClippedSum};
 use crate::train::{batch_done, StopReason, TrainReport};
 use crate::PrivacyParams;
 
@@ -88,8 +88,7 @@ impl SequentialRecommender {
         let mut steps_done = 0;
         for epoch in 1..=p.epochs {
             let start = Instant::now();
-            // The plan's steps spread over the epochs, the remainder in the first ones.
-            let steps = plan.steps / p.epochs + usize::from(epoch <= plan.steps % p.epochs);
+            let steps = steps_in_epoch(plan.steps, epoch, p.epochs);
             let (mut loss_sum, mut seen) = (0.0, 0usize);
             for step in 0..steps {
                 for &shopper in &poisson_sample(shoppers.len(), plan.sample_rate)? {
@@ -109,8 +108,12 @@ impl SequentialRecommender {
                     loss_sum += value;
                     seen += 1;
                 }
-                let grads = clipped.noisy_mean(plan.noise_multiplier, expected)?;
-                optimizer.apply(p.learning_rate, &grads)?;
+                clipped.step(
+                    &mut optimizer,
+                    p.learning_rate,
+                    plan.noise_multiplier,
+                    expected,
+                )?;
                 steps_done += 1;
                 report
                     .step_losses

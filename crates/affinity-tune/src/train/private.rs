@@ -17,9 +17,9 @@ use super::settings::TrainParams;
 use super::validation::validate;
 use crate::checkpoint::CheckpointStore;
 use crate::encoder::SentenceEncoder;
-use crate::error::{Result, TuneError};
+use crate::error::{finite_loss, Result};
 use crate::optim::AdamW;
-use crate::private::{poisson_sample, ClippedSum};
+use crate::private::{poisson_sample, steps_in_epoch, ClippedSum};
 use crate::task::{Objective, TrainingTask};
 use crate::PrivacyParams;
 
@@ -93,30 +93,26 @@ pub(super) fn fit_private(
             .embed(&task.targets)?
             .f_to_device(encoder.device())?;
         let target_seconds = targets_started.elapsed().as_secs_f64();
-        // The plan's steps spread over the epochs, the remainder in the first ones.
-        let steps = plan.steps / params.epochs + usize::from(epoch <= plan.steps % params.epochs);
+        let steps = steps_in_epoch(plan.steps, epoch, params.epochs);
         let (mut loss_sum, mut seen, mut examples) = (0.0, 0usize, 0usize);
         for step in 0..steps {
             let (mut step_sum, mut step_seen) = (0.0, 0usize);
             for &shopper in &poisson_sample(shoppers.len(), plan.sample_rate)? {
                 let chunk = &shoppers[shopper];
                 let loss = batch_loss(encoder, None, &task, chunk, Some(&cached), 0.0)?;
-                let value = f64::try_from(&loss)?;
-                if !value.is_finite() {
-                    return Err(TuneError::NonFiniteLoss {
-                        epoch,
-                        step: steps_done + 1,
-                        value,
-                    });
-                }
+                let value = finite_loss(&loss, epoch, steps_done + 1)?;
                 loss.f_backward()?;
                 clipped.add_shopper()?;
                 step_sum += value;
                 step_seen += 1;
                 examples += chunk.len();
             }
-            let grads = clipped.noisy_mean(plan.noise_multiplier, expected)?;
-            optimizer.apply(params.learning_rate, &grads)?;
+            clipped.step(
+                &mut optimizer,
+                params.learning_rate,
+                plan.noise_multiplier,
+                expected,
+            )?;
             steps_done += 1;
             loss_sum += step_sum;
             seen += step_seen;

@@ -13,7 +13,7 @@ use super::settings::{TargetTower, TrainParams};
 use super::validation::validate;
 use crate::checkpoint::TrainerState;
 use crate::encoder::SentenceEncoder;
-use crate::error::{Result, TuneError};
+use crate::error::{finite_loss, Result};
 use crate::head::ClassifierHead;
 use crate::optim::{AdamW, LinearSchedule};
 use crate::task::{Objective, TrainingTask};
@@ -160,14 +160,7 @@ impl<'a> Run<'a> {
                 self.cached.as_ref(),
                 p.uniformity,
             )?;
-            let value = f64::try_from(&loss)?;
-            if !value.is_finite() {
-                return Err(TuneError::NonFiniteLoss {
-                    epoch,
-                    step: state.optimizer_step + 1,
-                    value,
-                });
-            }
+            let value = finite_loss(&loss, epoch, state.optimizer_step + 1)?;
             loss.f_div_scalar(p.grad_accum as f64)?.backward();
             loss_sum += value;
             loss_count += 1;
