@@ -2,9 +2,17 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{affinity, failed, ok, read_json, tiny_model};
+
+/// A tiny random model in `DIR/model` and the test shop's events in `DIR/events.csv`.
+fn model_and_events(dir: &Path) -> (PathBuf, PathBuf) {
+    let (model, data) = (dir.join("model"), dir.join("events.csv"));
+    tiny_model(&model);
+    events(&data);
+    (model, data)
+}
 
 /// Events of 60 shoppers over four days: fruit lovers and dairy lovers.
 fn events(path: &Path) {
@@ -80,10 +88,7 @@ fn embed_writes_one_unit_vector_per_line() {
 #[test]
 fn train_writes_a_loadable_checkpoint_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    tiny_model(&model);
-    let data = dir.path().join("events.csv");
-    events(&data);
+    let (model, data) = model_and_events(dir.path());
     let out_dir = dir.path().join("run");
     let common = [
         "train",
@@ -179,10 +184,7 @@ fn train_writes_a_loadable_checkpoint_and_resumes() {
 #[test]
 fn lora_training_saves_adapters_that_load() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    tiny_model(&model);
-    let data = dir.path().join("events.csv");
-    events(&data);
+    let (model, data) = model_and_events(dir.path());
     let out_dir = dir.path().join("lora");
     ok(&affinity(&[
         "train",
@@ -235,10 +237,7 @@ fn lora_training_saves_adapters_that_load() {
 #[test]
 fn private_training_states_its_budget_and_keeps_the_last_model() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    tiny_model(&model);
-    let data = dir.path().join("events.csv");
-    events(&data);
+    let (model, data) = model_and_events(dir.path());
     let out_dir = dir.path().join("run");
     let text = ok(&affinity(&[
         "train",
@@ -347,10 +346,7 @@ fn bench_prints_throughput() {
 #[test]
 fn recommend_search_and_evaluate_run_on_a_dataset() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    tiny_model(&model);
-    let data = dir.path().join("events.csv");
-    events(&data);
+    let (model, data) = model_and_events(dir.path());
     let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
     let text = ok(&affinity(&[
         "recommend",
@@ -544,10 +540,7 @@ fn category_objective_trains_a_product_classifier() {
 #[test]
 fn training_that_does_not_help_says_so_and_leaves_the_starting_model() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model");
-    tiny_model(&model);
-    let data = dir.path().join("events.csv");
-    events(&data);
+    let (model, data) = model_and_events(dir.path());
     let out_dir = dir.path().join("run");
     // A learning rate so small that no weight moves in f32: the epoch scores what the start
     // scored, and a tie keeps the start. (A rate that wrecks the weights is no proof: on some

@@ -15,13 +15,23 @@ fn model(args: &[&str]) -> Output {
     run(env!("CARGO_BIN_EXE_affinity-model"), args, &[])
 }
 
+/// Runs `binary`, trying again while the kernel still counts a writer to it (a binary a test
+/// has just copied, for the instant a sibling test's forked child takes to exec).
 fn run(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(binary)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    for _ in 0..50 {
+        match Command::new(binary)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{binary} stayed busy for a second")
 }
 
 /// The shared libraries a run opened, as the dynamic loader reports them (`LD_DEBUG=libs`:
@@ -263,7 +273,7 @@ fn a_missing_affinity_model_is_a_clear_error() {
     if std::fs::hard_link(env!("CARGO_BIN_EXE_affinity"), &alone).is_err() {
         std::fs::copy(env!("CARGO_BIN_EXE_affinity"), &alone).unwrap();
     }
-    let out = run_linked(&alone, &["fit", "--help"]);
+    let out = run(alone.to_str().unwrap(), &["fit", "--help"], &[]);
     let err = common::failed(&out);
     assert!(
         err.contains(&dir.path().join("affinity-model").display().to_string()),
@@ -271,27 +281,8 @@ fn a_missing_affinity_model_is_a_clear_error() {
     );
     assert!(err.contains("cargo build --release"), "{err}");
     // Its own commands still work alone.
-    let out = run_linked(&alone, &["--version"]);
+    let out = run(alone.to_str().unwrap(), &["--version"], &[]);
     assert!(out.status.success());
-}
-
-/// Runs a binary this test just placed, trying again while the kernel still counts a writer
-/// (only the copy fallback can leave one, for the instant a forked sibling takes to exec).
-#[cfg(unix)]
-fn run_linked(binary: &std::path::Path, args: &[&str]) -> Output {
-    for _ in 0..50 {
-        match Command::new(binary)
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            other => return other.unwrap(),
-        }
-    }
-    panic!("{} stayed busy for a second", binary.display())
 }
 
 /// Holding itemsets for rules in an address space too small for the cap stops with an error

@@ -209,11 +209,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     }
     let (w, lambda) = (&manifest.ranking.weights, manifest.ranking.mmr_lambda);
     let mode = manifest.ranking.candidates.name();
-    let calibration = manifest.ranking.calibration;
-    let reranking = match calibration > 0.0 {
-        true => format!("calibration {calibration}"),
-        false => format!("MMR lambda {lambda}"),
-    };
+    let reranking = super::evaluate::reranking(manifest.ranking.calibration, lambda);
     match &manifest.tuning {
         Some(t) => {
             println!(

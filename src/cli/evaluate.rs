@@ -517,10 +517,7 @@ fn evaluate_split(args: &EvaluateArgs) -> anyhow::Result<Evaluated> {
         let tuning = pipeline.tune_ranking(&prepared, &mut model, args.tune_users)?;
         let (w, l) = model.ranking();
         let calibration = model.ranking_settings().calibration;
-        let reranking = match calibration > 0.0 {
-            true => format!("calibration {calibration}"),
-            false => format!("MMR lambda {l}"),
-        };
+        let reranking = reranking(calibration, l);
         eprintln!(
             "hybrid chosen on validation (NDCG@{k} {:.4}{}): {w}, {reranking} (`affinity fit --tune` keeps such a choice in a bundle)",
             tuning.validation_ndcg,
@@ -562,6 +559,15 @@ fn evaluate_split(args: &EvaluateArgs) -> anyhow::Result<Evaluated> {
         hold_out: Some(hold_out),
         tuning: chosen,
     })
+}
+
+/// How lists are re-ranked: "calibration λ" when calibration is on (it takes MMR's place),
+/// else "MMR lambda λ".
+pub(super) fn reranking(calibration: f32, mmr_lambda: f32) -> String {
+    match calibration > 0.0 {
+        true => format!("calibration {calibration}"),
+        false => format!("MMR lambda {mmr_lambda}"),
+    }
 }
 
 /// ", Gini index G" (and the bound it was chosen under), for the line that states a tuning.
