@@ -86,20 +86,24 @@ pub(crate) fn prepare(
     for (rank, &item) in frequent.iter().enumerate() {
         item_to_rank[item as usize] = rank as u32;
     }
-    let mut recoded = Vec::with_capacity(transactions.len());
-    for (t, transaction) in transactions.iter().enumerate() {
-        let mut ranks: Vec<u32> = transaction
-            .iter()
-            .map(|&i| item_to_rank[i as usize])
-            .filter(|&r| r != u32::MAX)
-            .collect();
-        if ranks.is_empty() || weight(t) == 0 {
-            continue;
+    let numbered: Vec<(usize, &Vec<u32>)> = transactions.iter().enumerate().collect();
+    let recode = |&(t, transaction): &(usize, &Vec<u32>)| {
+        let w = weight(t);
+        let mut ranks: Vec<u32> = Vec::new();
+        if w > 0 {
+            ranks.extend(
+                transaction
+                    .iter()
+                    .map(|&i| item_to_rank[i as usize])
+                    .filter(|&r| r != u32::MAX),
+            );
+            ranks.sort_unstable();
+            ranks.dedup();
         }
-        ranks.sort_unstable();
-        ranks.dedup();
-        recoded.push((ranks, weight(t)));
-    }
+        (ranks, w)
+    };
+    let mut recoded = crate::parallel::map(&numbered, params.threads, &recode);
+    recoded.retain(|(ranks, _)| !ranks.is_empty());
     Ok(Prepared {
         rank_support: frequent.iter().map(|&i| support[i as usize]).collect(),
         rank_to_item: frequent,

@@ -12,52 +12,103 @@ const ROOT: u32 = 0;
 /// every path from the root has ascending ids.
 #[derive(Default)]
 struct FpTree {
-    item: Vec<u32>,
+    /// Per node: its item and parent side by side, since each step of a walk up reads both
+    /// (one cache miss a step instead of two; the walks are bound by memory latency).
+    up: Vec<Up>,
     count: Vec<u64>,
-    parent: Vec<u32>,
     first_child: Vec<u32>,
     next_sibling: Vec<u32>,
-    /// Per item: first node of the chain of its nodes, and the chain links.
-    head: Vec<u32>,
-    next_same: Vec<u32>,
+    /// Per item, its nodes' parents and counts side by side, in node order: filled by
+    /// `index_items` once the tree is built. Mining walks up from every node of one item, and
+    /// a chain linked through the node arrays cost a cache miss at each of them.
+    item_start: Vec<u32>,
+    item_nodes: Vec<ItemNode>,
     /// Per item: support in this tree, and the original item id.
     support: Vec<u64>,
     labels: Vec<u32>,
 }
 
+#[derive(Clone, Copy)]
+struct Up {
+    item: u32,
+    parent: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct ItemNode {
+    count: u64,
+    parent: u32,
+}
+
 impl FpTree {
     fn reset(&mut self, labels: &[u32]) {
-        for v in [
-            &mut self.item,
-            &mut self.parent,
-            &mut self.first_child,
-            &mut self.next_sibling,
-            &mut self.next_same,
-        ] {
+        self.up.clear();
+        self.up.push(Up {
+            item: NONE,
+            parent: NONE,
+        });
+        for v in [&mut self.first_child, &mut self.next_sibling] {
             v.clear();
             v.push(NONE);
         }
         self.count.clear();
         self.count.push(0);
-        self.head.clear();
-        self.head.resize(labels.len(), NONE);
         self.support.clear();
         self.support.resize(labels.len(), 0);
         self.labels.clear();
         self.labels.extend_from_slice(labels);
     }
 
-    fn new_node(&mut self, item: u32, parent: u32) -> u32 {
-        let id = self.item.len() as u32;
-        self.item.push(item);
+    /// Appends a node without linking it to its siblings: enough for a tree that is never
+    /// searched by child (one built from sorted transactions).
+    fn push_node(&mut self, item: u32, parent: u32) -> u32 {
+        let id = self.up.len() as u32;
+        self.up.push(Up { item, parent });
         self.count.push(0);
-        self.parent.push(parent);
+        id
+    }
+
+    fn new_node(&mut self, item: u32, parent: u32) -> u32 {
+        let id = self.push_node(item, parent);
         self.first_child.push(NONE);
         self.next_sibling.push(self.first_child[parent as usize]);
         self.first_child[parent as usize] = id;
-        self.next_same.push(self.head[item as usize]);
-        self.head[item as usize] = id;
         id
+    }
+
+    /// Groups the nodes by item (a counting sort, so each item's nodes stay in node order).
+    fn index_items(&mut self) {
+        let items = self.labels.len();
+        let start = &mut self.item_start;
+        start.clear();
+        start.resize(items + 1, 0);
+        for up in &self.up[1..] {
+            start[up.item as usize + 1] += 1;
+        }
+        for k in 0..items {
+            start[k + 1] += start[k];
+        }
+        self.item_nodes.clear();
+        self.item_nodes
+            .resize(self.up.len() - 1, ItemNode::default());
+        // `start[k]` runs ahead while item k's nodes are placed, ending at item k + 1's start;
+        // shifting back by one slot afterwards restores the starts.
+        for (up, &count) in self.up[1..].iter().zip(&self.count[1..]) {
+            let slot = &mut start[up.item as usize];
+            self.item_nodes[*slot as usize] = ItemNode {
+                count,
+                parent: up.parent,
+            };
+            *slot += 1;
+        }
+        start.rotate_right(1);
+        start[0] = 0;
+    }
+
+    /// The nodes of `item`.
+    fn nodes_of(&self, item: u32) -> &[ItemNode] {
+        let k = item as usize;
+        &self.item_nodes[self.item_start[k] as usize..self.item_start[k + 1] as usize]
     }
 
     /// Adds a path of ascending items with `count`.
@@ -65,7 +116,7 @@ impl FpTree {
         let mut node = ROOT;
         for item in path {
             let mut child = self.first_child[node as usize];
-            while child != NONE && self.item[child as usize] != item {
+            while child != NONE && self.up[child as usize].item != item {
                 child = self.next_sibling[child as usize];
             }
             if child == NONE {
@@ -78,9 +129,13 @@ impl FpTree {
     }
 
     /// Builds from transactions sorted lexicographically: each shares its prefix with the
-    /// previous one, so no child search is needed.
+    /// previous one, so no child search is needed (and no sibling links are kept).
     fn build_sorted(&mut self, transactions: &[(Vec<u32>, u64)], labels: &[u32]) {
         self.reset(labels);
+        // At most one node per item occurrence: reserved once rather than grown by copies.
+        let occurrences: usize = transactions.iter().map(|(items, _)| items.len()).sum();
+        self.up.reserve(occurrences);
+        self.count.reserve(occurrences);
         let mut path: Vec<u32> = Vec::new(); // nodes of the previous transaction
         let mut previous: &[u32] = &[];
         for (items, weight) in transactions {
@@ -92,7 +147,7 @@ impl FpTree {
             path.truncate(shared);
             for &item in &items[shared..] {
                 let parent = path.last().copied().unwrap_or(ROOT);
-                path.push(self.new_node(item, parent));
+                path.push(self.push_node(item, parent));
             }
             for &node in &path {
                 self.count[node as usize] += weight;
@@ -104,18 +159,15 @@ impl FpTree {
         }
     }
 
-    /// The single path from the root, if the tree is one.
+    /// The single path from the root (its nodes in order), if the tree is one. Nodes are
+    /// created root first along every path, so a chain is exactly a tree whose every node's
+    /// parent is the node created before it.
     fn single_path(&self) -> Option<Vec<u32>> {
-        let mut path = Vec::new();
-        let mut node = self.first_child[ROOT as usize];
-        while node != NONE {
-            if self.next_sibling[node as usize] != NONE {
-                return None;
-            }
-            path.push(node);
-            node = self.first_child[node as usize];
-        }
-        Some(path)
+        let chain = self.up[1..]
+            .iter()
+            .enumerate()
+            .all(|(k, up)| up.parent == k as u32);
+        chain.then(|| (1..self.up.len() as u32).collect())
     }
 }
 
@@ -125,7 +177,10 @@ struct Scratch {
     trees: Vec<FpTree>,
     counts: Vec<u64>,
     local: Vec<u32>,
-    path: Vec<u32>,
+    /// Prefix paths of the conditional tree being built, end to end, and where each ends
+    /// with its count.
+    path_items: Vec<u32>,
+    path_ends: Vec<(usize, u64)>,
     prefix: Vec<u32>,
     sorted: Vec<u32>,
     labels: Vec<u32>,
@@ -197,6 +252,7 @@ impl Miner<'_> {
                 match child.single_path() {
                     Some(path) => self.mine_path(&child, &path, scratch, sink)?,
                     None => {
+                        child.index_items();
                         for j in (0..child.labels.len() as u32).rev() {
                             self.mine_item(&child, j, depth + 1, scratch, sink)?;
                         }
@@ -217,18 +273,24 @@ impl Miner<'_> {
         scratch: &mut Scratch,
         out: &mut FpTree,
     ) -> bool {
+        // One walk up each prefix path: count its items and copy it into a flat buffer, from
+        // which the tree is built (a second walk would repeat the chain of dependent loads).
         let counts = &mut scratch.counts;
         counts.clear();
         counts.resize(i as usize, 0);
-        let mut node = tree.head[i as usize];
-        while node != NONE {
-            let c = tree.count[node as usize];
-            let mut up = tree.parent[node as usize];
+        let items = &mut scratch.path_items;
+        items.clear();
+        let ends = &mut scratch.path_ends;
+        ends.clear();
+        for &ItemNode { count, parent } in tree.nodes_of(i) {
+            let mut up = parent;
             while up != ROOT {
-                counts[tree.item[up as usize] as usize] += c;
-                up = tree.parent[up as usize];
+                let step = tree.up[up as usize];
+                counts[step.item as usize] += count;
+                items.push(step.item);
+                up = step.parent;
             }
-            node = tree.next_same[node as usize];
+            ends.push((items.len(), count));
         }
         // Local ids for the frequent items, in the same order.
         let local = &mut scratch.local;
@@ -246,22 +308,16 @@ impl Miner<'_> {
             return false;
         }
         out.reset(labels);
-        let mut node = tree.head[i as usize];
-        while node != NONE {
-            let path = &mut scratch.path;
-            path.clear();
-            let mut up = tree.parent[node as usize];
-            while up != ROOT {
-                let l = local[tree.item[up as usize] as usize];
-                if l != NONE {
-                    path.push(l);
-                }
-                up = tree.parent[up as usize];
-            }
-            if !path.is_empty() {
-                out.insert(path.iter().rev().copied(), tree.count[node as usize]);
-            }
-            node = tree.next_same[node as usize];
+        let mut start = 0;
+        for &(end, c) in ends.iter() {
+            // Stored leaf to root (descending ids); the tree wants them ascending.
+            let path = items[start..end]
+                .iter()
+                .rev()
+                .map(|&item| local[item as usize])
+                .filter(|&l| l != NONE);
+            out.insert(path, c);
+            start = end;
         }
         true
     }
@@ -304,7 +360,9 @@ impl Miner<'_> {
         loop {
             if next < path.len() && chosen.len() < room {
                 let node = path[next] as usize;
-                scratch.prefix.push(tree.labels[tree.item[node] as usize]);
+                scratch
+                    .prefix
+                    .push(tree.labels[tree.up[node].item as usize]);
                 chosen.push(next);
                 self.emit(scratch, tree.count[node], sink)?;
                 next += 1;
@@ -348,7 +406,7 @@ pub(crate) fn mine<S: ItemsetSink>(
     owns: Owns<'_>,
     sink: &mut S,
 ) -> Result<u64> {
-    prepared.transactions.sort_unstable();
+    crate::parallel::sort(&mut prepared.transactions, threads);
     let mut tree = FpTree::default();
     build_global(&mut tree, prepared);
     let cap = Cap::new(limit);
@@ -397,5 +455,6 @@ pub(crate) fn mine<S: ItemsetSink>(
 
 fn build_global(tree: &mut FpTree, prepared: &Prepared) {
     tree.build_sorted(&prepared.transactions, &prepared.rank_to_item);
+    tree.index_items();
     debug_assert_eq!(tree.support, prepared.rank_support);
 }

@@ -65,3 +65,88 @@ where
     }
     Ok(())
 }
+
+/// Below this many elements a slice is handled on the calling thread: a thread costs more.
+const SPLIT_AT_LEAST: usize = 8192;
+
+/// Sorts `v` on up to `threads` threads: halves sorted side by side, then merged. The result
+/// is the same as `sort_unstable`'s wherever equal elements are indistinguishable.
+pub(crate) fn sort<T: Ord + Send>(v: &mut Vec<T>, threads: usize) {
+    if threads < 2 || v.len() < SPLIT_AT_LEAST {
+        v.sort_unstable();
+        return;
+    }
+    let mut right = v.split_off(v.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| sort(&mut right, threads / 2));
+        sort(v, threads - threads / 2);
+        if let Err(panic) = other.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+    let left = std::mem::take(v);
+    v.reserve_exact(left.len() + right.len());
+    let (mut left, mut right) = (left.into_iter().peekable(), right.into_iter().peekable());
+    while let (Some(a), Some(b)) = (left.peek(), right.peek()) {
+        let next = if b < a { right.next() } else { left.next() };
+        v.extend(next);
+    }
+    v.extend(left);
+    v.extend(right);
+}
+
+/// `f` mapped over `items` on up to `threads` threads, in order.
+pub(crate) fn map<T: Sync, U: Send>(
+    items: &[T],
+    threads: usize,
+    f: &(impl Fn(&T) -> U + Sync),
+) -> Vec<U> {
+    if threads < 2 || items.len() < SPLIT_AT_LEAST {
+        return items.iter().map(f).collect();
+    }
+    let (left, right) = items.split_at(items.len() / 2);
+    let (mut out, rest) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| map(right, threads / 2, f));
+        let mine = map(left, threads - threads / 2, f);
+        match other.join() {
+            Ok(rest) => (mine, rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    out.extend(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_and_mapping_on_threads_match_one_thread() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let v: Vec<(Vec<u32>, u64)> = (0..3 * SPLIT_AT_LEAST + 17)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let len = (state % 4) as usize;
+                (
+                    (0..len as u32)
+                        .map(|k| k + (state >> 40) as u32 % 5)
+                        .collect(),
+                    state % 3,
+                )
+            })
+            .collect();
+        let mut expected = v.clone();
+        expected.sort_unstable();
+        for threads in [1, 2, 3, 4] {
+            let mut sorted = v.clone();
+            sort(&mut sorted, threads);
+            assert_eq!(sorted, expected, "{threads} threads");
+            let lengths = map(&v, threads, &|t: &(Vec<u32>, u64)| t.0.len() as u64 + t.1);
+            let one: Vec<u64> = v.iter().map(|t| t.0.len() as u64 + t.1).collect();
+            assert_eq!(lengths, one, "{threads} threads");
+        }
+    }
+}
