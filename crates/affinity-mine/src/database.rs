@@ -86,13 +86,14 @@ pub(crate) fn prepare(
     for (rank, &item) in frequent.iter().enumerate() {
         item_to_rank[item as usize] = rank as u32;
     }
-    let numbered: Vec<(usize, &Vec<u32>)> = transactions.iter().enumerate().collect();
-    let recode = |&(t, transaction): &(usize, &Vec<u32>)| {
+    let numbers: Vec<usize> = (0..transactions.len()).collect();
+    // A transaction of weight 0 or with no frequent item recodes to nothing and is dropped.
+    let recode = |&t: &usize| {
         let w = weight(t);
         let mut ranks: Vec<u32> = Vec::new();
         if w > 0 {
             ranks.extend(
-                transaction
+                transactions[t]
                     .iter()
                     .map(|&i| item_to_rank[i as usize])
                     .filter(|&r| r != u32::MAX),
@@ -102,7 +103,7 @@ pub(crate) fn prepare(
         }
         (ranks, w)
     };
-    let mut recoded = crate::parallel::map(&numbered, params.threads, &recode);
+    let mut recoded = crate::parallel::map(&numbers, params.threads, &recode);
     recoded.retain(|(ranks, _)| !ranks.is_empty());
     Ok(Prepared {
         rank_support: frequent.iter().map(|&i| support[i as usize]).collect(),

@@ -1,6 +1,7 @@
-//! Work spread over threads with an output that does not depend on their number: units are
-//! handed out dynamically, each writes its own sink part, and the parts are absorbed in unit
-//! order.
+//! Work spread over threads with an output that does not depend on their number. Mining
+//! hands units out dynamically (their costs differ widely), each writing its own sink part,
+//! and absorbs the parts in unit order; the preparation before it (`sort`, `map`) splits its
+//! input into halves, whose costs are alike.
 
 use crate::error::Result;
 use crate::sink::ItemsetSink;

@@ -311,7 +311,9 @@ mod tests {
         /// The one-pass reader agrees with the checked one wherever it accepts a line, and
         /// accepts every line the checked one reads without a fault.
         #[test]
-        fn fimi_numbers_agrees_with_the_checked_path(line in "[0-9 \\t,a-]{0,30}") {
+        fn fimi_numbers_agrees_with_the_checked_path(
+            line in "[0-9 \\t\\r\\x0b\\x0c,a\\-é]{0,30}",
+        ) {
             let mut out = Vec::new();
             let fast = fimi_numbers(line.as_bytes(), &mut out);
             let checked: Option<Vec<u32>> = line
