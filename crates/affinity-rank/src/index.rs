@@ -3,7 +3,9 @@
 use affinity_core::InvalidSetting;
 use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
+use crate::coded::Codes;
 use crate::error::{RankError, Result};
 use crate::kernel::dot;
 use crate::topk::{Scored, TopK};
@@ -24,6 +26,10 @@ pub enum Metric {
 /// the matrix product efficient and the selection pass in cache.
 const QUERY_BLOCK: usize = 512;
 const ITEM_BLOCK: usize = 2048;
+/// Batches from this many queries and lists up to this long take the coded first pass (see
+/// `coded.rs`): fewer queries cannot fill its tiles, and longer lists make more candidates.
+const CODED_MIN_QUERIES: usize = 16;
+const CODED_MAX_K: usize = 256;
 /// Scores checked against the threshold at once (a vectorised compare before any branch).
 const LANES: usize = 32;
 
@@ -43,6 +49,9 @@ pub struct ItemIndex {
     vectors: Array2<f32>,
     metric: Metric,
     threads: usize,
+    /// Integer codes of the vectors for batch search, made at the first batch that uses them
+    /// (`None` where the vectors cannot be coded).
+    codes: OnceLock<Option<Codes>>,
 }
 
 impl ItemIndex {
@@ -66,6 +75,7 @@ impl ItemIndex {
             vectors,
             metric,
             threads: 0,
+            codes: OnceLock::new(),
         })
     }
 
@@ -261,10 +271,31 @@ impl ItemIndex {
                 e
             })
             .collect();
+        let threads = self.pool_threads().max(1);
+        if nq >= CODED_MIN_QUERIES && k <= CODED_MAX_K {
+            let codes = self
+                .codes
+                .get_or_init(|| self.install(|| Codes::new(self.vectors.view())));
+            if let Some(codes) = codes {
+                // Query blocks, at least one per thread, each scanning every item.
+                let per = nq.div_ceil(threads).clamp(CODED_MIN_QUERIES, QUERY_BLOCK);
+                let starts: Vec<usize> = (0..nq).step_by(per).collect();
+                let lists: Vec<Vec<Vec<Scored>>> = self.install(|| {
+                    starts
+                        .par_iter()
+                        .map(|&start| {
+                            let end = (start + per).min(nq);
+                            let block = prepared.slice(s![start..end, ..]);
+                            codes.search(self.vectors.view(), block, k, &excl[start..end])
+                        })
+                        .collect()
+                });
+                return Ok(lists.into_iter().flatten().collect());
+            }
+        }
         // Tasks: query blocks, each split over item ranges when there are fewer blocks than
         // threads; partial top-k lists are merged per query afterwards.
         let blocks: Vec<usize> = (0..nq).step_by(QUERY_BLOCK).collect();
-        let threads = self.pool_threads().max(1);
         let item_blocks = self.len().div_ceil(ITEM_BLOCK).max(1);
         let parts = if blocks.len() >= threads {
             1

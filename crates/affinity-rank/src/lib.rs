@@ -18,6 +18,7 @@
 
 mod baselines;
 mod calibration;
+mod coded;
 mod error;
 mod index;
 mod kernel;

@@ -221,3 +221,44 @@ fn duplicate_rows_tie_to_the_lower_id() {
         assert_eq!(ids(&single), ids(got), "query {qi}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Batches of 16 queries or more take the integer-coded first pass; their lists are exactly
+    /// (items, order and every bit of the scores) those of searching each query alone: with
+    /// exact ties (copied rows), exclusions, k of zero or beyond the catalogue, wide vectors
+    /// (whose codes are narrowed), values of any magnitude, and one item far larger than the
+    /// rest (coarse codes for all others, so many candidates).
+    #[test]
+    fn coded_batches_equal_one_query_search(
+        n in 0usize..300,
+        dim in prop::sample::select(vec![1usize, 2, 3, 15, 16, 33, 384, 1500]),
+        nq in 16usize..40,
+        k in 0usize..40,
+        copies in 1usize..4,
+        magnitude in -30i32..30,
+        outlier in any::<bool>(),
+        cosine in any::<bool>(),
+        threads in 1usize..3,
+        seed in any::<u64>(),
+    ) {
+        let base = matrix(n.div_ceil(copies), dim, seed);
+        let scale = 2f32.powi(magnitude);
+        let mut items = Array2::from_shape_fn((n, dim), |(i, d)| base[[i % base.nrows(), d]] * scale);
+        if outlier && n > 0 {
+            items.row_mut(n / 2).mapv_inplace(|x| x * 1e4);
+        }
+        let queries = matrix(nq, dim, seed ^ 0x5EED);
+        let excl: Vec<Vec<u32>> = (0..nq)
+            .map(|q| (0..q % 7).map(|j| ((j * 31 + q) % (n + 2)) as u32).collect())
+            .collect();
+        let metric = if cosine { Metric::Cosine } else { Metric::InnerProduct };
+        let index = ItemIndex::new(items, metric).unwrap().with_threads(threads);
+        let batch = index.search_batch(queries.view(), k, &excl).unwrap();
+        for (qi, got) in batch.iter().enumerate() {
+            let alone = index.search(queries.row(qi), k, &excl[qi]).unwrap();
+            prop_assert_eq!(got, &alone, "query {}", qi);
+        }
+    }
+}
