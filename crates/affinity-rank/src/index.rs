@@ -227,8 +227,11 @@ impl ItemIndex {
     }
 
     /// The best `k` items for each row of `queries`, leaving out `exclude[row]` (pass an empty
-    /// slice for no exclusions). Scores come from blocked matrix products; the top `k` are
-    /// selected block by block, so no queries-by-items matrix is ever held.
+    /// slice for no exclusions). No queries-by-items matrix is ever held. Batches of 16 queries
+    /// or more (k up to 256) find their candidates with integer codes of the vectors, made at
+    /// the first such batch, and score them exactly: each list is then, to the bit, what
+    /// [`ItemIndex::search`] gives for that query. Other batches score blocks with a matrix
+    /// product, whose last bits may differ.
     pub fn search_batch(
         &self,
         queries: ArrayView2<f32>,
