@@ -11,7 +11,6 @@
 //! batch's lists are exactly, to the bit, those of searching each query alone.
 
 use ndarray::ArrayView2;
-use rayon::prelude::*;
 
 use crate::kernel::dot;
 use crate::topk::{Scored, TopK};
@@ -75,49 +74,79 @@ fn norm(v: &[f32]) -> f64 {
         .sqrt()
 }
 
+/// Codes the items from `first` on into `panels` (whole panels of the item matrix `values`,
+/// `dim` wide); returns their largest norm and largest rounding error.
+fn code_items(
+    values: &[f32],
+    dim: usize,
+    first: usize,
+    panels: &mut [i16],
+    scale: f64,
+    limit: f64,
+) -> (f64, f64) {
+    let per_unit = 1.0 / scale;
+    let stride = dim.div_ceil(2) * 2 * PANEL;
+    let items = (values.len() / dim - first).min(panels.len() / stride * PANEL);
+    let (mut max_norm, mut max_error) = (0f64, 0f64);
+    for (i, row) in values[first * dim..]
+        .chunks_exact(dim)
+        .take(items)
+        .enumerate()
+    {
+        let panel = &mut panels[(i / PANEL) * stride..][..stride];
+        let mut error = 0f64;
+        for (d, &x) in row.iter().enumerate() {
+            let code = to_code(f64::from(x) * per_unit, limit);
+            error += (f64::from(x) - f64::from(code) * scale).powi(2);
+            panel[(d / 2) * 2 * PANEL + (i % PANEL) * 2 + d % 2] = code;
+        }
+        max_norm = max_norm.max(norm(row));
+        max_error = max_error.max(error.sqrt());
+    }
+    (max_norm, max_error)
+}
+
 impl Codes {
-    /// Codes for `vectors`; `None` when they carry nothing to code (no width, all zero) or are
-    /// too wide for exact integer sums.
-    pub fn new(vectors: ArrayView2<f32>) -> Option<Codes> {
+    /// Panels of items (the unit `search` splits item ranges by).
+    pub fn panels(&self) -> usize {
+        self.items.div_ceil(PANEL)
+    }
+
+    /// Codes for `vectors`, made on up to `threads` threads; `None` when they carry nothing to
+    /// code (no width, all zero) or are too wide for exact integer sums.
+    pub fn new(vectors: ArrayView2<f32>, threads: usize) -> Option<Codes> {
         let (items, dim) = vectors.dim();
         let pairs = dim.div_ceil(2);
         let limit = code_limit(pairs);
-        let largest = vectors
+        let values = vectors
             .as_slice()
-            .expect("the index keeps its vectors in standard layout")
-            .par_chunks(1 << 16)
-            .map(|chunk| chunk.iter().fold(0f32, |m, &x| m.max(x.abs())))
-            .reduce(|| 0.0, f32::max);
+            .expect("the index keeps its vectors in standard layout");
+        let largest = values.iter().fold(0f32, |m, &x| m.max(x.abs()));
         if dim == 0 || largest == 0.0 || limit < 127.0 {
             return None;
         }
         let scale = f64::from(largest) / limit;
-        let per_unit = 1.0 / scale;
         let stride = pairs * 2 * PANEL;
-        let mut panels = vec![0i16; items.div_ceil(PANEL) * stride];
-        // Panel by panel on the pool's threads: each item's codes and its two norms.
-        let (max_norm, max_error) = panels
-            .par_chunks_mut(stride)
-            .enumerate()
-            .map(|(p, panel)| {
-                let (mut max_norm, mut max_error) = (0f64, 0f64);
-                for i in p * PANEL..((p + 1) * PANEL).min(items) {
-                    let row = vectors.row(i);
-                    let row = row
-                        .as_slice()
-                        .expect("the index keeps its vectors in standard layout");
-                    let mut error = 0f64;
-                    for (d, &x) in row.iter().enumerate() {
-                        let code = to_code(f64::from(x) * per_unit, limit);
-                        error += (f64::from(x) - f64::from(code) * scale).powi(2);
-                        panel[(d / 2) * 2 * PANEL + (i % PANEL) * 2 + d % 2] = code;
-                    }
-                    max_norm = max_norm.max(norm(row));
-                    max_error = max_error.max(error.sqrt());
-                }
-                (max_norm, max_error)
+        let n_panels = items.div_ceil(PANEL);
+        let mut panels = vec![0i16; n_panels * stride];
+        // Whole panels per thread. Plain scoped threads rather than rayon: this runs inside
+        // `OnceLock::get_or_init`, and a rayon worker waiting here could steal a task that
+        // asks the same lock again.
+        let per_thread = n_panels.div_ceil(threads.max(1)).max(1);
+        let (max_norm, max_error) = std::thread::scope(|scope| {
+            let parts: Vec<_> = panels
+                .chunks_mut(per_thread * stride)
+                .enumerate()
+                .map(|(part, chunk)| {
+                    let first = part * per_thread * PANEL;
+                    scope.spawn(move || code_items(values, dim, first, chunk, scale, limit))
+                })
+                .collect();
+            parts.into_iter().fold((0f64, 0f64), |(n, e), part| {
+                let (pn, pe) = part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                (n.max(pn), e.max(pe))
             })
-            .reduce(|| (0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+        });
         Some(Codes {
             panels,
             items,
@@ -129,15 +158,17 @@ impl Codes {
         })
     }
 
-    /// The `k` best items for each query (rows of `queries`, already prepared), skipping each
-    /// query's sorted `exclude` list; `items` are the index's vectors these codes were made
-    /// from.
+    /// The `k` best items among panels `panel_range` for each query (rows of `queries`,
+    /// already prepared), skipping each query's sorted `exclude` list; `items` are the index's
+    /// vectors these codes were made from. Lists over disjoint ranges merge into the lists over
+    /// their union.
     pub fn search(
         &self,
         items: ArrayView2<f32>,
         queries: ArrayView2<f32>,
         k: usize,
         exclude: &[Vec<u32>],
+        panel_range: std::ops::Range<usize>,
     ) -> Vec<Vec<Scored>> {
         let coded = QueryCodes::new(self, queries);
         let exact = |q: usize, item: u32| {
@@ -152,10 +183,9 @@ impl Codes {
             .collect();
         // Item blocks that stay in cache while every tile of queries is scored against them.
         let block_panels = (BLOCK_BYTES / (self.pairs * 4 * PANEL)).max(1);
-        let n_panels = self.items.div_ceil(PANEL);
         let mut scores = vec![0i32; TILE * block_panels * PANEL];
-        for first in (0..n_panels).step_by(block_panels) {
-            let panels = block_panels.min(n_panels - first);
+        for first in panel_range.clone().step_by(block_panels) {
+            let panels = block_panels.min(panel_range.end - first);
             let stride = self.pairs * 2 * PANEL;
             let block = &self.panels[first * stride..(first + panels) * stride];
             let start = first * PANEL;
@@ -193,7 +223,9 @@ impl QueryCodes {
         let pairs = items.pairs;
         let mut codes = vec![0i32; n.div_ceil(TILE) * TILE * pairs];
         let mut margin = Vec::with_capacity(n);
-        // The f32 inner product of `dim` terms is within `gamma * |q| * |x|` of the real one.
+        // The f32 inner product of `dim` terms is within `gamma * |q| * |x|` of the real one,
+        // gamma = dim u / (1 - dim u) <= 1.01 dim u while dim u <= 0.0099; `code_limit` refuses
+        // codes for vectors over about 131,000 wide (dim u < 0.008).
         let gamma = 1.01 * dim as f64 * F32_ROUNDOFF;
         for (q, row) in queries.rows().into_iter().enumerate() {
             let row = row.as_slice().expect("prepared queries are contiguous");
@@ -222,7 +254,14 @@ impl QueryCodes {
                 + coded_norm.sqrt() * items.max_error
                 + gamma * norm(row) * items.max_norm
                 + SUBNORMAL_SLACK * dim as f64;
-            margin.push(2.0 * real * (1.0 + 1e-9) / (scale * items.scale) + 1.0);
+            // Scores that can overflow f32 (to infinity, or NaN) have no bounded gap: every
+            // item is a candidate for such a query.
+            let overflows = norm(row) * items.max_norm * (1.0 + gamma) >= f64::from(f32::MAX);
+            margin.push(if overflows {
+                f64::INFINITY
+            } else {
+                2.0 * real * (1.0 + 1e-9) / (scale * items.scale) + 1.0
+            });
         }
         QueryCodes { codes, margin }
     }
@@ -292,10 +331,10 @@ impl Selection {
                     self.best.truncate(self.k);
                     floor = self.floor();
                 }
+                if self.candidates.len() >= HELD_CANDIDATES {
+                    self.score_candidates(&exact);
+                }
             }
-        }
-        if self.candidates.len() > HELD_CANDIDATES {
-            self.score_candidates(&exact);
         }
     }
 
@@ -435,6 +474,7 @@ mod kernels {
         }
 
         /// `G` panels from panel `p` (a constant count, so the accumulators stay in registers).
+        /// Always inlined: only inside `scores_vnni` is it compiled with the AVX-512 features.
         #[inline(always)]
         unsafe fn tile_vnni<const G: usize>(
             codes: &[i32],
@@ -483,7 +523,7 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            (state >> 33) as i32 % 2048
+            ((state >> 33) % 4095) as i32 - 2047
         };
         for (pairs, n_panels) in [(1, 1), (3, 4), (7, 5), (192, 9)] {
             let codes: Vec<i32> = (0..TILE * pairs)

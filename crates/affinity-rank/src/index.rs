@@ -230,8 +230,9 @@ impl ItemIndex {
     /// slice for no exclusions). No queries-by-items matrix is ever held. Batches of 16 queries
     /// or more (k up to 256) find their candidates with integer codes of the vectors, made at
     /// the first such batch, and score them exactly: each list is then, to the bit, what
-    /// [`ItemIndex::search`] gives for that query. Other batches score blocks with a matrix
-    /// product, whose last bits may differ.
+    /// [`ItemIndex::search`] gives for that query. Other batches, and vectors that cannot be
+    /// coded (all zero, or over about 131,000 wide), score blocks with a matrix product, whose
+    /// last bits may differ.
     pub fn search_batch(
         &self,
         queries: ArrayView2<f32>,
@@ -278,22 +279,9 @@ impl ItemIndex {
         if nq >= CODED_MIN_QUERIES && k <= CODED_MAX_K {
             let codes = self
                 .codes
-                .get_or_init(|| self.install(|| Codes::new(self.vectors.view())));
+                .get_or_init(|| Codes::new(self.vectors.view(), threads));
             if let Some(codes) = codes {
-                // Query blocks, at least one per thread, each scanning every item.
-                let per = nq.div_ceil(threads).clamp(CODED_MIN_QUERIES, QUERY_BLOCK);
-                let starts: Vec<usize> = (0..nq).step_by(per).collect();
-                let lists: Vec<Vec<Vec<Scored>>> = self.install(|| {
-                    starts
-                        .par_iter()
-                        .map(|&start| {
-                            let end = (start + per).min(nq);
-                            let block = prepared.slice(s![start..end, ..]);
-                            codes.search(self.vectors.view(), block, k, &excl[start..end])
-                        })
-                        .collect()
-                });
-                return Ok(lists.into_iter().flatten().collect());
+                return Ok(self.search_coded(codes, prepared.view(), k, &excl, threads));
             }
         }
         // Tasks: query blocks, each split over item ranges when there are fewer blocks than
@@ -336,6 +324,51 @@ impl ItemIndex {
             out.extend(merged.into_iter().map(TopK::into_sorted));
         }
         Ok(out)
+    }
+
+    /// Batch search through the integer codes: query blocks, each split over item ranges when
+    /// there are fewer blocks than threads, the partial lists merged per query.
+    fn search_coded(
+        &self,
+        codes: &Codes,
+        queries: ArrayView2<f32>,
+        k: usize,
+        exclude: &[Vec<u32>],
+        threads: usize,
+    ) -> Vec<Vec<Scored>> {
+        let nq = queries.nrows();
+        let starts: Vec<usize> = (0..nq).step_by(QUERY_BLOCK).collect();
+        let panels = codes.panels();
+        let parts = threads.div_ceil(starts.len()).clamp(1, panels.max(1));
+        let span = panels.div_ceil(parts);
+        let tasks: Vec<(usize, usize)> = starts
+            .iter()
+            .flat_map(|&b| (0..parts).map(move |p| (b, p)))
+            .collect();
+        let partial: Vec<Vec<Vec<Scored>>> = self.install(|| {
+            tasks
+                .par_iter()
+                .map(|&(start, part)| {
+                    let end = (start + QUERY_BLOCK).min(nq);
+                    let range = (part * span).min(panels)..((part + 1) * span).min(panels);
+                    let block = queries.slice(s![start..end, ..]);
+                    codes.search(self.vectors.view(), block, k, &exclude[start..end], range)
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(nq);
+        for chunk in partial.chunks(parts) {
+            for q in 0..chunk[0].len() {
+                let mut merged = TopK::new(k);
+                for part in chunk {
+                    for s in &part[q] {
+                        merged.offer(s.score, s.item);
+                    }
+                }
+                out.push(merged.into_sorted());
+            }
+        }
+        out
     }
 
     fn search_block(
