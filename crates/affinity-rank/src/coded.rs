@@ -410,7 +410,7 @@ mod kernels {
     }
 
     #[cfg(target_arch = "x86_64")]
-    mod x86 {
+    pub(super) mod x86 {
         use super::{PANEL, TILE};
         use std::arch::x86_64::*;
 
@@ -514,10 +514,11 @@ mod kernels {
 mod tests {
     use super::*;
 
-    /// The kernel this CPU dispatches to computes what the portable loops compute, for panel
-    /// counts that exercise the groups of four and the ones left over.
+    /// Every kernel this CPU can run computes what the portable loops compute, for panel
+    /// counts that exercise the groups of four and the ones left over, codes of both signs.
     #[test]
-    fn dispatched_kernel_matches_the_portable_one() {
+    #[allow(unsafe_code)]
+    fn every_kernel_matches_the_portable_one() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
             state ^= state << 13;
@@ -532,11 +533,31 @@ mod tests {
             let panels: Vec<i16> = (0..n_panels * pairs * 2 * PANEL)
                 .map(|_| next() as i16)
                 .collect();
-            let mut fast = vec![0; TILE * n_panels * PANEL];
-            let mut slow = fast.clone();
-            kernels::scores(&codes, &panels, pairs, n_panels, &mut fast);
+            let mut slow = vec![0; TILE * n_panels * PANEL];
             kernels::portable(&codes, &panels, pairs, n_panels, &mut slow);
-            assert_eq!(fast, slow, "{pairs} pairs, {n_panels} panels");
+            let mut fast = vec![0; slow.len()];
+            kernels::scores(&codes, &panels, pairs, n_panels, &mut fast);
+            assert_eq!(fast, slow, "dispatched, {pairs} pairs, {n_panels} panels");
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx2") {
+                    fast.fill(0);
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    unsafe {
+                        kernels::x86::scores_avx2(&codes, &panels, pairs, n_panels, &mut fast)
+                    };
+                    assert_eq!(fast, slow, "AVX2, {pairs} pairs, {n_panels} panels");
+                }
+                if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                    fast.fill(0);
+                    // SAFETY: the CPU has the features (checked just above).
+                    unsafe {
+                        kernels::x86::scores_vnni(&codes, &panels, pairs, n_panels, &mut fast)
+                    };
+                    assert_eq!(fast, slow, "VNNI, {pairs} pairs, {n_panels} panels");
+                }
+            }
         }
     }
 }
