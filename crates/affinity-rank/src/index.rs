@@ -26,8 +26,12 @@ pub enum Metric {
 /// the matrix product efficient and the selection pass in cache.
 const QUERY_BLOCK: usize = 512;
 const ITEM_BLOCK: usize = 2048;
-/// Batches from this many queries and lists up to this long take the coded first pass (see
-/// `coded.rs`): fewer queries cannot fill its tiles, and longer lists make more candidates.
+/// The integer first pass (see `coded.rs`) needs codes of the items, made once per index: the
+/// first batch of `CODED_FIRST_BATCH` queries or more makes them (they cost about what scoring
+/// 400 queries does, so smaller first batches would be slower for an index built per call),
+/// and from then on batches of `CODED_MIN_QUERIES` or more (fewer cannot fill its tiles) with
+/// lists up to `CODED_MAX_K` long (longer lists make more candidates) use them.
+const CODED_FIRST_BATCH: usize = 1024;
 const CODED_MIN_QUERIES: usize = 16;
 const CODED_MAX_K: usize = 256;
 /// Scores checked against the threshold at once (a vectorised compare before any branch).
@@ -227,12 +231,12 @@ impl ItemIndex {
     }
 
     /// The best `k` items for each row of `queries`, leaving out `exclude[row]` (pass an empty
-    /// slice for no exclusions). No queries-by-items matrix is ever held. Batches of 16 queries
-    /// or more (k up to 256) find their candidates with integer codes of the vectors, made at
-    /// the first such batch, and score them exactly: each list is then, to the bit, what
-    /// [`ItemIndex::search`] gives for that query. Other batches, and vectors that cannot be
-    /// coded (all zero, or over about 131,000 wide), score blocks with a matrix product, whose
-    /// last bits may differ.
+    /// slice for no exclusions). No queries-by-items matrix is ever held. The first batch of
+    /// 1,024 queries or more makes integer codes of the vectors (once per index); from then on
+    /// every batch of 16 queries or more with k up to 256 finds its candidates with the codes
+    /// and scores them exactly: each list is then, to the bit, what [`ItemIndex::search`]
+    /// gives for that query. Other batches, and vectors that cannot be coded (all zero, or over
+    /// about 131,000 wide), score blocks with a matrix product, whose last bits may differ.
     pub fn search_batch(
         &self,
         queries: ArrayView2<f32>,
@@ -277,9 +281,14 @@ impl ItemIndex {
             .collect();
         let threads = self.pool_threads().max(1);
         if nq >= CODED_MIN_QUERIES && k <= CODED_MAX_K {
-            let codes = self
-                .codes
-                .get_or_init(|| Codes::new(self.vectors.view(), threads));
+            let codes = match self.codes.get() {
+                Some(codes) => codes.as_ref(),
+                None if nq >= CODED_FIRST_BATCH => self
+                    .codes
+                    .get_or_init(|| Codes::new(self.vectors.view(), threads))
+                    .as_ref(),
+                None => None,
+            };
             if let Some(codes) = codes {
                 return Ok(self.search_coded(codes, prepared.view(), k, &excl, threads));
             }

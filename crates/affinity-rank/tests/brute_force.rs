@@ -225,11 +225,12 @@ fn duplicate_rows_tie_to_the_lower_id() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Batches of 16 queries or more take the integer-coded first pass; their lists are exactly
-    /// (items, order and every bit of the scores) those of searching each query alone: with
-    /// exact ties (copied rows), exclusions, k of zero or beyond the catalogue, wide vectors
-    /// (whose codes are narrowed), values of any magnitude, and one item far larger than the
-    /// rest (coarse codes for all others, so many candidates).
+    /// A batch of 1,024 queries or more makes the integer codes, and then it and every batch of
+    /// 16 or more take the coded first pass; their lists are exactly (items, order and every
+    /// bit of the scores) those of searching each query alone: with exact ties (copied rows),
+    /// exclusions, k of zero or beyond the catalogue, wide vectors (whose codes are narrowed),
+    /// values of any magnitude, and one item far larger than the rest (coarse codes for all
+    /// others, so many candidates).
     #[test]
     fn coded_batches_equal_one_query_search(
         n in 0usize..300,
@@ -243,6 +244,8 @@ proptest! {
         threads in 1usize..3,
         seed in any::<u64>(),
     ) {
+        // Fewer items for wide vectors: a debug build scores 1,024 queries against them.
+        let n = if dim >= 384 { n % 40 } else { n };
         let base = matrix(n.div_ceil(copies), dim, seed);
         let scale = 2f32.powi(magnitude);
         let mut items = Array2::from_shape_fn((n, dim), |(i, d)| base[[i % base.nrows(), d]] * scale);
@@ -255,6 +258,12 @@ proptest! {
             .collect();
         let metric = if cosine { Metric::Cosine } else { Metric::InnerProduct };
         let index = ItemIndex::new(items, metric).unwrap().with_threads(threads);
+        let first = matrix(1024, dim, seed ^ 0xF1257);
+        let made = index.search_batch(first.view(), k, &[]).unwrap();
+        for qi in (0..1024).step_by(97) {
+            let alone = index.search(first.row(qi), k, &[]).unwrap();
+            prop_assert_eq!(bits(&made[qi]), bits(&alone), "first batch, query {}", qi);
+        }
         let batch = index.search_batch(queries.view(), k, &excl).unwrap();
         for (qi, got) in batch.iter().enumerate() {
             let alone = index.search(queries.row(qi), k, &excl[qi]).unwrap();
@@ -291,6 +300,11 @@ fn coded_batches_with_many_ties_or_overflowing_scores_equal_one_query_search() {
             let index = ItemIndex::new(items.clone(), Metric::InnerProduct)
                 .unwrap()
                 .with_threads(threads);
+            // A first batch of 1,024 makes the codes; the batch checked then uses them.
+            let first = Array2::from_shape_fn((1024, queries.ncols()), |(q, d)| {
+                queries[[q % queries.nrows(), d]]
+            });
+            index.search_batch(first.view(), k, &[]).unwrap();
             let batch = index.search_batch(queries.view(), k, &[]).unwrap();
             for (qi, got) in batch.iter().enumerate() {
                 let alone = index.search(queries.row(qi), k, &[]).unwrap();
