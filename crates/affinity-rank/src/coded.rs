@@ -88,19 +88,27 @@ fn code_items(
     let stride = dim.div_ceil(2) * 2 * PANEL;
     let items = (values.len() / dim - first).min(panels.len() / stride * PANEL);
     let (mut max_norm, mut max_error) = (0f64, 0f64);
+    // One row's codes side by side first (simple loops the compiler vectorises), then placed
+    // pair by pair into the panel.
+    let mut codes = vec![0i16; dim.div_ceil(2) * 2];
     for (i, row) in values[first * dim..]
         .chunks_exact(dim)
         .take(items)
         .enumerate()
     {
-        let panel = &mut panels[(i / PANEL) * stride..][..stride];
-        let mut error = 0f64;
-        for (d, &x) in row.iter().enumerate() {
-            let code = to_code(f64::from(x) * per_unit, limit);
-            error += (f64::from(x) - f64::from(code) * scale).powi(2);
-            panel[(d / 2) * 2 * PANEL + (i % PANEL) * 2 + d % 2] = code;
+        let (mut error, mut norm2) = (0f64, 0f64);
+        for (code, &x) in codes.iter_mut().zip(row) {
+            let x = f64::from(x);
+            *code = to_code(x * per_unit, limit);
+            error += (x - f64::from(*code) * scale).powi(2);
+            norm2 += x * x;
         }
-        max_norm = max_norm.max(norm(row));
+        let panel = &mut panels[(i / PANEL) * stride..][..stride];
+        let at = (i % PANEL) * 2;
+        for (pair, slot) in codes.chunks_exact(2).zip(panel.chunks_exact_mut(2 * PANEL)) {
+            slot[at..at + 2].copy_from_slice(pair);
+        }
+        max_norm = max_norm.max(norm2.sqrt());
         max_error = max_error.max(error.sqrt());
     }
     (max_norm, max_error)
