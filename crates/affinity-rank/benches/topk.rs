@@ -3,7 +3,7 @@
 //! selection with exclusions, MMR over 50 candidates, and the co-occurrence baseline.
 //!
 //! `cargo bench -p affinity-rank`; the whole set with baselines is `scripts/bench.sh`. The
-//! full-size comparison with faiss is `benches/rank_vs_faiss.py` at the workspace root.
+//! full-size comparison with faiss is `benches/rank_vs_faiss.sh` at the workspace root.
 #![allow(missing_docs)]
 
 use affinity_rank::{
@@ -31,12 +31,23 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("top10");
     group.sample_size(10);
     group.throughput(Throughput::Elements(queries.nrows() as u64));
+    // A batch of 1,024 queries makes an index's integer codes; after it, batches of 16 or more
+    // take the coded first pass. `batch_20k_items` is an index without codes (the matrix
+    // product), `batch_coded_20k_items` one with them.
+    let first = random(1024, dim, 5);
     for threads in [1, 2] {
         let idx = index.clone().with_threads(threads);
         group.bench_with_input(
             BenchmarkId::new("batch_20k_items", threads),
             &threads,
             |b, _| b.iter(|| idx.search_batch(queries.view(), 10, &[]).unwrap()),
+        );
+        let coded = index.clone().with_threads(threads);
+        coded.search_batch(first.view(), 10, &[]).unwrap();
+        group.bench_with_input(
+            BenchmarkId::new("batch_coded_20k_items", threads),
+            &threads,
+            |b, _| b.iter(|| coded.search_batch(queries.view(), 10, &[]).unwrap()),
         );
     }
     group.throughput(Throughput::Elements(1));
