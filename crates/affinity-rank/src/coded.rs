@@ -13,7 +13,7 @@
 use ndarray::ArrayView2;
 
 use crate::kernel::dot;
-use crate::topk::{Scored, TopK};
+use crate::topk::TopK;
 
 /// Items per panel: the codes of 16 items side by side for each pair of dimensions, one
 /// 512-bit register (or two 256-bit ones).
@@ -177,7 +177,7 @@ impl Codes {
         k: usize,
         exclude: &[Vec<u32>],
         panel_range: std::ops::Range<usize>,
-    ) -> Vec<Vec<Scored>> {
+    ) -> Vec<TopK> {
         let coded = QueryCodes::new(self, queries);
         let exact = |q: usize, item: u32| {
             let (query, item) = (queries.row(q), items.row(item as usize));
@@ -358,9 +358,9 @@ impl Selection {
     }
 
     /// The exact k best.
-    fn finish(mut self, exact: impl Fn(u32) -> f32) -> Vec<Scored> {
+    fn finish(mut self, exact: impl Fn(u32) -> f32) -> TopK {
         self.score_candidates(&exact);
-        self.exact.into_sorted()
+        self.exact
     }
 }
 

@@ -3,6 +3,7 @@
 use affinity_core::InvalidSetting;
 use ndarray::{s, Array2, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use crate::coded::Codes;
@@ -294,16 +295,48 @@ impl ItemIndex {
                 return Ok(self.search_coded(codes, prepared.view(), k, &excl, threads));
             }
         }
-        // Tasks: query blocks, each split over item ranges when there are fewer blocks than
-        // threads; partial top-k lists are merged per query afterwards.
+        let items = self.len().div_ceil(ITEM_BLOCK);
+        Ok(self.in_tasks(nq, items, threads, |queries, blocks| {
+            let items = (blocks.start * ITEM_BLOCK).min(self.len())
+                ..(blocks.end * ITEM_BLOCK).min(self.len());
+            self.search_block(
+                prepared.slice(s![queries.clone(), ..]),
+                k,
+                &excl[queries],
+                items,
+            )
+        }))
+    }
+
+    /// Batch search through the integer codes, in panels of items.
+    fn search_coded(
+        &self,
+        codes: &Codes,
+        queries: ArrayView2<f32>,
+        k: usize,
+        exclude: &[Vec<u32>],
+        threads: usize,
+    ) -> Vec<Vec<Scored>> {
+        self.in_tasks(queries.nrows(), codes.panels(), threads, |rows, panels| {
+            let block = queries.slice(s![rows.clone(), ..]);
+            codes.search(self.vectors.view(), block, k, &exclude[rows], panels)
+        })
+    }
+
+    /// Runs `work(query rows, item units)` over tasks, each a block of queries, split over
+    /// ranges of the `units` item units (blocks, panels) when there are fewer blocks than
+    /// threads; each query's partial lists are merged afterwards.
+    fn in_tasks(
+        &self,
+        nq: usize,
+        units: usize,
+        threads: usize,
+        work: impl Fn(Range<usize>, Range<usize>) -> Vec<TopK> + Sync,
+    ) -> Vec<Vec<Scored>> {
         let blocks: Vec<usize> = (0..nq).step_by(QUERY_BLOCK).collect();
-        let item_blocks = self.len().div_ceil(ITEM_BLOCK).max(1);
-        let parts = if blocks.len() >= threads {
-            1
-        } else {
-            threads.div_ceil(blocks.len().max(1)).min(item_blocks)
-        };
-        let span = item_blocks.div_ceil(parts) * ITEM_BLOCK;
+        let units = units.max(1);
+        let parts = threads.div_ceil(blocks.len().max(1)).clamp(1, units);
+        let span = units.div_ceil(parts);
         let tasks: Vec<(usize, usize)> = blocks
             .iter()
             .flat_map(|&b| (0..parts).map(move |p| (b, p)))
@@ -312,13 +345,10 @@ impl ItemIndex {
             tasks
                 .par_iter()
                 .map(|&(start, part)| {
-                    let end = (start + QUERY_BLOCK).min(nq);
-                    let items = (part * span).min(self.len())..((part + 1) * span).min(self.len());
-                    self.search_block(
-                        prepared.slice(s![start..end, ..]),
-                        k,
-                        &excl[start..end],
-                        items,
+                    let rows = start..(start + QUERY_BLOCK).min(nq);
+                    work(
+                        rows,
+                        (part * span).min(units)..((part + 1) * span).min(units),
                     )
                 })
                 .collect()
@@ -332,51 +362,6 @@ impl ItemIndex {
                 }
             }
             out.extend(merged.into_iter().map(TopK::into_sorted));
-        }
-        Ok(out)
-    }
-
-    /// Batch search through the integer codes: query blocks, each split over item ranges when
-    /// there are fewer blocks than threads, the partial lists merged per query.
-    fn search_coded(
-        &self,
-        codes: &Codes,
-        queries: ArrayView2<f32>,
-        k: usize,
-        exclude: &[Vec<u32>],
-        threads: usize,
-    ) -> Vec<Vec<Scored>> {
-        let nq = queries.nrows();
-        let starts: Vec<usize> = (0..nq).step_by(QUERY_BLOCK).collect();
-        let panels = codes.panels();
-        let parts = threads.div_ceil(starts.len()).clamp(1, panels.max(1));
-        let span = panels.div_ceil(parts);
-        let tasks: Vec<(usize, usize)> = starts
-            .iter()
-            .flat_map(|&b| (0..parts).map(move |p| (b, p)))
-            .collect();
-        let partial: Vec<Vec<Vec<Scored>>> = self.install(|| {
-            tasks
-                .par_iter()
-                .map(|&(start, part)| {
-                    let end = (start + QUERY_BLOCK).min(nq);
-                    let range = (part * span).min(panels)..((part + 1) * span).min(panels);
-                    let block = queries.slice(s![start..end, ..]);
-                    codes.search(self.vectors.view(), block, k, &exclude[start..end], range)
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(nq);
-        for chunk in partial.chunks(parts) {
-            for q in 0..chunk[0].len() {
-                let mut merged = TopK::new(k);
-                for part in chunk {
-                    for s in &part[q] {
-                        merged.offer(s.score, s.item);
-                    }
-                }
-                out.push(merged.into_sorted());
-            }
         }
         out
     }
