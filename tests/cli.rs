@@ -117,6 +117,106 @@ fn mine_groceries_and_fimi_like_files() {
     assert_eq!(lines, ["1 (3)", "1 2 (2)", "1 3 (2)", "2 (2)", "3 (2)"]);
 }
 
+/// `mine --private-epsilon`: noisy counts by shopper, above the threshold the summary
+/// reports, every subset released with its itemset, reproducible from a seed, refused where
+/// the release does not apply.
+#[test]
+fn mine_releases_private_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let sets = dir.path().join(format!("{name}.jsonl"));
+        let rules = dir.path().join(format!("{name}.json"));
+        let mut args = vec![
+            "mine",
+            "-i",
+            "data/groceries.csv",
+            "--min-support",
+            "0.02",
+            "--rules",
+            "--min-confidence",
+            "0.1",
+            "--private-epsilon",
+            "1",
+            "--output",
+            sets.to_str().unwrap(),
+            "--rules-output",
+            rules.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = affinity(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sets = std::fs::read_to_string(sets).unwrap();
+        (summary, sets, read_json(&rules))
+    };
+    let (summary, sets, rules) = run("a", &["--private-seed", "3"]);
+    let privacy = &summary["privacy"];
+    assert!(privacy["epsilon"].as_f64().unwrap() <= 1.0, "{summary}");
+    assert!((privacy["delta"].as_f64().unwrap() - 1.0 / 3_898.0).abs() < 1e-12);
+    let threshold = privacy["threshold"].as_f64().unwrap();
+    let total = summary["transactions"].as_u64().unwrap();
+    assert!(total > 1_000 && total < 3_898 + 200, "{summary}");
+    let mut released = std::collections::HashMap::new();
+    for line in sets.lines() {
+        let set: serde_json::Value = serde_json::from_str(line).unwrap();
+        let items: Vec<String> = serde_json::from_value(set["items"].clone()).unwrap();
+        let support = set["support"].as_u64().unwrap();
+        assert!(items.len() <= 2, "{line}");
+        // Released from a noisy count at or above the floor, then rounded.
+        assert!(
+            support as f64 + 0.5 >= threshold.max(0.02 * 1_000.0),
+            "{line}"
+        );
+        released.insert(items, support);
+    }
+    assert_eq!(released.len() as u64, summary["itemsets"].as_u64().unwrap());
+    assert!(released.contains_key(&vec!["whole milk".to_string()]));
+    for (items, support) in released.iter().filter(|(i, _)| i.len() == 2) {
+        for item in items {
+            assert!(released[&vec![item.clone()]] >= *support, "{items:?}");
+        }
+    }
+    let rules = rules.as_array().unwrap();
+    assert_eq!(rules.len() as u64, summary["rules"].as_u64().unwrap());
+    assert!(!rules.is_empty());
+    assert!(rules.iter().all(|r| {
+        let c = r["confidence"].as_f64().unwrap();
+        (0.1..=1.0).contains(&c)
+    }));
+    // A seed reproduces a release; another gives other noise.
+    let (_, again, _) = run("b", &["--private-seed", "3"]);
+    assert_eq!(sets, again);
+    let (_, other, _) = run("c", &["--private-seed", "4"]);
+    assert_ne!(sets, other);
+
+    for (extra, says) in [
+        (&["--target", "closed"][..], "frequent itemsets only"),
+        (&["--max-len", "4"][..], "max_len"),
+        (&["--private-delta", "1.5"][..], "delta"),
+    ] {
+        let mut args = vec![
+            "mine",
+            "-i",
+            "data/groceries.csv",
+            "--min-support",
+            "0.02",
+            "--private-epsilon",
+            "1",
+            "--count-only",
+        ];
+        args.extend_from_slice(extra);
+        let out = affinity(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+}
+
 #[test]
 fn mine_rejects_bad_settings_and_keeps_old_output() {
     let dir = tempfile::tempdir().unwrap();

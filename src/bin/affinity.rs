@@ -16,6 +16,8 @@ struct Cli {
 
 /// The commands this binary runs itself; their arguments are the same types `affinity-model`
 /// parses, so help, errors and answers are identical.
+// Parsed once per process, so the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Inspect a dataset.

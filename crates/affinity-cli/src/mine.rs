@@ -7,9 +7,10 @@ use affinity_core::{Progress, WriteError};
 use affinity_data::columnar::read_basket_table;
 use affinity_data::{read_transactions, BasketRule, Format, TransactionFile};
 use affinity_mine::{
-    generate_rules, mine_itemsets, write_rules_csv, write_rules_json, Algorithm, Consequents,
-    CountSink, Counted, Itemset, ItemsetFormat, ItemsetWriter, MinSupport, MiningParams,
-    RuleParams, Target,
+    generate_rules, mine_itemsets, private_itemsets, write_rules_csv, write_rules_json, Algorithm,
+    Consequents, CountSink, Counted, Itemset, ItemsetFormat, ItemsetSink, ItemsetWriter,
+    MinSupport, MiningParams, MiningSummary, PrivateCountParams, PrivateItemsets, RuleParams,
+    Target,
 };
 use anyhow::bail;
 use std::path::PathBuf;
@@ -101,6 +102,25 @@ pub struct MineArgs {
     /// Print one JSON summary object (itemsets go to --output only).
     #[arg(long)]
     json: bool,
+    /// Release itemsets (and rules) with (ε, δ)-differential privacy per shopper at this ε:
+    /// counts become distinct shoppers, each shopper's weight is bounded
+    /// (--private-per-shopper), Gaussian noise is added and counts that could show one shopper
+    /// are withheld (docs/privacy.md). Files without shoppers (fimi, baskets, basket tables)
+    /// make each basket its own shopper. Frequent itemsets of at most 3 items (default 2).
+    #[arg(long)]
+    private_epsilon: Option<f64>,
+    /// Private release: δ [default: 1 / shoppers].
+    #[arg(long, requires = "private_epsilon")]
+    private_delta: Option<f64>,
+    /// Private release: the squared weight one shopper spreads over their itemsets: up to
+    /// this many itemsets count fully, a shopper with n > this counts √(this / n) in each.
+    #[arg(long, requires = "private_epsilon",
+          default_value_t = PrivateCountParams::default().per_shopper)]
+    private_per_shopper: usize,
+    /// Private release: the seed of the noise [default: drawn from the system]. A known seed
+    /// voids the guarantee: only to reproduce a run that is not released.
+    #[arg(long, requires = "private_epsilon")]
+    private_seed: Option<u64>,
 }
 
 /// The cap on the frequent itemsets held for rules when `--max-itemsets` is not given.
@@ -165,25 +185,24 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         OutputFormatArg::Csv => ItemsetFormat::Csv,
         OutputFormatArg::Text | OutputFormatArg::Parquet => ItemsetFormat::Text,
     };
-    let (names, transactions) = load_transactions(&args.input)?;
+    let (names, transactions, owners) = load_transactions(&args.input)?;
     let names = names.as_slice();
+    let release = match args.private_epsilon {
+        Some(epsilon) => Some(release_privately(&args, epsilon, &transactions, &owners)?),
+        None => None,
+    };
     progress.start("itemsets", None);
     let summary = if args.count_only || (args.json && args.output.is_none()) {
-        mine_itemsets(
-            &transactions,
-            None,
-            &params,
-            algorithm,
-            &mut Counted::new(CountSink::default(), progress),
-        )?
+        let mut counter = Counted::new(CountSink::default(), progress);
+        fill(&release, &transactions, &params, algorithm, &mut counter)?
     } else if let (Some(path), true) = (&args.output, parquet) {
         let mut summary = None;
         write_file(path, |out| -> anyhow::Result<()> {
             let writer = ParquetItemsets::new(out, path, names)?;
             let mut writer = Counted::new(writer, progress);
-            summary = Some(mine_itemsets(
+            summary = Some(fill(
+                &release,
                 &transactions,
-                None,
                 &params,
                 algorithm,
                 &mut writer,
@@ -197,9 +216,9 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         write_file(path, |out| -> anyhow::Result<()> {
             let writer = ItemsetWriter::with_format(out, path, Some(names), format);
             let mut writer = Counted::new(writer, progress);
-            summary = Some(mine_itemsets(
+            summary = Some(fill(
+                &release,
                 &transactions,
-                None,
                 &params,
                 algorithm,
                 &mut writer,
@@ -217,7 +236,7 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             format,
         );
         let mut writer = Counted::new(writer, progress);
-        let summary = mine_itemsets(&transactions, None, &params, algorithm, &mut writer)?;
+        let summary = fill(&release, &transactions, &params, algorithm, &mut writer)?;
         writer.into_inner().finish()?;
         summary
     };
@@ -226,12 +245,17 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     let mut rule_count = None;
     if args.rules {
         let mut frequent: Vec<Itemset> = Vec::new();
-        let all = MiningParams {
-            target: Target::Frequent,
-            max_itemsets: Some(params.max_itemsets.unwrap_or(RULES_MAX_ITEMSETS)),
-            ..params.clone()
-        };
-        mine_itemsets(&transactions, None, &all, algorithm, &mut frequent)?;
+        match &release {
+            Some(release) => frequent.clone_from(&release.itemsets),
+            None => {
+                let all = MiningParams {
+                    target: Target::Frequent,
+                    max_itemsets: Some(params.max_itemsets.unwrap_or(RULES_MAX_ITEMSETS)),
+                    ..params.clone()
+                };
+                mine_itemsets(&transactions, None, &all, algorithm, &mut frequent)?;
+            }
+        }
         let rules = generate_rules(&frequent, summary.transactions, &rule_params)?;
         rule_count = Some(rules.len());
         match &args.rules_output {
@@ -271,6 +295,7 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let privacy = release.as_ref().map(|r| &r.spent);
     if args.json {
         let object = serde_json::json!({
             "transactions": summary.transactions,
@@ -280,9 +305,13 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
             "itemsets": summary.itemsets,
             "rules": rule_count,
             "seconds": seconds,
+            "privacy": privacy,
         });
         println!("{object}");
     } else {
+        if let Some(spent) = privacy {
+            eprintln!("released {spent}; counts are noisy distinct shoppers");
+        }
         eprintln!(
             "{} transactions, {} items, min count {}: {} itemsets in {:.3} s",
             summary.transactions, summary.items, summary.min_count, summary.itemsets, seconds
@@ -291,17 +320,19 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Item names and transactions: basket files keep their blank lines as empty transactions;
-/// event files are grouped into baskets (order, else user and day); a Parquet or Arrow table
-/// is either.
-fn load_transactions(input: &InputArgs) -> anyhow::Result<(Vec<String>, Vec<Vec<u32>>)> {
+/// Item names, transactions and each transaction's shopper: basket files keep their blank
+/// lines as empty transactions, each its own shopper; event files are grouped into baskets
+/// (order, else user and day) of their users; a Parquet or Arrow table is either.
+fn load_transactions(input: &InputArgs) -> anyhow::Result<Loaded> {
     let (format, options) = input.to_format()?;
+    let own_shoppers = |n: usize| (0..n as u32).collect::<Vec<u32>>();
     if let (Some(container), Format::Parquet(spec) | Format::ArrowIpc(spec)) =
         (input.format.container(), &format)
     {
         if spec.reads_baskets(&input.input, container)? {
             let (tx, _) = read_basket_table(&input.input, container, spec, &options)?;
-            return Ok((tx.items.names().to_vec(), tx.baskets));
+            let owners = own_shoppers(tx.baskets.len());
+            return Ok((tx.items.names().to_vec(), tx.baskets, owners));
         }
     }
     let layout = match input.format {
@@ -312,12 +343,92 @@ fn load_transactions(input: &InputArgs) -> anyhow::Result<(Vec<String>, Vec<Vec<
     match layout {
         Some(layout) => {
             let (tx, _) = read_transactions(&input.input, layout, &options)?;
-            Ok((tx.items.names().to_vec(), tx.baskets))
+            let owners = own_shoppers(tx.baskets.len());
+            Ok((tx.items.names().to_vec(), tx.baskets, owners))
         }
         None => {
             let (dataset, _) = input.load()?;
-            let baskets = dataset.transactions(BasketRule::default());
-            Ok((dataset.items.names().to_vec(), baskets))
+            let (baskets, owners) = dataset
+                .baskets(BasketRule::default())
+                .into_iter()
+                .map(|b| (b.items, b.user))
+                .unzip();
+            Ok((dataset.items.names().to_vec(), baskets, owners))
+        }
+    }
+}
+
+/// Item names, transactions, and the shopper of each.
+type Loaded = (Vec<String>, Vec<Vec<u32>>, Vec<u32>);
+
+/// The private release `--private-epsilon` asks for, with the mining flags that apply to it.
+fn release_privately(
+    args: &MineArgs,
+    epsilon: f64,
+    transactions: &[Vec<u32>],
+    owners: &[u32],
+) -> anyhow::Result<PrivateItemsets> {
+    if !matches!(args.target, TargetArg::Frequent) {
+        bail!("--private-epsilon releases frequent itemsets only (not --target closed or maximal)");
+    }
+    let max_len = args.max_len.unwrap_or(2);
+    let min_support = match (&args.min_support, args.min_count) {
+        (Some(fraction), _) => fraction
+            .parse::<f64>()
+            .map_err(|e| anyhow::anyhow!("--min-support {fraction}: {e}"))?,
+        _ => 0.0,
+    };
+    let params = PrivateCountParams {
+        epsilon,
+        delta: args.private_delta,
+        per_shopper: args.private_per_shopper,
+        max_len,
+        min_support,
+        seed: args.private_seed,
+    };
+    let mut release = private_itemsets(transactions, owners, &params)?;
+    // A count floor is post-processing; subsets count at least as much, so none is orphaned.
+    if let Some(min_count) = args.min_count {
+        release.itemsets.retain(|s| s.support >= min_count);
+    }
+    Ok(release)
+}
+
+/// What `affinity mine` reports for a private release: shoppers (noisy) as transactions.
+fn released_summary(release: &PrivateItemsets, transactions: &[Vec<u32>]) -> MiningSummary {
+    let items = transactions
+        .iter()
+        .flatten()
+        .max()
+        .map_or(0, |&m| m as usize + 1);
+    MiningSummary {
+        transactions: release.total,
+        items,
+        frequent_items: release
+            .itemsets
+            .iter()
+            .filter(|s| s.items.len() == 1)
+            .count(),
+        min_count: release.spent.threshold.ceil() as u64,
+        itemsets: release.itemsets.len() as u64,
+    }
+}
+
+/// Mines into `sink`, or, for a private release, pushes the released itemsets into it.
+fn fill<S: ItemsetSink>(
+    release: &Option<PrivateItemsets>,
+    transactions: &[Vec<u32>],
+    params: &MiningParams,
+    algorithm: Algorithm,
+    sink: &mut S,
+) -> affinity_mine::Result<MiningSummary> {
+    match release {
+        None => mine_itemsets(transactions, None, params, algorithm, sink),
+        Some(release) => {
+            for set in &release.itemsets {
+                sink.push(&set.items, set.support)?;
+            }
+            Ok(released_summary(release, transactions))
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`generate_rules`]: rules with support, confidence, lift, leverage, conviction, Zhang's
 //!   metric, Jaccard, certainty factor and Kulczynski; [`RuleIndex`] finds the rules a basket
 //!   fires.
+//! - [`private_itemsets`]: itemset counts released with (ε, δ)-differential privacy per
+//!   shopper, for rules that give no one shopper away.
 //!
 //! ```
 //! use affinity_mine::{mine_itemsets, Algorithm, MinSupport, MiningParams};
@@ -29,6 +31,7 @@ mod fpgrowth;
 mod mine;
 mod parallel;
 mod params;
+mod private;
 mod rules;
 mod sink;
 
@@ -36,6 +39,10 @@ pub use affinity_core::{InvalidSetting, Progress, WriteError};
 pub use error::{MineError, Result};
 pub use mine::{mine_at_most, mine_group, mine_itemsets, Algorithm, BoundedMining, MiningSummary};
 pub use params::{Duplicates, MinSupport, MiningParams, Target};
+pub use private::{
+    private_itemsets, shopper_itemsets, PrivateCountParams, PrivateCountsSpent, PrivateItemsets,
+    MAX_PRIVATE_LEN,
+};
 pub use rules::{
     generate_rules, rule_shoppers, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex,
     RuleParams, MEASURE_COLUMNS, RULE_COLUMNS,

@@ -247,6 +247,38 @@ pub fn noise_for_epsilon(
     Ok(high)
 }
 
+/// The point a standard normal exceeds with probability `tail`: the z with P(Z > z) = `tail`,
+/// for `tail` in (0, 1/2], by bisection to 1e-12 and rounded up, so that P(Z > z) is at most
+/// `tail`. Thresholds that keep a noisy count of one shopper's own itemset from being released
+/// (private rule counts) are set with it.
+///
+/// ```
+/// let z = affinity_core::privacy::normal_tail_quantile(0.025)?;
+/// assert!((z - 1.959964).abs() < 1e-6);
+/// # Ok::<(), affinity_core::InvalidSetting>(())
+/// ```
+pub fn normal_tail_quantile(tail: f64) -> Result<f64, InvalidSetting> {
+    if !(tail > 0.0 && tail <= 0.5) {
+        return Err(InvalidSetting::new(
+            "tail",
+            format!("{tail} is outside (0, 0.5]"),
+        ));
+    }
+    // ln P(Z > z) = ln erfc(z / √2) − ln 2, falling in z; at 40 it is below ln 1e-300.
+    let log_tail = |z: f64| log_erfc(z / std::f64::consts::SQRT_2) - std::f64::consts::LN_2;
+    let target = tail.ln();
+    let (mut low, mut high) = (0.0, 40.0);
+    while high - low > 1e-12 {
+        let mid = 0.5 * (low + high);
+        if log_tail(mid) > target {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    Ok(high)
+}
+
 fn check_noise(noise_multiplier: f64) -> Result<(), InvalidSetting> {
     if noise_multiplier.is_finite() && noise_multiplier > 0.0 {
         Ok(())
@@ -539,6 +571,27 @@ mod tests {
         let x: f64 = 30.0;
         let asymptote = -x * x - (x * std::f64::consts::PI.sqrt()).ln() - 1.0 / (2.0 * x * x);
         assert!((log_erfc(x) - asymptote).abs() < 1e-5);
+    }
+
+    #[test]
+    fn normal_tail_quantile_matches_reference_values() {
+        // Python's statistics.NormalDist().inv_cdf(p), negated.
+        for (tail, want) in [
+            (0.5, 0.0),
+            (0.025, 1.959_963_984_540_053_8),
+            (0.001, 3.090_232_306_167_813),
+            (1e-6, 4.753_424_308_822_899),
+        ] {
+            let z = normal_tail_quantile(tail).unwrap();
+            assert!((z - want).abs() < 1e-9, "tail {tail}: {z}, want {want}");
+            // Rounded up: the tail beyond z is at most the one asked for.
+            let beyond = (log_erfc(z / std::f64::consts::SQRT_2)).exp() / 2.0;
+            assert!(beyond <= tail * (1.0 + 1e-12), "tail {tail}: {beyond}");
+        }
+        assert!(normal_tail_quantile(1e-300).unwrap() > 37.0);
+        for bad in [0.0, -0.1, 0.6, f64::NAN] {
+            assert_eq!(normal_tail_quantile(bad).unwrap_err().name, "tail");
+        }
     }
 
     #[test]
