@@ -374,7 +374,10 @@ mod kernels {
     pub fn scores(codes: &[i32], panels: &[i16], pairs: usize, n_panels: usize, out: &mut [i32]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
+            use crate::kernel::{isa_cap, Isa};
+            let cap = isa_cap();
+            if cap >= Isa::Avx512
+                && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512vnni")
             {
@@ -383,7 +386,7 @@ mod kernels {
                 unsafe { x86::scores_vnni(codes, panels, pairs, n_panels, out) };
                 return;
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if cap >= Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: as above.
                 unsafe { x86::scores_avx2(codes, panels, pairs, n_panels, out) };
                 return;

@@ -52,7 +52,47 @@ fn products(
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    isa_cap() >= Isa::Avx2
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Instruction sets the kernels choose among, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Isa {
+    /// Plain Rust, auto-vectorised for the build's target.
+    Portable,
+    /// AVX2 (and FMA for floats).
+    Avx2,
+    /// AVX-512 (F, BW and VNNI for the integer codes).
+    Avx512,
+}
+
+/// The widest instruction set the kernels may use: the CPU's best unless the environment
+/// variable `AFFINITY_RANK_ISA` caps it at `avx2` or `portable`, so that one machine can
+/// measure what a smaller CPU would run (lists may then differ in the last bits, as they would
+/// there). Read once per process; a value it does not know is reported and ignored.
+pub(crate) fn isa_cap() -> Isa {
+    static CAP: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        let value = std::env::var("AFFINITY_RANK_ISA").unwrap_or_default();
+        parse_isa(&value).unwrap_or_else(|| {
+            eprintln!(
+                "warning: AFFINITY_RANK_ISA={value:?} is not avx512, avx2 or portable: ignored"
+            );
+            Isa::Avx512
+        })
+    })
+}
+
+/// `AFFINITY_RANK_ISA`'s value; empty is no cap.
+fn parse_isa(value: &str) -> Option<Isa> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "avx512" => Some(Isa::Avx512),
+        "avx2" => Some(Isa::Avx2),
+        "portable" => Some(Isa::Portable),
+        _ => None,
+    }
 }
 
 /// The inner product of two vectors (over the shorter one's length), with AVX2 and FMA where
@@ -154,6 +194,16 @@ mod x86 {
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    #[test]
+    fn the_instruction_set_cap_reads_its_names() {
+        assert_eq!(parse_isa(""), Some(Isa::Avx512));
+        assert_eq!(parse_isa(" AVX2 "), Some(Isa::Avx2));
+        assert_eq!(parse_isa("portable"), Some(Isa::Portable));
+        assert_eq!(parse_isa("avx512"), Some(Isa::Avx512));
+        assert_eq!(parse_isa("sse"), None);
+        assert!(Isa::Portable < Isa::Avx2 && Isa::Avx2 < Isa::Avx512);
+    }
 
     fn matrix(rows: usize, cols: usize, seed: u32) -> Array2<f32> {
         let mut state = seed;
