@@ -117,9 +117,9 @@ fn mine_groceries_and_fimi_like_files() {
     assert_eq!(lines, ["1 (3)", "1 2 (2)", "1 3 (2)", "2 (2)", "3 (2)"]);
 }
 
-/// `mine --private-epsilon`: noisy counts by shopper, above the threshold the summary
-/// reports, every subset released with its itemset, reproducible from a seed, refused where
-/// the release does not apply.
+/// `mine --private-epsilon`: noisy counts by shopper, above the floors the summary reports,
+/// every subset released with its itemset, reproducible from a seed, nothing exact in the
+/// summary, refused where the release does not apply.
 #[test]
 fn mine_releases_private_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,8 +135,6 @@ fn mine_releases_private_counts() {
             "--rules",
             "--min-confidence",
             "0.1",
-            "--private-epsilon",
-            "1",
             "--output",
             sets.to_str().unwrap(),
             "--rules-output",
@@ -154,29 +152,44 @@ fn mine_releases_private_counts() {
         let sets = std::fs::read_to_string(sets).unwrap();
         (summary, sets, read_json(&rules))
     };
-    let (summary, sets, rules) = run("a", &["--private-seed", "3"]);
+    // At ε = 8 the support floor (2 % of about 3,900 shoppers) is above the privacy threshold.
+    let private = ["--private-epsilon", "8", "--private-seed", "3"];
+    let (summary, sets, rules) = run("a", &private);
     let privacy = &summary["privacy"];
-    assert!(privacy["epsilon"].as_f64().unwrap() <= 1.0, "{summary}");
-    assert!((privacy["delta"].as_f64().unwrap() - 1.0 / 3_898.0).abs() < 1e-12);
+    assert!(privacy["epsilon"].as_f64().unwrap() <= 8.0, "{summary}");
+    assert_eq!(
+        privacy["delta"].as_f64().unwrap(),
+        1e-6,
+        "not from the data"
+    );
     let threshold = privacy["threshold"].as_f64().unwrap();
-    let total = summary["transactions"].as_u64().unwrap();
-    assert!(total > 1_000 && total < 3_898 + 200, "{summary}");
+    let total = summary["transactions"].as_f64().unwrap();
+    assert!(total > 1_000.0 && total < 3_898.0 + 100.0, "{summary}");
+    assert!(0.02 * total > threshold, "{summary}");
+    let floor = summary["min_count"].as_f64().unwrap();
+    assert_eq!(floor, (0.02 * total).ceil());
     let mut released = std::collections::HashMap::new();
     for line in sets.lines() {
         let set: serde_json::Value = serde_json::from_str(line).unwrap();
         let items: Vec<String> = serde_json::from_value(set["items"].clone()).unwrap();
-        let support = set["support"].as_u64().unwrap();
+        let support = set["support"].as_u64().unwrap() as f64;
         assert!(items.len() <= 2, "{line}");
-        // Released from a noisy count at or above the floor, then rounded.
-        assert!(
-            support as f64 + 0.5 >= threshold.max(0.02 * 1_000.0),
-            "{line}"
-        );
+        // Released from a noisy count at the floor or above (over the unrounded total),
+        // then rounded.
+        assert!(support + 0.5 >= 0.02 * (total - 0.5), "{line}");
         released.insert(items, support);
     }
     assert_eq!(released.len() as u64, summary["itemsets"].as_u64().unwrap());
+    let singles = released.keys().filter(|i| i.len() == 1).count() as u64;
+    assert_eq!(
+        summary["items"].as_u64().unwrap(),
+        singles,
+        "released items only"
+    );
+    assert!(singles < 167);
     assert!(released.contains_key(&vec!["whole milk".to_string()]));
     for (items, support) in released.iter().filter(|(i, _)| i.len() == 2) {
+        assert!(items[0] < items[1], "items by name: {items:?}");
         for item in items {
             assert!(released[&vec![item.clone()]] >= *support, "{items:?}");
         }
@@ -189,20 +202,41 @@ fn mine_releases_private_counts() {
         (0.1..=1.0).contains(&c)
     }));
     // A seed reproduces a release; another gives other noise.
-    let (_, again, _) = run("b", &["--private-seed", "3"]);
+    let (_, again, _) = run("b", &private);
     assert_eq!(sets, again);
-    let (_, other, _) = run("c", &["--private-seed", "4"]);
+    let (_, other, _) = run("c", &["--private-epsilon", "8", "--private-seed", "4"]);
     assert_ne!(sets, other);
 
-    for (extra, says) in [
-        (&["--target", "closed"][..], "frequent itemsets only"),
-        (&["--max-len", "4"][..], "max_len"),
-        (&["--private-delta", "1.5"][..], "delta"),
+    // An order id two users share would credit one with the other's items.
+    let shared = dir.path().join("shared.csv");
+    std::fs::write(
+        &shared,
+        "user,item,time,order\nu1,a,2020-01-01,o1\nu2,b,2020-01-01,o1\n",
+    )
+    .unwrap();
+    for (input, extra, says) in [
+        (
+            "data/groceries.csv",
+            &["--target", "closed"][..],
+            "frequent itemsets only",
+        ),
+        ("data/groceries.csv", &["--max-len", "4"][..], "max_len"),
+        (
+            "data/groceries.csv",
+            &["--private-delta", "1.5"][..],
+            "delta",
+        ),
+        (
+            "data/groceries.csv",
+            &["--algorithm", "apriori"][..],
+            "do not apply",
+        ),
+        (shared.to_str().unwrap(), &[][..], "order \"o1\""),
     ] {
         let mut args = vec![
             "mine",
             "-i",
-            "data/groceries.csv",
+            input,
             "--min-support",
             "0.02",
             "--private-epsilon",

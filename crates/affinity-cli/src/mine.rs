@@ -109,9 +109,11 @@ pub struct MineArgs {
     /// make each basket its own shopper. Frequent itemsets of at most 3 items (default 2).
     #[arg(long)]
     private_epsilon: Option<f64>,
-    /// Private release: δ [default: 1 / shoppers].
-    #[arg(long, requires = "private_epsilon")]
-    private_delta: Option<f64>,
+    /// Private release: δ, well below one over the number of shoppers (never computed from
+    /// the data: that would tell the number).
+    #[arg(long, requires = "private_epsilon",
+          default_value_t = PrivateCountParams::default().delta)]
+    private_delta: f64,
     /// Private release: the squared weight one shopper spreads over their itemsets: up to
     /// this many itemsets count fully, a shopper with n > this counts √(this / n) in each.
     #[arg(long, requires = "private_epsilon",
@@ -185,12 +187,23 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
         OutputFormatArg::Csv => ItemsetFormat::Csv,
         OutputFormatArg::Text | OutputFormatArg::Parquet => ItemsetFormat::Text,
     };
-    let (names, transactions, owners) = load_transactions(&args.input)?;
-    let names = names.as_slice();
+    let (mut names, mut transactions, owners) =
+        load_transactions(&args.input, args.private_epsilon.is_some())?;
     let release = match args.private_epsilon {
-        Some(epsilon) => Some(release_privately(&args, epsilon, &transactions, &owners)?),
+        Some(epsilon) => {
+            // Ids by name, not by first appearance in the file, which one shopper could move.
+            number_by_name(&mut names, &mut transactions);
+            Some(release_privately(
+                &args,
+                epsilon,
+                min_support,
+                &transactions,
+                &owners,
+            )?)
+        }
         None => None,
     };
+    let names = names.as_slice();
     progress.start("itemsets", None);
     let summary = if args.count_only || (args.json && args.output.is_none()) {
         let mut counter = Counted::new(CountSink::default(), progress);
@@ -322,8 +335,10 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
 
 /// Item names, transactions and each transaction's shopper: basket files keep their blank
 /// lines as empty transactions, each its own shopper; event files are grouped into baskets
-/// (order, else user and day) of their users; a Parquet or Arrow table is either.
-fn load_transactions(input: &InputArgs) -> anyhow::Result<Loaded> {
+/// (order, else user and day) of their users; a Parquet or Arrow table is either. With
+/// `private`, an order id that several users share is an error: its basket would be counted
+/// for one of them.
+fn load_transactions(input: &InputArgs, private: bool) -> anyhow::Result<Loaded> {
     let (format, options) = input.to_format()?;
     let own_shoppers = |n: usize| (0..n as u32).collect::<Vec<u32>>();
     if let (Some(container), Format::Parquet(spec) | Format::ArrowIpc(spec)) =
@@ -348,6 +363,24 @@ fn load_transactions(input: &InputArgs) -> anyhow::Result<Loaded> {
         }
         None => {
             let (dataset, _) = input.load()?;
+            if private {
+                let mut shopper_of: std::collections::HashMap<u32, u32> = Default::default();
+                for event in &dataset.interactions {
+                    if let Some(order) = event.order {
+                        let first = *shopper_of.entry(order).or_insert(event.user);
+                        if first != event.user {
+                            bail!(
+                                "{}: order {:?} holds events of users {:?} and {:?}; a private \
+                                 release needs each basket to be one shopper's",
+                                input.input.display(),
+                                dataset.orders.name(order),
+                                dataset.users.name(first),
+                                dataset.users.name(event.user)
+                            );
+                        }
+                    }
+                }
+            }
             let (baskets, owners) = dataset
                 .baskets(BasketRule::default())
                 .into_iter()
@@ -365,51 +398,85 @@ type Loaded = (Vec<String>, Vec<Vec<u32>>, Vec<u32>);
 fn release_privately(
     args: &MineArgs,
     epsilon: f64,
+    min_support: MinSupport,
     transactions: &[Vec<u32>],
     owners: &[u32],
 ) -> anyhow::Result<PrivateItemsets> {
     if !matches!(args.target, TargetArg::Frequent) {
         bail!("--private-epsilon releases frequent itemsets only (not --target closed or maximal)");
     }
-    let max_len = args.max_len.unwrap_or(2);
-    let min_support = match (&args.min_support, args.min_count) {
-        (Some(fraction), _) => fraction
-            .parse::<f64>()
-            .map_err(|e| anyhow::anyhow!("--min-support {fraction}: {e}"))?,
-        _ => 0.0,
+    if args.max_itemsets.is_some() || matches!(args.algorithm, AlgorithmArg::Apriori) {
+        bail!(
+            "--private-epsilon counts itemsets of at most 3 items directly: --max-itemsets and \
+             --algorithm do not apply"
+        );
+    }
+    let (fraction, min_count) = match min_support {
+        MinSupport::Fraction {
+            numerator,
+            denominator,
+        } => (numerator as f64 / denominator as f64, 0),
+        MinSupport::Count(count) => (0.0, count),
     };
     let params = PrivateCountParams {
         epsilon,
         delta: args.private_delta,
         per_shopper: args.private_per_shopper,
-        max_len,
-        min_support,
+        max_len: args.max_len.unwrap_or(2),
+        min_support: fraction,
         seed: args.private_seed,
     };
     let mut release = private_itemsets(transactions, owners, &params)?;
     // A count floor is post-processing; subsets count at least as much, so none is orphaned.
-    if let Some(min_count) = args.min_count {
-        release.itemsets.retain(|s| s.support >= min_count);
-    }
+    release.itemsets.retain(|s| s.support >= min_count);
     Ok(release)
 }
 
-/// What `affinity mine` reports for a private release: shoppers (noisy) as transactions.
-fn released_summary(release: &PrivateItemsets, transactions: &[Vec<u32>]) -> MiningSummary {
-    let items = transactions
+/// Renumbers items in name order (ids, and so the order of items and itemsets in what is
+/// written, then follow names, not the file).
+fn number_by_name(names: &mut Vec<String>, transactions: &mut [Vec<u32>]) {
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    order.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+    let mut new_id = vec![0u32; names.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_id[old as usize] = new as u32;
+    }
+    for basket in transactions.iter_mut() {
+        for item in basket.iter_mut() {
+            *item = new_id[*item as usize];
+        }
+        basket.sort_unstable();
+    }
+    *names = order
         .iter()
-        .flatten()
-        .max()
-        .map_or(0, |&m| m as usize + 1);
+        .map(|&old| names[old as usize].clone())
+        .collect();
+}
+
+/// What `affinity mine` reports for a private release: only what was released (the noisy
+/// number of shoppers as transactions, the items of the released itemsets), and the floor a
+/// released count had to reach.
+fn released_summary(release: &PrivateItemsets, min_support: MinSupport) -> MiningSummary {
+    let singles = release
+        .itemsets
+        .iter()
+        .filter(|s| s.items.len() == 1)
+        .count();
+    let floor = match min_support {
+        MinSupport::Fraction {
+            numerator,
+            denominator,
+        } => release
+            .spent
+            .threshold
+            .max(release.total as f64 * numerator as f64 / denominator as f64),
+        MinSupport::Count(count) => release.spent.threshold.max(count as f64),
+    };
     MiningSummary {
         transactions: release.total,
-        items,
-        frequent_items: release
-            .itemsets
-            .iter()
-            .filter(|s| s.items.len() == 1)
-            .count(),
-        min_count: release.spent.threshold.ceil() as u64,
+        items: singles,
+        frequent_items: singles,
+        min_count: floor.ceil() as u64,
         itemsets: release.itemsets.len() as u64,
     }
 }
@@ -428,7 +495,7 @@ fn fill<S: ItemsetSink>(
             for set in &release.itemsets {
                 sink.push(&set.items, set.support)?;
             }
-            Ok(released_summary(release, transactions))
+            Ok(released_summary(release, params.min_support))
         }
     }
 }
