@@ -41,7 +41,7 @@ pub use mine::{mine_at_most, mine_group, mine_itemsets, Algorithm, BoundedMining
 pub use params::{Duplicates, MinSupport, MiningParams, Target};
 pub use private::{
     private_itemsets, shopper_itemsets, PrivateCountParams, PrivateCountsSpent, PrivateItemsets,
-    MAX_PRIVATE_LEN,
+    MAX_PER_SHOPPER, MAX_PRIVATE_LEN,
 };
 pub use rules::{
     generate_rules, rule_shoppers, write_rules_csv, write_rules_json, Consequents, Rule, RuleIndex,

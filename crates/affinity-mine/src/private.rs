@@ -1,63 +1,5 @@
-//! Itemset counts released with differential privacy, one shopper as the unit.
-//!
-//! Support counts baskets, and one shopper may fill many baskets and hold many itemsets, so
-//! a count can move by far more than one when a shopper joins. [`private_itemsets`] bounds
-//! what one shopper can do before it adds noise:
-//!
-//! 1. **A shopper counts once per itemset**: an itemset's count is the number of shoppers who
-//!    bought all of it in one basket (as [`crate::rule_shoppers`] counts rules), and the
-//!    total is the number of shoppers.
-//! 2. **A shopper's weight**: a shopper who contributes `n` itemsets (of 1 to `max_len`
-//!    items) counts in each of them, and in the total, with weight
-//!    `w = min(1, √(per_shopper / n))`, so that the squares of everything they add come to at
-//!    most `per_shopper + 1`: the L2 clipping of DP-SGD, with the shopper's vector of counts
-//!    as the gradient. One weight for all of a shopper's counts keeps the ratios between
-//!    their counts (confidences, lifts) as they are: those become shopper-weighted averages,
-//!    heavy shoppers weighing less. A shopper contributes every itemset they hold, or, past
-//!    `16 × per_shopper`, a random choice of that many (the cap the threshold below needs;
-//!    drawn without listing them all when there are over a million).
-//! 3. **Gaussian noise** of standard deviation `σ √(per_shopper + 1)`, σ the multiplier that
-//!    makes one Gaussian release (ε, δ/2)-DP ([`affinity_core::privacy::noise_for_epsilon`]
-//!    with one step at sample rate 1), is added to every count and to the total.
-//! 4. **A threshold** hides the itemsets that only the added shopper holds (their count is
-//!    at most 1, and whether they appear at all would tell): an itemset is released only
-//!    when its noisy count is at least `1 + noise × z`, z the normal quantile at tail
-//!    `δ / 2 / (16 × per_shopper)` (Wilson et al., "Differentially private SQL with bounded
-//!    user contribution", PETS 2020: Gaussian thresholding). With the Gaussian mechanism on
-//!    the itemsets both data sets hold, the release is (ε, δ)-DP.
-//!
-//! Nothing else depends on the data: δ is a setting (default 1e-6), not one over the number
-//! of shoppers, which would tell the number. The noise comes from ChaCha20 keyed with 256
-//! bits from the operating system; each shopper's random choice comes from a stream of its
-//! own (numbered by the shopper's id), so one shopper's presence moves no one else's draws.
-//!
-//! What is released, the noisy counts, the noisy total and the settings, is all that the
-//! rules built on them use ([`crate::generate_rules`] on [`PrivateItemsets::itemsets`] over
-//! [`PrivateItemsets::total`]); whatever is computed from them afterwards (supports,
-//! confidences, the rounding and the clamping below) is post-processing and spends nothing
-//! more. Item ids are the caller's: where they come from the order in which a file names
-//! items, that order shows in the release (`affinity mine` numbers items by name first).
-//!
-//! ```
-//! use affinity_mine::{generate_rules, private_itemsets, PrivateCountParams, RuleParams};
-//! // 400 shoppers buy bread and butter together; 300 of them also buy jam, alone.
-//! let mut baskets = Vec::new();
-//! let mut owners = Vec::new();
-//! for shopper in 0..400u32 {
-//!     baskets.push(vec![0, 1]);
-//!     owners.push(shopper);
-//!     if shopper < 300 {
-//!         baskets.push(vec![2]);
-//!         owners.push(shopper);
-//!     }
-//! }
-//! let params = PrivateCountParams { epsilon: 1.0, ..PrivateCountParams::default() };
-//! let released = private_itemsets(&baskets, &owners, &params)?;
-//! assert!(released.spent.epsilon <= 1.0);
-//! let rules = generate_rules(&released.itemsets, released.total, &RuleParams::default())?;
-//! assert!(rules.iter().any(|r| r.antecedent == [0] && r.consequent == [1] && r.confidence > 0.9));
-//! # Ok::<(), affinity_mine::MineError>(())
-//! ```
+//! Itemset counts released with differential privacy, one shopper as the unit
+//! ([`private_itemsets`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -86,7 +28,7 @@ pub struct PrivateCountParams {
     pub delta: f64,
     /// The squared weight one shopper may spread over their itemsets: a shopper with up to
     /// this many itemsets counts fully in each, one with `n` more counts `√(per_shopper / n)`
-    /// in each (module docs). 1 to [`MAX_PER_SHOPPER`].
+    /// in each ([`private_itemsets`]). 1 to [`MAX_PER_SHOPPER`].
     pub per_shopper: usize,
     /// Longest itemset, 1 to [`MAX_PRIVATE_LEN`].
     pub max_len: usize,
@@ -195,9 +137,68 @@ pub struct PrivateItemsets {
     pub spent: PrivateCountsSpent,
 }
 
-/// Releases itemset counts with (ε, δ)-differential privacy per shopper (module docs).
-/// `owners[b]` is the shopper of `baskets[b]`; data without shoppers can give each basket its
-/// own (the unit is then the basket). Item id `u32::MAX` is reserved.
+/// Releases itemset counts with (ε, δ)-differential privacy per shopper. `owners[b]` is the
+/// shopper of `baskets[b]`; data without shoppers can give each basket its own (the unit is
+/// then the basket). Item id `u32::MAX` is reserved.
+///
+/// Support counts baskets, and one shopper may fill many baskets and hold many itemsets, so
+/// a count can move by far more than one when a shopper joins. it bounds
+/// what one shopper can do before it adds noise:
+///
+/// 1. **A shopper counts once per itemset**: an itemset's count is the number of shoppers who
+///    bought all of it in one basket (as [`crate::rule_shoppers`] counts rules), and the
+///    total is the number of shoppers.
+/// 2. **A shopper's weight**: a shopper who contributes `n` itemsets (of 1 to `max_len`
+///    items) counts in each of them, and in the total, with weight
+///    `w = min(1, √(per_shopper / n))`, so that the squares of everything they add come to at
+///    most `per_shopper + 1`: the L2 clipping of DP-SGD, with the shopper's vector of counts
+///    as the gradient. One weight for all of a shopper's counts keeps the ratios between
+///    their counts (confidences, lifts) as they are: those become shopper-weighted averages,
+///    heavy shoppers weighing less. A shopper contributes every itemset they hold, or, past
+///    `16 × per_shopper`, a random choice of that many (the cap the threshold below needs;
+///    drawn without listing them all when there are over a million).
+/// 3. **Gaussian noise** of standard deviation `σ √(per_shopper + 1)`, σ the multiplier that
+///    makes one Gaussian release (ε, δ/2)-DP ([`affinity_core::privacy::noise_for_epsilon`]
+///    with one step at sample rate 1), is added to every count and to the total.
+/// 4. **A threshold** hides the itemsets that only the added shopper holds (their count is
+///    at most 1, and whether they appear at all would tell): an itemset is released only
+///    when its noisy count is at least `1 + noise × z`, z the normal quantile at tail
+///    `δ / 2 / (16 × per_shopper)` (Wilson et al., "Differentially private SQL with bounded
+///    user contribution", PETS 2020: Gaussian thresholding). With the Gaussian mechanism on
+///    the itemsets both data sets hold, the release is (ε, δ)-DP.
+///
+/// Nothing else depends on the data: δ is a setting (default 1e-6), not one over the number
+/// of shoppers, which would tell the number. The noise comes from ChaCha20 keyed with 256
+/// bits from the operating system; each shopper's random choice comes from a stream of its
+/// own (numbered by the shopper's id), so one shopper's presence moves no one else's draws.
+///
+/// What is released, the noisy counts, the noisy total and the settings, is all that the
+/// rules built on them use ([`crate::generate_rules`] on [`PrivateItemsets::itemsets`] over
+/// [`PrivateItemsets::total`]); whatever is computed from them afterwards (supports,
+/// confidences, the rounding and the clamping below) is post-processing and spends nothing
+/// more. Item ids are the caller's: where they come from the order in which a file names
+/// items, that order shows in the release (`affinity mine` numbers items by name first).
+///
+/// ```
+/// use affinity_mine::{generate_rules, private_itemsets, PrivateCountParams, RuleParams};
+/// // 400 shoppers buy bread and butter together; 300 of them also buy jam, alone.
+/// let mut baskets = Vec::new();
+/// let mut owners = Vec::new();
+/// for shopper in 0..400u32 {
+///     baskets.push(vec![0, 1]);
+///     owners.push(shopper);
+///     if shopper < 300 {
+///         baskets.push(vec![2]);
+///         owners.push(shopper);
+///     }
+/// }
+/// let params = PrivateCountParams { epsilon: 1.0, ..PrivateCountParams::default() };
+/// let released = private_itemsets(&baskets, &owners, &params)?;
+/// assert!(released.spent.epsilon <= 1.0);
+/// let rules = generate_rules(&released.itemsets, released.total, &RuleParams::default())?;
+/// assert!(rules.iter().any(|r| r.antecedent == [0] && r.consequent == [1] && r.confidence > 0.9));
+/// # Ok::<(), affinity_mine::MineError>(())
+/// ```
 pub fn private_itemsets(
     baskets: &[Vec<u32>],
     owners: &[u32],
