@@ -142,7 +142,7 @@ pub struct PrivateItemsets {
 /// then the basket). Item id `u32::MAX` is reserved.
 ///
 /// Support counts baskets, and one shopper may fill many baskets and hold many itemsets, so
-/// a count can move by far more than one when a shopper joins. it bounds
+/// a count can move by far more than one when a shopper joins. It bounds
 /// what one shopper can do before it adds noise:
 ///
 /// 1. **A shopper counts once per itemset**: an itemset's count is the number of shoppers who
