@@ -333,14 +333,21 @@ pub fn run(args: MineArgs, progress: &dyn Progress) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Item names, transactions and each transaction's shopper: basket files keep their blank
-/// lines as empty transactions, each its own shopper; event files are grouped into baskets
-/// (order, else user and day) of their users; a Parquet or Arrow table is either. With
-/// `private`, an order id that several users share is an error: its basket would be counted
-/// for one of them.
+/// Item names, transactions and (with `private`; else none for basket files) each
+/// transaction's shopper: basket files keep their blank lines as empty transactions, each its
+/// own shopper; event files are grouped into baskets (order, else user and day) of their
+/// users; a Parquet or Arrow table is either. With `private`, an order id that several users
+/// share is an error: its basket would be counted for one of them.
 fn load_transactions(input: &InputArgs, private: bool) -> anyhow::Result<Loaded> {
     let (format, options) = input.to_format()?;
-    let own_shoppers = |n: usize| (0..n as u32).collect::<Vec<u32>>();
+    // Only a private release reads shoppers: plain mining does not pay for the list.
+    let own_shoppers = |n: usize| {
+        if private {
+            (0..n as u32).collect::<Vec<u32>>()
+        } else {
+            Vec::new()
+        }
+    };
     if let (Some(container), Format::Parquet(spec) | Format::ArrowIpc(spec)) =
         (input.format.container(), &format)
     {
