@@ -18,8 +18,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-// Parsed once per process, so the size of the largest variant costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Inspect a dataset.
