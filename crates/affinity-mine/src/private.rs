@@ -230,7 +230,7 @@ pub fn private_itemsets(
     // Noise from stream 0, in a fixed order of the itemsets, so that a seed reproduces it.
     let mut noise = Normal::new(ChaCha20Rng::from_seed(key));
     let mut keys: Vec<Key> = counts.keys().copied().collect();
-    keys.sort_unstable_by_key(|k| (len(k), *k));
+    sort_keys(&mut keys);
     let noisy_total = total + noise_std * noise.draw();
     let floor = threshold.max(params.min_support * noisy_total);
     let mut released: HashMap<Key, u64> = HashMap::new();
@@ -252,10 +252,7 @@ pub fn private_itemsets(
         }
         if closed {
             released.insert(key, count);
-            itemsets.push(Itemset {
-                items: key.iter().copied().filter(|&i| i != NONE).collect(),
-                support: count,
-            });
+            itemsets.push(to_itemset(key, count));
         }
     }
     let most = itemsets.iter().map(|s| s.support).max().unwrap_or(0);
@@ -291,21 +288,19 @@ pub fn shopper_itemsets(
     check_input(baskets, owners)?;
     let mut counts: HashMap<Key, u64> = HashMap::new();
     for baskets_of in by_shopper(owners) {
-        for key in held_itemsets(baskets, &baskets_of, max_len) {
+        for key in held_itemsets(&basket_lists(baskets, &baskets_of), max_len) {
             *counts.entry(key).or_default() += 1;
         }
     }
-    let mut out: Vec<(Key, u64)> = counts
-        .into_iter()
-        .filter(|&(_, c)| c >= min_count)
+    let mut keys: Vec<Key> = counts
+        .iter()
+        .filter(|&(_, &c)| c >= min_count)
+        .map(|(&k, _)| k)
         .collect();
-    out.sort_unstable_by_key(|(k, _)| (len(k), *k));
-    Ok(out
+    sort_keys(&mut keys);
+    Ok(keys
         .into_iter()
-        .map(|(key, support)| Itemset {
-            items: key.iter().copied().filter(|&i| i != NONE).collect(),
-            support,
-        })
+        .map(|k| to_itemset(k, counts[&k]))
         .collect())
 }
 
@@ -382,6 +377,19 @@ fn len(key: &Key) -> usize {
     key.iter().filter(|&&i| i != NONE).count()
 }
 
+/// Keys shortest first, then by items: the order of every list of them here.
+fn sort_keys(keys: &mut [Key]) {
+    keys.sort_unstable_by_key(|k| (len(k), *k));
+}
+
+/// The itemset a key stands for, with its count.
+fn to_itemset(key: Key, support: u64) -> Itemset {
+    Itemset {
+        items: key.iter().copied().filter(|&i| i != NONE).collect(),
+        support,
+    }
+}
+
 /// The subsets one item shorter (none for a single item).
 fn shorter(key: &Key) -> Vec<Key> {
     let n = len(key);
@@ -413,12 +421,16 @@ fn by_shopper(owners: &[u32]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// A basket's items, sorted and distinct.
-fn distinct_items(basket: &[u32]) -> Vec<u32> {
-    let mut items = basket.to_vec();
-    items.sort_unstable();
-    items.dedup();
-    items
+/// Each of the shopper's baskets (indices `of`) as its items, sorted and distinct.
+fn basket_lists(baskets: &[Vec<u32>], of: &[usize]) -> Vec<Vec<u32>> {
+    of.iter()
+        .map(|&b| {
+            let mut items = baskets[b].clone();
+            items.sort_unstable();
+            items.dedup();
+            items
+        })
+        .collect()
 }
 
 /// Itemsets of 1 to `max_len` items in a basket of `n` distinct items, with repeats across
@@ -434,12 +446,11 @@ fn itemsets_in(n: usize, max_len: usize) -> u128 {
 /// (a million keys is about 40 MB of hash set).
 const LIST_AT_MOST: u128 = 1 << 20;
 
-/// Every distinct itemset of 1 to `max_len` items that one of the shopper's baskets holds,
-/// sorted.
-fn held_itemsets(baskets: &[Vec<u32>], of: &[usize], max_len: usize) -> Vec<Key> {
+/// Every distinct itemset of 1 to `max_len` items that one of the shopper's baskets (`lists`,
+/// from [`basket_lists`]) holds, sorted.
+fn held_itemsets(lists: &[Vec<u32>], max_len: usize) -> Vec<Key> {
     let mut held: HashSet<Key> = HashSet::new();
-    for &b in of {
-        let items = distinct_items(&baskets[b]);
+    for items in lists {
         let n = items.len();
         for a in 0..n {
             held.insert([items[a], NONE, NONE]);
@@ -458,7 +469,7 @@ fn held_itemsets(baskets: &[Vec<u32>], of: &[usize], max_len: usize) -> Vec<Key>
         }
     }
     let mut held: Vec<Key> = held.into_iter().collect();
-    held.sort_unstable_by_key(|k| (len(k), *k));
+    sort_keys(&mut held);
     held
 }
 
@@ -467,55 +478,34 @@ fn held_itemsets(baskets: &[Vec<u32>], of: &[usize], max_len: usize) -> Vec<Key>
 /// the distinct itemsets (one held in many baskets comes up more often), which changes
 /// which of a very heavy shopper's itemsets count, not how much the shopper can add.
 fn drawn_itemsets(
-    baskets: &[Vec<u32>],
-    of: &[usize],
+    lists: &[Vec<u32>],
     max_len: usize,
     most: usize,
     rng: &mut ChaCha20Rng,
 ) -> Vec<Key> {
-    let lists: Vec<Vec<u32>> = of.iter().map(|&b| distinct_items(&baskets[b])).collect();
     let weights: Vec<f64> = lists
         .iter()
         .map(|items| itemsets_in(items.len(), max_len) as f64)
         .collect();
-    let sum: f64 = weights.iter().sum();
     let mut chosen: HashSet<Key> = HashSet::new();
     for _ in 0..most.saturating_mul(4) {
         if chosen.len() == most {
             break;
         }
-        let mut at = unit(rng) * sum;
-        let pick = weights
-            .iter()
-            .position(|&w| {
-                at -= w;
-                at < 0.0
-            })
-            .unwrap_or(weights.len() - 1);
-        let items = &lists[pick];
+        let items = &lists[pick(&weights, rng)];
         if items.is_empty() {
             continue;
         }
         let sizes: Vec<f64> = (1..=max_len)
             .map(|s| itemsets_in(items.len(), s) as f64 - itemsets_in(items.len(), s - 1) as f64)
             .collect();
-        let mut at = unit(rng) * sizes.iter().sum::<f64>();
-        let size = 1 + sizes
-            .iter()
-            .position(|&w| {
-                at -= w;
-                at < 0.0
-            })
-            .unwrap_or(max_len - 1);
+        let size = 1 + pick(&sizes, rng);
         if size > items.len() {
             continue;
         }
-        // `size` distinct positions, by a partial Fisher-Yates over the basket's indices.
+        // `size` distinct positions of the basket.
         let mut positions: Vec<usize> = (0..items.len()).collect();
-        for i in 0..size {
-            let j = i + below(rng, positions.len() - i);
-            positions.swap(i, j);
-        }
+        choose_first(&mut positions, size, rng);
         let mut key = [NONE; MAX_PRIVATE_LEN];
         let mut picked: Vec<u32> = positions[..size].iter().map(|&p| items[p]).collect();
         picked.sort_unstable();
@@ -523,7 +513,7 @@ fn drawn_itemsets(
         chosen.insert(key);
     }
     let mut chosen: Vec<Key> = chosen.into_iter().collect();
-    chosen.sort_unstable_by_key(|k| (len(k), *k));
+    sort_keys(&mut chosen);
     chosen
 }
 
@@ -543,27 +533,44 @@ fn weighted_itemsets(
     rng: &mut ChaCha20Rng,
 ) -> (Vec<Key>, f64) {
     let most = most_itemsets(params.per_shopper);
-    let listed: u128 = of
+    let lists = basket_lists(baskets, of);
+    let listed: u128 = lists
         .iter()
-        .map(|&b| itemsets_in(distinct_items(&baskets[b]).len(), params.max_len))
+        .map(|items| itemsets_in(items.len(), params.max_len))
         .sum();
     let mut given = if listed > LIST_AT_MOST && listed > most as u128 {
-        drawn_itemsets(baskets, of, params.max_len, most, rng)
+        drawn_itemsets(&lists, params.max_len, most, rng)
     } else {
-        held_itemsets(baskets, of, params.max_len)
+        held_itemsets(&lists, params.max_len)
     };
     if given.len() > most {
-        // A partial Fisher-Yates shuffle: the first `most` are a uniform choice.
-        for i in 0..most {
-            let j = i + below(rng, given.len() - i);
-            given.swap(i, j);
-        }
+        choose_first(&mut given, most, rng);
         given.truncate(most);
     }
     let weight = (params.per_shopper as f64 / given.len().max(1) as f64)
         .sqrt()
         .min(1.0);
     (given, weight)
+}
+
+/// Puts a uniform random choice of `k` of `items` first (a partial Fisher-Yates shuffle).
+fn choose_first<T>(items: &mut [T], k: usize, rng: &mut ChaCha20Rng) {
+    for i in 0..k {
+        let j = i + below(rng, items.len() - i);
+        items.swap(i, j);
+    }
+}
+
+/// An index drawn in proportion to `weights` (the last one if rounding leaves none).
+fn pick(weights: &[f64], rng: &mut ChaCha20Rng) -> usize {
+    let mut at = unit(rng) * weights.iter().sum::<f64>();
+    weights
+        .iter()
+        .position(|&w| {
+            at -= w;
+            at < 0.0
+        })
+        .unwrap_or(weights.len() - 1)
 }
 
 /// Uniform in (0, 1]: never 0, so that its logarithm is finite.
@@ -642,7 +649,7 @@ mod tests {
             ..PrivateCountParams::default()
         };
         for of in by_shopper(&owners) {
-            let held = held_itemsets(&baskets, &of, 3);
+            let held = held_itemsets(&basket_lists(&baskets, &of), 3);
             let (keys, weight) = weighted_itemsets(&baskets, &of, &params, &mut rng(7));
             // Distinct (so each count moves by the weight at most) and all really held.
             let distinct: HashSet<Key> = keys.iter().copied().collect();
@@ -659,7 +666,10 @@ mod tests {
         // The heavy shopper holds 40 items, 120 pairs (items 1, 6 and 7 apart) and 40
         // triples: more than 16 x 5, so a choice of 80 counts, each at weight 1/4.
         let heavy = by_shopper(&owners).pop().unwrap();
-        assert_eq!(held_itemsets(&baskets, &heavy, 3).len(), 40 + 120 + 40);
+        assert_eq!(
+            held_itemsets(&basket_lists(&baskets, &heavy), 3).len(),
+            40 + 120 + 40
+        );
         let (keys, weight) = weighted_itemsets(&baskets, &heavy, &params, &mut rng(7));
         assert_eq!((keys.len(), weight), (80, 0.25));
     }
@@ -680,7 +690,7 @@ mod tests {
         let distinct: HashSet<Key> = keys.iter().copied().collect();
         assert_eq!(distinct.len(), keys.len());
         for key in &keys {
-            let items: Vec<u32> = key.iter().copied().filter(|&i| i != NONE).collect();
+            let items = to_itemset(*key, 0).items;
             assert!(items.windows(2).all(|w| w[0] < w[1]) && items.iter().all(|&i| i < 3_000));
         }
         // Mostly triples, as the basket holds mostly triples.
