@@ -371,22 +371,7 @@ fn load_transactions(input: &InputArgs, private: bool) -> anyhow::Result<Loaded>
         None => {
             let (dataset, _) = input.load()?;
             if private {
-                let mut shopper_of: std::collections::HashMap<u32, u32> = Default::default();
-                for event in &dataset.interactions {
-                    if let Some(order) = event.order {
-                        let first = *shopper_of.entry(order).or_insert(event.user);
-                        if first != event.user {
-                            bail!(
-                                "{}: order {:?} holds events of users {:?} and {:?}; a private \
-                                 release needs each basket to be one shopper's",
-                                input.input.display(),
-                                dataset.orders.name(order),
-                                dataset.users.name(first),
-                                dataset.users.name(event.user)
-                            );
-                        }
-                    }
-                }
+                one_shopper_per_order(&dataset, &input.input)?;
             }
             let (baskets, owners) = dataset
                 .baskets(BasketRule::default())
@@ -400,6 +385,41 @@ fn load_transactions(input: &InputArgs, private: bool) -> anyhow::Result<Loaded>
 
 /// Item names, transactions, and the shopper of each.
 type Loaded = (Vec<String>, Vec<Vec<u32>>, Vec<u32>);
+
+/// Fails on an order id that events of two users share (read from `path`).
+fn one_shopper_per_order(
+    dataset: &affinity_data::Dataset,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut shopper_of: std::collections::HashMap<u32, u32> = Default::default();
+    for event in &dataset.interactions {
+        let Some(order) = event.order else { continue };
+        let first = *shopper_of.entry(order).or_insert(event.user);
+        if first != event.user {
+            bail!(
+                "{}: order {:?} holds events of users {:?} and {:?}; a private release needs \
+                 each basket to be one shopper's",
+                path.display(),
+                dataset.orders.name(order),
+                dataset.users.name(first),
+                dataset.users.name(event.user)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A minimum support as the fraction of the (noisy) shoppers and the count a private release
+/// must reach: one of them is the setting, the other 0.
+fn support_floors(min_support: MinSupport) -> (f64, u64) {
+    match min_support {
+        MinSupport::Fraction {
+            numerator,
+            denominator,
+        } => (numerator as f64 / denominator as f64, 0),
+        MinSupport::Count(count) => (0.0, count),
+    }
+}
 
 /// The private release `--private-epsilon` asks for, with the mining flags that apply to it.
 fn release_privately(
@@ -418,13 +438,7 @@ fn release_privately(
              --algorithm do not apply"
         );
     }
-    let (fraction, min_count) = match min_support {
-        MinSupport::Fraction {
-            numerator,
-            denominator,
-        } => (numerator as f64 / denominator as f64, 0),
-        MinSupport::Count(count) => (0.0, count),
-    };
+    let (fraction, min_count) = support_floors(min_support);
     let params = PrivateCountParams {
         epsilon,
         delta: args.private_delta,
@@ -469,16 +483,12 @@ fn released_summary(release: &PrivateItemsets, min_support: MinSupport) -> Minin
         .iter()
         .filter(|s| s.items.len() == 1)
         .count();
-    let floor = match min_support {
-        MinSupport::Fraction {
-            numerator,
-            denominator,
-        } => release
-            .spent
-            .threshold
-            .max(release.total as f64 * numerator as f64 / denominator as f64),
-        MinSupport::Count(count) => release.spent.threshold.max(count as f64),
-    };
+    let (fraction, min_count) = support_floors(min_support);
+    let floor = release
+        .spent
+        .threshold
+        .max(release.total as f64 * fraction)
+        .max(min_count as f64);
     MiningSummary {
         transactions: release.total,
         items: singles,
