@@ -235,16 +235,13 @@ pub fn noise_for_epsilon(
             ));
         }
     }
-    let mut low = 0.0;
-    while high - low > 1e-6 * high {
-        let mid = 0.5 * (low + high);
-        if spent(mid) > target_epsilon {
-            low = mid;
-        } else {
-            high = mid;
-        }
-    }
-    Ok(high)
+    // To a relative 1e-6 of the bracket's current upper end.
+    Ok(bisect_up(
+        0.0,
+        high,
+        |low, high| high - low <= 1e-6 * high,
+        |sigma| spent(sigma) > target_epsilon,
+    ))
 }
 
 /// P(Z > z) for a standard normal Z, accurate far into the tail (computed from log erfc).
@@ -277,16 +274,32 @@ pub fn normal_tail_quantile(tail: f64) -> Result<f64, InvalidSetting> {
     // ln P(Z > z) = ln erfc(z / √2) − ln 2, falling in z; at 40 it is below ln 1e-300.
     let log_tail = |z: f64| log_erfc(z / std::f64::consts::SQRT_2) - std::f64::consts::LN_2;
     let target = tail.ln();
-    let (mut low, mut high) = (0.0, 40.0);
-    while high - low > 1e-12 {
+    Ok(bisect_up(
+        0.0,
+        40.0,
+        |low, high| high - low <= 1e-12,
+        |z| log_tail(z) > target,
+    ))
+}
+
+/// The least x between `low` and `high` where `short(x)` turns false (it must be true below and false
+/// above that point), halving the bracket until `close(low, high)`: the upper end of the last
+/// bracket, so that `short` is false there.
+fn bisect_up(
+    mut low: f64,
+    mut high: f64,
+    close: impl Fn(f64, f64) -> bool,
+    short: impl Fn(f64) -> bool,
+) -> f64 {
+    while !close(low, high) {
         let mid = 0.5 * (low + high);
-        if log_tail(mid) > target {
+        if short(mid) {
             low = mid;
         } else {
             high = mid;
         }
     }
-    Ok(high)
+    high
 }
 
 fn check_noise(noise_multiplier: f64) -> Result<(), InvalidSetting> {
