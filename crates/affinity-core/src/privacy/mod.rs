@@ -282,8 +282,8 @@ pub fn normal_tail_quantile(tail: f64) -> Result<f64, InvalidSetting> {
     ))
 }
 
-/// The least x between `low` and `high` where `short(x)` turns false (it must be true below and false
-/// above that point), halving the bracket until `close(low, high)`: the upper end of the last
+/// The least x between `low` and `high` where `short(x)` turns false (true below that point,
+/// false above), halving the bracket until `close(low, high)`: the upper end of the last
 /// bracket, so that `short` is false there.
 fn bisect_up(
     mut low: f64,
