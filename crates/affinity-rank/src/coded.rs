@@ -373,24 +373,17 @@ mod kernels {
     /// (`pairs` packed pairs each) and every item of `panels`.
     pub fn scores(codes: &[i32], panels: &[i16], pairs: usize, n_panels: usize, out: &mut [i32]) {
         #[cfg(target_arch = "x86_64")]
-        {
-            use crate::kernel::{isa_cap, Isa};
-            let cap = isa_cap();
-            if cap >= Isa::Avx512
-                && std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vnni")
-            {
-                // SAFETY: the CPU has the features (checked just above); the slices' lengths
-                // are checked inside.
-                unsafe { x86::scores_vnni(codes, panels, pairs, n_panels, out) };
-                return;
+        match crate::kernel::isa() {
+            // SAFETY: `isa` names a level only where the CPU has its features; the slices'
+            // lengths are checked inside.
+            crate::kernel::Isa::Avx512 => {
+                return unsafe { x86::scores_vnni(codes, panels, pairs, n_panels, out) }
             }
-            if cap >= Isa::Avx2 && std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                unsafe { x86::scores_avx2(codes, panels, pairs, n_panels, out) };
-                return;
+            // SAFETY: as above.
+            crate::kernel::Isa::Avx2 => {
+                return unsafe { x86::scores_avx2(codes, panels, pairs, n_panels, out) }
             }
+            crate::kernel::Isa::Portable => {}
         }
         portable(codes, panels, pairs, n_panels, out);
     }

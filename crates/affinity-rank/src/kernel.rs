@@ -52,37 +52,53 @@ fn products(
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
-    isa_cap() >= Isa::Avx2
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
+    isa() >= Isa::Avx2
 }
 
-/// Instruction sets the kernels choose among, narrowest first.
+/// Instruction sets the kernels choose among, narrowest first. A level is only ever returned
+/// by [`isa`] on a CPU that has every feature it names, which is what the kernels' `unsafe`
+/// calls rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Isa {
     /// Plain Rust, auto-vectorised for the build's target.
     Portable,
-    /// AVX2 (and FMA for floats).
+    /// AVX2 and FMA.
     Avx2,
-    /// AVX-512 (F, BW and VNNI for the integer codes).
+    /// AVX2 and FMA, and AVX-512 F, BW and VNNI (for the integer codes).
     Avx512,
 }
 
-/// The widest instruction set the kernels may use: the CPU's best unless the environment
-/// variable `AFFINITY_RANK_ISA` caps it at `avx2` or `portable`, so that one machine can
-/// measure what a smaller CPU would run (lists may then differ in the last bits, as they would
-/// there). Read once per process; a value it does not know is reported and ignored.
-pub(crate) fn isa_cap() -> Isa {
-    static CAP: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-    *CAP.get_or_init(|| {
+/// The widest instruction set the kernels use: the CPU's best unless the environment variable
+/// `AFFINITY_RANK_ISA` caps it at `avx2` or `portable`, so that one machine can measure what a
+/// smaller CPU would run (lists may then differ in the last bits, as they would there).
+/// Decided once per process; a cap it does not know is reported and ignored.
+pub(crate) fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
         let value = std::env::var("AFFINITY_RANK_ISA").unwrap_or_default();
-        parse_isa(&value).unwrap_or_else(|| {
+        let cap = parse_isa(&value).unwrap_or_else(|| {
             eprintln!(
                 "warning: AFFINITY_RANK_ISA={value:?} is not avx512, avx2 or portable: ignored"
             );
             Isa::Avx512
-        })
+        });
+        cap.min(detected_isa())
     })
+}
+
+/// The widest level this CPU has every feature of.
+fn detected_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") {
+                return Isa::Avx512;
+            }
+            return Isa::Avx2;
+        }
+    }
+    Isa::Portable
 }
 
 /// `AFFINITY_RANK_ISA`'s value; empty is no cap.
