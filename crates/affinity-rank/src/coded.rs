@@ -1,8 +1,10 @@
-//! Batch search with a first pass in 16-bit integers, exact all the same.
+//! Batch search with a first pass in small integers, exact all the same.
 //!
 //! Items and queries are rounded to integer codes (one scale for all items, one per query),
-//! and every query-item pair is scored by an integer inner product: twice the products per
-//! instruction of f32 (`vpmaddwd` on AVX2, `vpdpwssd` with AVX-512 VNNI). The rounding moves a
+//! and every query-item pair is scored by an integer inner product: 11-bit codes in 16-bit
+//! lanes with AVX-512 VNNI (`vpdpwssd`, twice the products per instruction of f32) and on CPUs
+//! without AVX2, 8-bit item codes and 6-bit query codes with AVX2 ([`Precision::Narrow`]:
+//! `vpmaddubsw`, where 16-bit lanes would only be about 1.6x f32). The rounding moves a
 //! score by at most a margin that the codes' errors bound (Cauchy-Schwarz), plus the f32
 //! rounding of the exact score. Every item whose coded score is within twice that margin of
 //! the k-th best coded score is a candidate; the candidates are scored exactly as one-query
@@ -23,6 +25,15 @@ const TILE: usize = 4;
 /// Largest code magnitude: 11 bits, within `i16`, and small enough that no sum can overflow
 /// `i32` below 256 pairs of dimensions (narrowed for wider vectors in [`code_limit`]).
 const MAX_CODE: f64 = 2047.0;
+/// Narrow item codes: within `i8`, stored as `code + NARROW_OFFSET` in a `u8` (what
+/// `vpmaddubsw` takes unsigned).
+const NARROW_ITEM_LIMIT: f64 = 127.0;
+const NARROW_OFFSET: i32 = 128;
+/// Narrow query codes: 6 bits, so that two `vpmaddubsw` results (each a sum of two products
+/// of at most 255 x 31) add up within `i16` before they are widened: 4 x 255 x 31 < 2^15.
+const NARROW_QUERY_LIMIT: f64 = 31.0;
+/// Dimensions per step of the narrow kernel: two groups of four bytes per item.
+const NARROW_STEP: usize = 8;
 /// Bytes of item codes scored against every query of a batch before the next ones: well within
 /// a core's L2 cache.
 const BLOCK_BYTES: usize = 512 * 1024;
@@ -34,17 +45,51 @@ const SUBNORMAL_SLACK: f64 = 2.0 * 1.401_298_464_324_817e-45;
 /// Unit roundoff of f32.
 const F32_ROUNDOFF: f64 = 1.0 / (1u64 << 24) as f64;
 
+/// How codes are stored and multiplied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Precision {
+    /// 11-bit codes on both sides, in `i16`, a pair of dimensions per `i32` lane.
+    Wide,
+    /// 8-bit item codes (in `u8`, offset by 128) and 6-bit query codes (in `i8`), four
+    /// dimensions per `i32` lane. Twice the margin's share of the scores' spread, so more
+    /// candidates, but 1.5x the products per instruction of `Wide` on AVX2 (measured by the
+    /// `integer_peak` example).
+    Narrow,
+}
+
+impl Precision {
+    /// What this CPU runs fastest: `Narrow` where AVX2 is the widest instruction set
+    /// ([`crate::kernel::isa`]); `Wide` with VNNI (which multiplies 16-bit pairs at twice
+    /// f32's rate) and in the portable loops.
+    fn for_this_cpu() -> Precision {
+        match crate::kernel::isa() {
+            crate::kernel::Isa::Avx2 => Precision::Narrow,
+            _ => Precision::Wide,
+        }
+    }
+}
+
+/// Panels of `PANEL` items (the last padded with zero codes).
+#[derive(Debug, Clone)]
+enum Panels {
+    /// For each pair of dimensions, each item's two codes.
+    Wide(Vec<i16>),
+    /// For each step of eight dimensions, each group of eight items' first four codes, then
+    /// their last four (`code + 128`).
+    Narrow(Vec<u8>),
+}
+
 /// Item codes, built once per index.
 #[derive(Debug, Clone)]
 pub(crate) struct Codes {
-    /// Panels of `PANEL` items (the last padded with zero codes): for each pair of dimensions,
-    /// each item's two codes.
-    panels: Vec<i16>,
+    panels: Panels,
     items: usize,
-    pairs: usize,
+    /// `i32` words of a query's codes: a pair of dimensions each (`Wide`), four (`Narrow`).
+    words: usize,
     /// The real value of one code unit.
     scale: f64,
-    limit: f64,
+    /// The largest code magnitude of a query.
+    query_limit: f64,
     /// The largest norm of an item vector and of an item's rounding error.
     max_norm: f64,
     max_error: f64,
@@ -74,23 +119,59 @@ fn norm(v: &[f32]) -> f64 {
         .sqrt()
 }
 
+/// Where one precision puts each item's codes.
+struct Layout<T> {
+    /// Codes per panel.
+    stride: usize,
+    /// Codes per item: its dimensions padded with zeros to whole words.
+    padded: usize,
+    limit: f64,
+    /// Places an item's codes in its panel, given its place there.
+    place: fn(&[i16], &mut [T], usize),
+}
+
+/// `Wide`: each pair of codes beside the other items' pairs.
+fn place_wide(codes: &[i16], panel: &mut [i16], item: usize) {
+    let at = item * 2;
+    for (pair, slot) in codes.chunks_exact(2).zip(panel.chunks_exact_mut(2 * PANEL)) {
+        slot[at..at + 2].copy_from_slice(pair);
+    }
+}
+
+/// `Narrow`: in each step of eight dimensions, the item's first four codes in its group's
+/// first 32 bytes, the last four in the next 32, offset to unsigned.
+fn place_narrow(codes: &[i16], panel: &mut [u8], item: usize) {
+    let (group, lane) = (item / 8, item % 8);
+    let steps = codes
+        .chunks_exact(NARROW_STEP)
+        .zip(panel.chunks_exact_mut(NARROW_STEP * PANEL));
+    for (codes, slot) in steps {
+        for (half, four) in codes.chunks_exact(4).enumerate() {
+            let at = (group * 2 + half) * 32 + lane * 4;
+            for (byte, &code) in slot[at..at + 4].iter_mut().zip(four) {
+                *byte = (i32::from(code) + NARROW_OFFSET) as u8;
+            }
+        }
+    }
+}
+
 /// Codes the items from `first` on into `panels` (whole panels of the item matrix `values`,
-/// `dim` wide); returns their largest norm and largest rounding error.
-fn code_items(
+/// `dim` wide, laid out by `layout`); returns their largest norm and largest rounding error.
+fn code_items<T>(
     values: &[f32],
     dim: usize,
     first: usize,
-    panels: &mut [i16],
+    panels: &mut [T],
+    layout: &Layout<T>,
     scale: f64,
-    limit: f64,
 ) -> (f64, f64) {
     let per_unit = 1.0 / scale;
-    let stride = dim.div_ceil(2) * 2 * PANEL;
+    let stride = layout.stride;
     let items = (values.len() / dim - first).min(panels.len() / stride * PANEL);
     let (mut max_norm, mut max_error) = (0f64, 0f64);
     // One row's codes side by side first (simple loops the compiler vectorises), then placed
-    // pair by pair into the panel.
-    let mut codes = vec![0i16; dim.div_ceil(2) * 2];
+    // into the panel.
+    let mut codes = vec![0i16; layout.padded];
     for (i, row) in values[first * dim..]
         .chunks_exact(dim)
         .take(items)
@@ -99,19 +180,48 @@ fn code_items(
         let (mut error, mut norm2) = (0f64, 0f64);
         for (code, &x) in codes.iter_mut().zip(row) {
             let x = f64::from(x);
-            *code = to_code(x * per_unit, limit);
+            *code = to_code(x * per_unit, layout.limit);
             error += (x - f64::from(*code) * scale).powi(2);
             norm2 += x * x;
         }
-        let panel = &mut panels[(i / PANEL) * stride..][..stride];
-        let at = (i % PANEL) * 2;
-        for (pair, slot) in codes.chunks_exact(2).zip(panel.chunks_exact_mut(2 * PANEL)) {
-            slot[at..at + 2].copy_from_slice(pair);
-        }
+        (layout.place)(
+            &codes,
+            &mut panels[(i / PANEL) * stride..][..stride],
+            i % PANEL,
+        );
         max_norm = max_norm.max(norm2.sqrt());
         max_error = max_error.max(error.sqrt());
     }
     (max_norm, max_error)
+}
+
+/// [`code_items`] over every panel on up to `threads` threads, whole panels each.
+fn code_all<T: Send>(
+    values: &[f32],
+    dim: usize,
+    panels: &mut [T],
+    layout: &Layout<T>,
+    scale: f64,
+    threads: usize,
+) -> (f64, f64) {
+    let stride = layout.stride;
+    let per_thread = (panels.len() / stride).div_ceil(threads.max(1)).max(1);
+    // Plain scoped threads rather than rayon: this runs inside `OnceLock::get_or_init`, and a
+    // rayon worker waiting here could steal a task that asks the same lock again.
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = panels
+            .chunks_mut(per_thread * stride)
+            .enumerate()
+            .map(|(part, chunk)| {
+                let first = part * per_thread * PANEL;
+                scope.spawn(move || code_items(values, dim, first, chunk, layout, scale))
+            })
+            .collect();
+        parts.into_iter().fold((0f64, 0f64), |(n, e), part| {
+            let (pn, pe) = part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (n.max(pn), e.max(pe))
+        })
+    })
 }
 
 impl Codes {
@@ -120,12 +230,34 @@ impl Codes {
         self.items.div_ceil(PANEL)
     }
 
-    /// Codes for `vectors`, made on up to `threads` threads; `None` when they carry nothing to
-    /// code (no width, all zero) or are too wide for exact integer sums.
+    /// Codes for `vectors` in the precision this CPU runs fastest, made on up to `threads`
+    /// threads; `None` when they carry nothing to code (no width, all zero) or are too wide
+    /// for exact integer sums.
     pub fn new(vectors: ArrayView2<f32>, threads: usize) -> Option<Codes> {
+        Codes::with_precision(vectors, threads, Precision::for_this_cpu())
+    }
+
+    /// [`Codes::new`] in `precision` (`Narrow` falls back to `Wide` where its sums could
+    /// overflow `i32`).
+    pub fn with_precision(
+        vectors: ArrayView2<f32>,
+        threads: usize,
+        precision: Precision,
+    ) -> Option<Codes> {
         let (items, dim) = vectors.dim();
         let pairs = dim.div_ceil(2);
-        let limit = code_limit(pairs);
+        let steps = dim.div_ceil(NARROW_STEP);
+        // |sum| <= padded x 255 x 31: about 271,000 dimensions.
+        let narrow_fits =
+            (steps * NARROW_STEP) as f64 * 255.0 * NARROW_QUERY_LIMIT < f64::from(i32::MAX);
+        let precision = match precision {
+            Precision::Narrow if !narrow_fits => Precision::Wide,
+            other => other,
+        };
+        let (limit, query_limit) = match precision {
+            Precision::Wide => (code_limit(pairs), code_limit(pairs)),
+            Precision::Narrow => (NARROW_ITEM_LIMIT, NARROW_QUERY_LIMIT),
+        };
         let values = vectors
             .as_slice()
             .expect("the index keeps its vectors in standard layout");
@@ -134,33 +266,37 @@ impl Codes {
             return None;
         }
         let scale = f64::from(largest) / limit;
-        let stride = pairs * 2 * PANEL;
         let n_panels = items.div_ceil(PANEL);
-        let mut panels = vec![0i16; n_panels * stride];
-        // Whole panels per thread. Plain scoped threads rather than rayon: this runs inside
-        // `OnceLock::get_or_init`, and a rayon worker waiting here could steal a task that
-        // asks the same lock again.
-        let per_thread = n_panels.div_ceil(threads.max(1)).max(1);
-        let (max_norm, max_error) = std::thread::scope(|scope| {
-            let parts: Vec<_> = panels
-                .chunks_mut(per_thread * stride)
-                .enumerate()
-                .map(|(part, chunk)| {
-                    let first = part * per_thread * PANEL;
-                    scope.spawn(move || code_items(values, dim, first, chunk, scale, limit))
-                })
-                .collect();
-            parts.into_iter().fold((0f64, 0f64), |(n, e), part| {
-                let (pn, pe) = part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                (n.max(pn), e.max(pe))
-            })
-        });
+        let (panels, words, (max_norm, max_error)) = match precision {
+            Precision::Wide => {
+                let layout = Layout {
+                    stride: pairs * 2 * PANEL,
+                    padded: pairs * 2,
+                    limit,
+                    place: place_wide,
+                };
+                let mut panels = vec![0i16; n_panels * layout.stride];
+                let found = code_all(values, dim, &mut panels, &layout, scale, threads);
+                (Panels::Wide(panels), pairs, found)
+            }
+            Precision::Narrow => {
+                let layout = Layout {
+                    stride: steps * NARROW_STEP * PANEL,
+                    padded: steps * NARROW_STEP,
+                    limit,
+                    place: place_narrow,
+                };
+                let mut panels = vec![NARROW_OFFSET as u8; n_panels * layout.stride];
+                let found = code_all(values, dim, &mut panels, &layout, scale, threads);
+                (Panels::Narrow(panels), steps * 2, found)
+            }
+        };
         Some(Codes {
             panels,
             items,
-            pairs,
+            words,
             scale,
-            limit,
+            query_limit,
             max_norm,
             max_error,
         })
@@ -189,18 +325,29 @@ impl Codes {
             .iter()
             .map(|&margin| Selection::new(k, margin))
             .collect();
-        // Item blocks that stay in cache while every tile of queries is scored against them.
-        let block_panels = (BLOCK_BYTES / (self.pairs * 4 * PANEL)).max(1);
+        // Item blocks that stay in cache while every tile of queries is scored against them
+        // (a panel takes four bytes per word of a query in either precision).
+        let words = self.words;
+        let block_panels = (BLOCK_BYTES / (words * 4 * PANEL)).max(1);
         let mut scores = vec![0i32; TILE * block_panels * PANEL];
         for first in panel_range.clone().step_by(block_panels) {
             let panels = block_panels.min(panel_range.end - first);
-            let stride = self.pairs * 2 * PANEL;
-            let block = &self.panels[first * stride..(first + panels) * stride];
             let start = first * PANEL;
             let in_block = (panels * PANEL).min(self.items - start);
             for (tile, states) in states.chunks_mut(TILE).enumerate() {
-                let codes = &coded.codes[tile * TILE * self.pairs..][..TILE * self.pairs];
-                kernels::scores(codes, block, self.pairs, panels, &mut scores);
+                let codes = &coded.codes[tile * TILE * words..][..TILE * words];
+                match &self.panels {
+                    Panels::Wide(all) => {
+                        let stride = words * 2 * PANEL;
+                        let block = &all[first * stride..(first + panels) * stride];
+                        kernels::scores(codes, block, words, panels, &mut scores);
+                    }
+                    Panels::Narrow(all) => {
+                        let stride = words * 4 * PANEL;
+                        let block = &all[first * stride..(first + panels) * stride];
+                        kernels::narrow_scores(codes, block, words, panels, &mut scores);
+                    }
+                }
                 for (t, state) in states.iter_mut().enumerate() {
                     let q = tile * TILE + t;
                     let row = &scores[t * panels * PANEL..][..in_block];
@@ -218,7 +365,8 @@ impl Codes {
 
 /// A batch of queries as codes, padded to whole tiles, with each query's margin in code units.
 struct QueryCodes {
-    /// Per query, its codes two by two, each pair packed in an `i32` (low half first).
+    /// Per query, its codes in `words` `i32` words: two 16-bit codes each (`Wide`, low half
+    /// first) or four 8-bit ones (`Narrow`, lowest byte first).
     codes: Vec<i32>,
     /// Twice the largest gap, in products of code units, between a coded score and the f32
     /// score one-query search gives.
@@ -228,9 +376,14 @@ struct QueryCodes {
 impl QueryCodes {
     fn new(items: &Codes, queries: ArrayView2<f32>) -> QueryCodes {
         let (n, dim) = queries.dim();
-        let pairs = items.pairs;
-        let mut codes = vec![0i32; n.div_ceil(TILE) * TILE * pairs];
+        let words = items.words;
+        let mut codes = vec![0i32; n.div_ceil(TILE) * TILE * words];
         let mut margin = Vec::with_capacity(n);
+        let per_word = match items.panels {
+            Panels::Wide(_) => 2,
+            Panels::Narrow(_) => 4,
+        };
+        let (bits, mask) = (32 / per_word, (1i32 << (32 / per_word)) - 1);
         // The f32 inner product of `dim` terms is within `gamma * |q| * |x|` of the real one,
         // gamma = dim u / (1 - dim u) <= 1.01 dim u while dim u <= 0.0099; `code_limit` refuses
         // codes for vectors over about 131,000 wide (dim u < 0.008).
@@ -239,22 +392,17 @@ impl QueryCodes {
             let row = row.as_slice().expect("prepared queries are contiguous");
             let largest = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
             let scale = if largest > 0.0 {
-                f64::from(largest) / items.limit
+                f64::from(largest) / items.query_limit
             } else {
                 1.0
             };
             let (mut error, mut coded_norm) = (0f64, 0f64);
-            let mut halves = [0i16; 2];
             for (d, &x) in row.iter().enumerate() {
-                let code = to_code(f64::from(x) / scale, items.limit);
+                let code = to_code(f64::from(x) / scale, items.query_limit);
                 error += (f64::from(x) - f64::from(code) * scale).powi(2);
                 coded_norm += (f64::from(code) * scale).powi(2);
-                halves[d % 2] = code;
-                if d % 2 == 1 || d + 1 == dim {
-                    codes[q * pairs + d / 2] =
-                        i32::from(halves[0] as u16) | (i32::from(halves[1] as u16) << 16);
-                    halves = [0, 0];
-                }
+                codes[q * words + d / per_word] |=
+                    (i32::from(code) & mask) << (bits * (d % per_word));
             }
             // |q.x - q'.x'| <= |q - q'| |x| + |q'| |x - x'| for the coded q', x'; then the f32
             // rounding of q.x; a relative hair for the rounding of these figures themselves.
@@ -367,7 +515,7 @@ impl Selection {
 /// The integer inner products of a tile of query codes with every panel.
 #[allow(unsafe_code)]
 mod kernels {
-    use super::{PANEL, TILE};
+    use super::{NARROW_STEP, PANEL, TILE};
 
     /// `out[t * panels * PANEL + item] = query t . item`, for the `TILE` queries in `codes`
     /// (`pairs` packed pairs each) and every item of `panels`.
@@ -413,15 +561,117 @@ mod kernels {
         }
     }
 
+    /// `out[t * panels * PANEL + item] = query t . item` in `Narrow` codes, plus a constant
+    /// per query (128 x the sum of its codes: the items' offset), for the `TILE` queries in
+    /// `codes` (`words` words each) and every item of `panels`. The constant moves all of a
+    /// query's scores alike, so no ranking and no gap between two scores depends on it.
+    pub fn narrow_scores(
+        codes: &[i32],
+        panels: &[u8],
+        words: usize,
+        n_panels: usize,
+        out: &mut [i32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::kernel::isa() >= crate::kernel::Isa::Avx2 {
+            // SAFETY: `isa` names a level only where the CPU has its features; the slices'
+            // lengths are checked inside.
+            return unsafe { x86::narrow_avx2(codes, panels, words, n_panels, out) };
+        }
+        portable_narrow(codes, panels, words, n_panels, out);
+    }
+
+    pub(super) fn portable_narrow(
+        codes: &[i32],
+        panels: &[u8],
+        words: usize,
+        n_panels: usize,
+        out: &mut [i32],
+    ) {
+        let width = n_panels * PANEL;
+        let stride = words * 4 * PANEL;
+        for p in 0..n_panels {
+            let panel = &panels[p * stride..(p + 1) * stride];
+            for t in 0..TILE {
+                let mut acc = [0i32; PANEL];
+                for (w, &word) in codes[t * words..(t + 1) * words].iter().enumerate() {
+                    let q = word.to_le_bytes().map(|b| i32::from(b as i8));
+                    let (step, half) = (w / 2, w % 2);
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        let at =
+                            step * NARROW_STEP * PANEL + ((i / 8) * 2 + half) * 32 + (i % 8) * 4;
+                        let x = &panel[at..at + 4];
+                        *a += x.iter().zip(q).map(|(&x, q)| i32::from(x) * q).sum::<i32>();
+                    }
+                }
+                out[t * width + p * PANEL..][..PANEL].copy_from_slice(&acc);
+            }
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     pub(super) mod x86 {
-        use super::{PANEL, TILE};
+        use super::{NARROW_STEP, PANEL, TILE};
         use std::arch::x86_64::*;
 
         fn check(codes: &[i32], panels: &[i16], pairs: usize, n_panels: usize, out: &[i32]) {
             assert!(codes.len() >= TILE * pairs);
             assert!(panels.len() >= n_panels * pairs * 2 * PANEL);
             assert!(out.len() >= TILE * n_panels * PANEL);
+        }
+
+        /// Per step of eight dimensions and per query: for each group of eight items, two
+        /// `vpmaddubsw` (unsigned item bytes by signed query bytes, pairs summed in 16 bits),
+        /// their sum (within `i16`: see `NARROW_QUERY_LIMIT`), widened to `i32` by
+        /// `vpmaddwd` against ones. 4 queries x 16 items in eight accumulators.
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn narrow_avx2(
+            codes: &[i32],
+            panels: &[u8],
+            words: usize,
+            n_panels: usize,
+            out: &mut [i32],
+        ) {
+            assert!(words % 2 == 0 && codes.len() >= TILE * words);
+            assert!(panels.len() >= n_panels * words * 4 * PANEL);
+            assert!(out.len() >= TILE * n_panels * PANEL);
+            let width = n_panels * PANEL;
+            let ones = _mm256_set1_epi16(1);
+            for p in 0..n_panels {
+                let panel = panels.as_ptr().add(p * words * 4 * PANEL);
+                // Two queries at a time, over every step: four accumulators, the step's four
+                // item registers, two queries' two broadcasts, the ones and two sums fit the
+                // sixteen registers without a spill (all four queries at once did not). The
+                // panel (6 KiB at 384 wide) is still in L1 for the second pair.
+                for first in (0..TILE).step_by(2) {
+                    let mut acc = [[_mm256_setzero_si256(); 2]; 2];
+                    for step in 0..words / 2 {
+                        let at = panel.add(step * NARROW_STEP * PANEL);
+                        let x = [
+                            _mm256_loadu_si256(at as *const __m256i),
+                            _mm256_loadu_si256(at.add(32) as *const __m256i),
+                            _mm256_loadu_si256(at.add(64) as *const __m256i),
+                            _mm256_loadu_si256(at.add(96) as *const __m256i),
+                        ];
+                        for (t, acc) in acc.iter_mut().enumerate() {
+                            let q = codes.as_ptr().add((first + t) * words + 2 * step);
+                            let (q0, q1) = (_mm256_set1_epi32(*q), _mm256_set1_epi32(*q.add(1)));
+                            for (g, acc) in acc.iter_mut().enumerate() {
+                                let pairs = _mm256_add_epi16(
+                                    _mm256_maddubs_epi16(x[2 * g], q0),
+                                    _mm256_maddubs_epi16(x[2 * g + 1], q1),
+                                );
+                                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
+                            }
+                        }
+                    }
+                    for (t, acc) in acc.iter().enumerate() {
+                        let o = out.as_mut_ptr().add((first + t) * width + p * PANEL);
+                        _mm256_storeu_si256(o as *mut __m256i, acc[0]);
+                        _mm256_storeu_si256(o.add(PANEL / 2) as *mut __m256i, acc[1]);
+                    }
+                }
+            }
         }
 
         /// Two 256-bit halves per panel: 4 queries x 16 items in eight accumulators.
@@ -561,6 +811,92 @@ mod tests {
                     };
                     assert_eq!(fast, slow, "VNNI, {pairs} pairs, {n_panels} panels");
                 }
+            }
+        }
+    }
+
+    /// The narrow AVX2 kernel computes what the narrow portable loops compute, at the codes'
+    /// extremes (item bytes 0 to 255, query codes -31 to 31, where 16-bit sums are largest).
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_narrow_kernel_matches_the_portable_one() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 33) % n
+        };
+        for (words, n_panels) in [(2, 1), (4, 3), (48, 5)] {
+            let codes: Vec<i32> = (0..TILE * words)
+                .map(|_| i32::from_le_bytes([0; 4].map(|_| (next(63) as i8 - 31) as u8)))
+                .collect();
+            let mut panels: Vec<u8> = (0..n_panels * words * 4 * PANEL)
+                .map(|_| next(256) as u8)
+                .collect();
+            // The largest sums: every byte 255 against 31 (one panel's first items).
+            panels[..4 * PANEL].fill(255);
+            let mut slow = vec![0; TILE * n_panels * PANEL];
+            kernels::portable_narrow(&codes, &panels, words, n_panels, &mut slow);
+            let mut fast = vec![0; slow.len()];
+            kernels::narrow_scores(&codes, &panels, words, n_panels, &mut fast);
+            assert_eq!(fast, slow, "dispatched, {words} words, {n_panels} panels");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                fast.fill(0);
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe { kernels::x86::narrow_avx2(&codes, &panels, words, n_panels, &mut fast) };
+                assert_eq!(fast, slow, "AVX2, {words} words, {n_panels} panels");
+            }
+        }
+    }
+
+    /// Uniform in [-1, 1) from a seed, with item 3 (when there is one) an outlier that makes
+    /// the codes coarse.
+    fn vectors(rows: usize, dim: usize, seed: u64) -> ndarray::Array2<f32> {
+        let mut state = seed.max(1);
+        let mut m = ndarray::Array2::from_shape_fn((rows, dim), |_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        });
+        if rows > 3 && dim > 0 {
+            m[[3, 0]] = 40.0;
+        }
+        m
+    }
+
+    /// Both precisions give exactly the lists of scoring every item in f32 (by the function
+    /// one-query search uses), on widths that leave partial steps and panels, with exclusions.
+    #[test]
+    fn both_precisions_equal_scoring_every_item() {
+        for (items, dim) in [(37, 5), (300, 17), (1000, 384)] {
+            let index = vectors(items, dim, 7);
+            let queries = vectors(9, dim, 11);
+            let exclude: Vec<Vec<u32>> = (0..9u32).map(|q| vec![q, q + 20]).collect();
+            let k = 10;
+            let expected: Vec<Vec<crate::Scored>> = (0..9)
+                .map(|q| {
+                    let query = queries.row(q);
+                    let query = query.as_slice().unwrap();
+                    let mut top = TopK::new(k);
+                    for (i, row) in index.rows().into_iter().enumerate() {
+                        if !exclude[q].contains(&(i as u32)) {
+                            top.offer(dot(row.as_slice().unwrap(), query), i as u32);
+                        }
+                    }
+                    top.into_sorted()
+                })
+                .collect();
+            for precision in [Precision::Wide, Precision::Narrow] {
+                let codes = Codes::with_precision(index.view(), 2, precision).unwrap();
+                let got: Vec<Vec<crate::Scored>> = codes
+                    .search(index.view(), queries.view(), k, &exclude, 0..codes.panels())
+                    .into_iter()
+                    .map(TopK::into_sorted)
+                    .collect();
+                assert_eq!(got, expected, "{precision:?}, {items} x {dim}");
             }
         }
     }
