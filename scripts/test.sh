@@ -2,7 +2,8 @@
 # The whole test suite: bootstrap on first use (which also builds and installs the Python
 # wheel), then every crate's tests and doctests (affinity-rank's also at narrower instruction
 # sets), then the recommender and the command line built without the language model (no
-# libtorch), then the wheel's Python tests (the Spark ones skip where Java is absent). The explorer's browser test runs right after the workspace's.
+# libtorch), then the wheel's Python tests (the Spark ones skip where Java is absent). The
+# explorer's browser test runs right after the workspace's.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
