@@ -829,9 +829,13 @@ mod tests {
             (state >> 33) % n
         };
         for (words, n_panels) in [(2, 1), (4, 3), (48, 5)] {
-            let codes: Vec<i32> = (0..TILE * words)
+            let mut codes: Vec<i32> = (0..TILE * words)
                 .map(|_| i32::from_le_bytes([0; 4].map(|_| (next(63) as i8 - 31) as u8)))
                 .collect();
+            // The first query all 31 and the second all -31: with bytes of 255, every 16-bit
+            // sum of the kernel is at its largest magnitude.
+            codes[..words].fill(i32::from_le_bytes([31; 4]));
+            codes[words..2 * words].fill(i32::from_le_bytes([(-31i8) as u8; 4]));
             let mut panels: Vec<u8> = (0..n_panels * words * 4 * PANEL)
                 .map(|_| next(256) as u8)
                 .collect();
