@@ -248,11 +248,11 @@ impl Codes {
         let (items, dim) = vectors.dim();
         let pairs = dim.div_ceil(2);
         let steps = dim.div_ceil(NARROW_STEP);
-        // |sum| <= padded x 255 x 31: about 271,000 dimensions.
-        let narrow_fits =
-            (steps * NARROW_STEP) as f64 * 255.0 * NARROW_QUERY_LIMIT < f64::from(i32::MAX);
+        // Narrow codes only the widths Wide does (up to about 133,000): its sums would fit
+        // `i32` up to about 271,000, but the f32 rounding term of the margin (`gamma` in
+        // `QueryCodes::new`) is only proven below about 166,000.
         let precision = match precision {
-            Precision::Narrow if !narrow_fits => Precision::Wide,
+            Precision::Narrow if code_limit(pairs) < 127.0 => Precision::Wide,
             other => other,
         };
         let (limit, query_limit) = match precision {
@@ -615,10 +615,17 @@ mod kernels {
         use super::{NARROW_STEP, PANEL, TILE};
         use std::arch::x86_64::*;
 
+        /// `have >= the product of factors`, the product checked (a wrapped product would
+        /// let a short slice through).
+        fn at_least(have: usize, factors: &[usize]) -> bool {
+            let need = factors.iter().try_fold(1usize, |n, &f| n.checked_mul(f));
+            need.is_some_and(|need| have >= need)
+        }
+
         fn check(codes: &[i32], panels: &[i16], pairs: usize, n_panels: usize, out: &[i32]) {
-            assert!(codes.len() >= TILE * pairs);
-            assert!(panels.len() >= n_panels * pairs * 2 * PANEL);
-            assert!(out.len() >= TILE * n_panels * PANEL);
+            assert!(at_least(codes.len(), &[TILE, pairs]));
+            assert!(at_least(panels.len(), &[n_panels, pairs, 2 * PANEL]));
+            assert!(at_least(out.len(), &[TILE, n_panels, PANEL]));
         }
 
         /// Per step of eight dimensions and per query: for each group of eight items, two
@@ -633,9 +640,9 @@ mod kernels {
             n_panels: usize,
             out: &mut [i32],
         ) {
-            assert!(words % 2 == 0 && codes.len() >= TILE * words);
-            assert!(panels.len() >= n_panels * words * 4 * PANEL);
-            assert!(out.len() >= TILE * n_panels * PANEL);
+            assert!(words % 2 == 0 && at_least(codes.len(), &[TILE, words]));
+            assert!(at_least(panels.len(), &[n_panels, words, 4 * PANEL]));
+            assert!(at_least(out.len(), &[TILE, n_panels, PANEL]));
             let width = n_panels * PANEL;
             let ones = _mm256_set1_epi16(1);
             for p in 0..n_panels {
@@ -828,19 +835,26 @@ mod tests {
             state ^= state << 17;
             (state >> 33) % n
         };
+        // The extremes the settings allow (a limit raised past what 16-bit sums hold makes the
+        // AVX2 kernel differ from the portable loops, which sum in i32).
+        let q_max = NARROW_QUERY_LIMIT as i8;
+        let byte_max = (NARROW_ITEM_LIMIT as i32 + NARROW_OFFSET) as u8;
         for (words, n_panels) in [(2, 1), (4, 3), (48, 5)] {
             let mut codes: Vec<i32> = (0..TILE * words)
-                .map(|_| i32::from_le_bytes([0; 4].map(|_| (next(63) as i8 - 31) as u8)))
+                .map(|_| {
+                    let code = |_| (next(2 * q_max as u64 + 1) as i8 - q_max) as u8;
+                    i32::from_le_bytes([0; 4].map(code))
+                })
                 .collect();
-            // The first query all 31 and the second all -31: with bytes of 255, every 16-bit
-            // sum of the kernel is at its largest magnitude.
-            codes[..words].fill(i32::from_le_bytes([31; 4]));
-            codes[words..2 * words].fill(i32::from_le_bytes([(-31i8) as u8; 4]));
+            // The first query all at the largest code and the second all at the lowest: against
+            // the largest bytes, the kernel's 16-bit sums are at their largest magnitude.
+            codes[..words].fill(i32::from_le_bytes([q_max as u8; 4]));
+            codes[words..2 * words].fill(i32::from_le_bytes([(-q_max) as u8; 4]));
             let mut panels: Vec<u8> = (0..n_panels * words * 4 * PANEL)
-                .map(|_| next(256) as u8)
+                .map(|_| next(u64::from(byte_max) + 1) as u8)
                 .collect();
-            // The largest sums: every byte 255 against 31 (one panel's first items).
-            panels[..4 * PANEL].fill(255);
+            // The first step of the first panel's first eight items: both halves at the most.
+            panels[..4 * PANEL].fill(byte_max);
             let mut slow = vec![0; TILE * n_panels * PANEL];
             kernels::portable_narrow(&codes, &panels, words, n_panels, &mut slow);
             let mut fast = vec![0; slow.len()];
@@ -873,10 +887,12 @@ mod tests {
     }
 
     /// Both precisions give exactly the lists of scoring every item in f32 (by the function
-    /// one-query search uses), on widths that leave partial steps and panels, with exclusions.
+    /// one-query search uses), on widths that leave partial steps and panels, with exclusions;
+    /// the last case spans several item blocks, and is also searched in two panel ranges
+    /// whose lists are merged (as the index does with fewer query blocks than threads).
     #[test]
     fn both_precisions_equal_scoring_every_item() {
-        for (items, dim) in [(37, 5), (300, 17), (1000, 384)] {
+        for (items, dim) in [(37, 5), (300, 17), (1000, 384), (3000, 700)] {
             let index = vectors(items, dim, 7);
             let queries = vectors(9, dim, 11);
             let exclude: Vec<Vec<u32>> = (0..9u32).map(|q| vec![q, q + 20]).collect();
@@ -902,7 +918,92 @@ mod tests {
                     .map(TopK::into_sorted)
                     .collect();
                 assert_eq!(got, expected, "{precision:?}, {items} x {dim}");
+                let half = codes.panels() / 2;
+                let mut merged = codes.search(index.view(), queries.view(), k, &exclude, 0..half);
+                let rest = codes.search(
+                    index.view(),
+                    queries.view(),
+                    k,
+                    &exclude,
+                    half..codes.panels(),
+                );
+                for (list, other) in merged.iter_mut().zip(&rest) {
+                    list.absorb(other);
+                }
+                let merged: Vec<_> = merged.into_iter().map(TopK::into_sorted).collect();
+                assert_eq!(
+                    merged, expected,
+                    "{precision:?}, {items} x {dim}, two ranges"
+                );
             }
         }
+    }
+
+    /// Every coded score is within half its query's margin of the f32 score one-query search
+    /// gives, pair by pair, in both precisions: what exactness rests on. (At 5 wide some pair
+    /// uses about three quarters of it, so a margin half as wide fails here.)
+    #[test]
+    fn coded_scores_are_within_half_the_margin() {
+        for (items, dim) in [(40, 5), (64, 17), (48, 384)] {
+            let index = vectors(items, dim, 3);
+            let queries = vectors(2 * TILE, dim, 5);
+            for precision in [Precision::Wide, Precision::Narrow] {
+                let codes = Codes::with_precision(index.view(), 1, precision).unwrap();
+                let coded = QueryCodes::new(&codes, queries.view());
+                let (words, n_panels) = (codes.words, codes.panels());
+                let width = n_panels * PANEL;
+                let mut out = vec![0i32; TILE * width];
+                for tile in 0..2 {
+                    let tile_codes = &coded.codes[tile * TILE * words..][..TILE * words];
+                    match &codes.panels {
+                        Panels::Wide(p) => {
+                            kernels::scores(tile_codes, p, words, n_panels, &mut out)
+                        }
+                        Panels::Narrow(p) => {
+                            kernels::narrow_scores(tile_codes, p, words, n_panels, &mut out)
+                        }
+                    }
+                    for t in 0..TILE {
+                        let q = tile * TILE + t;
+                        let query = queries.row(q);
+                        let query = query.as_slice().unwrap();
+                        let largest = query.iter().fold(0f32, |m, &x| m.max(x.abs()));
+                        let unit = f64::from(largest) / codes.query_limit * codes.scale;
+                        // Narrow's sums carry 128 x the sum of the query's codes.
+                        let shift = match codes.panels {
+                            Panels::Wide(_) => 0,
+                            Panels::Narrow(_) => {
+                                let bytes = tile_codes[t * words..][..words]
+                                    .iter()
+                                    .flat_map(|w| w.to_le_bytes());
+                                NARROW_OFFSET as i64
+                                    * bytes.map(|b| i64::from(b as i8)).sum::<i64>()
+                            }
+                        };
+                        for (i, item) in index.rows().into_iter().enumerate() {
+                            let exact = f64::from(dot(item.as_slice().unwrap(), query)) / unit;
+                            let score = (i64::from(out[t * width + i]) - shift) as f64;
+                            let half = coded.margin[q] / 2.0;
+                            assert!(
+                                (score - exact).abs() <= half,
+                                "{precision:?}, {items} x {dim}, query {q}, item {i}: coded \
+                                 {score}, exact {exact}, half the margin {half}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Vectors wider than Wide codes are coded by neither precision (the margin's f32 term is
+    /// only proven up to about 166,000 wide).
+    #[test]
+    fn too_wide_vectors_get_no_codes() {
+        let wide = ndarray::Array2::from_elem((2, 140_000), 0.5f32);
+        assert!(Codes::with_precision(wide.view(), 1, Precision::Wide).is_none());
+        assert!(Codes::with_precision(wide.view(), 1, Precision::Narrow).is_none());
+        let fits = ndarray::Array2::from_elem((2, 120_000), 0.5f32);
+        assert!(Codes::with_precision(fits.view(), 1, Precision::Narrow).is_some());
     }
 }

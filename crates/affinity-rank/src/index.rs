@@ -234,7 +234,7 @@ impl ItemIndex {
     /// The best `k` items for each row of `queries`, leaving out `exclude[row]` (pass an empty
     /// slice for no exclusions). No queries-by-items matrix is ever held. The first batch of
     /// 1,024 queries or more makes integer codes of the vectors (once per index, kept with it:
-    /// half the memory of the vectors, a quarter with AVX2 alone); from then on
+    /// half the memory of the vectors, about a quarter with AVX2 alone); from then on
     /// every batch of 16 queries or more with k up to 256 finds its candidates with the codes
     /// and scores them exactly: each list is then, to the bit, what [`ItemIndex::search`]
     /// gives for that query. Other batches, and vectors that cannot be coded (all zero, or over
