@@ -640,7 +640,7 @@ mod kernels {
             n_panels: usize,
             out: &mut [i32],
         ) {
-            assert!(words % 2 == 0 && at_least(codes.len(), &[TILE, words]));
+            assert!(words.is_multiple_of(2) && at_least(codes.len(), &[TILE, words]));
             assert!(at_least(panels.len(), &[n_panels, words, 4 * PANEL]));
             assert!(at_least(out.len(), &[TILE, n_panels, PANEL]));
             let width = n_panels * PANEL;
