@@ -113,7 +113,7 @@ def main():
     print(f"exact top-{a.k} over {a.items:,} x {a.dim} f32, {a.queries:,} queries{isa}")
     print("| | batch queries/s | ratio to faiss | one at a time queries/s | ratio to faiss |")
     print("|---|---|---|---|---|")
-    table = faiss_rows + [("PyTorch matmul+topk", rows["torch"]), ("affinity-rank", rows["affinity"])]
+    table = faiss_rows + [("PyTorch matmul+topk", rows["torch"]), (f"affinity-rank ({rows['affinity']['kernels']})", rows["affinity"])]
     table[-2] = (f"PyTorch matmul+topk ({rows['torch']['build']})", rows["torch"])
     for label, r in table:
         print(f"| {label} | {r['batch_qps']:,.0f} | {r['batch_qps'] / best['batch_qps']:.2f}x | "

@@ -535,3 +535,42 @@ fn completions_and_man_pages() {
     let page = String::from_utf8(affinity(&["man"]).stdout).unwrap();
     assert!(page.contains(".TH affinity 1"), "{page}");
 }
+
+/// `bench rank` measures a batch large enough for the integer codes and says what it ran
+/// with, each cap of `AFFINITY_RANK_ISA` naming its own kernels.
+#[test]
+fn bench_rank_reports_its_kernels() {
+    let args = [
+        "bench",
+        "rank",
+        "--items",
+        "300",
+        "--dim",
+        "24",
+        "--queries",
+        "1100",
+        "--single",
+        "3",
+        "--json",
+    ];
+    let out = affinity(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["batch_qps"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(json["single_qps"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(
+        json["kernels"].as_str().unwrap().contains("batches:"),
+        "{json}"
+    );
+    let portable = std::process::Command::new(env!("CARGO_BIN_EXE_affinity"))
+        .args(args)
+        .env("AFFINITY_RANK_ISA", "portable")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&portable.stdout).unwrap();
+    assert_eq!(json["kernels"], "portable loops; batches: 11-bit codes");
+}

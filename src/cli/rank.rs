@@ -62,12 +62,14 @@ pub fn run(args: RankBenchArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({"batch_qps": batch_qps, "single_qps": single_qps, "items": args.items,
-                "dim": args.dim, "queries": args.queries, "k": args.k, "threads": args.threads})
+                "dim": args.dim, "queries": args.queries, "k": args.k, "threads": args.threads,
+                "kernels": affinity_rank::kernels()})
         );
     } else {
         println!(
-            "exact top-{} over {} x {} f32: batch of {} queries {:.0} queries/s ({:.2} s); one at a time {:.0} queries/s",
-            args.k, args.items, args.dim, args.queries, batch_qps, batch_seconds, single_qps
+            "exact top-{} over {} x {} f32: batch of {} queries {:.0} queries/s ({:.2} s); one at a time {:.0} queries/s ({})",
+            args.k, args.items, args.dim, args.queries, batch_qps, batch_seconds, single_qps,
+            affinity_rank::kernels()
         );
     }
     Ok(())

@@ -62,10 +62,18 @@ impl Precision {
     /// What this CPU runs fastest: `Narrow` where AVX2 is the widest instruction set
     /// ([`crate::kernel::isa`]); `Wide` with VNNI (which multiplies 16-bit pairs at twice
     /// f32's rate) and in the portable loops.
-    fn for_this_cpu() -> Precision {
+    pub(crate) fn for_this_cpu() -> Precision {
         match crate::kernel::isa() {
             crate::kernel::Isa::Avx2 => Precision::Narrow,
             _ => Precision::Wide,
+        }
+    }
+
+    /// The codes, in words.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Precision::Wide => "11-bit codes",
+            Precision::Narrow => "8-bit item codes, 6-bit query codes",
         }
     }
 }

@@ -86,6 +86,25 @@ pub(crate) fn isa() -> Isa {
     })
 }
 
+/// What this process searches with, in words, for benchmark reports: the instruction set
+/// (which `AFFINITY_RANK_ISA` may cap) and the integer codes of large batches' first pass.
+///
+/// ```
+/// let kernels = affinity_rank::kernels();
+/// assert!(kernels.contains("batches"), "{kernels}");
+/// ```
+pub fn kernels() -> String {
+    let set = match isa() {
+        Isa::Avx512 => "AVX-512 with VNNI",
+        Isa::Avx2 => "AVX2 and FMA",
+        Isa::Portable => "portable loops",
+    };
+    format!(
+        "{set}; batches: {}",
+        crate::coded::Precision::for_this_cpu().describe()
+    )
+}
+
 /// The widest level this CPU has every feature of.
 fn detected_isa() -> Isa {
     #[cfg(target_arch = "x86_64")]

@@ -34,7 +34,7 @@ pub use baselines::{CooccurrenceCounts, CooccurrenceWeight, ItemCooccurrence, Mo
 pub use calibration::{calibrate, PopularityGroups};
 pub use error::{RankError, Result};
 pub use index::{ItemIndex, Metric};
-pub use kernel::inner_product;
+pub use kernel::{inner_product, kernels};
 pub use next_basket::{PersonalTopFreq, TifuKnn, TifuParams};
 pub use ranker::{exclusions, rank_each, rank_scores, score_rows, Named, Ranker, Scorer};
 pub use repeat::{
