@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{affinity, read_json};
+use common::{affinity, ok, read_json};
 
 #[test]
 fn data_stats_on_shipped_groceries() {
@@ -553,13 +553,7 @@ fn bench_rank_reports_its_kernels() {
         "3",
         "--json",
     ];
-    let out = affinity(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(&affinity(&args))).unwrap();
     assert!(json["batch_qps"].as_f64().unwrap() > 0.0, "{json}");
     assert!(json["single_qps"].as_f64().unwrap() > 0.0, "{json}");
     assert!(
@@ -571,6 +565,6 @@ fn bench_rank_reports_its_kernels() {
         .env("AFFINITY_RANK_ISA", "portable")
         .output()
         .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&portable.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(&portable)).unwrap();
     assert_eq!(json["kernels"], "portable loops; batches: 11-bit codes");
 }

@@ -127,6 +127,11 @@ fn to_code(v: f64, limit: f64) -> i16 {
     (v + 0.5f64.copysign(v)).clamp(-limit, limit) as i16
 }
 
+/// The largest magnitude among `values` (0 for none).
+fn largest_magnitude(values: &[f32]) -> f32 {
+    values.iter().fold(0f32, |m, &x| m.max(x.abs()))
+}
+
 /// The Euclidean norm, in f64.
 fn norm(v: &[f32]) -> f64 {
     v.iter()
@@ -272,7 +277,7 @@ impl Codes {
         let step = rows.div_ceil(1024).max(1);
         let (mut sum, mut count) = (0f64, 0usize);
         for row in vectors.rows().into_iter().step_by(step) {
-            let largest = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
+            let largest = largest_magnitude(row.as_slice().expect("standard layout"));
             if largest == 0.0 {
                 continue;
             }
@@ -317,7 +322,7 @@ impl Codes {
         let values = vectors
             .as_slice()
             .expect("the index keeps its vectors in standard layout");
-        let largest = values.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        let largest = largest_magnitude(values);
         if dim == 0 || largest == 0.0 || limit < 127.0 {
             return None;
         }
@@ -446,7 +451,7 @@ impl QueryCodes {
         let gamma = 1.01 * dim as f64 * F32_ROUNDOFF;
         for (q, row) in queries.rows().into_iter().enumerate() {
             let row = row.as_slice().expect("prepared queries are contiguous");
-            let largest = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
+            let largest = largest_magnitude(row);
             let scale = if largest > 0.0 {
                 f64::from(largest) / items.query_limit
             } else {
@@ -831,18 +836,21 @@ mod kernels {
 mod tests {
     use super::*;
 
+    /// The next state of a xorshift stream (the tests' reproducible data).
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     /// Every kernel this CPU can run computes what the portable loops compute, for panel
     /// counts that exercise the groups of four and the ones left over, codes of both signs.
     #[test]
     #[allow(unsafe_code)]
     fn every_kernel_matches_the_portable_one() {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 33) % 4095) as i32 - 2047
-        };
+        let mut next = || ((xorshift(&mut state) >> 33) % 4095) as i32 - 2047;
         for (pairs, n_panels) in [(1, 1), (3, 4), (7, 5), (192, 9)] {
             let codes: Vec<i32> = (0..TILE * pairs)
                 .map(|_| i32::from(next() as i16 as u16) | (next() << 16))
@@ -884,12 +892,7 @@ mod tests {
     #[allow(unsafe_code)]
     fn the_narrow_kernel_matches_the_portable_one() {
         let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 33) % n
-        };
+        let mut next = |n: u64| (xorshift(&mut state) >> 33) % n;
         // The extremes the settings allow (a limit raised past what 16-bit sums hold makes the
         // AVX2 kernel differ from the portable loops, which sum in i32).
         let q_max = NARROW_QUERY_LIMIT as i8;
@@ -930,10 +933,7 @@ mod tests {
     fn vectors(rows: usize, dim: usize, seed: u64) -> ndarray::Array2<f32> {
         let mut state = seed.max(1);
         let mut m = ndarray::Array2::from_shape_fn((rows, dim), |_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            (xorshift(&mut state) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
         });
         if rows > 3 && dim > 0 {
             m[[3, 0]] = 40.0;
@@ -1022,7 +1022,7 @@ mod tests {
                         let q = tile * TILE + t;
                         let query = queries.row(q);
                         let query = query.as_slice().unwrap();
-                        let largest = query.iter().fold(0f32, |m, &x| m.max(x.abs()));
+                        let largest = largest_magnitude(query);
                         let unit = f64::from(largest) / codes.query_limit * codes.scale;
                         // Narrow's sums carry 128 x the sum of the query's codes.
                         let shift = match codes.panels {
