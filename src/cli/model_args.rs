@@ -83,6 +83,13 @@ impl SequentialArgs {
     }
 }
 
+/// Integer arithmetic for encoding (`--quantize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Quantize {
+    /// Linear layers in int8: weights coded per output row, inputs per token.
+    Int8,
+}
+
 /// Device and precision options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -99,6 +106,11 @@ pub struct RunArgs {
     /// Everything in fp32 [default: on the CPU].
     #[arg(long)]
     pub fp32: bool,
+    /// Encode with the linear layers in 8-bit integers on the CPU (dynamic quantisation; the
+    /// rest stays fp32): faster, vectors slightly off fp32's (docs/benchmarks.md). Kept in a
+    /// bundle's manifest; not for training.
+    #[arg(long, value_enum, conflicts_with_all = ["bf16", "fp32"])]
+    pub quantize: Option<Quantize>,
     /// Texts per forward pass (pairs per step when training).
     #[arg(long, visible_alias = "batch", default_value_t = 64)]
     pub batch_size: usize,
@@ -112,9 +124,10 @@ impl RunArgs {
     pub fn options(&self) -> anyhow::Result<EncoderOptions> {
         Ok(EncoderOptions {
             device: parse_device(&self.device)?,
-            precision: match (self.bf16, self.fp32) {
-                (true, _) => Precision::Bf16,
-                (_, true) => Precision::F32,
+            precision: match (self.bf16, self.fp32, self.quantize) {
+                (_, _, Some(Quantize::Int8)) => Precision::Int8,
+                (true, _, _) => Precision::Bf16,
+                (_, true, _) => Precision::F32,
                 _ => Precision::Auto,
             },
             batch_size: self.batch_size,
@@ -153,7 +166,8 @@ impl RunArgs {
             Ok(BundleLoadOptions {
                 encoder: true,
                 device: options.device,
-                precision: (self.bf16 || self.fp32).then_some(options.precision),
+                precision: (self.bf16 || self.fp32 || self.quantize.is_some())
+                    .then_some(options.precision),
                 batch_size: options.batch_size,
             })
         }

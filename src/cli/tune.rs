@@ -439,12 +439,17 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
     };
     let unit = if train { "pairs/s" } else { "items/s" };
     let device = format!("{:?}", encoder.device());
+    let precision = match encoder.precision() {
+        Precision::Bf16 => "bf16",
+        Precision::Int8 => "int8",
+        _ => "fp32",
+    };
     if args.json {
         println!(
             "{}",
             serde_json::json!({"what": if train {"train"} else {"encode"}, "per_second": t.per_second,
                 "seconds": t.seconds, "steps": t.steps, "batch": b, "seq_len": args.seq_len,
-                "bf16": encoder.precision() == Precision::Bf16, "device": device, "peak_rss_mib": t.peak_rss_mib,
+                "bf16": encoder.precision() == Precision::Bf16, "precision": precision, "device": device, "peak_rss_mib": t.peak_rss_mib,
                 "threads": affinity_tune::tch::get_num_threads()})
         );
     } else {
@@ -452,11 +457,7 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
             "{} B={b} L={} {} on {device}: {:.1} {unit} ({} steps in {:.2} s, peak RSS {:.0} MiB)",
             if train { "train" } else { "encode" },
             args.seq_len,
-            if encoder.precision() == Precision::Bf16 {
-                "bf16"
-            } else {
-                "fp32"
-            },
+            precision,
             t.per_second,
             t.steps,
             t.seconds,

@@ -10,6 +10,8 @@
 //! - [`RepeatModel`]: what a shopper buys again (time-decayed personal frequency, repurchase
 //!   intervals, repeat rates), and the next-basket baselines [`PersonalTopFreq`] and
 //!   [`TifuKnn`], which read a shopper's baskets ([`BasketHistory`]).
+//! - [`int8`]: linear layers in 8-bit integers (the encoder's `--quantize int8`), on the same
+//!   instruction sets as the kernels here.
 //! - [`top_k`]: the one bounded selection all of them (and the whole workspace) rank through.
 //! - [`Ranker`] and [`Scorer`]: the interfaces every method implements (the baselines here,
 //!   the models and the hybrid recommender in their own crates).
@@ -21,6 +23,7 @@ mod calibration;
 mod coded;
 mod error;
 mod index;
+pub mod int8;
 mod kernel;
 mod next_basket;
 pub mod ranker;

@@ -4,6 +4,8 @@ use tch::{nn, Kind, Tensor};
 
 use crate::config::BertConfig;
 use crate::error::Result;
+use crate::error::TuneError;
+use crate::int8::{self, Int8Layer};
 use crate::layers::{cast, LayerNorm, Linear, LoraParams, Precision, Vars};
 
 #[derive(Debug)]
@@ -33,6 +35,9 @@ pub struct BertModel {
     config: BertConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
+    /// The linear layers in int8 codes, made by [`BertModel::quantize`] for
+    /// [`Precision::Int8`].
+    int8: Option<Vec<Int8Layer>>,
 }
 
 impl BertModel {
@@ -122,7 +127,36 @@ impl BertModel {
             config: config.clone(),
             embeddings,
             layers,
+            int8: None,
         }
+    }
+
+    /// Codes every linear layer's weights (LoRA updates folded in) for [`Precision::Int8`];
+    /// again after the weights change. The fp32 weights stay as they are.
+    pub(crate) fn quantize(&mut self) -> Result<()> {
+        let mut coded = Vec::with_capacity(self.layers.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            let name = |module: &str| format!("encoder.layer.{i}.{module}");
+            coded.push(Int8Layer {
+                qkv: int8::quantize(
+                    &[&l.query, &l.key, &l.value],
+                    &name("attention.self.query+key+value"),
+                )?,
+                attention_out: int8::quantize(
+                    &[&l.attention_out],
+                    &name("attention.output.dense"),
+                )?,
+                intermediate: int8::quantize(&[&l.intermediate], &name("intermediate.dense"))?,
+                output: int8::quantize(&[&l.output], &name("output.dense"))?,
+            });
+        }
+        self.int8 = Some(coded);
+        Ok(())
+    }
+
+    /// Drops the int8 codes (the model is back to its fp32 weights alone).
+    pub(crate) fn dequantize(&mut self) {
+        self.int8 = None;
     }
 
     /// The architecture.
@@ -166,11 +200,28 @@ impl BertModel {
         } else {
             0.0
         };
-        for layer in &self.layers {
+        // Int8 codes encode; training and anything with gradients runs on the fp32 weights.
+        let int8 = match (precision, train) {
+            (Precision::Int8, false) => {
+                Some(self.int8.as_deref().ok_or_else(|| TuneError::Quantize {
+                    layer: "encoder".into(),
+                    detail: "not coded: set the precision to int8 through the encoder".into(),
+                })?)
+            }
+            _ => None,
+        };
+        for (i, layer) in self.layers.iter().enumerate() {
+            let coded = int8.map(|c| &c[i]);
+            let name = |module: &str| format!("encoder.layer.{i}.{module}");
             let split = |t: Tensor| -> Result<Tensor> {
                 Ok(t.f_view([b, len, heads, head_dim])?.f_transpose(1, 2)?)
             };
-            let (q, k, v) = if layer.query.lora.is_none()
+            let (q, k, v) = if let Some(c) = coded {
+                let qkv = int8::apply(&c.qkv, &x, &name("attention.self"))?
+                    .f_view([b, len, 3, heads, head_dim])?
+                    .f_permute([2, 0, 3, 1, 4])?;
+                (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?)
+            } else if layer.query.lora.is_none()
                 && layer.key.lora.is_none()
                 && layer.value.lora.is_none()
             {
@@ -215,21 +266,26 @@ impl BertModel {
             )?
             .f_transpose(1, 2)?
             .f_reshape([b, len, cfg.hidden_size])?;
-            let a = layer
-                .attention_out
-                .forward(&a, kind, train)?
-                .f_dropout(cfg.hidden_dropout_prob, train)?;
+            let a = match coded {
+                Some(c) => int8::apply(&c.attention_out, &a, &name("attention.output.dense"))?,
+                None => layer.attention_out.forward(&a, kind, train)?,
+            }
+            .f_dropout(cfg.hidden_dropout_prob, train)?;
             let h = layer.attention_norm.forward(&a.f_add(&x)?)?;
-            let f = layer.intermediate.forward(&h, kind, train)?;
+            let f = match coded {
+                Some(c) => int8::apply(&c.intermediate, &h, &name("intermediate.dense"))?,
+                None => layer.intermediate.forward(&h, kind, train)?,
+            };
             let f = match cfg.hidden_act.as_str() {
                 "relu" => f.f_relu()?,
                 "gelu_new" => f.f_gelu("tanh")?,
                 _ => f.f_gelu("none")?,
             };
-            let o = layer
-                .output
-                .forward(&f, kind, train)?
-                .f_dropout(cfg.hidden_dropout_prob, train)?;
+            let o = match coded {
+                Some(c) => int8::apply(&c.output, &f, &name("output.dense"))?,
+                None => layer.output.forward(&f, kind, train)?,
+            }
+            .f_dropout(cfg.hidden_dropout_prob, train)?;
             x = layer.output_norm.forward(&o.f_add(&h)?)?;
         }
         Ok(x)

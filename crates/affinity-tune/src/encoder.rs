@@ -266,6 +266,12 @@ impl SentenceEncoder {
         if lora_vs.is_some() {
             vs.freeze();
         }
+        let precision = options.precision.resolve(device);
+        let mut model = model;
+        if precision == Precision::Int8 {
+            check_int8(device)?;
+            model.quantize()?;
+        }
         Ok(SentenceEncoder {
             source: PathBuf::new(),
             base: PathBuf::new(),
@@ -276,7 +282,7 @@ impl SentenceEncoder {
             tokenizer,
             pooling: options.pooling.or(pooling).unwrap_or_default(),
             normalize,
-            precision: options.precision.resolve(device),
+            precision,
             batch_size: options.batch_size,
             report,
             pooler,
@@ -341,9 +347,18 @@ impl SentenceEncoder {
         self.precision
     }
 
-    /// Changes the matrix-product precision.
-    pub fn set_precision(&mut self, precision: Precision) {
-        self.precision = precision.resolve(self.device());
+    /// Changes the matrix-product precision. [`Precision::Int8`] codes the weights as they are
+    /// now (set it again after changing them), and needs the CPU.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        let precision = precision.resolve(self.device());
+        if precision == Precision::Int8 {
+            check_int8(self.device())?;
+            self.model.quantize()?;
+        } else {
+            self.model.dequantize();
+        }
+        self.precision = precision;
+        Ok(())
     }
 
     /// The LoRA settings when adapters are attached.
@@ -446,6 +461,7 @@ impl SentenceEncoder {
     /// Folds LoRA adapters into the base weights; afterwards the encoder is a plain BERT.
     pub fn merge_lora(&mut self) -> Result<()> {
         self.model.merge_lora()?;
+        // The int8 codes already hold the folded update; coded again, they are the same.
         self.lora_vs = None;
         self.lora = None;
         Ok(())
@@ -513,5 +529,17 @@ impl SentenceEncoder {
     /// Whether vectors are L2-normalised.
     pub(crate) fn normalizes(&self) -> bool {
         self.normalize
+    }
+}
+
+/// Int8 products run on the CPU only.
+fn check_int8(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        other => Err(InvalidSetting::new(
+            "precision",
+            format!("int8 encodes on the CPU, the model is on {other:?} (use bf16 there)"),
+        )
+        .into()),
     }
 }

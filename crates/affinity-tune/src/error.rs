@@ -77,6 +77,14 @@ pub enum TuneError {
     /// libtorch reported an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    /// A linear layer could not be coded or run in int8 ([`crate::Precision::Int8`]).
+    #[error("int8 {layer}: {detail}")]
+    Quantize {
+        /// The layer (its Hugging Face module path).
+        layer: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// The value of a scalar `loss`; a NaN or infinite one is [`TuneError::NonFiniteLoss`]

@@ -17,6 +17,10 @@ pub enum Precision {
     /// Matrix products and attention in bf16, weights, LayerNorm, residuals and the loss in
     /// fp32 (what autocast does; libtorch's autocast is CUDA-only through tch, so by hand).
     Bf16,
+    /// Encoding on the CPU with the linear layers in 8-bit integers (dynamic quantisation:
+    /// weights coded once, each token's inputs as they come), the rest fp32. For encoding
+    /// only: training refuses it.
+    Int8,
 }
 
 /// Whether this CPU multiplies bf16 matrices natively (AVX-512 BF16).
@@ -55,7 +59,7 @@ impl Precision {
     pub(crate) fn kind(self) -> Kind {
         match self {
             Precision::Bf16 => Kind::BFloat16,
-            Precision::F32 | Precision::Auto => Kind::Float,
+            Precision::F32 | Precision::Auto | Precision::Int8 => Kind::Float,
         }
     }
 }

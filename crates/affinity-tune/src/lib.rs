@@ -15,6 +15,7 @@ mod encoder;
 mod error;
 mod export;
 mod head;
+mod int8;
 mod layers;
 mod optim;
 mod private;

@@ -200,6 +200,26 @@ fn lora_trains_adapters_only_and_merges_exactly() {
             &base_after.embed(&texts).unwrap()
         ) == 0.0
     );
+    // Int8 codes fold the adapters in: the coded model is nearer the adapted one than the
+    // base is. Training refuses int8 (its codes would go stale), and fp32 comes back exactly.
+    encoder.set_precision(Precision::Int8).unwrap();
+    let coded = encoder.embed(&texts).unwrap();
+    let base = base_before.embed(&texts).unwrap();
+    assert!(
+        max_diff(&coded, &adapted) < max_diff(&coded, &base) / 2.0,
+        "int8 {} from the adapted model, {} from the base",
+        max_diff(&coded, &adapted),
+        max_diff(&coded, &base)
+    );
+    let refused = Trainer::new(quick_params())
+        .unwrap()
+        .fit(&mut encoder, &matching_task());
+    assert!(
+        matches!(&refused, Err(TuneError::InvalidSetting(s)) if s.to_string().contains("int8")),
+        "{refused:?}"
+    );
+    encoder.set_precision(Precision::F32).unwrap();
+    assert!(max_diff(&adapted, &encoder.embed(&texts).unwrap()) == 0.0);
     // Merging gives the same function as a plain BERT.
     encoder.merge_lora().unwrap();
     assert!(encoder.lora().is_none());

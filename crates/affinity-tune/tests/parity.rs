@@ -77,10 +77,39 @@ fn embeddings_match_pytorch_to_1e4() {
 fn bf16_embeddings_stay_close() {
     let r = reference();
     let mut encoder = SentenceEncoder::from_dir(&model_dir(), &cpu()).unwrap();
-    encoder.set_precision(Precision::Bf16);
+    encoder.set_precision(Precision::Bf16).unwrap();
     let ours = Vec::<Vec<f32>>::try_from(encoder.embed(&r.texts[..20]).unwrap()).unwrap();
     for (a, b) in ours.iter().zip(&r.embeddings) {
         let cos: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
         assert!(cos > 0.99, "cosine to fp32 reference {cos}");
     }
+}
+
+#[test]
+fn int8_embeddings_stay_close_and_fp32_comes_back_exactly() {
+    let r = reference();
+    let mut encoder = SentenceEncoder::from_dir(&model_dir(), &cpu()).unwrap();
+    let fp32 = Vec::<Vec<f32>>::try_from(encoder.embed(&r.texts).unwrap()).unwrap();
+    encoder.set_precision(Precision::Int8).unwrap();
+    assert_eq!(encoder.precision(), Precision::Int8);
+    let int8 = Vec::<Vec<f32>>::try_from(encoder.embed(&r.texts).unwrap()).unwrap();
+    let cosines: Vec<f32> = int8
+        .iter()
+        .zip(&fp32)
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum())
+        .collect();
+    let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+    let worst = cosines.iter().copied().fold(1f32, f32::min);
+    // Close to fp32 (measured on these 25 texts: mean 0.9973, worst 0.9889), and not fp32
+    // itself (the codes did run).
+    assert!(worst > 0.985 && mean > 0.996, "cosines to fp32 {cosines:?}");
+    assert!(worst < 0.99999, "int8 gave fp32's vectors: {cosines:?}");
+    // The same texts one at a time: rows are coded on their own, so batching changes nothing
+    // but padding.
+    let alone = Vec::<Vec<f32>>::try_from(encoder.embed(&r.texts[..1]).unwrap()).unwrap();
+    let cos: f32 = alone[0].iter().zip(&int8[0]).map(|(x, y)| x * y).sum();
+    assert!(cos > 0.9999, "{cos}");
+    encoder.set_precision(Precision::F32).unwrap();
+    let back = Vec::<Vec<f32>>::try_from(encoder.embed(&r.texts).unwrap()).unwrap();
+    assert_eq!(back, fp32);
 }

@@ -43,6 +43,7 @@ pub(super) fn save(
         max_len: encoder.tokenizer().max_len(),
         precision: match encoder.precision().resolve(encoder.device()) {
             Precision::Bf16 => EncodedIn::Bf16,
+            Precision::Int8 => EncodedIn::Int8,
             _ => EncodedIn::F32,
         },
         dim: encoder.dim(),
@@ -83,6 +84,7 @@ pub(super) fn load(
         precision: options.precision.unwrap_or(match entry.precision {
             EncodedIn::F32 => Precision::F32,
             EncodedIn::Bf16 => Precision::Bf16,
+            EncodedIn::Int8 => Precision::Int8,
         }),
         max_len: Some(entry.max_len),
         batch_size: options.batch_size,

@@ -277,6 +277,8 @@ pub enum EncodedIn {
     F32,
     /// Matrix products in bf16.
     Bf16,
+    /// Linear layers in int8 on the CPU (`--quantize int8`), the rest fp32.
+    Int8,
 }
 
 /// How the encoder is kept.

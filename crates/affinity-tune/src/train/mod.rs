@@ -92,6 +92,13 @@ impl Trainer {
         progress: &dyn Progress,
     ) -> Result<TrainOutcome> {
         task.validate()?;
+        if encoder.precision() == crate::Precision::Int8 {
+            return Err(InvalidSetting::new(
+                "precision",
+                "int8 is for encoding: train in fp32 or bf16, then encode the trained model in int8",
+            )
+            .into());
+        }
         if uniformity_without_targets(self.params.uniformity, task) {
             return Err(InvalidSetting::new(
                 "uniformity",
