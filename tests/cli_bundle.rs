@@ -979,3 +979,59 @@ fn update_counts_every_duplicate_it_drops() {
         "{out}"
     );
 }
+
+/// `fit --quantize int8` keeps int8 in the manifest, and the loaded bundle encodes in int8
+/// again (as `--quantize int8` would) unless told otherwise; training refuses int8.
+#[cfg(feature = "model")]
+#[test]
+fn an_int8_bundle_encodes_in_int8_when_loaded() {
+    let (dir, model, data) = tiny_shop();
+    let bundle = dir.path().join("int8");
+    let mut fit = fit_tiny(&model, &data).to_vec();
+    fit.extend(["--quantize", "int8", "-o", s(&bundle)]);
+    ok(&affinity(&fit));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["encoder"]["precision"], "int8");
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "-b",
+            s(&bundle),
+            "--query",
+            "fresh fruit",
+            "-k",
+            "5",
+        ];
+        args.extend(["--device", "cpu", "--json"]);
+        args.extend(extra);
+        ok(&affinity(&args))
+    };
+    let (loaded, asked, fp32) = (
+        search(&[]),
+        search(&["--quantize", "int8"]),
+        search(&["--fp32"]),
+    );
+    assert_eq!(loaded, asked);
+    // The scores carry the arithmetic's last bits.
+    assert_ne!(loaded, fp32);
+    let err = failed(&affinity(&[
+        "train",
+        "-i",
+        s(&data),
+        "--model",
+        s(&model),
+        "--device",
+        "cpu",
+        "--quantize",
+        "int8",
+        "--epochs",
+        "1",
+        "--out",
+        s(&dir.path().join("run")),
+    ]));
+    assert!(err.contains("int8"), "{err}");
+    let err = failed(&affinity(&["embed", "--quantize", "int8", "--bf16"]));
+    assert!(err.contains("cannot be used with"), "{err}");
+}
