@@ -994,6 +994,8 @@ fn an_int8_bundle_encodes_in_int8_when_loaded() {
         serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["encoder"]["precision"], "int8");
+    // An older build would call `int8` corrupt: the layout version says it is newer.
+    assert_eq!(manifest["format_version"], 5);
     let search = |extra: &[&str]| {
         let mut args = vec![
             "search",
@@ -1016,6 +1018,29 @@ fn an_int8_bundle_encodes_in_int8_when_loaded() {
     assert_eq!(loaded, asked);
     // The scores carry the arithmetic's last bits.
     assert_ne!(loaded, fp32);
+    // Continual fine-tuning trains the fp32 weights and codes them again: still int8.
+    let (new, tuned) = (dir.path().join("new.csv"), dir.path().join("tuned"));
+    events(&new, 30..50, 5..6);
+    ok(&affinity(&[
+        "update",
+        "-b",
+        s(&bundle),
+        "--events",
+        s(&new),
+        "-o",
+        s(&tuned),
+        "--device",
+        "cpu",
+        "--fine-tune-steps",
+        "2",
+        "--batch-size",
+        "8",
+    ]));
+    let tuned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tuned.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(tuned["encoder"]["precision"], "int8");
+    assert_eq!(tuned["fine_tuning"][0]["steps"], 2);
     let err = failed(&affinity(&[
         "train",
         "-i",

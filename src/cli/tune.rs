@@ -431,6 +431,9 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
     } else {
         args.run.load()?
     };
+    if train && encoder.precision() == Precision::Int8 {
+        anyhow::bail!("--quantize int8 is for encoding: bench train trains in fp32 or bf16");
+    }
     let b = args.run.batch_size;
     let t = if train {
         affinity_tune::bench::train_throughput(&encoder, b, args.seq_len, args.steps, args.warmup)?

@@ -15,7 +15,7 @@
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
-use crate::{RankError, Result};
+use crate::{InvalidSetting, RankError, Result};
 
 /// Output rows per panel: two AVX2 registers of eight `i32` sums.
 const PANEL: usize = 16;
@@ -25,6 +25,8 @@ const STEP: usize = 4;
 const WEIGHT_LIMIT: f32 = 63.0;
 /// Largest input code.
 const INPUT_LIMIT: f64 = 255.0;
+/// Widest input whose sums of codes fit `i32` (255 x 63 per product).
+const MAX_INPUTS: usize = i32::MAX as usize / (255 * 63);
 /// Rows of `x` one kernel call multiplies with a panel.
 const ROW_TILE: usize = 4;
 /// Rows of `x` one thread codes and multiplies at a time.
@@ -67,6 +69,18 @@ impl QuantizedLinear {
     /// error.
     pub fn new(weight: ArrayView2<f32>, bias: Option<&[f32]>) -> Result<Self> {
         let (outputs, inputs) = weight.dim();
+        if outputs == 0 || inputs == 0 {
+            return Err(
+                InvalidSetting::new("weight", "needs at least one row and one column").into(),
+            );
+        }
+        if inputs > MAX_INPUTS {
+            return Err(InvalidSetting::new(
+                "weight",
+                format!("{inputs} inputs wide; the integer sums hold up to {MAX_INPUTS}"),
+            )
+            .into());
+        }
         let bias = match bias {
             Some(b) if b.len() != outputs => {
                 return Err(RankError::DimensionMismatch {
@@ -138,6 +152,13 @@ impl QuantizedLinear {
 
     /// `x W^T + b` for the rows of `x`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if x.ncols() != self.inputs {
+            return Err(RankError::DimensionMismatch {
+                what: "the input",
+                expected: self.inputs,
+                found: x.ncols(),
+            });
+        }
         let rows = x.nrows();
         let x = x.as_standard_layout();
         let flat = x.as_slice().expect("standard layout is contiguous");
@@ -250,20 +271,27 @@ fn code_row(row: &[f32], codes: &mut [u8]) -> Coding {
         codes.fill(0);
         return Coding::default();
     }
-    // In f64: the range of two finite f32 can overflow f32.
-    let range = f64::from(hi) - f64::from(lo);
-    let inverse = if range > 0.0 {
-        INPUT_LIMIT / range
-    } else {
-        0.0
-    } as f32;
+    let (scale, inverse) = steps(lo, hi);
     kernels::code(row, lo, inverse, &mut codes[..row.len()]);
     codes[row.len()..].fill(0);
     Coding {
-        scale: (range / INPUT_LIMIT) as f32,
+        scale,
         offset: lo,
         finite: true,
     }
+}
+
+/// The step between two input codes for values in `lo..=hi`, and its inverse (what the codes
+/// multiply by): in f64 (the range of two finite f32 can overflow f32), then capped, so that a
+/// range too small for f32's inverse still codes to finite products, the same on every path.
+fn steps(lo: f32, hi: f32) -> (f32, f32) {
+    let range = f64::from(hi) - f64::from(lo);
+    let inverse = if range > 0.0 {
+        (INPUT_LIMIT / range).min(f64::from(f32::MAX))
+    } else {
+        0.0
+    };
+    ((range / INPUT_LIMIT) as f32, inverse as f32)
 }
 
 /// The smallest and largest value of `row`, and whether every value is finite: in eight
@@ -444,7 +472,7 @@ mod tests {
     #[test]
     fn the_dispatched_kernel_matches_the_portable_one() {
         for steps in [1, 3, 96, 385] {
-            let mut state = steps as u32 * 2_654_435_761;
+            let mut state = (steps as u32).wrapping_mul(2_654_435_761);
             let mut next = || {
                 state ^= state << 13;
                 state ^= state >> 17;
@@ -480,6 +508,42 @@ mod tests {
                     rest
                 }
             );
+        }
+    }
+
+    #[test]
+    fn the_dispatched_coding_matches_the_portable_one() {
+        let mut rows: Vec<(Vec<f32>, f32, f32)> = vec![
+            // Ties at every half, both ends, and a remainder past the eight-value groups.
+            (
+                vec![
+                    0.0, 0.5, 1.5, 2.5, 3.5, 126.5, 127.5, 254.5, 255.0, 2.4999, 100.5,
+                ],
+                0.0,
+                1.0,
+            ),
+        ];
+        for (len, seed) in [(1, 1), (7, 2), (384, 3), (1537, 4)] {
+            let row = matrix(1, len, seed).into_raw_vec_and_offset().0;
+            let (lo, hi, _) = range(&row);
+            rows.push((row, lo, steps(lo, hi).1));
+        }
+        // Ranges too narrow for f32's inverse, and one near f32's largest.
+        for row in [
+            vec![1e-38f32, 3e-38, 2e-38, 1.5e-38],
+            vec![-1e38, 1e38, 0.0, 3e37],
+        ] {
+            let (lo, hi, _) = range(&row);
+            rows.push((row, lo, steps(lo, hi).1));
+        }
+        for (row, lo, inverse) in rows {
+            let (mut fast, mut slow) = (vec![0u8; row.len()], vec![0u8; row.len()]);
+            kernels::code(&row, lo, inverse, &mut fast);
+            kernels::code_portable(&row, lo, inverse, &mut slow);
+            assert_eq!(fast, slow, "{row:?}");
+            if inverse == 1.0 {
+                assert_eq!(slow[..9], [0, 0, 2, 2, 4, 126, 128, 254, 255]);
+            }
         }
     }
 
@@ -572,7 +636,22 @@ mod tests {
             QuantizedLinear::new(bad.view(), None),
             Err(RankError::NonFinite { row: 1, .. })
         ));
+        for empty in [Array2::zeros((0, 4)), Array2::zeros((3, 0))] {
+            assert!(matches!(
+                QuantizedLinear::new(empty.view(), None),
+                Err(RankError::InvalidSetting(_))
+            ));
+        }
+        assert!(QuantizedLinear::new(Array2::zeros((1, MAX_INPUTS + 1)).view(), None).is_err());
         let layer = QuantizedLinear::new(w.view(), None).unwrap();
+        assert!(matches!(
+            layer.forward(Array2::zeros((2, 2)).view()),
+            Err(RankError::DimensionMismatch {
+                what: "the input",
+                found: 2,
+                ..
+            })
+        ));
         assert!(layer.forward_into(&[0.0; 6], &mut [0.0; 3]).is_err());
         assert!(layer.forward_into(&[0.0; 8], &mut [0.0; 5]).is_err());
         assert!(layer.forward_into(&[0.0; 8], &mut [0.0; 6]).is_ok());

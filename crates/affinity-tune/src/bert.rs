@@ -139,15 +139,25 @@ impl BertModel {
             let name = |module: &str| format!("encoder.layer.{i}.{module}");
             coded.push(Int8Layer {
                 qkv: int8::quantize(
-                    &[&l.query, &l.key, &l.value],
+                    &[
+                        (&l.query, name("attention.self.query")),
+                        (&l.key, name("attention.self.key")),
+                        (&l.value, name("attention.self.value")),
+                    ],
                     &name("attention.self.query+key+value"),
                 )?,
                 attention_out: int8::quantize(
-                    &[&l.attention_out],
+                    &[(&l.attention_out, name("attention.output.dense"))],
                     &name("attention.output.dense"),
                 )?,
-                intermediate: int8::quantize(&[&l.intermediate], &name("intermediate.dense"))?,
-                output: int8::quantize(&[&l.output], &name("output.dense"))?,
+                intermediate: int8::quantize(
+                    &[(&l.intermediate, name("intermediate.dense"))],
+                    &name("intermediate.dense"),
+                )?,
+                output: int8::quantize(
+                    &[(&l.output, name("output.dense"))],
+                    &name("output.dense"),
+                )?,
             });
         }
         self.int8 = Some(coded);

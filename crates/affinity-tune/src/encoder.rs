@@ -113,6 +113,14 @@ impl SentenceEncoder {
     /// Loads a Hugging Face BERT directory (`config.json`, `vocab.txt`, `model.safetensors`),
     /// or a LoRA checkpoint written by [`SentenceEncoder::save_adapter`].
     pub fn from_dir(dir: &Path, options: &EncoderOptions) -> Result<Self> {
+        let mut encoder = Self::read_dir(dir, options)?;
+        // Int8 codes are made once every weight is in place, the adapters' included.
+        encoder.set_precision(options.precision)?;
+        Ok(encoder)
+    }
+
+    /// [`SentenceEncoder::from_dir`] in fp32 (or bf16) arithmetic.
+    fn read_dir(dir: &Path, options: &EncoderOptions) -> Result<Self> {
         options.check()?;
         let adapter_path = dir.join("adapter_config.json");
         if adapter_path.is_file() && !dir.join("model.safetensors").is_file() {
@@ -210,6 +218,7 @@ impl SentenceEncoder {
         let mut encoder = Self::build(config.clone(), tokenizer, options, None, true, None)?;
         encoder.source = vocab_dir.to_path_buf();
         encoder.base = vocab_dir.to_path_buf();
+        encoder.set_precision(options.precision)?;
         Ok(encoder)
     }
 
@@ -234,6 +243,9 @@ impl SentenceEncoder {
             });
         }
         let device = options.device.try_resolve()?;
+        if options.precision == Precision::Int8 {
+            check_int8(device)?;
+        }
         let mut vs = nn::VarStore::new(device);
         let lora_vs = options.lora.as_ref().map(|_| nn::VarStore::new(device));
         let lora_root = lora_vs.as_ref().map(|v| v.root());
@@ -266,12 +278,11 @@ impl SentenceEncoder {
         if lora_vs.is_some() {
             vs.freeze();
         }
-        let precision = options.precision.resolve(device);
-        let mut model = model;
-        if precision == Precision::Int8 {
-            check_int8(device)?;
-            model.quantize()?;
-        }
+        let precision = match options.precision.resolve(device) {
+            // Coded by the caller once every weight is in place (adapters load after this).
+            Precision::Int8 => Precision::F32,
+            other => other,
+        };
         Ok(SentenceEncoder {
             source: PathBuf::new(),
             base: PathBuf::new(),

@@ -22,12 +22,13 @@ pub(crate) struct Int8Layer {
     pub output: QuantizedLinear,
 }
 
-/// `linears` stacked by output rows and coded; `name` is what an error calls them.
-pub(crate) fn quantize(linears: &[&Linear], name: &str) -> Result<QuantizedLinear> {
+/// `linears` (each with its module path, which an error names) stacked by output rows and
+/// coded; `name` is what an error calls the stack.
+pub(crate) fn quantize(linears: &[(&Linear, String)], name: &str) -> Result<QuantizedLinear> {
     let _guard = tch::no_grad_guard();
     let (mut rows, mut weights, mut biases) = (0, Vec::new(), Vec::new());
     let mut inputs = None;
-    for linear in linears {
+    for (linear, module) in linears {
         let mut weight = linear.weight.f_to_kind(Kind::Float)?;
         if let Some(l) = &linear.lora {
             let delta = l.b.f_matmul(&l.a)?.f_mul_scalar(l.scale)?;
@@ -42,12 +43,27 @@ pub(crate) fn quantize(linears: &[&Linear], name: &str) -> Result<QuantizedLinea
             });
         }
         let weight = weight.f_to_device(Device::Cpu)?.f_contiguous()?;
-        weights.extend(Vec::<f32>::try_from(weight.f_flatten(0, -1)?)?);
+        let values = Vec::<f32>::try_from(weight.f_flatten(0, -1)?)?;
         let bias = linear
             .bias
             .f_to_kind(Kind::Float)?
             .f_to_device(Device::Cpu)?;
-        biases.extend(Vec::<f32>::try_from(bias)?);
+        let bias = Vec::<f32>::try_from(bias)?;
+        // Checked per layer, so that the error names the tensor and its own row.
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(TuneError::Quantize {
+                layer: format!("{module}.weight"),
+                detail: format!("row {} holds a NaN or an infinity", at / inp.max(1)),
+            });
+        }
+        if let Some(at) = bias.iter().position(|v| !v.is_finite()) {
+            return Err(TuneError::Quantize {
+                layer: format!("{module}.bias"),
+                detail: format!("entry {at} is a NaN or an infinity"),
+            });
+        }
+        weights.extend(values);
+        biases.extend(bias);
         rows += out;
     }
     let weight = Array2::from_shape_vec((rows, inputs.unwrap_or(0)), weights).map_err(|e| {
@@ -63,7 +79,8 @@ pub(crate) fn quantize(linears: &[&Linear], name: &str) -> Result<QuantizedLinea
 }
 
 /// `x W^T + b` for `x` of shape `[.., inputs]` (fp32 on the CPU), as a new `[.., outputs]`
-/// tensor: read from and written to the tensors' own memory, no copies.
+/// tensor: read from and written to the tensors' own memory (`x` is copied only where it is
+/// not contiguous fp32 already).
 pub(crate) fn apply(layer: &QuantizedLinear, x: &Tensor, name: &str) -> Result<Tensor> {
     let x = x.f_to_kind(Kind::Float)?.f_contiguous()?;
     let mut shape = x.size();
@@ -188,5 +205,62 @@ mod openmp {
         {
             std::panic::resume_unwind(payload);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The product on libtorch's OpenMP team equals the one on rayon's threads, to the bit
+    /// (each piece is computed alone; only the threads differ).
+    #[test]
+    fn libtorch_threads_and_rayon_give_the_same_product() {
+        let linear = Linear {
+            weight: Tensor::randn([70, 50], (Kind::Float, Device::Cpu)),
+            bias: Tensor::randn([70], (Kind::Float, Device::Cpu)),
+            lora: None,
+        };
+        let layer = quantize(&[(&linear, "test".into())], "test").unwrap();
+        // 3 x 40 rows: several pieces of work.
+        let x = Tensor::randn([3, 40, 50], (Kind::Float, Device::Cpu));
+        let y = apply(&layer, &x, "test").unwrap();
+        assert_eq!(y.size(), [3, 40, 70]);
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        assert!(
+            openmp::parallel().is_some(),
+            "libtorch's OpenMP runtime not found"
+        );
+        let flat = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
+        let mut pooled = vec![0f32; 120 * 70];
+        layer.forward_into(&flat, &mut pooled).unwrap();
+        assert_eq!(Vec::<f32>::try_from(y.flatten(0, -1)).unwrap(), pooled);
+        // And close to fp32's product.
+        let exact = x.linear(&linear.weight, Some(&linear.bias));
+        let error = f64::try_from((&y - &exact).norm()).unwrap();
+        let norm = f64::try_from(exact.norm()).unwrap();
+        assert!(error / norm < 0.02, "{error} / {norm}");
+    }
+
+    #[test]
+    fn a_non_finite_weight_is_named_by_its_own_tensor_and_row() {
+        let ok = Linear {
+            weight: Tensor::ones([4, 3], (Kind::Float, Device::Cpu)),
+            bias: Tensor::zeros([4], (Kind::Float, Device::Cpu)),
+            lora: None,
+        };
+        let bad = Linear {
+            weight: Tensor::ones([4, 3], (Kind::Float, Device::Cpu)),
+            bias: Tensor::zeros([4], (Kind::Float, Device::Cpu)),
+            lora: None,
+        };
+        let _ = bad.weight.get(2).get(1).fill_(f64::NAN);
+        let err = quantize(&[(&ok, "a.query".into()), (&bad, "a.key".into())], "a.qkv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("a.key.weight") && err.contains("row 2"),
+            "{err}"
+        );
     }
 }

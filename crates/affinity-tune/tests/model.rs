@@ -211,6 +211,17 @@ fn lora_trains_adapters_only_and_merges_exactly() {
         max_diff(&coded, &adapted),
         max_diff(&coded, &base)
     );
+    // Adapters read back from disk in int8 are coded with the adapters in (not the base's).
+    let reloaded = SentenceEncoder::from_dir(
+        &adapter_dir,
+        &EncoderOptions {
+            precision: Precision::Int8,
+            ..cpu()
+        },
+    )
+    .unwrap();
+    assert_eq!(reloaded.precision(), Precision::Int8);
+    assert!(max_diff(&coded, &reloaded.embed(&texts).unwrap()) < 1e-6);
     let refused = Trainer::new(quick_params())
         .unwrap()
         .fit(&mut encoder, &matching_task());

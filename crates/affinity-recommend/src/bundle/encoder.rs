@@ -84,6 +84,10 @@ pub(super) fn load(
         precision: options.precision.unwrap_or(match entry.precision {
             EncodedIn::F32 => Precision::F32,
             EncodedIn::Bf16 => Precision::Bf16,
+            // Int8 runs on the CPU; on a GPU the same weights encode in fp32.
+            EncodedIn::Int8 if options.device.try_resolve()? != affinity_tune::tch::Device::Cpu => {
+                Precision::F32
+            }
             EncodedIn::Int8 => Precision::Int8,
         }),
         max_len: Some(entry.max_len),

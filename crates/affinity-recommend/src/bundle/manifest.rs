@@ -15,8 +15,9 @@ pub const FORMAT: &str = "affinity-bundle";
 /// sequential model (version 2), its model scores with a popularity prior (version 3: an
 /// older build would rank by the cosine alone without a word), or it ranks what shoppers buy
 /// again (version 4: a repeat weight, repeat settings or candidates other than discover, which
-/// an older build would drop), so that older builds still read what they can rank with.
-pub const FORMAT_VERSION: u32 = 4;
+/// an older build would drop), or its encoder encodes in int8 (version 5: an older build
+/// would call the manifest corrupt), so that older builds still read what they can rank with.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The manifest of a bundle directory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use super::arrays::Array;
 use super::manifest::{
-    Counts, Manifest, RankingEntry, SequentialEntry, VectorType, VectorsEntry, FORMAT,
+    Counts, EncodedIn, Manifest, RankingEntry, SequentialEntry, VectorType, VectorsEntry, FORMAT,
 };
 use super::store::{now_rfc3339, DirWriter};
 use super::{
@@ -84,6 +84,12 @@ impl Recommender {
         let manifest = Manifest {
             format: FORMAT.into(),
             format_version: match (self.ranking.popularity_prior > 0.0, &sequential_entry) {
+                _ if encoder_entry
+                    .as_ref()
+                    .is_some_and(|e| e.precision == EncodedIn::Int8) =>
+                {
+                    5
+                }
                 _ if self.ranks_repeats() => 4,
                 (true, _) => 3,
                 (false, Some(_)) => 2,

@@ -285,7 +285,13 @@ impl Recommender {
         let cached_users = self.take_user_vectors().is_some();
         let (fitted, encoder, _, ranking, provenance) = self.into_parts();
         let mut encoder = encoder.expect("checked above");
+        // An int8 encoder trains on its fp32 weights and is coded again from the trained ones.
+        let served = encoder.precision();
+        if served == affinity_tune::Precision::Int8 {
+            encoder.set_precision(affinity_tune::Precision::F32)?;
+        }
         let outcome = trainer.fit(&mut encoder, &task)?;
+        encoder.set_precision(served)?;
         // The trainer leaves 1 / scale (no validation here); the model is served at w.
         encoder.set_popularity_prior(weight)?;
         let vectors = to_array(encoder.embed(&fitted.texts)?)?;
