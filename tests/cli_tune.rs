@@ -340,7 +340,38 @@ fn bench_prints_throughput() {
         ]));
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert!(v["per_second"].as_f64().unwrap() > 0.0, "{v}");
+        assert!(v["int8_kernel"].is_null(), "{v}");
     }
+    // int8: encoding says which kernel ran; training refuses it.
+    let int8 = |what: &str| {
+        let args = [
+            "bench",
+            what,
+            "--model",
+            model.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "4",
+            "--seq-len",
+            "8",
+            "--steps",
+            "2",
+            "--quantize",
+            "int8",
+            "--json",
+        ];
+        affinity(&args)
+    };
+    let v: serde_json::Value = serde_json::from_str(ok(&int8("encode")).trim()).unwrap();
+    assert_eq!(v["precision"], "int8", "{v}");
+    assert!(
+        v["int8_kernel"].as_str().is_some_and(|k| !k.is_empty()),
+        "{v}"
+    );
+    let out = int8("train");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("int8"));
 }
 
 #[test]

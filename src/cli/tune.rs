@@ -447,12 +447,13 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
         Precision::Int8 => "int8",
         _ => "fp32",
     };
+    let int8_kernel = (encoder.precision() == Precision::Int8).then(affinity_rank::int8::kernel);
     if args.json {
         println!(
             "{}",
             serde_json::json!({"what": if train {"train"} else {"encode"}, "per_second": t.per_second,
                 "seconds": t.seconds, "steps": t.steps, "batch": b, "seq_len": args.seq_len,
-                "bf16": encoder.precision() == Precision::Bf16, "precision": precision, "device": device, "peak_rss_mib": t.peak_rss_mib,
+                "bf16": encoder.precision() == Precision::Bf16, "precision": precision, "int8_kernel": int8_kernel, "device": device, "peak_rss_mib": t.peak_rss_mib,
                 "threads": affinity_tune::tch::get_num_threads()})
         );
     } else {
@@ -460,7 +461,10 @@ pub fn bench_model(args: ModelBenchArgs, train: bool) -> anyhow::Result<()> {
             "{} B={b} L={} {} on {device}: {:.1} {unit} ({} steps in {:.2} s, peak RSS {:.0} MiB)",
             if train { "train" } else { "encode" },
             args.seq_len,
-            precision,
+            match int8_kernel {
+                Some(kernel) => format!("int8 ({kernel})"),
+                None => precision.to_owned(),
+            },
             t.per_second,
             t.steps,
             t.seconds,

@@ -32,6 +32,20 @@ const ROW_TILE: usize = 4;
 /// Rows of `x` one thread codes and multiplies at a time.
 const ROW_CHUNK: usize = 32;
 
+/// The kernel the products run on in this process, in words, for benchmark reports
+/// (`AFFINITY_RANK_ISA` caps it as it caps the ranker's).
+///
+/// ```
+/// assert!(["AVX2 (vpmaddubsw)", "portable loops"].contains(&affinity_rank::int8::kernel()));
+/// ```
+pub fn kernel() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernel::isa() >= crate::kernel::Isa::Avx2 {
+        return "AVX2 (vpmaddubsw)";
+    }
+    "portable loops"
+}
+
 /// A piece of a product's work: rows of the input, and the rows of the output they fill.
 pub type Piece<'a> = (&'a [f32], &'a mut [f32]);
 
