@@ -220,9 +220,15 @@ impl QuantizedLinear {
                 found: out.len(),
             });
         }
+        // Small products (one text's tokens) in pieces of a few tiles, so that every thread
+        // has some: at least four pieces where the rows allow.
+        let per_piece = rows
+            .div_ceil(4)
+            .next_multiple_of(ROW_TILE)
+            .clamp(ROW_TILE, ROW_CHUNK);
         let pieces = x
-            .chunks(ROW_CHUNK * self.inputs)
-            .zip(out.chunks_mut(ROW_CHUNK * self.outputs))
+            .chunks(per_piece * self.inputs)
+            .zip(out.chunks_mut(per_piece * self.outputs))
             .collect();
         parallel(pieces, &|x, out| self.chunk(x, out));
         Ok(())
@@ -688,6 +694,16 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, 100usize.div_ceil(ROW_CHUNK));
+        // A few rows still make several pieces.
+        let mut few = vec![0f32; 9 * 20];
+        layer
+            .forward_into_with(&flat[..9 * 50], &mut few, |pieces, run| {
+                seen = pieces.len();
+                pieces.into_iter().for_each(|(x, out)| run(x, out))
+            })
+            .unwrap();
+        assert_eq!(seen, 3);
+        assert_eq!(few, pooled[..9 * 20]);
         assert_eq!(pooled, reversed);
     }
 }
