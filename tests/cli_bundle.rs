@@ -311,22 +311,7 @@ fn update_adds_users_items_and_rules_as_a_refit_would() {
 
     // Continual fine-tuning reports the figures on old and new users.
     let tuned = dir.path().join("tuned");
-    let out = ok(&affinity(&[
-        "update",
-        "-b",
-        s(&a),
-        "--events",
-        s(&new),
-        "-o",
-        s(&tuned),
-        "--device",
-        "cpu",
-        "--fine-tune-steps",
-        "2",
-        "--batch-size",
-        "8",
-        "--json",
-    ]));
+    let out = ok(&fine_tune(&a, &new, &tuned, &["--json"]));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["fine_tuning"]["steps"], 2);
     assert!(
@@ -672,6 +657,29 @@ fn pseudonymised_bundles_need_their_key() {
     );
 }
 
+/// `update` of `bundle` with `events` into `out`, two fine-tuning steps on the CPU; more
+/// arguments follow.
+#[cfg(feature = "model")]
+fn fine_tune(bundle: &Path, events: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "update",
+        "-b",
+        s(bundle),
+        "--events",
+        s(events),
+        "-o",
+        s(out),
+        "--device",
+        "cpu",
+        "--fine-tune-steps",
+        "2",
+        "--batch-size",
+        "8",
+    ];
+    args.extend(extra);
+    affinity(&args)
+}
+
 /// `fit` of `data` with the tiny model on the CPU; more arguments follow.
 #[cfg(feature = "model")]
 fn fit_tiny<'a>(model: &'a Path, data: &'a Path) -> [&'a str; 7] {
@@ -990,9 +998,7 @@ fn an_int8_bundle_encodes_in_int8_when_loaded() {
     let mut fit = fit_tiny(&model, &data).to_vec();
     fit.extend(["--quantize", "int8", "-o", s(&bundle)]);
     ok(&affinity(&fit));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).unwrap())
-            .unwrap();
+    let manifest = common::read_json(&bundle.join("manifest.json"));
     assert_eq!(manifest["encoder"]["precision"], "int8");
     // An older build would call `int8` corrupt: the layout version says it is newer.
     assert_eq!(manifest["format_version"], 5);
@@ -1021,24 +1027,8 @@ fn an_int8_bundle_encodes_in_int8_when_loaded() {
     // Continual fine-tuning trains the fp32 weights and codes them again: still int8.
     let (new, tuned) = (dir.path().join("new.csv"), dir.path().join("tuned"));
     events(&new, 30..50, 5..6);
-    ok(&affinity(&[
-        "update",
-        "-b",
-        s(&bundle),
-        "--events",
-        s(&new),
-        "-o",
-        s(&tuned),
-        "--device",
-        "cpu",
-        "--fine-tune-steps",
-        "2",
-        "--batch-size",
-        "8",
-    ]));
-    let tuned: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tuned.join("manifest.json")).unwrap())
-            .unwrap();
+    ok(&fine_tune(&bundle, &new, &tuned, &[]));
+    let tuned = common::read_json(&tuned.join("manifest.json"));
     assert_eq!(tuned["encoder"]["precision"], "int8");
     assert_eq!(tuned["fine_tuning"][0]["steps"], 2);
     let err = failed(&affinity(&[

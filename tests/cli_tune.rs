@@ -320,8 +320,8 @@ fn bench_prints_throughput() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("model");
     tiny_model(&model);
-    for what in ["train", "encode"] {
-        let text = ok(&affinity(&[
+    let bench = |what: &str, extra: &[&str]| {
+        let mut args = vec![
             "bench",
             what,
             "--model",
@@ -334,35 +334,19 @@ fn bench_prints_throughput() {
             "8",
             "--steps",
             "2",
-            "--warmup",
-            "1",
             "--json",
-        ]));
+        ];
+        args.extend(extra);
+        affinity(&args)
+    };
+    for what in ["train", "encode"] {
+        let text = ok(&bench(what, &["--warmup", "1"]));
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert!(v["per_second"].as_f64().unwrap() > 0.0, "{v}");
         assert!(v["int8_kernel"].is_null(), "{v}");
     }
     // int8: encoding says which kernel ran; training refuses it.
-    let int8 = |what: &str| {
-        let args = [
-            "bench",
-            what,
-            "--model",
-            model.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--batch-size",
-            "4",
-            "--seq-len",
-            "8",
-            "--steps",
-            "2",
-            "--quantize",
-            "int8",
-            "--json",
-        ];
-        affinity(&args)
-    };
+    let int8 = |what: &str| bench(what, &["--quantize", "int8"]);
     let v: serde_json::Value = serde_json::from_str(ok(&int8("encode")).trim()).unwrap();
     assert_eq!(v["precision"], "int8", "{v}");
     assert!(

@@ -226,16 +226,14 @@ impl BertModel {
             let split = |t: Tensor| -> Result<Tensor> {
                 Ok(t.f_view([b, len, heads, head_dim])?.f_transpose(1, 2)?)
             };
-            let (q, k, v) = if let Some(c) = coded {
-                let qkv = int8::apply(&c.qkv, &x, &name("attention.self"))?
-                    .f_view([b, len, 3, heads, head_dim])?
-                    .f_permute([2, 0, 3, 1, 4])?;
-                (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?)
+            // The three projections as one product where they can be (int8 codes, or fp32
+            // weights without adapters), split into heads the same way.
+            let fused = if let Some(c) = coded {
+                Some(int8::apply(&c.qkv, &x, &name("attention.self"))?)
             } else if layer.query.lora.is_none()
                 && layer.key.lora.is_none()
                 && layer.value.lora.is_none()
             {
-                // One matrix product for the three projections.
                 let w = Tensor::f_cat(
                     &[
                         cast(&layer.query.weight, kind)?,
@@ -252,17 +250,22 @@ impl BertModel {
                     ],
                     0,
                 )?;
-                let qkv = cast(&x, kind)?
-                    .f_linear(&w, Some(&bias))?
-                    .f_view([b, len, 3, heads, head_dim])?
-                    .f_permute([2, 0, 3, 1, 4])?;
-                (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?)
+                Some(cast(&x, kind)?.f_linear(&w, Some(&bias))?)
             } else {
-                (
+                None
+            };
+            let (q, k, v) = match fused {
+                Some(qkv) => {
+                    let qkv = qkv
+                        .f_view([b, len, 3, heads, head_dim])?
+                        .f_permute([2, 0, 3, 1, 4])?;
+                    (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?)
+                }
+                None => (
                     split(layer.query.forward(&x, kind, train)?)?,
                     split(layer.key.forward(&x, kind, train)?)?,
                     split(layer.value.forward(&x, kind, train)?)?,
-                )
+                ),
             };
             let a = Tensor::f_scaled_dot_product_attention(
                 &q,

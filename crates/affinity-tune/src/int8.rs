@@ -26,21 +26,23 @@ pub(crate) struct Int8Layer {
 /// coded; `name` is what an error calls the stack.
 pub(crate) fn quantize(linears: &[(&Linear, String)], name: &str) -> Result<QuantizedLinear> {
     let _guard = tch::no_grad_guard();
+    let stack = |detail: String| TuneError::Quantize {
+        layer: name.to_owned(),
+        detail,
+    };
     let (mut rows, mut weights, mut biases) = (0, Vec::new(), Vec::new());
     let mut inputs = None;
     for (linear, module) in linears {
         let mut weight = linear.weight.f_to_kind(Kind::Float)?;
         if let Some(l) = &linear.lora {
-            let delta = l.b.f_matmul(&l.a)?.f_mul_scalar(l.scale)?;
-            weight = weight.f_add(&delta.f_to_kind(Kind::Float)?)?;
+            weight = weight.f_add(&l.delta()?.f_to_kind(Kind::Float)?)?;
         }
         let size = weight.size();
         let (out, inp) = (size[0] as usize, size[1] as usize);
         if inputs.replace(inp).is_some_and(|i| i != inp) {
-            return Err(TuneError::Quantize {
-                layer: name.to_owned(),
-                detail: "the stacked layers have different input widths".into(),
-            });
+            return Err(stack(
+                "the stacked layers have different input widths".into(),
+            ));
         }
         let weight = weight.f_to_device(Device::Cpu)?.f_contiguous()?;
         let values = Vec::<f32>::try_from(weight.f_flatten(0, -1)?)?;
@@ -66,16 +68,9 @@ pub(crate) fn quantize(linears: &[(&Linear, String)], name: &str) -> Result<Quan
         biases.extend(bias);
         rows += out;
     }
-    let weight = Array2::from_shape_vec((rows, inputs.unwrap_or(0)), weights).map_err(|e| {
-        TuneError::Quantize {
-            layer: name.to_owned(),
-            detail: e.to_string(),
-        }
-    })?;
-    QuantizedLinear::new(weight.view(), Some(&biases)).map_err(|e| TuneError::Quantize {
-        layer: name.to_owned(),
-        detail: e.to_string(),
-    })
+    let weight = Array2::from_shape_vec((rows, inputs.unwrap_or(0)), weights)
+        .map_err(|e| stack(e.to_string()))?;
+    QuantizedLinear::new(weight.view(), Some(&biases)).map_err(|e| stack(e.to_string()))
 }
 
 /// `x W^T + b` for `x` of shape `[.., inputs]` (fp32 on the CPU), as a new `[.., outputs]`
@@ -214,16 +209,25 @@ mod tests {
 
     /// The product on libtorch's OpenMP team equals the one on rayon's threads, to the bit
     /// (each piece is computed alone; only the threads differ).
+    fn cpu() -> (Kind, Device) {
+        (Kind::Float, Device::Cpu)
+    }
+
+    /// A layer without adapters.
+    fn linear(weight: Tensor, bias: Tensor) -> Linear {
+        Linear {
+            weight,
+            bias,
+            lora: None,
+        }
+    }
+
     #[test]
     fn libtorch_threads_and_rayon_give_the_same_product() {
-        let linear = Linear {
-            weight: Tensor::randn([70, 50], (Kind::Float, Device::Cpu)),
-            bias: Tensor::randn([70], (Kind::Float, Device::Cpu)),
-            lora: None,
-        };
+        let linear = linear(Tensor::randn([70, 50], cpu()), Tensor::randn([70], cpu()));
         let layer = quantize(&[(&linear, "test".into())], "test").unwrap();
         // 3 x 40 rows: several pieces of work.
-        let x = Tensor::randn([3, 40, 50], (Kind::Float, Device::Cpu));
+        let x = Tensor::randn([3, 40, 50], cpu());
         let y = apply(&layer, &x, "test").unwrap();
         assert_eq!(y.size(), [3, 40, 70]);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -244,16 +248,8 @@ mod tests {
 
     #[test]
     fn a_non_finite_weight_is_named_by_its_own_tensor_and_row() {
-        let ok = Linear {
-            weight: Tensor::ones([4, 3], (Kind::Float, Device::Cpu)),
-            bias: Tensor::zeros([4], (Kind::Float, Device::Cpu)),
-            lora: None,
-        };
-        let bad = Linear {
-            weight: Tensor::ones([4, 3], (Kind::Float, Device::Cpu)),
-            bias: Tensor::zeros([4], (Kind::Float, Device::Cpu)),
-            lora: None,
-        };
+        let plain = || linear(Tensor::ones([4, 3], cpu()), Tensor::zeros([4], cpu()));
+        let (ok, bad) = (plain(), plain());
         let _ = bad.weight.get(2).get(1).fill_(f64::NAN);
         let err = quantize(&[(&ok, "a.query".into()), (&bad, "a.key".into())], "a.qkv")
             .unwrap_err()

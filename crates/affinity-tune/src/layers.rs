@@ -152,6 +152,14 @@ pub(crate) struct Lora {
     pub dropout: f64,
 }
 
+impl Lora {
+    /// The update `scale x B A` the adapter adds to its layer's weight (what merging folds in,
+    /// and what int8 codes are made with).
+    pub fn delta(&self) -> Result<Tensor> {
+        Ok(self.b.f_matmul(&self.a)?.f_mul_scalar(self.scale)?)
+    }
+}
+
 /// Where a model's variables come from: fresh random initialisation, or a checkpoint's tensors
 /// handed over as they are.
 pub(crate) enum Vars<'a> {
@@ -240,8 +248,9 @@ impl Linear {
     pub fn merge(&mut self) -> Result<()> {
         if let Some(l) = self.lora.take() {
             tch::no_grad(|| -> Result<()> {
-                let delta = l.b.f_matmul(&l.a)?.f_mul_scalar(l.scale)?;
-                let _ = self.weight.f_add_(&delta.f_to_kind(self.weight.kind())?)?;
+                let _ = self
+                    .weight
+                    .f_add_(&l.delta()?.f_to_kind(self.weight.kind())?)?;
                 Ok(())
             })?;
         }
